@@ -1,0 +1,66 @@
+//! Per-app runtime records inside the pod directory, written by the stage1
+//! flavor from what the pod's init reports: `apps/<name>/exit.json`.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic;
+
+/// Name of the per-app exit record inside `apps/<name>/`.
+pub const EXIT_FILE: &str = "exit.json";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppExit {
+    /// What `skiff run` exits with for this app: the app's status, or
+    /// 128+N when it was killed by signal N.
+    pub exit_code: i32,
+    /// The signal that killed the app, if one did.
+    pub signal: Option<i32>,
+    pub started_at: Option<String>,
+    pub exited_at: String,
+}
+
+/// `apps/<name>` relative to the pod directory.
+pub fn app_dir(name: &str) -> String {
+    format!("apps/{name}")
+}
+
+pub fn write_exit_at<Fd: AsFd>(pod_dir: Fd, app: &str, exit: &AppExit) -> io::Result<()> {
+    let dir = rustix::fs::openat(
+        &pod_dir,
+        app_dir(app).as_str(),
+        rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW,
+        rustix::fs::Mode::empty(),
+    )?;
+    let data = serde_json::to_vec(exit).map_err(io::Error::other)?;
+    atomic::write_atomic_at(&dir, EXIT_FILE, &data)
+}
+
+pub fn read_exit(pod_path: &Path, app: &str) -> Option<AppExit> {
+    let data = std::fs::read(pod_path.join(app_dir(app)).join(EXIT_FILE)).ok()?;
+    serde_json::from_slice(&data).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_exit_is_read_back() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("apps/web")).unwrap();
+        let e = AppExit {
+            exit_code: 3,
+            signal: None,
+            started_at: None,
+            exited_at: "t".into(),
+        };
+        let f = std::fs::File::open(d.path()).unwrap();
+        write_exit_at(&f, "web", &e).unwrap();
+        assert_eq!(read_exit(d.path(), "web"), Some(e));
+        assert_eq!(read_exit(d.path(), "other"), None);
+    }
+}

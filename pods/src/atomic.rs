@@ -1,0 +1,66 @@
+//! Atomic file writes: temp file in the same directory, fsync, rename.
+//!
+//! Readers either see the old content or the new one, never a torn file, and
+//! a crash leaves at worst a `.tmp-*` file that the next writer overwrites.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use rustix::fs::{Mode, OFlags};
+
+fn tmp_name(name: &str) -> String {
+    format!(".tmp-{name}-{}", std::process::id())
+}
+
+/// Writes `data` to `dir/name` atomically.
+pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(tmp_name(name));
+    let mut f = File::create(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(name))
+}
+
+/// Writes `data` to `name` inside the directory `dir` atomically, resolving
+/// nothing through paths: used by stages that only hold a directory fd.
+pub fn write_atomic_at<Fd: AsFd>(dir: Fd, name: &str, data: &[u8]) -> io::Result<()> {
+    let tmp = tmp_name(name);
+    let fd: OwnedFd = rustix::fs::openat(
+        &dir,
+        tmp.as_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::from_raw_mode(0o644),
+    )?;
+    let mut f = File::from(fd);
+    f.write_all(data)?;
+    f.sync_all()?;
+    drop(f);
+    rustix::fs::renameat(&dir, tmp.as_str(), &dir, name)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_content_and_leaves_no_temp_file() {
+        let d = tempfile::tempdir().unwrap();
+        write_atomic(d.path(), "f", b"one").unwrap();
+        write_atomic(d.path(), "f", b"two").unwrap();
+        assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn write_at_uses_the_directory_fd() {
+        let d = tempfile::tempdir().unwrap();
+        let dirf = File::open(d.path()).unwrap();
+        write_atomic_at(&dirf, "pid", b"42\n").unwrap();
+        assert_eq!(std::fs::read(d.path().join("pid")).unwrap(), b"42\n");
+    }
+}

@@ -1,0 +1,20 @@
+//! The on-disk pod store shared by every skiff stage.
+//!
+//! A pod's state is the directory it lives in plus whether its directory is
+//! flock'ed (see `docs/pod-store.md`). There is no daemon: every transition is
+//! an atomic `rename(2)` and "running" means "some process holds the lock".
+
+pub mod abi;
+pub mod app_status;
+pub mod atomic;
+pub mod layout;
+pub mod manifest;
+pub mod pod;
+pub mod state;
+pub mod time;
+pub mod uuid;
+
+pub use layout::Store;
+pub use manifest::{App, PodManifest};
+pub use pod::{Pod, PodError};
+pub use state::{PodState, StateDir};

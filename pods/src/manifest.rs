@@ -1,0 +1,151 @@
+//! The pod manifest: the fully resolved description of a pod that stage0
+//! writes into the pod directory and every later stage reads.
+//!
+//! "Resolved" means nothing in it needs the image any more: the argv, the
+//! environment, the user and the layer trees are final, so stage1 and stage2
+//! do no image work on the start path. See `docs/manifest.md`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a field changes meaning; stages refuse other versions.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// File name of the manifest inside the pod directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodManifest {
+    pub version: u32,
+    pub uuid: String,
+    /// RFC 3339 time at which stage0 created the pod.
+    pub created_at: String,
+    /// The stage1 flavor that runs (or will run) the pod, e.g. `ns`.
+    pub flavor: String,
+    pub hostname: String,
+    pub apps: Vec<App>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// Unique within the pod; names the app's directory `apps/<name>/`.
+    pub name: String,
+    pub image: ImageRef,
+    pub rootfs: Rootfs,
+    /// argv; `exec[0]` is an absolute path or a name looked up in `PATH`.
+    pub exec: Vec<String>,
+    /// `KEY=VALUE` entries, in the order they are passed to the app.
+    pub env: Vec<String>,
+    /// Absolute path inside the app's root.
+    pub working_dir: String,
+    pub user: u32,
+    pub group: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRef {
+    /// What the user named, e.g. `oci:/srv/images/busybox:latest`.
+    pub name: String,
+    /// The image ID: the digest of the image's config blob.
+    pub id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rootfs {
+    /// Directory holding the unpacked layer trees.
+    pub layers_dir: PathBuf,
+    /// Layer tree names relative to `layers_dir`, lowest layer first.
+    pub layers: Vec<String>,
+}
+
+impl PodManifest {
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain strings and numbers cannot fail.
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
+    pub fn from_json(data: &[u8]) -> Result<PodManifest, ManifestError> {
+        let m: PodManifest = serde_json::from_slice(data).map_err(ManifestError::Parse)?;
+        if m.version != MANIFEST_VERSION {
+            return Err(ManifestError::Version(m.version));
+        }
+        if m.apps.is_empty() {
+            return Err(ManifestError::NoApps);
+        }
+        Ok(m)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("invalid pod manifest: {0}")]
+    Parse(#[source] serde_json::Error),
+    #[error(
+        "pod manifest version {0} is not supported (this skiff reads version {MANIFEST_VERSION})"
+    )]
+    Version(u32),
+    #[error("pod manifest has no apps")]
+    NoApps,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> PodManifest {
+        PodManifest {
+            version: MANIFEST_VERSION,
+            uuid: "3f2b9c1e-8d4a-4e2b-9f6a-1c2d3e4f5a6b".into(),
+            created_at: "2026-11-22T07:00:00Z".into(),
+            flavor: "ns".into(),
+            hostname: "skiff-3f2b9c1e".into(),
+            apps: vec![App {
+                name: "busybox".into(),
+                image: ImageRef {
+                    name: "oci:/x:latest".into(),
+                    id: "sha256:ab".into(),
+                },
+                rootfs: Rootfs {
+                    layers_dir: "/var/lib/skiff/layers".into(),
+                    layers: vec!["sha256/ab".into()],
+                },
+                exec: vec!["/bin/sh".into()],
+                env: vec!["PATH=/bin".into()],
+                working_dir: "/".into(),
+                user: 0,
+                group: 0,
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let m = sample();
+        assert_eq!(PodManifest::from_json(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn rejects_other_versions_unknown_fields_and_empty_pods() {
+        let mut m = sample();
+        m.version = 99;
+        assert!(matches!(
+            PodManifest::from_json(&m.to_json()),
+            Err(ManifestError::Version(99))
+        ));
+        let mut m = sample();
+        m.apps.clear();
+        assert!(matches!(
+            PodManifest::from_json(&m.to_json()),
+            Err(ManifestError::NoApps)
+        ));
+        let mut v: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+        v["bogus"] = 1.into();
+        assert!(PodManifest::from_json(v.to_string().as_bytes()).is_err());
+        assert!(PodManifest::from_json(b"{").is_err());
+    }
+}

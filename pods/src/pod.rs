@@ -1,0 +1,332 @@
+//! One pod directory: finding it, locking it, moving it between states.
+
+use std::fs::{File, TryLockError};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use crate::layout::{Store, PID_FILE, STARTED_FILE};
+use crate::manifest::{ManifestError, PodManifest, MANIFEST_FILE};
+use crate::state::{PodState, StateDir};
+use crate::uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    #[error("no pod matches {0:?}")]
+    NotFound(String),
+    #[error("{0:?} matches several pods ({1}); give more of the UUID")]
+    Ambiguous(String, String),
+    #[error("{0:?} is not a pod UUID")]
+    BadUuid(String),
+    #[error("pod {0} is locked by another skiff process")]
+    Busy(String),
+    #[error("pod {uuid}: cannot move from {from} to {to}: {source}")]
+    Transition {
+        uuid: String,
+        from: &'static str,
+        to: &'static str,
+        source: io::Error,
+    },
+    #[error("pod {uuid}: {what}: {source}")]
+    Io {
+        uuid: String,
+        what: String,
+        source: io::Error,
+    },
+    #[error("pod {uuid}: {source}")]
+    Manifest { uuid: String, source: ManifestError },
+}
+
+type Result<T> = std::result::Result<T, PodError>;
+
+/// An open pod directory. The lock (if taken) lives on `dir` and goes with
+/// it: handing `dir` to another process hands over the lock.
+#[derive(Debug)]
+pub struct Pod {
+    store: Store,
+    uuid: String,
+    state_dir: StateDir,
+    dir: File,
+    locked: bool,
+}
+
+impl Pod {
+    /// Creates `pods/embryo/<uuid>` and takes its exclusive lock.
+    pub fn create(store: &Store) -> Result<Pod> {
+        let uuid = uuid::new_v4().map_err(|e| PodError::Io {
+            uuid: String::new(),
+            what: "cannot generate a UUID".into(),
+            source: e,
+        })?;
+        let path = store.pod_path(StateDir::Embryo, &uuid);
+        let io_err = |what: &str, e| PodError::Io {
+            uuid: uuid.clone(),
+            what: what.into(),
+            source: e,
+        };
+        std::fs::create_dir(&path)
+            .map_err(|e| io_err(&format!("cannot create {}", path.display()), e))?;
+        let dir = File::open(&path).map_err(|e| io_err("cannot open pod directory", e))?;
+        dir.try_lock()
+            .map_err(|e| io_err("cannot lock new pod", lock_err(e)))?;
+        Ok(Pod {
+            store: store.clone(),
+            uuid,
+            state_dir: StateDir::Embryo,
+            dir,
+            locked: true,
+        })
+    }
+
+    /// Finds a pod by full UUID or unique prefix, in any state.
+    pub fn find(store: &Store, id: &str) -> Result<Pod> {
+        if !uuid::is_valid_prefix(id) {
+            return Err(PodError::BadUuid(id.into()));
+        }
+        // A pod may move between state directories while we look: retry a
+        // few times before saying it does not exist.
+        for _ in 0..3 {
+            let matches = Self::matching(store, id);
+            match matches.len() {
+                0 => return Err(PodError::NotFound(id.into())),
+                1 => {
+                    let (d, u) = &matches[0];
+                    if let Ok(dir) = File::open(store.pod_path(*d, u)) {
+                        return Ok(Pod {
+                            store: store.clone(),
+                            uuid: u.clone(),
+                            state_dir: *d,
+                            dir,
+                            locked: false,
+                        });
+                    }
+                }
+                _ => {
+                    let names: Vec<_> = matches.iter().map(|(_, u)| u.as_str()).collect();
+                    return Err(PodError::Ambiguous(id.into(), names.join(", ")));
+                }
+            }
+        }
+        Err(PodError::NotFound(id.into()))
+    }
+
+    fn matching(store: &Store, id: &str) -> Vec<(StateDir, String)> {
+        let mut out: Vec<(StateDir, String)> = Vec::new();
+        for d in StateDir::ALL {
+            for u in list_dir(store, d) {
+                if u.starts_with(id) && !out.iter().any(|(_, x)| *x == u) {
+                    out.push((d, u));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every pod in the store, in no particular order. Pods that vanish
+    /// while listing are skipped.
+    pub fn all(store: &Store) -> Vec<Pod> {
+        let mut pods: Vec<Pod> = Vec::new();
+        for d in StateDir::ALL {
+            for u in list_dir(store, d) {
+                if pods.iter().any(|p| p.uuid == u) {
+                    continue;
+                }
+                if let Ok(dir) = File::open(store.pod_path(d, &u)) {
+                    pods.push(Pod {
+                        store: store.clone(),
+                        uuid: u,
+                        state_dir: d,
+                        dir,
+                        locked: false,
+                    });
+                }
+            }
+        }
+        pods
+    }
+
+    pub fn uuid(&self) -> &str {
+        &self.uuid
+    }
+
+    pub fn state_dir(&self) -> StateDir {
+        self.state_dir
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.store.pod_path(self.state_dir, &self.uuid)
+    }
+
+    /// The state as other processes see it: probes the lock with a second
+    /// open file description (flock locks belong to open files).
+    pub fn state(&self) -> PodState {
+        if self.locked {
+            return self.state_dir.state(true);
+        }
+        let locked = match File::open(self.path()) {
+            Ok(f) => matches!(f.try_lock_shared(), Err(TryLockError::WouldBlock)),
+            // It moved on (renamed by someone else): treat as busy.
+            Err(_) => true,
+        };
+        self.state_dir.state(locked)
+    }
+
+    /// Takes the exclusive lock without waiting; `Busy` if someone has it.
+    pub fn try_lock(&mut self) -> Result<()> {
+        if self.locked {
+            return Ok(());
+        }
+        match self.dir.try_lock() {
+            Ok(()) => {
+                self.locked = true;
+                Ok(())
+            }
+            Err(TryLockError::WouldBlock) => Err(PodError::Busy(self.uuid.clone())),
+            Err(TryLockError::Error(e)) => Err(self.io("cannot lock pod directory", e)),
+        }
+    }
+
+    /// Blocks until no process holds the exclusive lock (the pod's stage1
+    /// has exited). Used by `status --wait`.
+    pub fn wait_unlocked(&self) -> Result<()> {
+        let f = File::open(self.path()).map_err(|e| self.io("cannot open pod directory", e))?;
+        f.lock_shared()
+            .map_err(|e| self.io("cannot wait for pod lock", e))?;
+        Ok(())
+    }
+
+    /// Moves the pod to another state directory with one `rename(2)`.
+    pub fn transition(&mut self, to: StateDir) -> Result<()> {
+        let from = self.path();
+        let dest = self.store.pod_path(to, &self.uuid);
+        std::fs::rename(&from, &dest).map_err(|e| PodError::Transition {
+            uuid: self.uuid.clone(),
+            from: self.state_dir.dir_name(),
+            to: to.dir_name(),
+            source: e,
+        })?;
+        self.state_dir = to;
+        Ok(())
+    }
+
+    pub fn read_manifest(&self) -> Result<PodManifest> {
+        let data = std::fs::read(self.path().join(MANIFEST_FILE))
+            .map_err(|e| self.io("cannot read the pod manifest", e))?;
+        PodManifest::from_json(&data).map_err(|e| PodError::Manifest {
+            uuid: self.uuid.clone(),
+            source: e,
+        })
+    }
+
+    /// The host PID of the pod's init, once stage1 has started it.
+    pub fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.path().join(PID_FILE))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    pub fn started_at(&self) -> Option<String> {
+        Some(
+            std::fs::read_to_string(self.path().join(STARTED_FILE))
+                .ok()?
+                .trim()
+                .to_string(),
+        )
+    }
+
+    /// When the pod directory last changed state (the ctime of the
+    /// directory, which `rename(2)` updates).
+    pub fn changed_at(&self) -> Option<SystemTime> {
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(self.path()).ok()?;
+        let secs = u64::try_from(md.ctime()).ok()?;
+        Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+    }
+
+    /// Gives up the directory handle (and with it the lock) so it can be
+    /// inherited by the stage1 flavor across `exec`.
+    pub fn into_fd(self) -> OwnedFd {
+        OwnedFd::from(self.dir)
+    }
+
+    pub fn dir(&self) -> &File {
+        &self.dir
+    }
+
+    fn io(&self, what: &str, e: io::Error) -> PodError {
+        PodError::Io {
+            uuid: self.uuid.clone(),
+            what: what.into(),
+            source: e,
+        }
+    }
+}
+
+fn lock_err(e: TryLockError) -> io::Error {
+    match e {
+        TryLockError::WouldBlock => io::Error::from(io::ErrorKind::WouldBlock),
+        TryLockError::Error(e) => e,
+    }
+}
+
+fn list_dir(store: &Store, d: StateDir) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(store.pods_dir(d)) else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| uuid::is_valid(n))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path());
+        s.ensure_pod_dirs().unwrap();
+        (d, s)
+    }
+
+    #[test]
+    fn lifecycle_through_rename_and_lock() {
+        let (_d, s) = store();
+        let mut p = Pod::create(&s).unwrap();
+        assert_eq!(p.state(), PodState::Embryo);
+        p.transition(StateDir::Prepare).unwrap();
+        let other = Pod::find(&s, p.uuid()).unwrap();
+        assert_eq!(
+            other.state(),
+            PodState::Preparing,
+            "lock held by the creator"
+        );
+        p.transition(StateDir::Run).unwrap();
+        let uuid = p.uuid().to_string();
+        drop(p);
+        let mut again = Pod::find(&s, &uuid[..8]).unwrap();
+        assert_eq!(again.state(), PodState::Exited, "lock released: exited");
+        again.try_lock().unwrap();
+        let third = Pod::find(&s, &uuid).unwrap();
+        assert_eq!(third.state(), PodState::Running);
+    }
+
+    #[test]
+    fn a_locked_pod_cannot_be_locked_twice() {
+        let (_d, s) = store();
+        let p = Pod::create(&s).unwrap();
+        let mut q = Pod::find(&s, p.uuid()).unwrap();
+        assert!(matches!(q.try_lock(), Err(PodError::Busy(_))));
+    }
+
+    #[test]
+    fn lookup_errors_are_precise() {
+        let (_d, s) = store();
+        assert!(matches!(Pod::find(&s, "../etc"), Err(PodError::BadUuid(_))));
+        assert!(matches!(Pod::find(&s, "abcd"), Err(PodError::NotFound(_))));
+    }
+}

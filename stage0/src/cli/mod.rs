@@ -1,0 +1,108 @@
+//! The `skiff` command line. Flag placement follows rkt: global options
+//! before the subcommand, pod options before the first image, app options
+//! after the image they apply to, the app's arguments after `--`.
+
+mod fetch;
+mod list;
+mod pod_info;
+mod remove;
+mod run;
+mod status;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use skiff_pods::Store;
+
+use crate::image::ImageStore;
+
+/// Exit code for skiff's own failures (see docs/exit-codes.md).
+pub const EXIT_SKIFF_ERROR: i32 = 125;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "skiff",
+    version,
+    about = "A daemonless, pod-native container executor",
+    after_help = "Exit codes: the app's own status; 128+N when the app died of signal N; \
+                  125 when skiff itself failed; 126 when the app cannot be executed; \
+                  127 when it does not exist. See docs/exit-codes.md."
+)]
+pub struct Cli {
+    /// Store directory holding images and pods.
+    #[arg(long, env = "SKIFF_DIR", default_value = skiff_pods::layout::DEFAULT_DIR, value_name = "DIR")]
+    dir: PathBuf,
+    /// Print what each stage does to stderr.
+    #[arg(long)]
+    debug: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fetch an image into the store and print its image ID.
+    Fetch(fetch::FetchArgs),
+    /// Prepare a pod and run it in the foreground.
+    Run(run::RunArgs),
+    /// Prepare a pod without running it; print its UUID.
+    Prepare(run::PrepareArgs),
+    /// Run a pod made by `skiff prepare`.
+    RunPrepared(run::RunPreparedArgs),
+    /// List pods.
+    List(list::ListArgs),
+    /// Show one pod's state, pid and app exit codes.
+    Status(status::StatusArgs),
+    /// Remove exited or prepared pods.
+    Rm(remove::RmArgs),
+    /// Remove exited pods after a grace period, and stale prepared ones.
+    Gc(remove::GcArgs),
+}
+
+/// Shared state of one invocation.
+pub struct Ctx {
+    pub store: Store,
+    pub images: ImageStore,
+    pub debug: bool,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_SKIFF_ERROR } else { 0 };
+        }
+    };
+    let ctx = Ctx {
+        store: Store::new(&cli.dir),
+        images: ImageStore::new(&cli.dir),
+        debug: cli.debug,
+    };
+    let result = match cli.command {
+        Command::Fetch(a) => fetch::run(&ctx, a),
+        Command::Run(a) => run::run(&ctx, a),
+        Command::Prepare(a) => run::prepare(&ctx, a),
+        Command::RunPrepared(a) => run::run_prepared(&ctx, a),
+        Command::List(a) => list::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
+        Command::Rm(a) => remove::rm(&ctx, a),
+        Command::Gc(a) => remove::gc(&ctx, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("skiff: {e:#}");
+            EXIT_SKIFF_ERROR
+        }
+    }
+}
+
+/// Parses durations such as `30m`, `24h`, `1h30m` or `0`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    if s == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}

@@ -1,0 +1,71 @@
+//! `rm` and `gc`.
+
+use anyhow::Result;
+use clap::Args;
+use skiff_pods::{Pod, PodState};
+
+use super::{parse_duration, Ctx};
+use crate::pod::gc::{self, GcOptions};
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// UUIDs (or unique prefixes) of exited or prepared pods.
+    #[arg(required = true, value_name = "UUID")]
+    uuids: Vec<String>,
+}
+
+/// Removes each pod; prints the UUID of each removed one. Running pods are
+/// refused. Exits 125 if any pod could not be removed.
+pub fn rm(ctx: &Ctx, a: RmArgs) -> Result<i32> {
+    let mut failed = false;
+    for id in &a.uuids {
+        match rm_one(ctx, id) {
+            Ok(uuid) => println!("{uuid}"),
+            Err(e) => {
+                eprintln!("skiff: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { super::EXIT_SKIFF_ERROR } else { 0 })
+}
+
+fn rm_one(ctx: &Ctx, id: &str) -> Result<String> {
+    let mut pod = Pod::find(&ctx.store, id)?;
+    let uuid = pod.uuid().to_string();
+    match pod.state() {
+        PodState::Running => {
+            anyhow::bail!("pod {uuid} is running; it can be removed once it has exited")
+        }
+        PodState::Preparing | PodState::Embryo | PodState::Deleting | PodState::ExitedDeleting => {
+            anyhow::bail!("pod {uuid} is {}; try again later", pod.state())
+        }
+        _ => {}
+    }
+    pod.try_lock()?;
+    gc::destroy(pod)?;
+    Ok(uuid)
+}
+
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// How long exited pods stay (as exited-garbage) before deletion; 0
+    /// deletes them now.
+    #[arg(long, default_value = "30m", value_parser = parse_duration, value_name = "DURATION")]
+    grace_period: std::time::Duration,
+    /// Remove prepared pods that were never run after this long.
+    #[arg(long, default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
+    expire_prepared: std::time::Duration,
+}
+
+/// Prints the UUID of each deleted pod.
+pub fn gc(ctx: &Ctx, a: GcArgs) -> Result<i32> {
+    let opts = GcOptions {
+        grace_period: a.grace_period,
+        expire_prepared: a.expire_prepared,
+    };
+    for uuid in gc::gc(&ctx.store, &opts)? {
+        println!("{uuid}");
+    }
+    Ok(0)
+}

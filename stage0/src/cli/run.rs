@@ -1,0 +1,274 @@
+//! `run`, `prepare` and `run-prepared`.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, CommandFactory, Parser};
+use skiff_pods::{Pod, PodState, StateDir};
+
+use super::Ctx;
+use crate::image::fetch::fetch;
+use crate::image::reference::ImageReference;
+use crate::pod::handoff;
+use crate::pod::prepare::{self, AppOverrides};
+
+/// The only flavor this version ships.
+const FLAVOR: &str = "ns";
+
+#[derive(Args, Debug, Clone)]
+pub struct PodOptions {
+    /// Hostname inside the pod [default: skiff-<first 8 characters of the UUID>].
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
+}
+
+/// Options that follow the image they apply to.
+#[derive(Parser, Debug)]
+#[command(name = "app options", no_binary_name = true, disable_help_flag = true)]
+struct AppOptions {
+    /// Program to run instead of the image's entrypoint and cmd; its
+    /// arguments follow `--`.
+    #[arg(long, value_name = "PATH")]
+    exec: Option<String>,
+    /// Set an environment variable in the app (repeatable); wins over the
+    /// image's environment.
+    #[arg(long = "set-env", value_name = "KEY=VALUE")]
+    set_env: Vec<String>,
+    /// Working directory of the app (absolute, inside the image).
+    #[arg(long, value_name = "DIR")]
+    working_dir: Option<String>,
+    /// Numeric user and group to run the app as.
+    #[arg(long, value_name = "UID[:GID]")]
+    user: Option<String>,
+}
+
+fn app_help() -> String {
+    let mut cmd = AppOptions::command();
+    format!(
+        "IMAGE is oci:PATH[:TAG] (an OCI image layout) or sha256:ID (a fetched image).\n\n{}\n\
+         The network namespace is the host's in this version; mount, PID, UTS and IPC namespaces are the pod's own.\n\
+         Exit codes: the app's own status; 128+N when the app died of signal N; 125 when skiff failed;\n\
+         126 when the app's file cannot be executed; 127 when it does not exist (docs/exit-codes.md).",
+        cmd.render_help().to_string().replace("Usage: app options [OPTIONS]", "App options (after IMAGE):")
+    )
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = app_help())]
+pub struct RunArgs {
+    #[command(flatten)]
+    pod: PodOptions,
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS]")]
+    rest: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = app_help())]
+pub struct PrepareArgs {
+    /// Print only the pod's UUID (no progress on stderr).
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    pod: PodOptions,
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS]")]
+    rest: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunPreparedArgs {
+    #[command(flatten)]
+    pod: PodOptions,
+    /// UUID (or unique prefix) of a prepared pod.
+    uuid: String,
+}
+
+/// Splits `IMAGE [APP OPTIONS] [-- ARGS]`.
+fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
+    let Some((image, after)) = rest.split_first() else {
+        bail!("no image given");
+    };
+    if image.starts_with('-') {
+        bail!("expected an image before app options, got {image:?}");
+    }
+    let (opts, args) = match after.iter().position(|a| a == "--") {
+        Some(i) => (&after[..i], Some(after[i + 1..].to_vec())),
+        None => (after, None),
+    };
+    let o = AppOptions::try_parse_from(opts).map_err(|e| {
+        let msg = e.to_string();
+        anyhow::anyhow!(
+            "app options for {image}: {}",
+            msg.lines()
+                .next()
+                .unwrap_or("invalid")
+                .trim_start_matches("error: ")
+        )
+    })?;
+    let mut set_env = Vec::new();
+    for kv in &o.set_env {
+        match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() && !k.contains('\0') => {
+                set_env.push((k.to_string(), v.to_string()))
+            }
+            _ => bail!("--set-env {kv:?}: expected KEY=VALUE"),
+        }
+    }
+    let user = o
+        .user
+        .as_deref()
+        .map(prepare::parse_user)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    Ok((
+        image.clone(),
+        AppOverrides {
+            exec: o.exec,
+            args,
+            set_env,
+            working_dir: o.working_dir,
+            user,
+        },
+    ))
+}
+
+fn check_hostname(h: &str) -> Result<()> {
+    let ok = !h.is_empty()
+        && h.len() <= 64
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !ok {
+        bail!("invalid hostname {h:?}: use letters, digits, '-' and '.', at most 64 characters");
+    }
+    Ok(())
+}
+
+/// Fetches (if needed) and creates a pod in `prepare/`, locked.
+fn create_pod(ctx: &Ctx, pod: &PodOptions, rest: &[String], quiet: bool) -> Result<Pod> {
+    if let Some(h) = &pod.hostname {
+        check_hostname(h)?;
+    }
+    let (image, overrides) = parse_image_args(rest)?;
+    let reference = ImageReference::parse(&image).map_err(anyhow::Error::msg)?;
+    ctx.images.ensure_dirs()?;
+    let rec = fetch(&ctx.images, &reference)?;
+    if !quiet {
+        eprintln!(
+            "skiff: image {} ({})",
+            rec.id,
+            rec.names.first().map_or("-", String::as_str)
+        );
+    }
+    let display_name = match &reference {
+        ImageReference::Id(_) => rec.names.first().cloned().unwrap_or_else(|| rec.id.clone()),
+        ImageReference::OciLayout { .. } => {
+            rec.names.last().cloned().unwrap_or_else(|| image.clone())
+        }
+    };
+    prepare::create(&ctx.store, |uuid| {
+        prepare::manifest(uuid, pod.hostname.as_deref(), |hostname| {
+            Ok(vec![prepare::resolve_app(
+                &rec,
+                &display_name,
+                &ctx.images,
+                &overrides,
+                hostname,
+            )?])
+        })
+    })
+}
+
+pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
+    let mut pod = create_pod(ctx, &a.pod, &a.rest, true)?;
+    pod.transition(StateDir::Run)?;
+    Err(handoff::exec_run(pod, FLAVOR, ctx.debug))
+}
+
+pub fn prepare(ctx: &Ctx, a: PrepareArgs) -> Result<i32> {
+    let mut pod = create_pod(ctx, &a.pod, &a.rest, a.quiet)?;
+    pod.transition(StateDir::Prepared)?;
+    if !a.quiet {
+        eprintln!("skiff: prepared pod {}", pod.uuid());
+    }
+    println!("{}", pod.uuid());
+    Ok(0)
+}
+
+pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
+    if let Some(h) = &a.pod.hostname {
+        check_hostname(h)?;
+    }
+    let mut pod = Pod::find(&ctx.store, &a.uuid)?;
+    let state = pod.state();
+    if state != PodState::Prepared {
+        bail!("pod {} is {state}, not prepared", pod.uuid());
+    }
+    pod.try_lock()?;
+    pod.transition(StateDir::Run)
+        .with_context(|| format!("pod {} was taken by another run-prepared", pod.uuid()))?;
+    if let Some(h) = &a.pod.hostname {
+        let mut m = pod.read_manifest()?;
+        let old = std::mem::replace(&mut m.hostname, h.clone());
+        for app in &mut m.apps {
+            for e in &mut app.env {
+                if *e == format!("HOSTNAME={old}") {
+                    *e = format!("HOSTNAME={h}");
+                }
+            }
+        }
+        skiff_pods::atomic::write_atomic(
+            &pod.path(),
+            skiff_pods::manifest::MANIFEST_FILE,
+            &m.to_json(),
+        )
+        .context("cannot update the pod manifest")?;
+    }
+    Err(handoff::exec_run(pod, FLAVOR, ctx.debug))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn app_options_follow_the_image_and_args_follow_dashdash() {
+        let (img, o) = parse_image_args(&v(&[
+            "oci:x",
+            "--exec",
+            "/bin/sh",
+            "--set-env",
+            "A=1=2",
+            "--",
+            "-c",
+            "exit 3",
+        ]))
+        .unwrap();
+        assert_eq!(img, "oci:x");
+        assert_eq!(o.exec.as_deref(), Some("/bin/sh"));
+        assert_eq!(o.set_env, vec![("A".to_string(), "1=2".to_string())]);
+        assert_eq!(o.args, Some(v(&["-c", "exit 3"])));
+        let (_, o) = parse_image_args(&v(&["oci:x"])).unwrap();
+        assert_eq!(o, AppOverrides::default());
+    }
+
+    #[test]
+    fn bad_app_options_are_one_line_errors() {
+        assert!(parse_image_args(&v(&["oci:x", "--bogus"])).is_err());
+        assert!(parse_image_args(&v(&["oci:x", "--set-env", "NOEQUALS"])).is_err());
+        assert!(parse_image_args(&v(&["--exec", "x"])).is_err());
+        assert!(parse_image_args(&v(&["oci:x", "--user", "nobody"])).is_err());
+    }
+
+    #[test]
+    fn hostnames() {
+        assert!(check_hostname("web-1.example").is_ok());
+        for bad in ["", "-a", "a_b", "a..b", &"x".repeat(65)] {
+            assert!(check_hostname(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The image store: content-addressed blobs, unpacked layer trees and image
+//! records, filled from OCI image layouts.
+
+pub mod cas;
+pub mod decompress;
+pub mod digest;
+pub mod fetch;
+pub mod oci_layout;
+pub mod record;
+pub mod reference;
+pub mod unpack;
+
+use std::io;
+use std::path::PathBuf;
+
+use digest::Digest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+    #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{what}: size mismatch: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("layer {layer}: {source}")]
+    Unpack {
+        layer: String,
+        source: unpack::UnpackError,
+    },
+    #[error("no image matches {0:?} (fetch it first)")]
+    NotFound(String),
+}
+
+pub type Result<T> = std::result::Result<T, ImageError>;
+
+pub fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ImageError {
+    let what = what.into();
+    move |source| ImageError::Io { what, source }
+}
+
+/// Paths of the image half of the store directory.
+#[derive(Clone, Debug)]
+pub struct ImageStore {
+    root: PathBuf,
+}
+
+impl ImageStore {
+    pub fn new(root: impl Into<PathBuf>) -> ImageStore {
+        ImageStore { root: root.into() }
+    }
+
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.root.join("cas/blobs/sha256")
+    }
+
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.blobs_dir().join(d.hex())
+    }
+
+    /// Parent of all unpacked layer trees; the pod manifest names trees
+    /// relative to it.
+    pub fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+
+    pub fn layer_name(diff_id: &Digest) -> String {
+        format!("sha256/{}", diff_id.hex())
+    }
+
+    pub fn images_dir(&self) -> PathBuf {
+        self.root.join("images")
+    }
+
+    /// Scratch space on the store's filesystem, so finished work can be
+    /// renamed into place atomically.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn ensure_dirs(&self) -> Result<()> {
+        for d in [
+            self.blobs_dir(),
+            self.layers_dir().join("sha256"),
+            self.images_dir(),
+            self.tmp_dir(),
+        ] {
+            if !d.is_dir() {
+                std::fs::create_dir_all(&d)
+                    .map_err(io_err(format!("cannot create {}", d.display())))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,93 @@
+//! Garbage collection of pods (rkt's two passes): mark exited and aborted
+//! pods, then sweep what has been garbage for longer than the grace period.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::{anyhow, Context, Result};
+use skiff_pods::layout::GC_MARK_FILE;
+use skiff_pods::{atomic, time, Pod, PodState, StateDir, Store};
+
+use super::unmount::unmount_all_under;
+
+/// Embryos younger than this may still be getting their lock.
+const EMBRYO_MIN_AGE: Duration = Duration::from_secs(60);
+
+pub struct GcOptions {
+    pub grace_period: Duration,
+    pub expire_prepared: Duration,
+}
+
+fn older_than(t: Option<SystemTime>, age: Duration) -> bool {
+    t.and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|d| d >= age)
+}
+
+/// Runs both passes; returns the UUIDs it deleted.
+pub fn gc(store: &Store, opts: &GcOptions) -> Result<Vec<String>> {
+    for mut pod in Pod::all(store) {
+        let to = match pod.state() {
+            PodState::Exited => StateDir::ExitedGarbage,
+            PodState::AbortedPrepare => StateDir::Garbage,
+            PodState::Prepared if older_than(created_at(&pod), opts.expire_prepared) => {
+                StateDir::Garbage
+            }
+            PodState::Embryo if older_than(pod.changed_at(), EMBRYO_MIN_AGE) => StateDir::Garbage,
+            _ => continue,
+        };
+        // Someone else may have taken it meanwhile: skip it this time.
+        if pod.try_lock().is_err() {
+            continue;
+        }
+        if to == StateDir::ExitedGarbage {
+            let _ = atomic::write_atomic(&pod.path(), GC_MARK_FILE, time::now_rfc3339().as_bytes());
+        }
+        pod.transition(to)?;
+    }
+    let mut deleted = Vec::new();
+    for mut pod in Pod::all(store) {
+        let due = match pod.state() {
+            PodState::ExitedGarbage => older_than(marked_at(&pod), opts.grace_period),
+            PodState::Garbage => true,
+            _ => false,
+        };
+        if due && pod.try_lock().is_ok() {
+            let uuid = pod.uuid().to_string();
+            destroy(pod)?;
+            deleted.push(uuid);
+        }
+    }
+    Ok(deleted)
+}
+
+fn created_at(pod: &Pod) -> Option<SystemTime> {
+    pod.read_manifest()
+        .ok()
+        .and_then(|m| time::parse_rfc3339(&m.created_at))
+        .or_else(|| pod.changed_at())
+}
+
+fn marked_at(pod: &Pod) -> Option<SystemTime> {
+    std::fs::read_to_string(pod.path().join(GC_MARK_FILE))
+        .ok()
+        .and_then(|s| time::parse_rfc3339(&s))
+        .or_else(|| pod.changed_at())
+}
+
+/// Deletes a pod this process has locked: moves it to `garbage/` first (so
+/// an interrupted delete is finished by the next gc), unmounts whatever is
+/// still mounted under it, then removes the tree.
+pub fn destroy(mut pod: Pod) -> Result<()> {
+    if pod.state_dir() != StateDir::Garbage {
+        pod.transition(StateDir::Garbage)?;
+    }
+    let dir = pod.path();
+    let stuck = unmount_all_under(&dir);
+    if !stuck.is_empty() {
+        return Err(anyhow!(
+            "pod {}: cannot unmount {}",
+            pod.uuid(),
+            stuck[0].display()
+        ));
+    }
+    std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))
+}

@@ -1,0 +1,240 @@
+//! Resolving an image plus the user's overrides into a final app spec, and
+//! creating the pod directory that holds it.
+
+use anyhow::{bail, Context, Result};
+use skiff_pods::manifest::{ImageRef, Rootfs, MANIFEST_VERSION};
+use skiff_pods::{App, Pod, PodManifest, StateDir, Store};
+
+use crate::image::digest::Digest;
+use crate::image::record::ImageRecord;
+use crate::image::ImageStore;
+
+/// Used when neither the image nor the user sets `PATH` (Docker's value).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What the user said about one app, after its image on the command line.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AppOverrides {
+    pub exec: Option<String>,
+    /// The arguments after `--`; `Some` even when empty if `--` was given.
+    pub args: Option<Vec<String>>,
+    pub set_env: Vec<(String, String)>,
+    pub working_dir: Option<String>,
+    pub user: Option<(u32, Option<u32>)>,
+}
+
+/// Parses `UID[:GID]` (numbers only; names come from the image's
+/// /etc/passwd, which this version does not read).
+pub fn parse_user(s: &str) -> std::result::Result<(u32, Option<u32>), String> {
+    let num = |v: &str, what: &str| {
+        v.parse::<u32>()
+            .map_err(|_| format!("{what} {v:?} in user {s:?} is not a number (user and group names are not supported yet)"))
+    };
+    match s.split_once(':') {
+        Some((u, g)) => Ok((num(u, "uid")?, Some(num(g, "gid")?))),
+        None => Ok((num(s, "uid")?, None)),
+    }
+}
+
+fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
+    let entry = format!("{key}={value}");
+    match env
+        .iter_mut()
+        .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key)
+    {
+        Some(e) => *e = entry,
+        None => env.push(entry),
+    }
+}
+
+/// An app name from the image name: the layout directory's base name,
+/// reduced to `[a-z0-9-]`.
+pub fn app_name_for(image_name: &str) -> String {
+    let base = image_name.strip_prefix("oci:").unwrap_or(image_name);
+    let base = match base.rsplit_once(':') {
+        Some((p, t)) if !t.contains('/') => p,
+        _ => base,
+    };
+    let base = base.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let name: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name.trim_matches('-');
+    if name.is_empty() || name.starts_with("sha256") {
+        "app".into()
+    } else {
+        name.chars().take(64).collect()
+    }
+}
+
+pub fn resolve_app(
+    rec: &ImageRecord,
+    image_name: &str,
+    store: &ImageStore,
+    o: &AppOverrides,
+    hostname: &str,
+) -> Result<App> {
+    let run = &rec.run;
+    let exec: Vec<String> = match &o.exec {
+        Some(e) => std::iter::once(e.clone())
+            .chain(o.args.clone().unwrap_or_default())
+            .collect(),
+        None => run
+            .entrypoint
+            .iter()
+            .cloned()
+            .chain(o.args.clone().unwrap_or_else(|| run.cmd.clone()))
+            .collect(),
+    };
+    if exec.is_empty() {
+        bail!("image {image_name} has no entrypoint or cmd: give the program with --exec");
+    }
+    let (uid, gid) = match (o.user, &run.user) {
+        (Some((u, g)), _) => (u, g.unwrap_or(0)),
+        (None, Some(u)) => {
+            let (u, g) = parse_user(u)
+                .map_err(|e| anyhow::anyhow!("image {image_name}: {e}; give --user UID[:GID]"))?;
+            (u, g.unwrap_or(0))
+        }
+        (None, None) => (0, 0),
+    };
+    let working_dir = o
+        .working_dir
+        .clone()
+        .or_else(|| run.working_dir.clone())
+        .unwrap_or_else(|| "/".into());
+    if !working_dir.starts_with('/') {
+        bail!("working directory {working_dir:?} is not an absolute path");
+    }
+    let mut env = Vec::new();
+    set_env(&mut env, "PATH", DEFAULT_PATH);
+    set_env(&mut env, "HOSTNAME", hostname);
+    set_env(&mut env, "HOME", if uid == 0 { "/root" } else { "/" });
+    for e in &run.env {
+        let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
+        set_env(&mut env, k, v);
+    }
+    for (k, v) in &o.set_env {
+        set_env(&mut env, k, v);
+    }
+    let layers = rec
+        .layers
+        .iter()
+        .map(|l| {
+            Digest::parse(&l.diff_id)
+                .map(|d| ImageStore::layer_name(&d))
+                .map_err(anyhow::Error::msg)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(App {
+        name: app_name_for(image_name),
+        image: ImageRef {
+            name: image_name.to_string(),
+            id: rec.id.clone(),
+        },
+        rootfs: Rootfs {
+            layers_dir: store.layers_dir(),
+            layers,
+        },
+        exec,
+        env,
+        working_dir,
+        user: uid,
+        group: gid,
+    })
+}
+
+pub fn default_hostname(uuid: &str) -> String {
+    format!("skiff-{}", &uuid[..8])
+}
+
+/// Creates a pod in `prepare/`, locked, with its manifest and app
+/// directories written. `build` gets the new UUID and returns the manifest.
+pub fn create(store: &Store, build: impl FnOnce(&str) -> Result<PodManifest>) -> Result<Pod> {
+    store
+        .ensure_pod_dirs()
+        .with_context(|| format!("cannot create the pod store in {}", store.root().display()))?;
+    let mut pod = Pod::create(store)?;
+    pod.transition(StateDir::Prepare)?;
+    let result = build(pod.uuid()).and_then(|m| write_pod(&pod, &m));
+    if let Err(e) = result {
+        // Leave nothing half-made where users look: garbage is swept by gc.
+        if pod.transition(StateDir::Garbage).is_ok() {
+            let _ = std::fs::remove_dir_all(pod.path());
+        }
+        return Err(e);
+    }
+    Ok(pod)
+}
+
+fn write_pod(pod: &Pod, m: &PodManifest) -> Result<()> {
+    let dir = pod.path();
+    for app in &m.apps {
+        for sub in ["upper", "work", "rootfs"] {
+            let p = dir.join("apps").join(&app.name).join(sub);
+            std::fs::create_dir_all(&p)
+                .with_context(|| format!("cannot create {}", p.display()))?;
+        }
+    }
+    skiff_pods::atomic::write_atomic(&dir, skiff_pods::manifest::MANIFEST_FILE, &m.to_json())
+        .with_context(|| format!("cannot write the manifest of pod {}", pod.uuid()))
+}
+
+pub fn manifest(
+    uuid: &str,
+    hostname: Option<&str>,
+    build_apps: impl FnOnce(&str) -> Result<Vec<App>>,
+) -> Result<PodManifest> {
+    let hostname = hostname
+        .map(str::to_string)
+        .unwrap_or_else(|| default_hostname(uuid));
+    Ok(PodManifest {
+        version: MANIFEST_VERSION,
+        uuid: uuid.to_string(),
+        created_at: skiff_pods::time::now_rfc3339(),
+        flavor: "ns".into(),
+        apps: build_apps(&hostname)?,
+        hostname,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_are_numeric() {
+        assert_eq!(parse_user("1000").unwrap(), (1000, None));
+        assert_eq!(parse_user("1000:50").unwrap(), (1000, Some(50)));
+        assert!(parse_user("nobody")
+            .unwrap_err()
+            .contains("not supported yet"));
+        assert!(parse_user("1:x").is_err());
+        assert!(parse_user("-1").is_err());
+    }
+
+    #[test]
+    fn app_names() {
+        assert_eq!(
+            app_name_for("oci:/srv/Busybox_Layout:latest"),
+            "busybox-layout"
+        );
+        assert_eq!(app_name_for("oci:/srv/bb/"), "bb");
+        assert_eq!(app_name_for("sha256:abcd"), "app");
+    }
+
+    #[test]
+    fn env_precedence() {
+        let mut env = vec!["PATH=/a".to_string()];
+        set_env(&mut env, "PATH", "/b");
+        set_env(&mut env, "X", "1=2");
+        assert_eq!(env, vec!["PATH=/b", "X=1=2"]);
+    }
+}

@@ -1,0 +1,71 @@
+//! The pod's minimal /dev: a fresh tmpfs with the usual character devices,
+//! a private devpts instance and /dev/shm. No other device exists.
+
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+
+/// (name, major, minor) of the nodes every pod gets, all mode 0666.
+const NODES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+const LINKS: [(&str, &str); 5] = [
+    ("ptmx", "pts/ptmx"),
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+];
+
+/// Expects umask 0 (the modes below are final).
+pub fn populate(dev: &Path) -> Result<(), String> {
+    mount(
+        Some("tmpfs"),
+        dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )
+    .map_err(|e| format!("cannot mount /dev: {e}"))?;
+    for (name, major, minor) in NODES {
+        mknod(
+            &dev.join(name),
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(major, minor),
+        )
+        .map_err(|e| format!("cannot create /dev/{name}: {e}"))?;
+    }
+    let pts = dev.join("pts");
+    std::fs::create_dir(&pts).map_err(|e| format!("cannot create /dev/pts: {e}"))?;
+    mount(
+        Some("devpts"),
+        &pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )
+    .map_err(|e| format!("cannot mount /dev/pts: {e}"))?;
+    let shm = dev.join("shm");
+    std::fs::create_dir(&shm).map_err(|e| format!("cannot create /dev/shm: {e}"))?;
+    mount(
+        Some("shm"),
+        &shm,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )
+    .map_err(|e| format!("cannot mount /dev/shm: {e}"))?;
+    for (name, target) in LINKS {
+        symlink(target, dev.join(name)).map_err(|e| format!("cannot create /dev/{name}: {e}"))?;
+    }
+    Ok(())
+}

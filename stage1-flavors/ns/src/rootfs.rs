@@ -1,0 +1,156 @@
+//! Builds the pod's root filesystem inside its own mount namespace and
+//! pivots into it. Because every mount lives in that namespace, they all
+//! vanish with the pod: nothing is left in the host's mount table, even
+//! when the pod is killed with SIGKILL.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+use skiff_pods::{App, PodManifest};
+
+use crate::dev;
+
+/// overlayfs takes its options in one page; longer lists fail at mount.
+const MOUNT_DATA_MAX: usize = 4095;
+
+/// Everything computed before `fork`, so the child only makes syscalls.
+pub struct Plan {
+    layers_dir: PathBuf,
+    rootfs: PathBuf,
+    overlay_data: String,
+}
+
+impl Plan {
+    pub fn new(manifest: &PodManifest, app: &App, pod_dir: &Path) -> Result<Plan, String> {
+        let app_dir = pod_dir.join("apps").join(&app.name);
+        if app.rootfs.layers.is_empty() {
+            return Err(format!("app {}: the image has no layers", app.name));
+        }
+        // Layer paths are given relative to layers_dir (the mount runs with
+        // it as cwd) so that long layer lists still fit in one page.
+        let lower: Vec<&str> = app.rootfs.layers.iter().rev().map(String::as_str).collect();
+        for l in &lower {
+            if l.contains([':', ',']) || l.starts_with('/') || l.split('/').any(|c| c == "..") {
+                return Err(format!(
+                    "pod {}: invalid layer name {l:?} in the manifest",
+                    manifest.uuid
+                ));
+            }
+        }
+        let overlay_data = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            app_dir.join("upper").display(),
+            app_dir.join("work").display()
+        );
+        if overlay_data.len() > MOUNT_DATA_MAX || overlay_data.matches(',').count() != 2 {
+            return Err(format!(
+                "app {}: cannot build the overlay mount options ({} layers; pod directory {})",
+                app.name,
+                lower.len(),
+                pod_dir.display()
+            ));
+        }
+        Ok(Plan {
+            layers_dir: app.rootfs.layers_dir.clone(),
+            rootfs: app_dir.join("rootfs"),
+            overlay_data,
+        })
+    }
+}
+
+/// Runs in the pod's init: new mount/UTS/IPC namespaces, overlay root,
+/// /proc, /dev, /sys, hostname, pivot_root. Returns a one-line error.
+pub fn enter(plan: &Plan, hostname: &str) -> Result<(), String> {
+    let flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    nix::sched::unshare(flags).map_err(|e| format!("cannot create namespaces: {e}"))?;
+    // Nothing mounted from here on may propagate back to the host.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("cannot make / a slave mount: {e}"))?;
+    std::env::set_current_dir(&plan.layers_dir).map_err(|e| {
+        format!(
+            "cannot enter the layer store {}: {e}",
+            plan.layers_dir.display()
+        )
+    })?;
+    mount(
+        Some("overlay"),
+        &plan.rootfs,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(plan.overlay_data.as_str()),
+    )
+    .map_err(|e| {
+        format!(
+            "cannot mount the pod's root filesystem (overlay on {}): {e}",
+            plan.rootfs.display()
+        )
+    })?;
+    let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    mount_api_filesystems(&plan.rootfs)?;
+    nix::unistd::sethostname(hostname)
+        .map_err(|e| format!("cannot set hostname {hostname:?}: {e}"))?;
+    pivot(&plan.rootfs)?;
+    nix::sys::stat::umask(old_umask);
+    // A session of its own: the caller's terminal signals reach the pod
+    // only through the supervisor, which forwards them once.
+    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    Ok(())
+}
+
+fn mount_api_filesystems(rootfs: &Path) -> Result<(), String> {
+    let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let proc = mountpoint(rootfs, "proc")?;
+    mount(
+        Some("proc"),
+        &proc,
+        Some("proc"),
+        nosuid_nodev_noexec,
+        None::<&str>,
+    )
+    .map_err(|e| format!("cannot mount /proc: {e}"))?;
+    dev::populate(&mountpoint(rootfs, "dev")?)?;
+    let sys = mountpoint(rootfs, "sys")?;
+    mount(
+        Some("sysfs"),
+        &sys,
+        Some("sysfs"),
+        nosuid_nodev_noexec | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .map_err(|e| format!("cannot mount /sys: {e}"))?;
+    Ok(())
+}
+
+/// `rootfs/name` as a directory to mount on. The image controls the root,
+/// so a symlink there (which would resolve against the host's root at this
+/// point) is refused rather than followed.
+pub fn mountpoint(rootfs: &Path, name: &str) -> Result<PathBuf, String> {
+    let p = rootfs.join(name);
+    match std::fs::symlink_metadata(&p) {
+        Ok(md) if md.is_dir() => Ok(p),
+        Ok(_) => Err(format!("the image's /{name} is not a directory")),
+        Err(_) => {
+            std::fs::create_dir(&p)
+                .map_err(|e| format!("cannot create /{name} in the pod: {e}"))?;
+            Ok(p)
+        }
+    }
+}
+
+fn pivot(rootfs: &Path) -> Result<(), String> {
+    std::env::set_current_dir(rootfs).map_err(|e| format!("cannot enter the pod's root: {e}"))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one at
+    // "/"; detaching it then leaves only the pod's root (pivot_root(2)).
+    nix::unistd::pivot_root(".", ".").map_err(|e| format!("pivot_root: {e}"))?;
+    umount2(".", MntFlags::MNT_DETACH)
+        .map_err(|e| format!("cannot detach the host's root: {e}"))?;
+    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))
+}

@@ -1,0 +1,229 @@
+//! The flavor's outer process: the one stage0 exec'ed into, which the shell
+//! or systemd supervises. It holds the pod lock, starts the pod's init in
+//! new namespaces, forwards signals to it, records what the init reports,
+//! and exits with the app's status.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{FcntlArg, FdFlag, OFlag};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+use skiff_pods::app_status::{self, AppExit};
+use skiff_pods::layout::{PID_FILE, STARTED_FILE};
+use skiff_pods::{atomic, time, PodManifest};
+use skiff_stage2::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
+use skiff_stage2::report::{self, Report, Reporter};
+
+use crate::rootfs;
+
+pub fn run(
+    manifest: &PodManifest,
+    pod_dir: &Path,
+    lock: OwnedFd,
+    debug: bool,
+) -> Result<i32, String> {
+    close_on_exec_all()?;
+    let app = &manifest.apps[0];
+    let plan = rootfs::Plan::new(manifest, app, pod_dir)?;
+    let mask = skiff_stage2::init::supervised_signals();
+    mask.thread_block()
+        .map_err(|e| format!("cannot block signals: {e}"))?;
+    // Only children of this process enter the new PID namespace: the init
+    // forked below becomes its PID 1, this supervisor stays on the host.
+    nix::sched::unshare(CloneFlags::CLONE_NEWPID)
+        .map_err(|e| format!("cannot create a PID namespace: {e}"))?;
+    let (report_r, report_w) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: this process is single-threaded, so the child may run any code.
+    let init = match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => {
+            drop(report_r);
+            drop(lock);
+            std::process::exit(pod_init(&plan, manifest, report_w));
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => return Err(format!("cannot fork the pod's init: {e}")),
+    };
+    drop(report_w);
+    let started_at = time::now_rfc3339();
+    atomic::write_atomic_at(&lock, PID_FILE, format!("{init}\n").as_bytes())
+        .and_then(|()| {
+            atomic::write_atomic_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes())
+        })
+        .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
+    if debug {
+        eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
+    }
+    let sfd =
+        SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
+    let mut sup = Supervisor {
+        lock,
+        init,
+        started_at,
+        setup_error: None,
+        buf: Vec::new(),
+    };
+    let status = sup.wait(&sfd, File::from(report_r))?;
+    if let Some(msg) = sup.setup_error {
+        eprintln!("skiff: {msg}");
+        return Ok(SKIFF_ERROR);
+    }
+    Ok(match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => SIGNAL_BASE + sig as i32,
+        _ => SKIFF_ERROR,
+    })
+}
+
+/// Runs in the forked child: becomes the pod's PID 1.
+fn pod_init(plan: &rootfs::Plan, manifest: &PodManifest, report_w: OwnedFd) -> i32 {
+    let mut reporter = Reporter::new(report_w);
+    // The pod must never outlive its supervisor: if it dies (even by
+    // SIGKILL) the init gets SIGKILL, and with it every process in the pod.
+    // The supervisor may have died before the death signal was armed. Its
+    // PID is not visible from the new PID namespace, but it is the only
+    // reader of the report pipe, whose write end reports POLLERR once the
+    // reader is gone.
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || reader_gone(&reporter) {
+        return SKIFF_ERROR;
+    }
+    if let Err(msg) = rootfs::enter(plan, &manifest.hostname) {
+        let _ = reporter.send(&Report::Error(msg));
+        return SKIFF_ERROR;
+    }
+    skiff_stage2::init::run(&manifest.apps[0], reporter)
+}
+
+fn reader_gone(reporter: &Reporter) -> bool {
+    let mut fds = [PollFd::new(reporter.as_fd(), PollFlags::POLLOUT)];
+    match nix::poll::poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLERR)),
+        Err(_) => true,
+    }
+}
+
+struct Supervisor {
+    lock: OwnedFd,
+    init: Pid,
+    started_at: String,
+    setup_error: Option<String>,
+    buf: Vec<u8>,
+}
+
+impl Supervisor {
+    /// Forwards signals and records reports until the init has exited.
+    fn wait(&mut self, sfd: &SignalFd, mut reports: File) -> Result<WaitStatus, String> {
+        let mut pipe_open = true;
+        loop {
+            let (sig_ready, pipe_ready) = {
+                let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+                if pipe_open {
+                    fds.push(PollFd::new(reports.as_fd(), PollFlags::POLLIN));
+                }
+                match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => return Err(format!("poll: {e}")),
+                }
+                let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+                (ready(&fds[0]), fds.get(1).is_some_and(ready))
+            };
+            if pipe_ready {
+                pipe_open = self.read_reports(&mut reports);
+            }
+            if sig_ready {
+                if let Some(status) = self.handle_signal(sfd)? {
+                    // The init is gone, so every write end is closed: read
+                    // whatever it reported last.
+                    while pipe_open {
+                        pipe_open = self.read_reports(&mut reports);
+                    }
+                    return Ok(status);
+                }
+            }
+        }
+    }
+
+    fn handle_signal(&mut self, sfd: &SignalFd) -> Result<Option<WaitStatus>, String> {
+        let Ok(Some(info)) = sfd.read_signal() else {
+            return Ok(None);
+        };
+        let sig = Signal::try_from(info.ssi_signo as i32).map_err(|e| format!("signal: {e}"))?;
+        if sig != Signal::SIGCHLD {
+            let _ = nix::sys::signal::kill(self.init, sig);
+            return Ok(None);
+        }
+        match waitpid(self.init, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => Ok(None),
+            Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => Ok(Some(s)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(format!("waiting for the pod's init: {e}")),
+        }
+    }
+
+    /// Reads what is available; false once the pipe is closed.
+    fn read_reports(&mut self, reports: &mut File) -> bool {
+        let mut chunk = [0u8; 4096];
+        let n = match reports.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        self.buf.extend_from_slice(&chunk[..n]);
+        for r in report::drain_lines(&mut self.buf) {
+            self.record(r);
+        }
+        true
+    }
+
+    fn record(&mut self, r: Report) {
+        match r {
+            Report::Error(msg) => self.setup_error = Some(msg),
+            Report::Started { .. } => {}
+            Report::Exited {
+                app,
+                exit_code,
+                signal,
+            } => {
+                let exit = AppExit {
+                    exit_code,
+                    signal,
+                    started_at: Some(self.started_at.clone()),
+                    exited_at: time::now_rfc3339(),
+                };
+                if let Err(e) = app_status::write_exit_at(&self.lock, &app, &exit) {
+                    eprintln!("skiff: cannot record the exit status of app {app}: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Marks every inherited descriptor above stderr close-on-exec, so nothing
+/// the caller leaked (nor the lock fd) reaches the app.
+fn close_on_exec_all() -> Result<(), String> {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| format!("cannot list open files: {e}"))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        set_cloexec_raw(fd);
+    }
+    Ok(())
+}
+
+fn set_cloexec_raw(fd: i32) {
+    // SAFETY: the number was just listed in /proc/self/fd of this
+    // single-threaded process; the borrow lives for one fcntl call, which
+    // fails harmlessly with EBADF if it was the read_dir's own, now closed, fd.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let _ = nix::fcntl::fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+}

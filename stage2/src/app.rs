@@ -1,0 +1,190 @@
+//! Turning one resolved app spec into the app's process image.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::unistd::{Gid, Uid};
+use skiff_pods::App;
+
+use crate::exit_code::{CANNOT_INVOKE, NOT_FOUND, SKIFF_ERROR};
+
+/// Used when the app's environment has no `PATH` (same as Docker's).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything `execve` needs, converted before `fork` so the child only
+/// makes syscalls.
+pub struct Prepared {
+    name: String,
+    candidates: Vec<CString>,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    working_dir: CString,
+    uid: Uid,
+    gid: Gid,
+}
+
+fn cstring(s: &str, what: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("{what} {s:?} contains a NUL byte"))
+}
+
+impl Prepared {
+    pub fn new(app: &App) -> Result<Prepared, String> {
+        let Some(exec) = app.exec.first() else {
+            return Err(format!(
+                "app {}: nothing to execute (the image has no entrypoint or cmd; use --exec)",
+                app.name
+            ));
+        };
+        let path_var = app
+            .env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        let candidates = exec_candidates(exec, path_var)
+            .iter()
+            .map(|p| {
+                CString::new(p.as_os_str().as_bytes())
+                    .map_err(|_| format!("exec path {exec:?} contains a NUL byte"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Prepared {
+            name: exec.clone(),
+            candidates,
+            argv: app
+                .exec
+                .iter()
+                .map(|a| cstring(a, "argument"))
+                .collect::<Result<_, _>>()?,
+            env: app
+                .env
+                .iter()
+                .map(|e| cstring(e, "environment entry"))
+                .collect::<Result<_, _>>()?,
+            working_dir: cstring(&app.working_dir, "working directory")?,
+            uid: Uid::from_raw(app.user),
+            gid: Gid::from_raw(app.group),
+        })
+    }
+
+    /// Becomes the app. Runs in the freshly forked child; never returns.
+    /// Failures print one line to the app's stderr and exit with 125 (setup),
+    /// 126 (cannot invoke) or 127 (not found), as shells do.
+    pub fn exec(&self) -> ! {
+        let _ =
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+        if let Err(msg) = self.become_user() {
+            die(SKIFF_ERROR, &msg);
+        }
+        let mut saw_eacces = false;
+        let mut last = Errno::ENOENT;
+        for c in &self.candidates {
+            let Err(e) = nix::unistd::execve(c, &self.argv, &self.env);
+            match e {
+                Errno::ENOENT | Errno::ENOTDIR => {}
+                Errno::EACCES => saw_eacces = true,
+                other => {
+                    last = other;
+                    break;
+                }
+            }
+        }
+        if saw_eacces || last != Errno::ENOENT {
+            let why = if saw_eacces { Errno::EACCES } else { last };
+            let code = if why == Errno::ENOEXEC || why == Errno::EACCES || why == Errno::EISDIR {
+                CANNOT_INVOKE
+            } else {
+                SKIFF_ERROR
+            };
+            die(
+                code,
+                &format!("cannot execute {} in the pod: {}", self.name, why.desc()),
+            );
+        }
+        die(
+            NOT_FOUND,
+            &format!("{}: not found in the app's root filesystem", self.name),
+        );
+    }
+
+    fn become_user(&self) -> Result<(), String> {
+        // Drop the supplementary groups inherited from the host first: they
+        // would otherwise follow the app into the pod.
+        nix::unistd::setgroups(&[self.gid]).map_err(|e| format!("setgroups: {e}"))?;
+        nix::unistd::setresgid(self.gid, self.gid, self.gid)
+            .map_err(|e| format!("setgid {}: {e}", self.gid))?;
+        nix::unistd::setresuid(self.uid, self.uid, self.uid)
+            .map_err(|e| format!("setuid {}: {e}", self.uid))?;
+        nix::unistd::chdir(self.working_dir.as_c_str()).map_err(|e| {
+            format!(
+                "cannot change to working directory {}: {e}",
+                self.working_dir.to_string_lossy()
+            )
+        })
+    }
+}
+
+fn die(code: i32, msg: &str) -> ! {
+    eprintln!("skiff: {msg}");
+    std::process::exit(code)
+}
+
+/// The paths to try for `exec`: itself when it names a path, else each
+/// `PATH` entry joined with it (like `execvp`).
+pub fn exec_candidates(exec: &str, path_var: &str) -> Vec<PathBuf> {
+    if exec.contains('/') {
+        return vec![PathBuf::from(exec)];
+    }
+    path_var
+        .split(':')
+        .map(|d| {
+            if d.is_empty() {
+                Path::new(".")
+            } else {
+                Path::new(d)
+            }
+        })
+        .map(|d| d.join(exec))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_names_are_searched_in_path() {
+        assert_eq!(
+            exec_candidates("sh", "/bin:/usr/bin"),
+            vec![PathBuf::from("/bin/sh"), PathBuf::from("/usr/bin/sh")]
+        );
+        assert_eq!(
+            exec_candidates("/bin/sh", "/x"),
+            vec![PathBuf::from("/bin/sh")]
+        );
+        assert_eq!(exec_candidates("./run", "/x"), vec![PathBuf::from("./run")]);
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_before_fork() {
+        let app = skiff_pods::App {
+            name: "a".into(),
+            image: skiff_pods::manifest::ImageRef {
+                name: "i".into(),
+                id: "sha256:0".into(),
+            },
+            rootfs: skiff_pods::manifest::Rootfs {
+                layers_dir: "/".into(),
+                layers: vec![],
+            },
+            exec: vec!["/bin/sh".into(), "a\0b".into()],
+            env: vec![],
+            working_dir: "/".into(),
+            user: 0,
+            group: 0,
+        };
+        assert!(Prepared::new(&app).unwrap_err().contains("NUL"));
+    }
+}
