@@ -1,1 +1,11 @@
+//! Helpers for skiff's end-to-end tests: image fixtures built here from the
+//! host's busybox-static (no network), raw (possibly hostile) tar layers,
+//! and a private store directory per test that is cleaned even on failure.
 
+pub mod fixture;
+pub mod oci;
+pub mod rawtar;
+pub mod skiff;
+
+pub use fixture::busybox_image;
+pub use skiff::Skiff;

@@ -124,15 +124,14 @@ pub fn ensure_tree(store: &ImageStore, digest: &Digest, diff_id: &Digest) -> Res
     }
     let tmp = cas::tmp_path(store, "layer")?;
     std::fs::create_dir(&tmp).map_err(io_err(format!("cannot create {}", tmp.display())))?;
-    let result =
-        unpack_verified(store, digest, diff_id, &tmp).and_then(|()| {
-            match std::fs::rename(&tmp, &dest) {
-                Ok(()) => Ok(()),
-                // A concurrent fetch finished the same layer first: use its tree.
-                Err(_) if dest.is_dir() => Ok(()),
-                Err(e) => Err(io_err(format!("cannot move layer {diff_id} into place"))(e)),
-            }
-        });
+    let result = unpack_verified(store, digest, diff_id, &tmp).and_then(|()| {
+        match std::fs::rename(&tmp, &dest) {
+            Ok(()) => Ok(()),
+            // A concurrent fetch finished the same layer first: use its tree.
+            Err(_) if dest.is_dir() => Ok(()),
+            Err(e) => Err(io_err(format!("cannot move layer {diff_id} into place"))(e)),
+        }
+    });
     if tmp.exists() {
         let _ = std::fs::remove_dir_all(&tmp);
     }

@@ -25,7 +25,7 @@ impl ImageReference {
                 Some((p, t)) if is_tag(t) && !p.is_empty() => (p, Some(t.to_string())),
                 _ => (rest, None),
             };
-            if path.is_empty() {
+            if path.is_empty() || path.starts_with(':') {
                 return Err(format!(
                     "image reference {s:?} has no path (expected oci:PATH[:TAG])"
                 ));

@@ -1,0 +1,178 @@
+//! One test's private skiff: its own store directory, its own busybox image,
+//! and cleanup (processes it started, pods, mounts, temp dirs) on drop, so a
+//! failing test leaves the host as it found it.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Skiff {
+    tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub image: String,
+    children: RefCell<Vec<u32>>,
+}
+
+/// The workspace's built binaries (`cargo build` puts them next to `deps/`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
+    for b in ["skiff", "skiff-stage1-ns"] {
+        assert!(
+            dir.join(b).is_file(),
+            "{} missing: run `cargo build --workspace` first",
+            dir.join(b).display()
+        );
+    }
+    dir
+}
+
+fn require_root() {
+    assert!(
+        rustix_is_root(),
+        "skiff's end-to-end tests run pods and must run as root"
+    );
+}
+
+fn rustix_is_root() -> bool {
+    // /proc/self/status lists real, effective, saved and fs uids.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+impl Skiff {
+    pub fn new() -> Skiff {
+        require_root();
+        let tmp = tempfile::Builder::new()
+            .prefix("skiff-test-")
+            .tempdir()
+            .expect("tempdir");
+        let dir = tmp.path().join("store");
+        let image = crate::fixture::busybox_image(tmp.path());
+        Skiff {
+            tmp,
+            dir,
+            image,
+            children: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn tmp(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin_dir().join("skiff"));
+        c.arg("--dir")
+            .arg(&self.dir)
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn output(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run skiff")
+    }
+
+    /// Runs skiff, asserts it exited 0, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.output(args);
+        assert!(
+            o.status.success(),
+            "skiff {args:?} failed: {:?}\nstderr: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Starts skiff in the background; it is killed on drop if still there.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        let child = self
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn skiff");
+        self.children.borrow_mut().push(child.id());
+        child
+    }
+
+    /// Polls `f` every 20 ms for up to 20 s; panics with `what` if it never holds.
+    pub fn wait_for(&self, what: &str, mut f: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn status_json(&self, uuid: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", "--format", "json", uuid])).expect("status json")
+    }
+
+    pub fn list_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["list", "--format", "json"])).expect("list json")
+    }
+
+    /// The only pod in the store (tests that run one pod at a time).
+    pub fn only_pod(&self) -> String {
+        let l = self.list_json();
+        let pods = l.as_array().expect("array");
+        assert_eq!(pods.len(), 1, "expected one pod, got {l}");
+        pods[0]["uuid"].as_str().expect("uuid").to_string()
+    }
+}
+
+impl Drop for Skiff {
+    fn drop(&mut self) {
+        for pid in self.children.borrow().iter() {
+            // Only processes this test started; a pid that already exited
+            // and was reaped cannot be reused while its Child is unwaited,
+            // and a reaped one gives ESRCH.
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = self
+            .cmd(&["gc", "--grace-period", "0", "--expire-prepared", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        // Nothing should be mounted under the test dir; if something is,
+        // unmount it rather than leave it (or delete through it).
+        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
+            let mut mounts: Vec<&str> = info
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|m| m.starts_with(self.tmp.path().to_str().unwrap_or("/nonexistent")))
+                .collect();
+            mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            for m in mounts {
+                let _ = Command::new("umount").arg("-l").arg(m).status();
+            }
+        }
+    }
+}
+
+impl Default for Skiff {
+    fn default() -> Self {
+        Self::new()
+    }
+}

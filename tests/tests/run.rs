@@ -1,0 +1,264 @@
+//! `skiff run`: exit codes, the app's spec, PID 1, isolation, stdio.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use skiff_tests::Skiff;
+
+fn sh(s: &Skiff, script: &str) -> std::process::Output {
+    s.output(&["run", &s.image, "--exec", "/bin/sh", "--", "-c", script])
+}
+
+fn code(o: &std::process::Output) -> i32 {
+    o.status.code().expect("skiff exited normally")
+}
+
+#[test]
+fn exit_codes_are_the_apps() {
+    let s = Skiff::new();
+    let o = sh(&s, "echo hi; exit 3");
+    assert_eq!(code(&o), 3);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hi\n");
+    assert_eq!(code(&sh(&s, "true")), 0);
+    assert_eq!(code(&sh(&s, "kill -9 $$")), 137, "128 + SIGKILL");
+    assert_eq!(code(&sh(&s, "kill -TERM $$")), 143, "128 + SIGTERM");
+}
+
+#[test]
+fn missing_and_unexecutable_programs() {
+    let s = Skiff::new();
+    let o = s.output(&["run", &s.image, "--exec", "/no/such/tool"]);
+    assert_eq!(code(&o), 127);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("/no/such/tool"),
+        "message names the path"
+    );
+    let o = s.output(&["run", &s.image, "--exec", "/etc/passwd"]);
+    assert_eq!(code(&o), 126);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/etc/passwd"));
+    let o = s.output(&["run", &s.image, "--exec", "no-such-name"]);
+    assert_eq!(code(&o), 127, "bare names are searched in PATH");
+}
+
+#[test]
+fn skiff_errors_exit_125_with_one_line() {
+    let s = Skiff::new();
+    for args in [
+        vec!["run", "oci:/nonexistent/layout"],
+        vec!["run", "docker.io/busybox"],
+        vec!["run", &s.image, "--bogus-option"],
+        vec!["run", &s.image, "--user", "nobody"],
+        vec!["status", "ffffffff"],
+        vec!["--bogus-global"],
+    ] {
+        let o = s.output(&args);
+        assert_eq!(code(&o), 125, "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.trim().is_empty(), "{args:?} explains itself");
+        assert!(o.stdout.is_empty(), "{args:?} prints nothing on stdout");
+    }
+}
+
+#[test]
+fn image_config_is_the_default_and_options_override_it() {
+    let s = Skiff::new();
+    let o = s.output(&["run", &s.image]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "default cmd\n",
+        "image Cmd runs by default"
+    );
+    let out = s.ok(&[
+        "run",
+        &s.image,
+        "--exec",
+        "/bin/sh",
+        "--set-env",
+        "FOO=bar baz",
+        "--set-env",
+        "FROM_IMAGE=overridden",
+        "--working-dir",
+        "/tmp/work",
+        "--user",
+        "1000:2000",
+        "--",
+        "-c",
+        "echo \"$FOO|$FROM_IMAGE|$(pwd)|$(id -u):$(id -g)|$(id -G)|$HOME|$0\"",
+        "arg0",
+    ]);
+    assert_eq!(out, "bar baz|overridden|/tmp/work|1000:2000|2000|/|arg0\n");
+    let out = s.ok(&[
+        "run",
+        &s.image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "echo $FROM_IMAGE $PATH $HOME",
+    ]);
+    assert_eq!(out, "yes /usr/sbin:/usr/bin:/sbin:/bin /root\n");
+}
+
+#[test]
+fn pid1_is_skiffs_init_and_the_app_is_its_child() {
+    let s = Skiff::new();
+    let out = s.ok(&[
+        "run",
+        &s.image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "cat /proc/1/comm; echo $$; grep PPid /proc/self/status | tr -d '\\t'",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "skiff-init");
+    assert_eq!(lines[1], "2", "the app is the first process after init");
+    // the grep runs in a subshell whose parent is the app (pid 2)
+    assert_eq!(lines[2], "PPid:2");
+    let out = s.ok(&[
+        "run",
+        &s.image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "grep PPid /proc/$$/status | tr -d '\\t'",
+    ]);
+    assert_eq!(out, "PPid:1\n");
+}
+
+#[test]
+fn init_reaps_orphans() {
+    let s = Skiff::new();
+    // The orphaned sleep is reparented to init; when it exits it must be
+    // reaped, not left a zombie.
+    let out = s.ok(&[
+        "run",
+        &s.image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "(sh -c 'sleep 0.2 &') ; sleep 0.6; ps -o stat,comm | grep -c '^Z' || true",
+    ]);
+    assert_eq!(out.trim(), "0");
+}
+
+#[test]
+fn hostname_defaults_to_the_uuid_and_can_be_set() {
+    let s = Skiff::new();
+    let out = s.ok(&["run", &s.image, "--exec", "/bin/hostname"]);
+    let uuid = s.only_pod();
+    assert_eq!(out.trim(), format!("skiff-{}", &uuid[..8]));
+    let out = s.ok(&[
+        "run",
+        "--hostname",
+        "web-1",
+        &s.image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "hostname; echo $HOSTNAME",
+    ]);
+    assert_eq!(out, "web-1\nweb-1\n");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_ne!(host.trim(), "web-1", "the host's hostname is untouched");
+}
+
+#[test]
+fn stdin_is_the_callers() {
+    let s = Skiff::new();
+    let mut child = s
+        .cmd(&["run", &s.image, "--exec", "/bin/cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"x\nfrom the host\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "x\nfrom the host\n");
+}
+
+#[test]
+fn pod_has_minimal_dev_proc_and_readonly_sys() {
+    let s = Skiff::new();
+    let out = s.ok(&["run", &s.image, "--exec", "/bin/sh", "--", "-c", "ls /dev | tr '\\n' ' '; touch /sys/x 2>/dev/null && echo sys-writable; ls /proc/1/ >/dev/null && echo proc-ok"]);
+    assert_eq!(
+        out,
+        "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero proc-ok\n"
+    );
+}
+
+#[test]
+fn mounts_made_in_the_pod_stay_in_the_pod() {
+    let s = Skiff::new();
+    let mut child = s.spawn(&[
+        "run",
+        &s.image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "mount -t tmpfs skiffmarker /mnt && touch /mnt/ready && exec sleep 60",
+    ]);
+    s.wait_for("the pod to mount its tmpfs", || {
+        s.list_json()[0]["state"] == "running"
+            && std::fs::read_to_string(format!("/proc/{}/mountinfo", pid_of_init(&s)))
+                .is_ok_and(|m| m.contains("skiffmarker"))
+    });
+    let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !host.contains("skiffmarker"),
+        "pod mount leaked to the host"
+    );
+    assert!(
+        !host.contains(s.dir.to_str().unwrap()),
+        "pod root filesystem is mounted on the host"
+    );
+    // SIGTERM to the supervisor is forwarded: sleep dies of it.
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+}
+
+fn pid_of_init(s: &Skiff) -> i32 {
+    s.list_json()[0]["uuid"]
+        .as_str()
+        .map(|u| s.status_json(u)["pid"].as_i64().unwrap_or(0) as i32)
+        .unwrap_or(0)
+}
+
+#[test]
+fn writes_stay_in_the_pod_and_the_image_is_untouched() {
+    let s = Skiff::new();
+    s.ok(&[
+        "run",
+        &s.image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "echo changed > /etc/passwd; rm /bin/ls",
+    ]);
+    let out = s.ok(&[
+        "run",
+        &s.image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "head -c 4 /etc/passwd; test -e /bin/ls && echo ls-here",
+    ]);
+    assert_eq!(out, "rootls-here\n");
+}
