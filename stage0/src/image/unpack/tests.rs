@@ -4,72 +4,10 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use tar::{EntryType, Header};
+use skiff_tests::rawtar::{entry as e, file, link, tar_of, Entry as E};
+use tar::EntryType;
 
 use super::*;
-
-/// One tar member; `name` and `link` are raw bytes so tests can write what
-/// the `tar` crate's safe setters would refuse.
-struct E<'a> {
-    name: &'a [u8],
-    kind: EntryType,
-    data: &'a [u8],
-    link: &'a [u8],
-    mode: u32,
-    uid: u64,
-    mtime: u64,
-}
-
-fn e(name: &str, kind: EntryType) -> E<'_> {
-    E {
-        name: name.as_bytes(),
-        kind,
-        data: b"",
-        link: b"",
-        mode: 0o644,
-        uid: 0,
-        mtime: 1_600_000_000,
-    }
-}
-
-fn file<'a>(name: &'a str, data: &'a [u8]) -> E<'a> {
-    E {
-        data,
-        ..e(name, EntryType::Regular)
-    }
-}
-
-fn link<'a>(name: &'a str, kind: EntryType, target: &'a str) -> E<'a> {
-    E {
-        link: target.as_bytes(),
-        ..e(name, kind)
-    }
-}
-
-fn tar_of(entries: &[E<'_>]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for en in entries {
-        let mut h = Header::new_gnu();
-        {
-            let g = h.as_gnu_mut().unwrap();
-            g.name[..en.name.len()].copy_from_slice(en.name);
-            g.linkname[..en.link.len()].copy_from_slice(en.link);
-        }
-        h.set_entry_type(en.kind);
-        h.set_size(en.data.len() as u64);
-        h.set_mode(en.mode);
-        h.set_uid(en.uid);
-        h.set_gid(en.uid);
-        h.set_mtime(en.mtime);
-        if matches!(en.kind, EntryType::Char | EntryType::Block) {
-            h.set_device_major(8).unwrap();
-            h.set_device_minor(0).unwrap();
-        }
-        h.set_cksum();
-        b.append(&h, en.data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
 
 struct Fixture {
     _tmp: tempfile::TempDir,

@@ -1,0 +1,242 @@
+//! Pods through every state: prepare, run-prepared, list, status, rm, gc,
+//! and what a SIGKILLed supervisor leaves behind (nothing).
+
+use std::time::{Duration, Instant};
+
+use skiff_tests::Skiff;
+
+fn code(o: &std::process::Output) -> i32 {
+    o.status.code().expect("exited normally")
+}
+
+#[test]
+fn prepare_then_run_prepared() {
+    let s = Skiff::new();
+    let uuid = s
+        .ok(&[
+            "prepare", "--quiet", &s.image, "--exec", "/bin/sh", "--", "-c", "exit 7",
+        ])
+        .trim()
+        .to_string();
+    assert!(skiff_pods_uuid_like(&uuid), "{uuid}");
+    assert_eq!(s.status_json(&uuid)["state"], "prepared");
+    let text = s.ok(&["status", &uuid]);
+    assert!(text.starts_with("state=prepared\n"), "{text}");
+    let o = s.output(&["run-prepared", &uuid[..8]]);
+    assert_eq!(code(&o), 7);
+    let st = s.status_json(&uuid);
+    assert_eq!(st["state"], "exited");
+    assert_eq!(st["apps"][0]["exit_code"], 7);
+    assert!(s.ok(&["status", &uuid]).contains("\napp-busybox=7\n"));
+    // A pod runs once.
+    let o = s.output(&["run-prepared", &uuid]);
+    assert_eq!(code(&o), 125);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not prepared"));
+}
+
+fn skiff_pods_uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().filter(|&c| c == '-').count() == 4
+}
+
+#[test]
+fn list_shows_pods_in_table_and_json() {
+    let s = Skiff::new();
+    s.ok(&["run", &s.image, "--exec", "/bin/true"]);
+    let prepared = s.ok(&["prepare", "-q", &s.image]).trim().to_string();
+    let table = s.ok(&["list"]);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["UUID", "APP", "IMAGE", "STATE", "CREATED", "STARTED"]
+    );
+    assert_eq!(lines.count(), 2);
+    assert_eq!(s.ok(&["list", "--no-legend"]).lines().count(), 2);
+    let l = s.list_json();
+    let pods = l.as_array().unwrap();
+    let p = pods
+        .iter()
+        .find(|p| p["uuid"] == prepared.as_str())
+        .unwrap();
+    assert_eq!(p["state"], "prepared");
+    assert_eq!(p["started_at"], serde_json::Value::Null);
+    assert_eq!(p["apps"][0]["name"], "busybox");
+    assert!(p["apps"][0]["image_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    let e = pods
+        .iter()
+        .find(|p| p["uuid"] != prepared.as_str())
+        .unwrap();
+    assert_eq!(e["state"], "exited");
+    assert_eq!(e["apps"][0]["exit_code"], 0);
+    assert!(e["started_at"].as_str().is_some());
+}
+
+#[test]
+fn status_wait_blocks_until_exit_and_times_out() {
+    let s = Skiff::new();
+    let mut child = s.spawn(&[
+        "run",
+        &s.image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "sleep 1; exit 4",
+    ]);
+    s.wait_for("the pod to run", || {
+        s.list_json()
+            .as_array()
+            .is_some_and(|a| a.len() == 1 && a[0]["state"] == "running")
+    });
+    let uuid = s.only_pod();
+    assert!(
+        s.status_json(&uuid)["pid"].as_i64().is_some(),
+        "a running pod has a pid"
+    );
+    let o = s.output(&["status", "--wait=50ms", &uuid]);
+    assert_eq!(code(&o), 124, "still running after the timeout");
+    let start = Instant::now();
+    let out = s.ok(&["status", "--wait", &uuid]);
+    assert!(out.starts_with("state=exited\n"), "{out}");
+    assert!(out.contains("app-busybox=4"), "{out}");
+    assert!(start.elapsed() < Duration::from_secs(15));
+    assert_eq!(child.wait().unwrap().code(), Some(4));
+    assert!(s.output(&["status", "--wait=xyz", &uuid]).status.code() == Some(125));
+}
+
+#[test]
+fn rm_refuses_running_pods_and_removes_the_rest() {
+    let s = Skiff::new();
+    let mut child = s.spawn(&["run", &s.image, "--exec", "/bin/sleep", "--", "60"]);
+    s.wait_for("the pod to run", || {
+        s.list_json()
+            .as_array()
+            .is_some_and(|a| a.len() == 1 && a[0]["state"] == "running")
+    });
+    let running = s.only_pod();
+    let o = s.output(&["rm", &running]);
+    assert_eq!(code(&o), 125);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("running"));
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    let prepared = s.ok(&["prepare", "-q", &s.image]).trim().to_string();
+    let out = s.ok(&["rm", &running, &prepared]);
+    assert_eq!(out, format!("{running}\n{prepared}\n"));
+    assert_eq!(s.list_json(), serde_json::json!([]));
+    assert!(!s.dir.join("pods/run").join(&running).exists());
+    let o = s.output(&["rm", &running]);
+    assert_eq!(code(&o), 125);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no pod matches"));
+}
+
+#[test]
+fn gc_marks_then_sweeps_after_the_grace_period() {
+    let s = Skiff::new();
+    s.ok(&["run", &s.image, "--exec", "/bin/true"]);
+    let exited = s.only_pod();
+    let prepared = s.ok(&["prepare", "-q", &s.image]).trim().to_string();
+    s.ok(&["gc"]);
+    assert_eq!(
+        s.status_json(&exited)["state"],
+        "exited-garbage",
+        "marked, kept for the grace period"
+    );
+    assert_eq!(
+        s.status_json(&prepared)["state"],
+        "prepared",
+        "not expired yet"
+    );
+    assert_eq!(
+        s.status_json(&exited)["apps"][0]["exit_code"],
+        0,
+        "still inspectable"
+    );
+    let out = s.ok(&["gc", "--grace-period", "0"]);
+    assert_eq!(out.trim(), exited);
+    assert_eq!(s.list_json().as_array().unwrap().len(), 1);
+    s.ok(&["gc", "--expire-prepared", "0s"]);
+    assert_eq!(s.list_json(), serde_json::json!([]));
+    for d in [
+        "embryo",
+        "prepare",
+        "prepared",
+        "run",
+        "exited-garbage",
+        "garbage",
+    ] {
+        assert_eq!(
+            std::fs::read_dir(s.dir.join("pods").join(d))
+                .unwrap()
+                .count(),
+            0,
+            "{d} is empty"
+        );
+    }
+}
+
+#[test]
+fn killing_the_supervisor_kills_the_pod_and_gc_cleans_it() {
+    let s = Skiff::new();
+    let mut child = s.spawn(&[
+        "run",
+        &s.image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "sleep 300 & sleep 300",
+    ]);
+    s.wait_for("the pod to run", || {
+        s.list_json()
+            .as_array()
+            .is_some_and(|a| a.len() == 1 && a[0]["state"] == "running")
+    });
+    let uuid = s.only_pod();
+    let init = s.status_json(&uuid)["pid"].as_i64().unwrap();
+    s.wait_for("the app processes", || {
+        std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+            .is_ok_and(|c| !c.trim().is_empty())
+    });
+    let app = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    let app: i64 = app.split_whitespace().next().unwrap().parse().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    s.wait_for("the pod's processes to die", || {
+        !std::path::Path::new(&format!("/proc/{init}")).exists()
+            && !std::path::Path::new(&format!("/proc/{app}")).exists()
+    });
+    assert_eq!(s.status_json(&uuid)["state"], "exited");
+    s.ok(&["gc", "--grace-period", "0"]);
+    assert_eq!(s.list_json(), serde_json::json!([]));
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mi.contains(&uuid), "a mount of the pod survived");
+    assert!(!mi.contains(s.dir.to_str().unwrap()));
+}
+
+#[test]
+fn two_pods_run_at_once() {
+    let s = Skiff::new();
+    let script = "touch /tmp/started; while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 5";
+    let mut a = s.spawn(&["run", &s.image, "--exec", "/bin/sh", "--", "-c", script]);
+    let mut b = s.spawn(&["run", &s.image, "--exec", "/bin/sh", "--", "-c", script]);
+    s.wait_for("both pods to run", || {
+        s.list_json()
+            .as_array()
+            .is_some_and(|a| a.len() == 2 && a.iter().all(|p| p["state"] == "running"))
+    });
+    // Each pod has its own /tmp: release them one by one through their roots.
+    for p in s.list_json().as_array().unwrap() {
+        let pid = s.status_json(p["uuid"].as_str().unwrap())["pid"]
+            .as_i64()
+            .unwrap();
+        std::fs::write(format!("/proc/{pid}/root/tmp/go"), b"").unwrap();
+    }
+    assert_eq!(a.wait().unwrap().code(), Some(5));
+    assert_eq!(b.wait().unwrap().code(), Some(5));
+}
