@@ -16,6 +16,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 
 /// Everything `execve` needs, converted before `fork` so the child only
 /// makes syscalls.
+#[derive(Debug)]
 pub struct Prepared {
     name: String,
     candidates: Vec<CString>,

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds skiff and runs one real pod end to end, without network: the image is
+# made here from Debian's busybox-static. Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+cargo build --release --workspace --quiet
+skiff=target/release/skiff
+export SKIFF_DIR=${SKIFF_DIR:-/var/lib/skiff}
+img=$(mktemp -d /tmp/skiff-demo-image.XXXXXX)
+trap 'rm -rf "$img"' EXIT
+scripts/make-busybox-image.sh "$img/busybox" >/dev/null
+echo "+ skiff fetch oci:$img/busybox:latest"
+$skiff fetch "oci:$img/busybox:latest"
+echo "+ skiff run oci:$img/busybox:latest --exec /bin/sh -- -c 'echo hello from \$(hostname); exit 3'"
+set +e
+$skiff run "oci:$img/busybox:latest" --exec /bin/sh -- -c 'echo hello from $(hostname), I am pid $$ under $(cat /proc/1/comm); exit 3'
+echo "exit code: $?"
+set -e
+echo "+ skiff list"
+$skiff list
+echo "+ skiff gc --grace-period 0"
+$skiff gc --grace-period 0 >/dev/null
+$skiff list --no-legend | wc -l | xargs echo "pods left:"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what building and testing skiff needs on a fresh Debian machine of
+# this kind (run as root). Cheap when everything is already there.
+#   scripts/deps.sh            # run + test dependencies
+#   scripts/deps.sh bench      # plus the peer runtimes bench/start.sh compares with
+set -euo pipefail
+pkgs=(busybox-static skopeo)
+[ "${1:-}" = bench ] && pkgs+=(hyperfine crun runc bubblewrap util-linux)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "deps: cargo not found (this machine kind ships a Rust toolchain)" >&2; exit 1; }
