@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Start latency of a one-shot pod: median wall time of
+#   skiff run IMG --exec /bin/true          (image already fetched)
+# against crun, runc, bwrap and a bare unshare+chroot floor running /bin/true
+# in the same busybox root, all in ONE hyperfine run. Prints each median and
+# skiff's ratio to each peer. Run as root:  bench/start.sh   (RUNS=50 WARMUP=5)
+#
+# This host has hybrid cgroups (v1 + a cgroup2 mount with one controller),
+# which crun 1.8 refuses; so everything runs inside a private mount namespace
+# where /sys/fs/cgroup/unified is unmounted (skiff uses no cgroups yet).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-50}
+WARMUP=${WARMUP:-5}
+scripts/deps.sh bench
+cargo build --release --workspace --quiet
+
+work=$(mktemp -d /tmp/skiff-bench.XXXXXX)
+cleanup() {
+  runc --root "$work/runc" delete -f bench-runc >/dev/null 2>&1 || true
+  crun --root "$work/crun" delete -f bench-crun >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+skiff="$PWD/target/release/skiff --dir $work/store"
+scripts/make-busybox-image.sh "$work/image" >/dev/null
+id=$($skiff fetch "oci:$work/image:latest")
+$skiff run "$id" --exec /bin/true
+# The very tree skiff uses as the pod's (only) lower layer is every peer's root.
+diff_id=$(jq -r '.layers[0].diff_id' "$work/store/images/${id#sha256:}.json")
+root="$work/store/layers/sha256/${diff_id#sha256:}"
+
+bundle="$work/bundle"
+mkdir -p "$bundle"
+(cd "$bundle" && runc spec)
+jq --arg root "$root" '.process.terminal = false | .process.args = ["/bin/true"] | .root = {path: $root, readonly: true}
+  | .linux.namespaces |= map(select(.type != "network")) | .hostname = "bench"' \
+  "$bundle/config.json" >"$bundle/config.json.new"
+mv "$bundle/config.json.new" "$bundle/config.json"
+
+cat >"$work/inner.sh" <<INNER
+set -e
+if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
+hyperfine -N --style basic --warmup $WARMUP --runs $RUNS --export-json $work/result.json \
+  -n skiff "$skiff run $id --exec /bin/true" \
+  -n crun "crun --root $work/crun run --bundle $bundle bench-crun" \
+  -n runc "runc --root $work/runc run --bundle $bundle bench-runc" \
+  -n bwrap "bwrap --unshare-pid --unshare-ipc --unshare-uts --bind $root / --proc /proc --dev /dev /bin/true" \
+  -n unshare-chroot "unshare --fork --pid --mount --uts --ipc chroot $root /bin/true" >&2
+INNER
+unshare -m --propagation private bash "$work/inner.sh"
+
+echo
+printf '%-16s %10s %14s\n' tool "median ms" "skiff / tool"
+jq -r '.results as $r | ($r[] | select(.command == "skiff") | .median) as $s
+  | $r[] | [.command, (.median * 1000 * 100 | round / 100), ($s / .median * 100 | round / 100)] | @tsv' \
+  "$work/result.json" | while IFS=$'\t' read -r name median ratio; do
+  printf '%-16s %10s %14s\n' "$name" "$median" "$ratio"
+done
+$skiff gc --grace-period 0 >/dev/null
