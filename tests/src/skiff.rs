@@ -109,6 +109,31 @@ impl Skiff {
         child
     }
 
+    /// `skiff run IMAGE --exec /bin/sh -- -c SCRIPT`, waited for.
+    pub fn run_sh(&self, script: &str) -> Output {
+        self.output(&["run", &self.image, "--exec", "/bin/sh", "--", "-c", script])
+    }
+
+    /// `skiff run IMAGE --exec /bin/sh -- -c SCRIPT`; asserts success and
+    /// returns stdout.
+    pub fn ok_sh(&self, image: &str, script: &str) -> String {
+        self.ok(&["run", image, "--exec", "/bin/sh", "--", "-c", script])
+    }
+
+    /// `run_sh`, in the background.
+    pub fn spawn_sh(&self, script: &str) -> Child {
+        self.spawn(&["run", &self.image, "--exec", "/bin/sh", "--", "-c", script])
+    }
+
+    /// Waits until the store holds exactly `n` pods, all running.
+    pub fn wait_running(&self, n: usize) {
+        self.wait_for(&format!("{n} running pod(s)"), || {
+            self.list_json()
+                .as_array()
+                .is_some_and(|a| a.len() == n && a.iter().all(|p| p["state"] == "running"))
+        });
+    }
+
     /// Polls `f` every 20 ms for up to 20 s; panics with `what` if it never holds.
     pub fn wait_for(&self, what: &str, mut f: impl FnMut() -> bool) {
         let start = Instant::now();

@@ -63,15 +63,10 @@ fn layers_whiteouts_and_opaque_directories() {
         file("data/a/new", b"3"),
     ]);
     let (img, _) = image_with(&s, "layered", vec![l2, l3]);
-    let out = s.ok(&[
-        "run",
+    let out = s.ok_sh(
         &img,
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
         "ls /data/a; ls /data/b; test -e /bin/vi || echo vi-gone",
-    ]);
+    );
     assert_eq!(out, "new\nkept\nvi-gone\n");
 }
 
@@ -173,15 +168,10 @@ fn hostile_layers_never_touch_the_host() {
         entry("lib/sda", EntryType::Block),
     ]);
     let (img, _) = image_with(&s, "contained", vec![l]);
-    let seen = s.ok(&[
-        "run",
+    let seen = s.ok_sh(
         &img,
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
         &format!("cat {abs} /tmp/through-up; echo; test -e /lib/sda || echo no-sda"),
-    ]);
+    );
     assert_eq!(seen, "absup\nno-sda\n");
     out.assert_untouched();
     assert!(!Path::new("/tmp/through-up").exists());

@@ -77,20 +77,8 @@ fn list_shows_pods_in_table_and_json() {
 #[test]
 fn status_wait_blocks_until_exit_and_times_out() {
     let s = Skiff::new();
-    let mut child = s.spawn(&[
-        "run",
-        &s.image,
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
-        "sleep 1; exit 4",
-    ]);
-    s.wait_for("the pod to run", || {
-        s.list_json()
-            .as_array()
-            .is_some_and(|a| a.len() == 1 && a[0]["state"] == "running")
-    });
+    let mut child = s.spawn_sh("sleep 1; exit 4");
+    s.wait_running(1);
     let uuid = s.only_pod();
     assert!(
         s.status_json(&uuid)["pid"].as_i64().is_some(),
@@ -111,11 +99,7 @@ fn status_wait_blocks_until_exit_and_times_out() {
 fn rm_refuses_running_pods_and_removes_the_rest() {
     let s = Skiff::new();
     let mut child = s.spawn(&["run", &s.image, "--exec", "/bin/sleep", "--", "60"]);
-    s.wait_for("the pod to run", || {
-        s.list_json()
-            .as_array()
-            .is_some_and(|a| a.len() == 1 && a[0]["state"] == "running")
-    });
+    s.wait_running(1);
     let running = s.only_pod();
     let o = s.output(&["rm", &running]);
     assert_eq!(code(&o), 125);
@@ -183,20 +167,8 @@ fn gc_marks_then_sweeps_after_the_grace_period() {
 #[test]
 fn killing_the_supervisor_kills_the_pod_and_gc_cleans_it() {
     let s = Skiff::new();
-    let mut child = s.spawn(&[
-        "run",
-        &s.image,
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
-        "sleep 300 & sleep 300",
-    ]);
-    s.wait_for("the pod to run", || {
-        s.list_json()
-            .as_array()
-            .is_some_and(|a| a.len() == 1 && a[0]["state"] == "running")
-    });
+    let mut child = s.spawn_sh("sleep 300 & sleep 300");
+    s.wait_running(1);
     let uuid = s.only_pod();
     let init = s.status_json(&uuid)["pid"].as_i64().unwrap();
     s.wait_for("the app processes", || {
@@ -223,13 +195,9 @@ fn killing_the_supervisor_kills_the_pod_and_gc_cleans_it() {
 fn two_pods_run_at_once() {
     let s = Skiff::new();
     let script = "touch /tmp/started; while [ ! -e /tmp/go ]; do sleep 0.05; done; exit 5";
-    let mut a = s.spawn(&["run", &s.image, "--exec", "/bin/sh", "--", "-c", script]);
-    let mut b = s.spawn(&["run", &s.image, "--exec", "/bin/sh", "--", "-c", script]);
-    s.wait_for("both pods to run", || {
-        s.list_json()
-            .as_array()
-            .is_some_and(|a| a.len() == 2 && a.iter().all(|p| p["state"] == "running"))
-    });
+    let mut a = s.spawn_sh(script);
+    let mut b = s.spawn_sh(script);
+    s.wait_running(2);
     // Each pod has its own /tmp: release them one by one through their roots.
     for p in s.list_json().as_array().unwrap() {
         let pid = s.status_json(p["uuid"].as_str().unwrap())["pid"]

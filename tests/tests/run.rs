@@ -5,10 +5,6 @@ use std::process::Stdio;
 
 use skiff_tests::Skiff;
 
-fn sh(s: &Skiff, script: &str) -> std::process::Output {
-    s.output(&["run", &s.image, "--exec", "/bin/sh", "--", "-c", script])
-}
-
 fn code(o: &std::process::Output) -> i32 {
     o.status.code().expect("skiff exited normally")
 }
@@ -16,12 +12,12 @@ fn code(o: &std::process::Output) -> i32 {
 #[test]
 fn exit_codes_are_the_apps() {
     let s = Skiff::new();
-    let o = sh(&s, "echo hi; exit 3");
+    let o = s.run_sh("echo hi; exit 3");
     assert_eq!(code(&o), 3);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "hi\n");
-    assert_eq!(code(&sh(&s, "true")), 0);
-    assert_eq!(code(&sh(&s, "kill -9 $$")), 137, "128 + SIGKILL");
-    assert_eq!(code(&sh(&s, "kill -TERM $$")), 143, "128 + SIGTERM");
+    assert_eq!(code(&s.run_sh("true")), 0);
+    assert_eq!(code(&s.run_sh("kill -9 $$")), 137, "128 + SIGKILL");
+    assert_eq!(code(&s.run_sh("kill -TERM $$")), 143, "128 + SIGTERM");
 }
 
 #[test]
@@ -87,44 +83,23 @@ fn image_config_is_the_default_and_options_override_it() {
         "arg0",
     ]);
     assert_eq!(out, "bar baz|overridden|/tmp/work|1000:2000|2000|/|arg0\n");
-    let out = s.ok(&[
-        "run",
-        &s.image,
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
-        "echo $FROM_IMAGE $PATH $HOME",
-    ]);
+    let out = s.ok_sh(&s.image, "echo $FROM_IMAGE $PATH $HOME");
     assert_eq!(out, "yes /usr/sbin:/usr/bin:/sbin:/bin /root\n");
 }
 
 #[test]
 fn pid1_is_skiffs_init_and_the_app_is_its_child() {
     let s = Skiff::new();
-    let out = s.ok(&[
-        "run",
+    let out = s.ok_sh(
         &s.image,
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
         "cat /proc/1/comm; echo $$; grep PPid /proc/self/status | tr -d '\\t'",
-    ]);
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "skiff-init");
     assert_eq!(lines[1], "2", "the app is the first process after init");
     // the grep runs in a subshell whose parent is the app (pid 2)
     assert_eq!(lines[2], "PPid:2");
-    let out = s.ok(&[
-        "run",
-        &s.image,
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
-        "grep PPid /proc/$$/status | tr -d '\\t'",
-    ]);
+    let out = s.ok_sh(&s.image, "grep PPid /proc/$$/status | tr -d '\\t'");
     assert_eq!(out, "PPid:1\n");
 }
 
@@ -133,15 +108,10 @@ fn init_reaps_orphans() {
     let s = Skiff::new();
     // The orphaned sleep is reparented to init; when it exits it must be
     // reaped, not left a zombie.
-    let out = s.ok(&[
-        "run",
+    let out = s.ok_sh(
         &s.image,
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
         "(sh -c 'sleep 0.2 &') ; sleep 0.6; ps -o stat,comm | grep -c '^Z' || true",
-    ]);
+    );
     assert_eq!(out.trim(), "0");
 }
 
@@ -190,7 +160,7 @@ fn stdin_is_the_callers() {
 #[test]
 fn pod_has_minimal_dev_proc_and_readonly_sys() {
     let s = Skiff::new();
-    let out = s.ok(&["run", &s.image, "--exec", "/bin/sh", "--", "-c", "ls /dev | tr '\\n' ' '; touch /sys/x 2>/dev/null && echo sys-writable; ls /proc/1/ >/dev/null && echo proc-ok"]);
+    let out = s.ok_sh(&s.image, "ls /dev | tr '\\n' ' '; touch /sys/x 2>/dev/null && echo sys-writable; ls /proc/1/ >/dev/null && echo proc-ok");
     assert_eq!(
         out,
         "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero proc-ok\n"
@@ -200,15 +170,8 @@ fn pod_has_minimal_dev_proc_and_readonly_sys() {
 #[test]
 fn mounts_made_in_the_pod_stay_in_the_pod() {
     let s = Skiff::new();
-    let mut child = s.spawn(&[
-        "run",
-        &s.image,
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
-        "mount -t tmpfs skiffmarker /mnt && touch /mnt/ready && exec sleep 60",
-    ]);
+    let mut child =
+        s.spawn_sh("mount -t tmpfs skiffmarker /mnt && touch /mnt/ready && exec sleep 60");
     s.wait_for("the pod to mount its tmpfs", || {
         s.list_json()[0]["state"] == "running"
             && std::fs::read_to_string(format!("/proc/{}/mountinfo", pid_of_init(&s)))
@@ -242,23 +205,10 @@ fn pid_of_init(s: &Skiff) -> i32 {
 #[test]
 fn writes_stay_in_the_pod_and_the_image_is_untouched() {
     let s = Skiff::new();
-    s.ok(&[
-        "run",
+    s.ok_sh(&s.image, "echo changed > /etc/passwd; rm /bin/ls");
+    let out = s.ok_sh(
         &s.image,
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
-        "echo changed > /etc/passwd; rm /bin/ls",
-    ]);
-    let out = s.ok(&[
-        "run",
-        &s.image,
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
         "head -c 4 /etc/passwd; test -e /bin/ls && echo ls-here",
-    ]);
+    );
     assert_eq!(out, "rootls-here\n");
 }

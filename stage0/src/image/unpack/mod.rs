@@ -305,21 +305,7 @@ impl Extractor {
         let target = std::ffi::OsStr::from_bytes(target);
         rustix::fs::symlinkat(target, parent, p.name_os())
             .map_err(io_at(&full, "create symlink"))?;
-        rustix::fs::chownat(
-            parent,
-            p.name_os(),
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(io_at(&full, "chown symlink"))?;
-        rustix::fs::utimensat(
-            parent,
-            p.name_os(),
-            &times(meta.mtime),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(io_at(&full, "set symlink mtime"))
+        meta_at(parent, p, &meta, false)
     }
 
     fn hardlink(&mut self, p: &EntryPath, target: &[u8]) -> Result<()> {
@@ -367,28 +353,7 @@ impl Extractor {
             0,
         )
         .map_err(io_at(&full, "create fifo"))?;
-        rustix::fs::chownat(
-            parent,
-            p.name_os(),
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(io_at(&full, "chown fifo"))?;
-        rustix::fs::chmodat(
-            parent,
-            p.name_os(),
-            Mode::from_raw_mode(meta.mode),
-            AtFlags::empty(),
-        )
-        .map_err(io_at(&full, "chmod fifo"))?;
-        rustix::fs::utimensat(
-            parent,
-            p.name_os(),
-            &times(meta.mtime),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(io_at(&full, "set fifo mtime"))
+        meta_at(parent, p, &meta, true)
     }
 
     fn whiteout(&mut self, p: &EntryPath, w: Whiteout<'_>) -> Result<()> {
@@ -477,6 +442,32 @@ fn times(mtime: i64) -> Timestamps {
         last_access: t,
         last_modification: t,
     }
+}
+
+/// Owner, (mode) and mtime of `p` by name in `parent`, never following a
+/// symlink: for symlinks and fifos, which cannot be opened to use `fchown`.
+fn meta_at(parent: &OwnedFd, p: &EntryPath, meta: &Meta, chmod: bool) -> Result<()> {
+    let full = p.full();
+    let (uid, gid) = (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
+    rustix::fs::chownat(parent, p.name_os(), uid, gid, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(io_at(&full, "chown"))?;
+    if chmod {
+        // Only ever called for fifos, which chmodat does not follow.
+        rustix::fs::chmodat(
+            parent,
+            p.name_os(),
+            Mode::from_raw_mode(meta.mode),
+            AtFlags::empty(),
+        )
+        .map_err(io_at(&full, "chmod"))?;
+    }
+    rustix::fs::utimensat(
+        parent,
+        p.name_os(),
+        &times(meta.mtime),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(io_at(&full, "set mtime"))
 }
 
 /// Owner first, then mode: chown clears set-id bits.
