@@ -3,5 +3,6 @@
 
 pub mod cli;
 pub mod image;
+pub mod log;
 pub mod output;
 pub mod pod;

@@ -308,3 +308,63 @@ fn an_image_rewritten_by_skopeo_runs() {
         stderr(&o)
     );
 }
+
+/// Wraps the layout's manifest in a nested image index next to a manifest
+/// for another platform, as multi-arch images are published.
+fn nest_in_index(layout: &Path, with_amd64: bool) {
+    let blobs = layout.join("blobs/sha256");
+    let idx_path = layout.join("index.json");
+    let idx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&idx_path).unwrap()).unwrap();
+    let mut amd64 = idx["manifests"][0].clone();
+    amd64.as_object_mut().unwrap().remove("annotations");
+    amd64["platform"] = serde_json::json!({"os": "linux", "architecture": "amd64"});
+    let mut arm64 = amd64.clone();
+    arm64["platform"] =
+        serde_json::json!({"os": "linux", "architecture": "arm64", "variant": "v8"});
+    arm64["digest"] = format!("sha256:{}", "a".repeat(64)).into();
+    let manifests = if with_amd64 {
+        vec![arm64, amd64]
+    } else {
+        vec![arm64]
+    };
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    }))
+    .unwrap();
+    let d = skiff_tests::oci::sha256(&nested);
+    std::fs::write(blobs.join(&d[7..]), &nested).unwrap();
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": d,
+            "size": nested.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }],
+    });
+    std::fs::write(idx_path, serde_json::to_vec(&top).unwrap()).unwrap();
+}
+
+#[test]
+fn linux_amd64_is_picked_from_an_index() {
+    let s = Skiff::new();
+    let (_, id) = image_with(&s, "multi", vec![]);
+    nest_in_index(&s.tmp().join("multi"), true);
+    let img = format!("oci:{}:multi", s.tmp().join("multi").display());
+    assert_eq!(s.ok(&["fetch", &img]), format!("{id}\n"));
+    let (_, _) = image_with(&s, "armonly", vec![]);
+    nest_in_index(&s.tmp().join("armonly"), false);
+    let o = s.output(&[
+        "fetch",
+        &format!("oci:{}:multi", s.tmp().join("armonly").display()),
+    ]);
+    assert_eq!(code(&o), 125);
+    assert!(
+        stderr(&o).contains("linux/arm64"),
+        "lists what is there: {}",
+        stderr(&o)
+    );
+}

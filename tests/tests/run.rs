@@ -212,3 +212,28 @@ fn writes_stay_in_the_pod_and_the_image_is_untouched() {
     );
     assert_eq!(out, "rootls-here\n");
 }
+
+#[test]
+fn debug_goes_to_stderr_only() {
+    let s = Skiff::new();
+    let o = s.output(&[
+        "--debug",
+        "run",
+        &s.image,
+        "--exec",
+        "/bin/echo",
+        "--",
+        "data",
+    ]);
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "data\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("skiff: debug: layer sha256:"), "{err}");
+    assert!(err.contains("stage1 ns: pod"), "{err}");
+    let quiet = s.output(&["run", &s.image, "--exec", "/bin/true"]);
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+}

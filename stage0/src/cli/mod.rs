@@ -75,6 +75,7 @@ pub fn main() -> i32 {
             return if e.use_stderr() { EXIT_SKIFF_ERROR } else { 0 };
         }
     };
+    crate::log::set_debug(cli.debug);
     let ctx = Ctx {
         store: Store::new(&cli.dir),
         images: ImageStore::new(&cli.dir),

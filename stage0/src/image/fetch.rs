@@ -37,6 +37,7 @@ fn import_layout(store: &ImageStore, path: &Path, tag: Option<&str>) -> Result<I
         if rec.manifest_digest == resolved.manifest_digest.to_string()
             && layers_present(store, &rec)
         {
+            crate::debug!("image {id} from {name} is already in the store");
             if rec.names.contains(&name) {
                 return Ok(rec);
             }
@@ -78,6 +79,7 @@ fn import_layout(store: &ImageStore, path: &Path, tag: Option<&str>) -> Result<I
         let what = format!("layer {digest}");
         let src = layout.open_blob(&digest, desc.size())?;
         cas::put(store, &digest, Some(desc.size()), &what, src)?;
+        crate::debug!("{what}: {} bytes verified into the store", desc.size());
         ensure_tree(store, &digest, &diff_id)?;
         layer_records.push(LayerRecord {
             digest: digest.to_string(),
@@ -147,10 +149,16 @@ fn unpack_verified(
     let what = format!("layer {digest}");
     let blob = cas::open(store, digest)?;
     let reader = HashingReader::new(decompress::decoder(blob, &what)?);
-    let (_stats, reader) = unpack_layer(reader, tmp).map_err(|e| ImageError::Unpack {
+    let (stats, reader) = unpack_layer(reader, tmp).map_err(|e| ImageError::Unpack {
         layer: digest.to_string(),
         source: e,
     })?;
+    crate::debug!(
+        "{what}: unpacked {} entries, {} bytes of file data, {} device nodes skipped",
+        stats.entries,
+        stats.bytes,
+        stats.skipped_devices
+    );
     let (actual, _) = reader
         .finish()
         .map_err(io_err(format!("cannot read {what}")))?;

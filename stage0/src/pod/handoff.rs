@@ -42,6 +42,11 @@ pub fn exec_run(pod: Pod, flavor: &str, debug: bool) -> anyhow::Error {
     }
     // The fd must outlive this process image: exec keeps it open.
     let raw = fd.into_raw_fd();
+    crate::debug!(
+        "pod {uuid}: exec {} run (lock fd {raw}, cwd {})",
+        bin.display(),
+        dir.display()
+    );
     let mut cmd = std::process::Command::new(&bin);
     cmd.arg0(flavor_binary(flavor)).arg("run");
     if debug {
