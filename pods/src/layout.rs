@@ -35,8 +35,25 @@ impl Store {
         self.pods_dir(d).join(uuid)
     }
 
+    /// Creates the store directory itself, readable by root only: pod
+    /// manifests hold the apps' environment and pods' upper dirs their data.
+    pub fn ensure_root(&self) -> io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        if self.root.is_dir() {
+            return Ok(());
+        }
+        if let Some(parent) = self.root.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(&self.root) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Creates the pod state directories; cheap when they exist.
     pub fn ensure_pod_dirs(&self) -> io::Result<()> {
+        self.ensure_root()?;
         for d in StateDir::ALL {
             let p = self.pods_dir(d);
             if !p.is_dir() {
@@ -44,5 +61,22 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_store_is_private() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path().join("a/store"));
+        s.ensure_pod_dirs().unwrap();
+        let mode = std::fs::metadata(s.root()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(s.pods_dir(StateDir::ExitedGarbage).is_dir());
     }
 }

@@ -180,6 +180,7 @@ fn create_pod(ctx: &Ctx, pod: &PodOptions, rest: &[String], quiet: bool) -> Resu
 }
 
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
+    handoff::flavor_path(FLAVOR)?;
     let mut pod = create_pod(ctx, &a.pod, &a.rest, true)?;
     pod.transition(StateDir::Run)?;
     Err(handoff::exec_run(pod, FLAVOR, ctx.debug))
@@ -199,6 +200,7 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
     if let Some(h) = &a.pod.hostname {
         check_hostname(h)?;
     }
+    handoff::flavor_path(FLAVOR)?;
     let mut pod = Pod::find(&ctx.store, &a.uuid)?;
     let state = pod.state();
     if state != PodState::Prepared {

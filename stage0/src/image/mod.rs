@@ -89,6 +89,12 @@ impl ImageStore {
     }
 
     pub fn ensure_dirs(&self) -> Result<()> {
+        skiff_pods::Store::new(&self.root)
+            .ensure_root()
+            .map_err(io_err(format!(
+                "cannot create the store {}",
+                self.root.display()
+            )))?;
         for d in [
             self.blobs_dir(),
             self.layers_dir().join("sha256"),
