@@ -39,6 +39,9 @@ fn fetch_prints_the_config_digest_and_run_accepts_it() {
         format!("{id}\n"),
         "fetching again is a no-op"
     );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&s.dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the store is root's alone");
     let out = s.ok(&["run", &id[..19], "--exec", "/bin/echo", "--", "by id"]);
     assert_eq!(out, "by id\n");
     let o = s.output(&["run", "sha256:0000", "--exec", "/bin/true"]);
