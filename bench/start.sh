@@ -10,6 +10,7 @@
 # where /sys/fs/cgroup/unified is unmounted (skiff uses no cgroups yet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v cargo >/dev/null || . "$HOME/.cargo/env"
 RUNS=${RUNS:-50}
 WARMUP=${WARMUP:-5}
 scripts/deps.sh bench

@@ -3,6 +3,7 @@
 # made here from Debian's busybox-static. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v cargo >/dev/null || . "$HOME/.cargo/env"
 scripts/deps.sh
 cargo build --release --workspace --quiet
 skiff=target/release/skiff

@@ -16,4 +16,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
-command -v cargo >/dev/null || { echo "deps: cargo not found (this machine kind ships a Rust toolchain)" >&2; exit 1; }
+command -v cargo >/dev/null || [ -x "$HOME/.cargo/bin/cargo" ] || { echo "deps: cargo not found (this machine kind ships a Rust toolchain)" >&2; exit 1; }

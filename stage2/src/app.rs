@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal};
 use nix::unistd::{Gid, Uid};
 use skiff_pods::App;
 
@@ -74,8 +74,7 @@ impl Prepared {
     /// Failures print one line to the app's stderr and exit with 125 (setup),
     /// 126 (cannot invoke) or 127 (not found), as shells do.
     pub fn exec(&self) -> ! {
-        let _ =
-            nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+        reset_signals();
         if let Err(msg) = self.become_user() {
             die(SKIFF_ERROR, &msg);
         }
@@ -125,6 +124,16 @@ impl Prepared {
             )
         })
     }
+}
+
+/// The app starts with no signal blocked and SIGPIPE at its default: the
+/// Rust runtime of stage1 ignores SIGPIPE, and an ignored disposition would
+/// survive `execve` (so `yes | head` would never end `yes`).
+fn reset_signals() {
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // SAFETY: installing SIG_DFL runs no code in this process; it only
+    // changes the disposition the exec'ed program inherits.
+    let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 fn die(code: i32, msg: &str) -> ! {

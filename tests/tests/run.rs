@@ -237,3 +237,19 @@ fn debug_goes_to_stderr_only() {
         String::from_utf8_lossy(&quiet.stderr)
     );
 }
+
+#[test]
+fn the_app_starts_with_default_signal_dispositions() {
+    let s = Skiff::new();
+    let out = s.ok_sh(
+        &s.image,
+        "grep -E '^Sig(Ign|Blk)' /proc/self/status | tr -d '\\t'",
+    );
+    let mask = |name: &str| {
+        let line = out.lines().find(|l| l.starts_with(name)).expect(name);
+        u64::from_str_radix(&line[name.len() + 1..], 16).expect("hex mask")
+    };
+    assert_eq!(mask("SigBlk"), 0, "no signal is blocked: {out}");
+    // SIGPIPE (13) must not be ignored, or `yes | head` never ends `yes`.
+    assert_eq!(mask("SigIgn") & (1 << 12), 0, "SIGPIPE is ignored: {out}");
+}

@@ -1,0 +1,19 @@
+//! An OCI layout whose index.json is arbitrary bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use skiff_stage0::image::oci_layout::Layout;
+
+fuzz_target!(|data: &[u8]| {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        tmp.path().join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .expect("write");
+    std::fs::write(tmp.path().join("index.json"), data).expect("write");
+    if let Ok(layout) = Layout::open(tmp.path()) {
+        let _ = layout.resolve(None);
+        let _ = layout.resolve(Some("latest"));
+    }
+});
