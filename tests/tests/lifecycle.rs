@@ -208,3 +208,35 @@ fn two_pods_run_at_once() {
     assert_eq!(a.wait().unwrap().code(), Some(5));
     assert_eq!(b.wait().unwrap().code(), Some(5));
 }
+
+#[test]
+fn run_prepared_can_set_the_hostname() {
+    let s = Skiff::new();
+    let uuid = s.ok(&[
+        "prepare",
+        "-q",
+        "--hostname",
+        "first",
+        &s.image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "hostname; echo $HOSTNAME",
+    ]);
+    let out = s.ok(&["run-prepared", "--hostname", "second", uuid.trim()]);
+    assert_eq!(out, "second\nsecond\n");
+    let uuid = s.ok(&[
+        "prepare",
+        "-q",
+        "--hostname",
+        "kept",
+        &s.image,
+        "--exec",
+        "/bin/hostname",
+    ]);
+    assert_eq!(s.ok(&["run-prepared", uuid.trim()]), "kept\n");
+    let o = s.output(&["prepare", "--hostname", "bad_name", &s.image]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad_name"));
+}

@@ -253,3 +253,23 @@ fn the_app_starts_with_default_signal_dispositions() {
     // SIGPIPE (13) must not be ignored, or `yes | head` never ends `yes`.
     assert_eq!(mask("SigIgn") & (1 << 12), 0, "SIGPIPE is ignored: {out}");
 }
+
+#[test]
+fn run_help_documents_app_options_and_exit_codes() {
+    let s = Skiff::new();
+    let help = s.ok(&["run", "--help"]);
+    for needle in [
+        "--hostname",
+        "--exec",
+        "--set-env",
+        "--working-dir",
+        "--user",
+        "128+N",
+        "125",
+        "126",
+        "127",
+        "host's",
+    ] {
+        assert!(help.contains(needle), "run --help lacks {needle}:\n{help}");
+    }
+}

@@ -20,9 +20,13 @@ pub struct PodOptions {
     hostname: Option<String>,
 }
 
-/// Options that follow the image they apply to.
 #[derive(Parser, Debug)]
-#[command(name = "app options", no_binary_name = true, disable_help_flag = true)]
+#[command(
+    name = "app options",
+    no_binary_name = true,
+    disable_help_flag = true,
+    help_template = "{options}"
+)]
 struct AppOptions {
     /// Program to run instead of the image's entrypoint and cmd; its
     /// arguments follow `--`.
@@ -43,11 +47,11 @@ struct AppOptions {
 fn app_help() -> String {
     let mut cmd = AppOptions::command();
     format!(
-        "IMAGE is oci:PATH[:TAG] (an OCI image layout) or sha256:ID (a fetched image).\n\n{}\n\
+        "IMAGE is oci:PATH[:TAG] (an OCI image layout) or sha256:ID (a fetched image).\n\nApp options (after IMAGE, before --):\n{}\n\n\
          The network namespace is the host's in this version; mount, PID, UTS and IPC namespaces are the pod's own.\n\
          Exit codes: the app's own status; 128+N when the app died of signal N; 125 when skiff failed;\n\
          126 when the app's file cannot be executed; 127 when it does not exist (docs/exit-codes.md).",
-        cmd.render_help().to_string().replace("Usage: app options [OPTIONS]", "App options (after IMAGE):")
+        cmd.render_help().to_string().trim_end()
     )
 }
 
