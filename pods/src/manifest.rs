@@ -84,7 +84,7 @@ impl PodManifest {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("invalid pod manifest: {0}")]
-    Parse(#[source] serde_json::Error),
+    Parse(serde_json::Error),
     #[error(
         "pod manifest version {0} is not supported (this skiff reads version {MANIFEST_VERSION})"
     )]

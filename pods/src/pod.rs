@@ -21,21 +21,21 @@ pub enum PodError {
     BadUuid(String),
     #[error("pod {0} is locked by another skiff process")]
     Busy(String),
-    #[error("pod {uuid}: cannot move from {from} to {to}: {source}")]
+    #[error("pod {uuid}: cannot move from {from} to {to}: {err}")]
     Transition {
         uuid: String,
         from: &'static str,
         to: &'static str,
-        source: io::Error,
+        err: io::Error,
     },
-    #[error("pod {uuid}: {what}: {source}")]
+    #[error("pod {uuid}: {what}: {err}")]
     Io {
         uuid: String,
         what: String,
-        source: io::Error,
+        err: io::Error,
     },
-    #[error("pod {uuid}: {source}")]
-    Manifest { uuid: String, source: ManifestError },
+    #[error("pod {uuid}: {err}")]
+    Manifest { uuid: String, err: ManifestError },
 }
 
 type Result<T> = std::result::Result<T, PodError>;
@@ -57,13 +57,13 @@ impl Pod {
         let uuid = uuid::new_v4().map_err(|e| PodError::Io {
             uuid: String::new(),
             what: "cannot generate a UUID".into(),
-            source: e,
+            err: e,
         })?;
         let path = store.pod_path(StateDir::Embryo, &uuid);
         let io_err = |what: &str, e| PodError::Io {
             uuid: uuid.clone(),
             what: what.into(),
-            source: e,
+            err: e,
         };
         std::fs::create_dir(&path)
             .map_err(|e| io_err(&format!("cannot create {}", path.display()), e))?;
@@ -204,7 +204,7 @@ impl Pod {
             uuid: self.uuid.clone(),
             from: self.state_dir.dir_name(),
             to: to.dir_name(),
-            source: e,
+            err: e,
         })?;
         self.state_dir = to;
         Ok(())
@@ -215,7 +215,7 @@ impl Pod {
             .map_err(|e| self.io("cannot read the pod manifest", e))?;
         PodManifest::from_json(&data).map_err(|e| PodError::Manifest {
             uuid: self.uuid.clone(),
-            source: e,
+            err: e,
         })
     }
 
@@ -260,7 +260,7 @@ impl Pod {
         PodError::Io {
             uuid: self.uuid.clone(),
             what: what.into(),
-            source: e,
+            err: e,
         }
     }
 }

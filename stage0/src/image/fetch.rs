@@ -151,7 +151,7 @@ fn unpack_verified(
     let reader = HashingReader::new(decompress::decoder(blob, &what)?);
     let (stats, reader) = unpack_layer(reader, tmp).map_err(|e| ImageError::Unpack {
         layer: digest.to_string(),
-        source: e,
+        err: e,
     })?;
     crate::debug!(
         "{what}: unpacked {} entries, {} bytes of file data, {} device nodes skipped",

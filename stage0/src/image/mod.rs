@@ -19,8 +19,8 @@ use digest::Digest;
 pub enum ImageError {
     #[error("{0}")]
     Invalid(String),
-    #[error("{what}: {source}")]
-    Io { what: String, source: io::Error },
+    #[error("{what}: {err}")]
+    Io { what: String, err: io::Error },
     #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {
         what: String,
@@ -33,10 +33,10 @@ pub enum ImageError {
         expected: u64,
         actual: u64,
     },
-    #[error("layer {layer}: {source}")]
+    #[error("layer {layer}: {err}")]
     Unpack {
         layer: String,
-        source: unpack::UnpackError,
+        err: unpack::UnpackError,
     },
     #[error("no image matches {0:?} (fetch it first)")]
     NotFound(String),
@@ -46,7 +46,7 @@ pub type Result<T> = std::result::Result<T, ImageError>;
 
 pub fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ImageError {
     let what = what.into();
-    move |source| ImageError::Io { what, source }
+    move |err| ImageError::Io { what, err }
 }
 
 /// Paths of the image half of the store directory.

@@ -72,13 +72,12 @@ impl Layout {
         self.root.join("blobs/sha256").join(d.hex())
     }
 
-    /// Opens a blob and checks its size against the descriptor's.
+    /// Opens a blob and checks its size against the descriptor's. Only
+    /// regular files qualify (a FIFO or device planted in a layout would
+    /// block or never end); `O_NONBLOCK` keeps even the open from hanging.
     pub fn open_blob(&self, d: &Digest, size: u64) -> Result<File> {
         let p = self.blob_path(d);
-        let f = File::open(&p).map_err(io_err(format!(
-            "blob {d} missing from {}",
-            self.root.display()
-        )))?;
+        let f = open_regular(&p).map_err(io_err(format!("blob {d} in {}", self.root.display())))?;
         let actual = f
             .metadata()
             .map_err(io_err(format!("cannot stat {}", p.display())))?
@@ -122,7 +121,9 @@ impl Layout {
     /// descending into image indexes to pick linux/amd64.
     pub fn resolve(&self, tag: Option<&str>) -> Result<Resolved> {
         let index_path = self.root.join("index.json");
-        let data = std::fs::read(&index_path)
+        let mut data = Vec::new();
+        open_regular(&index_path)
+            .and_then(|f| f.take(SMALL_BLOB_MAX).read_to_end(&mut data))
             .map_err(io_err(format!("cannot read {}", index_path.display())))?;
         let index: ImageIndex = serde_json::from_slice(&data).map_err(|e| {
             ImageError::Invalid(format!(
@@ -205,6 +206,22 @@ impl Layout {
             }
         }
     }
+}
+
+fn open_regular(p: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nonblock_flag())
+        .open(p)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(f)
+}
+
+fn nonblock_flag() -> i32 {
+    i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0)
 }
 
 /// skiff runs linux/amd64 images.

@@ -29,14 +29,14 @@ use self::whiteout::Whiteout;
 pub enum UnpackError {
     #[error("entry {path:?}: {reason}")]
     BadEntry { path: String, reason: String },
-    #[error("entry {path:?}: cannot {op}: {source}")]
+    #[error("entry {path:?}: cannot {op}: {err}")]
     Io {
         path: String,
         op: &'static str,
-        source: io::Error,
+        err: io::Error,
     },
     #[error("reading the tar stream: {0}")]
-    Tar(#[source] io::Error),
+    Tar(io::Error),
 }
 
 type Result<T> = std::result::Result<T, UnpackError>;
@@ -70,7 +70,7 @@ pub fn unpack_layer<R: Read>(reader: R, target: &Path) -> Result<(Stats, R)> {
     let root = File::open(target).map_err(|e| UnpackError::Io {
         path: target.display().to_string(),
         op: "open the target directory",
-        source: e,
+        err: e,
     })?;
     let mut x = Extractor {
         root: OwnedFd::from(root),
@@ -100,7 +100,7 @@ fn io_at<'a>(p: &'a Path, op: &'static str) -> impl FnOnce(rustix::io::Errno) ->
     move |e| UnpackError::Io {
         path: p.display().to_string(),
         op,
-        source: e.into(),
+        err: e.into(),
     }
 }
 
@@ -292,7 +292,7 @@ impl Extractor {
         let n = io::copy(data, &mut f).map_err(|e| UnpackError::Io {
             path: full.display().to_string(),
             op: "write file",
-            source: e,
+            err: e,
         })?;
         self.stats.bytes += n;
         apply_meta(&f, &full, &meta)
