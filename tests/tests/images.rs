@@ -371,3 +371,22 @@ fn linux_amd64_is_picked_from_an_index() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_fifo_planted_as_a_blob_is_refused_not_waited_on() {
+    let s = Skiff::new();
+    let (img, _) = image_with(&s, "fifo", vec![]);
+    let blobs = s.tmp().join("fifo/blobs/sha256");
+    let biggest = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    std::fs::remove_file(&biggest).unwrap();
+    let st = Command::new("mkfifo").arg(&biggest).status().unwrap();
+    assert!(st.success());
+    let o = s.output(&["fetch", &img]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    assert_store_clean(&s);
+}
