@@ -240,3 +240,34 @@ fn run_prepared_can_set_the_hostname() {
     assert_eq!(o.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad_name"));
 }
+
+#[test]
+fn a_relative_store_directory_works() {
+    let s = Skiff::new();
+    let o = std::process::Command::new(skiff_tests::skiff::bin_dir().join("skiff"))
+        .current_dir(s.tmp())
+        .args([
+            "--dir",
+            "relstore",
+            "run",
+            &s.image,
+            "--exec",
+            "/bin/echo",
+            "--",
+            "ok",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "ok\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = std::process::Command::new(skiff_tests::skiff::bin_dir().join("skiff"))
+        .current_dir(s.tmp())
+        .args(["--dir", "relstore", "gc", "--grace-period", "0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+}

@@ -76,9 +76,18 @@ pub fn main() -> i32 {
         }
     };
     crate::log::set_debug(cli.debug);
+    // Paths under the store end up in pod manifests that stage1 reads from
+    // another working directory: they must be absolute.
+    let dir = match std::path::absolute(&cli.dir) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("skiff: invalid --dir {}: {e}", cli.dir.display());
+            return EXIT_SKIFF_ERROR;
+        }
+    };
     let ctx = Ctx {
-        store: Store::new(&cli.dir),
-        images: ImageStore::new(&cli.dir),
+        store: Store::new(&dir),
+        images: ImageStore::new(&dir),
         debug: cli.debug,
     };
     let result = match cli.command {
