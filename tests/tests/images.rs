@@ -390,3 +390,22 @@ fn a_fifo_planted_as_a_blob_is_refused_not_waited_on() {
     assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
     assert_store_clean(&s);
 }
+
+#[test]
+fn a_pod_shows_the_name_its_image_was_run_by() {
+    let s = Skiff::new();
+    let (a, id) = image_with(&s, "first", vec![]);
+    let (b, id_b) = image_with(&s, "second", vec![]);
+    assert_eq!(id, id_b, "same content, same ID");
+    s.ok(&["run", &a, "--exec", "/bin/true"]);
+    s.ok(&["run", &b, "--exec", "/bin/true"]);
+    s.ok(&["run", &a, "--exec", "/bin/true"]);
+    let names: Vec<String> = s
+        .list_json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["apps"][0]["image_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, [a.clone(), b, a]);
+}

@@ -17,8 +17,8 @@ pub fn run(ctx: &Ctx, a: FetchArgs) -> Result<i32> {
     ctx.images.ensure_dirs()?;
     for name in &a.images {
         let r = ImageReference::parse(name).map_err(anyhow::Error::msg)?;
-        let rec = fetch(&ctx.images, &r)?;
-        println!("{}", rec.id);
+        let fetched = fetch(&ctx.images, &r)?;
+        println!("{}", fetched.record.id);
     }
     Ok(0)
 }

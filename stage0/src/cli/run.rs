@@ -156,25 +156,16 @@ fn create_pod(ctx: &Ctx, pod: &PodOptions, rest: &[String], quiet: bool) -> Resu
     let (image, overrides) = parse_image_args(rest)?;
     let reference = ImageReference::parse(&image).map_err(anyhow::Error::msg)?;
     ctx.images.ensure_dirs()?;
-    let rec = fetch(&ctx.images, &reference)?;
+    let fetched = fetch(&ctx.images, &reference)?;
+    let (rec, display_name) = (&fetched.record, &fetched.name);
     if !quiet {
-        eprintln!(
-            "skiff: image {} ({})",
-            rec.id,
-            rec.names.first().map_or("-", String::as_str)
-        );
+        eprintln!("skiff: image {} ({display_name})", rec.id);
     }
-    let display_name = match &reference {
-        ImageReference::Id(_) => rec.names.first().cloned().unwrap_or_else(|| rec.id.clone()),
-        ImageReference::OciLayout { .. } => {
-            rec.names.last().cloned().unwrap_or_else(|| image.clone())
-        }
-    };
     prepare::create(&ctx.store, |uuid| {
         prepare::manifest(uuid, pod.hostname.as_deref(), |hostname| {
             Ok(vec![prepare::resolve_app(
-                &rec,
-                &display_name,
+                rec,
+                display_name,
                 &ctx.images,
                 &overrides,
                 hostname,

@@ -12,16 +12,32 @@ use super::reference::ImageReference;
 use super::unpack::unpack_layer;
 use super::{cas, decompress, io_err, ImageError, ImageStore, Result};
 
+/// A stored image and the name it was asked for by.
+pub struct Fetched {
+    pub record: ImageRecord,
+    /// The canonical name (`oci:/abs/path:tag`), or for an ID, the image's
+    /// first name (the ID itself if it has none).
+    pub name: String,
+}
+
 /// Resolves `reference` to a stored image, importing it when needed. An
 /// image already in the store is not copied or unpacked again.
-pub fn fetch(store: &ImageStore, reference: &ImageReference) -> Result<ImageRecord> {
+pub fn fetch(store: &ImageStore, reference: &ImageReference) -> Result<Fetched> {
     match reference {
-        ImageReference::Id(prefix) => record::find_by_prefix(store, prefix),
+        ImageReference::Id(prefix) => {
+            let record = record::find_by_prefix(store, prefix)?;
+            let name = record
+                .names
+                .first()
+                .cloned()
+                .unwrap_or_else(|| record.id.clone());
+            Ok(Fetched { record, name })
+        }
         ImageReference::OciLayout { path, tag } => import_layout(store, path, tag.as_deref()),
     }
 }
 
-fn import_layout(store: &ImageStore, path: &Path, tag: Option<&str>) -> Result<ImageRecord> {
+fn import_layout(store: &ImageStore, path: &Path, tag: Option<&str>) -> Result<Fetched> {
     let abs = std::fs::canonicalize(path)
         .map_err(io_err(format!("cannot find OCI layout {}", path.display())))?;
     let layout = Layout::open(&abs)?;
@@ -39,11 +55,12 @@ fn import_layout(store: &ImageStore, path: &Path, tag: Option<&str>) -> Result<I
         {
             crate::debug!("image {id} from {name} is already in the store");
             if rec.names.contains(&name) {
-                return Ok(rec);
+                return Ok(Fetched { record: rec, name });
             }
             let mut rec = rec;
-            rec.names = vec![name];
-            return record::save_merging_names(store, rec);
+            rec.names = vec![name.clone()];
+            let record = record::save_merging_names(store, rec)?;
+            return Ok(Fetched { record, name });
         }
     }
 
@@ -93,7 +110,7 @@ fn import_layout(store: &ImageStore, path: &Path, tag: Option<&str>) -> Result<I
     let rec = ImageRecord {
         id: id.to_string(),
         manifest_digest: resolved.manifest_digest.to_string(),
-        names: vec![name],
+        names: vec![name.clone()],
         layers: layer_records,
         run: RunConfig {
             entrypoint: cfg.entrypoint().clone().unwrap_or_default(),
@@ -105,7 +122,8 @@ fn import_layout(store: &ImageStore, path: &Path, tag: Option<&str>) -> Result<I
         created: config.created().clone(),
         fetched_at: skiff_pods::time::now_rfc3339(),
     };
-    record::save_merging_names(store, rec)
+    let record = record::save_merging_names(store, rec)?;
+    Ok(Fetched { record, name })
 }
 
 fn layers_present(store: &ImageStore, rec: &ImageRecord) -> bool {
