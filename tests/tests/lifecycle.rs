@@ -271,3 +271,78 @@ fn a_relative_store_directory_works() {
         .unwrap();
     assert!(o.status.success());
 }
+
+/// Makes a pod's manifest immutable (so deleting the pod fails) and clears
+/// the flag again on drop, wherever gc has moved the pod by then.
+struct Immutable {
+    pods: std::path::PathBuf,
+    uuid: String,
+}
+
+impl Immutable {
+    fn manifest(&self) -> Option<std::path::PathBuf> {
+        std::fs::read_dir(&self.pods)
+            .ok()?
+            .map(|d| {
+                d.ok()
+                    .map(|d| d.path().join(&self.uuid).join("manifest.json"))
+            })
+            .find(|p| p.as_ref().is_some_and(|p| p.exists()))?
+    }
+
+    fn chattr(&self, flag: &str) -> bool {
+        let Some(p) = self.manifest() else {
+            return false;
+        };
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(p)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn set(s: &Skiff, uuid: &str) -> Immutable {
+        let i = Immutable {
+            pods: s.dir.join("pods"),
+            uuid: uuid.to_string(),
+        };
+        assert!(i.chattr("+i"), "chattr +i on the manifest of {uuid}");
+        i
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        self.chattr("-i");
+    }
+}
+
+#[test]
+fn gc_collects_what_it_can_and_reports_the_rest() {
+    let s = Skiff::new();
+    s.ok(&["run", &s.image, "--exec", "/bin/true"]);
+    let stuck = s.only_pod();
+    s.ok(&["run", &s.image, "--exec", "/bin/true"]);
+    let guard = Immutable::set(&s, &stuck);
+    let o = s.output(&["gc", "--grace-period", "0"]);
+    assert_eq!(code(&o), 125);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&stuck),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let left: Vec<String> = s
+        .list_json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["uuid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left, [stuck.clone()], "the other pod was collected");
+    drop(guard);
+    assert_eq!(
+        s.ok(&["gc", "--grace-period", "0"]).trim(),
+        stuck,
+        "the next gc finishes the job"
+    );
+}

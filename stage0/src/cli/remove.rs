@@ -58,14 +58,23 @@ pub struct GcArgs {
     expire_prepared: std::time::Duration,
 }
 
-/// Prints the UUID of each deleted pod.
+/// Prints the UUID of each deleted pod; exits 125 if some pod could not be
+/// collected (after collecting all the others).
 pub fn gc(ctx: &Ctx, a: GcArgs) -> Result<i32> {
     let opts = GcOptions {
         grace_period: a.grace_period,
         expire_prepared: a.expire_prepared,
     };
-    for uuid in gc::gc(&ctx.store, &opts)? {
+    let report = gc::gc(&ctx.store, &opts);
+    for uuid in &report.deleted {
         println!("{uuid}");
     }
-    Ok(0)
+    for e in &report.failed {
+        eprintln!("skiff: gc: {e}");
+    }
+    Ok(if report.failed.is_empty() {
+        0
+    } else {
+        super::EXIT_SKIFF_ERROR
+    })
 }

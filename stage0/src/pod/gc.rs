@@ -22,8 +22,17 @@ fn older_than(t: Option<SystemTime>, age: Duration) -> bool {
         .is_some_and(|d| d >= age)
 }
 
-/// Runs both passes; returns the UUIDs it deleted.
-pub fn gc(store: &Store, opts: &GcOptions) -> Result<Vec<String>> {
+/// What one gc run did. A pod that could not be handled does not stop the
+/// others; it is listed in `failed` and retried by the next run.
+#[derive(Debug, Default)]
+pub struct GcReport {
+    pub deleted: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+/// Runs both passes.
+pub fn gc(store: &Store, opts: &GcOptions) -> GcReport {
+    let mut report = GcReport::default();
     for mut pod in Pod::all(store) {
         let to = match pod.state() {
             PodState::Exited => StateDir::ExitedGarbage,
@@ -41,9 +50,10 @@ pub fn gc(store: &Store, opts: &GcOptions) -> Result<Vec<String>> {
         if to == StateDir::ExitedGarbage {
             let _ = atomic::write_atomic(&pod.path(), GC_MARK_FILE, time::now_rfc3339().as_bytes());
         }
-        pod.transition(to)?;
+        if let Err(e) = pod.transition(to) {
+            report.failed.push(format!("{e:#}"));
+        }
     }
-    let mut deleted = Vec::new();
     for mut pod in Pod::all(store) {
         let due = match pod.state() {
             PodState::ExitedGarbage => older_than(marked_at(&pod), opts.grace_period),
@@ -52,11 +62,13 @@ pub fn gc(store: &Store, opts: &GcOptions) -> Result<Vec<String>> {
         };
         if due && pod.try_lock().is_ok() {
             let uuid = pod.uuid().to_string();
-            destroy(pod)?;
-            deleted.push(uuid);
+            match destroy(pod) {
+                Ok(()) => report.deleted.push(uuid),
+                Err(e) => report.failed.push(format!("{e:#}")),
+            }
         }
     }
-    Ok(deleted)
+    report
 }
 
 fn created_at(pod: &Pod) -> Option<SystemTime> {
