@@ -101,7 +101,7 @@ impl Outside {
 }
 
 fn assert_refused(s: &Skiff, img: &str, what: &str) {
-    let o = s.output(&["fetch", img]);
+    let o = s.output(&["fetch", "--quiet", img]);
     assert_eq!(code(&o), 125, "{what} must be refused");
     assert!(
         stderr(&o).lines().count() == 1,

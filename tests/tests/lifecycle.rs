@@ -338,7 +338,11 @@ fn gc_collects_what_it_can_and_reports_the_rest() {
         .iter()
         .map(|p| p["uuid"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(left, std::slice::from_ref(&stuck), "the other pod was collected");
+    assert_eq!(
+        left,
+        std::slice::from_ref(&stuck),
+        "the other pod was collected"
+    );
     drop(guard);
     assert_eq!(
         s.ok(&["gc", "--grace-period", "0"]).trim(),

@@ -1,13 +1,22 @@
 use anyhow::Result;
 use clap::Args;
 
+use super::progress::CliProgress;
 use super::Ctx;
-use crate::image::fetch::fetch;
+use crate::image::fetch::{fetch, FetchOptions};
+use crate::image::platform::Platform;
 use crate::image::reference::ImageReference;
 
 #[derive(Args, Debug)]
 pub struct FetchArgs {
-    /// Images to fetch: oci:PATH[:TAG] (an OCI image layout).
+    /// Platform to pick from multi-platform images.
+    #[arg(long, default_value = "linux/amd64", value_parser = Platform::parse, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Platform,
+    /// No progress on stderr; only the image IDs on stdout.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Images to fetch: docker://NAME, oci:PATH[:TAG], oci-archive:PATH[:TAG],
+    /// docker-archive:PATH[:NAME].
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
 }
@@ -15,9 +24,14 @@ pub struct FetchArgs {
 /// Prints one image ID (the config digest) per image, in order.
 pub fn run(ctx: &Ctx, a: FetchArgs) -> Result<i32> {
     ctx.images.ensure_dirs()?;
+    let progress = CliProgress::new(a.quiet);
+    let opts = FetchOptions {
+        platform: a.platform,
+        progress: &progress,
+    };
     for name in &a.images {
         let r = ImageReference::parse(name).map_err(anyhow::Error::msg)?;
-        let fetched = fetch(&ctx.images, &r)?;
+        let fetched = fetch(&ctx.images, &r, &opts)?;
         println!("{}", fetched.record.id);
     }
     Ok(0)

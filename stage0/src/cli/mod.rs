@@ -5,6 +5,7 @@
 mod fetch;
 mod list;
 mod pod_info;
+mod progress;
 mod remove;
 mod run;
 mod status;

@@ -4,8 +4,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, CommandFactory, Parser};
 use skiff_pods::{Pod, PodState, StateDir};
 
+use super::progress::CliProgress;
 use super::Ctx;
-use crate::image::fetch::fetch;
+use crate::image::fetch::{fetch, FetchOptions};
+use crate::image::platform::Platform;
 use crate::image::reference::ImageReference;
 use crate::pod::handoff;
 use crate::pod::prepare::{self, AppOverrides};
@@ -149,14 +151,24 @@ fn check_hostname(h: &str) -> Result<()> {
 }
 
 /// Fetches (if needed) and creates a pod in `prepare/`, locked.
-fn create_pod(ctx: &Ctx, pod: &PodOptions, rest: &[String], quiet: bool) -> Result<Pod> {
+fn create_pod(
+    ctx: &Ctx,
+    pod: &PodOptions,
+    rest: &[String],
+    quiet: bool,
+    progress: &CliProgress,
+) -> Result<Pod> {
     if let Some(h) = &pod.hostname {
         check_hostname(h)?;
     }
     let (image, overrides) = parse_image_args(rest)?;
     let reference = ImageReference::parse(&image).map_err(anyhow::Error::msg)?;
     ctx.images.ensure_dirs()?;
-    let fetched = fetch(&ctx.images, &reference)?;
+    let opts = FetchOptions {
+        platform: Platform::default(),
+        progress,
+    };
+    let fetched = fetch(&ctx.images, &reference, &opts)?;
     let (rec, display_name) = (&fetched.record, &fetched.name);
     if !quiet {
         eprintln!("skiff: image {} ({display_name})", rec.id);
@@ -176,13 +188,13 @@ fn create_pod(ctx: &Ctx, pod: &PodOptions, rest: &[String], quiet: bool) -> Resu
 
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     handoff::flavor_path(FLAVOR)?;
-    let mut pod = create_pod(ctx, &a.pod, &a.rest, true)?;
+    let mut pod = create_pod(ctx, &a.pod, &a.rest, true, &CliProgress::terminal_only())?;
     pod.transition(StateDir::Run)?;
     Err(handoff::exec_run(pod, FLAVOR, ctx.debug))
 }
 
 pub fn prepare(ctx: &Ctx, a: PrepareArgs) -> Result<i32> {
-    let mut pod = create_pod(ctx, &a.pod, &a.rest, a.quiet)?;
+    let mut pod = create_pod(ctx, &a.pod, &a.rest, a.quiet, &CliProgress::new(a.quiet))?;
     pod.transition(StateDir::Prepared)?;
     if !a.quiet {
         eprintln!("skiff: prepared pod {}", pod.uuid());

@@ -40,10 +40,10 @@ impl Digest {
     }
 
     pub fn of(data: &[u8]) -> Digest {
-        Digest::from_hasher(Sha256::new_with_prefix(data))
+        Digest::from_sha256(Sha256::new_with_prefix(data))
     }
 
-    fn from_hasher(h: Sha256) -> Digest {
+    pub fn from_sha256(h: Sha256) -> Digest {
         let bytes = h.finalize();
         let mut hex = String::with_capacity(64);
         for b in bytes.iter() {
@@ -81,7 +81,7 @@ impl<R: Read> HashingReader<R> {
     /// returns the digest of the whole stream and its length.
     pub fn finish(mut self) -> io::Result<(Digest, u64)> {
         io::copy(&mut self, &mut io::sink())?;
-        Ok((Digest::from_hasher(self.hasher), self.count))
+        Ok((Digest::from_sha256(self.hasher), self.count))
     }
 }
 

@@ -1,137 +1,120 @@
-//! Bringing an image into the store: blobs verified into the CAS, each
-//! layer unpacked once into a tree keyed by its diff_id, then the record.
+//! `fetch`: from a reference to a stored image, importing when needed.
 
-use std::path::Path;
-
-use oci_spec::image::ImageConfiguration;
+use std::path::{Path, PathBuf};
 
 use super::digest::{Digest, HashingReader};
-use super::oci_layout::{descriptor_digest, Layout};
-use super::record::{self, ImageRecord, LayerRecord, RunConfig};
+use super::import::{import, Progress};
+use super::platform::Platform;
+use super::record::{self, ImageRecord};
 use super::reference::ImageReference;
+use super::source::docker_archive::DockerArchive;
+use super::source::layout::{DirFiles, OciLayout};
+use super::source::tarfile::TarFile;
 use super::unpack::unpack_layer;
-use super::{cas, decompress, io_err, ImageError, ImageStore, Result};
+use super::{cas, decompress, io_err, names, ImageError, ImageStore, Result};
 
 /// A stored image and the name it was asked for by.
 pub struct Fetched {
     pub record: ImageRecord,
-    /// The canonical name (`oci:/abs/path:tag`), or for an ID, the image's
-    /// first name (the ID itself if it has none).
+    /// The name the image is stored under for this reference (e.g.
+    /// `oci:/abs/path:tag`); for an ID, its first name or the ID itself.
     pub name: String,
+}
+
+pub struct FetchOptions<'a> {
+    pub platform: Platform,
+    pub progress: &'a dyn Progress,
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(path).map_err(io_err(format!("cannot find {}", path.display())))
 }
 
 /// Resolves `reference` to a stored image, importing it when needed. An
 /// image already in the store is not copied or unpacked again.
-pub fn fetch(store: &ImageStore, reference: &ImageReference) -> Result<Fetched> {
+pub fn fetch(
+    store: &ImageStore,
+    reference: &ImageReference,
+    opts: &FetchOptions<'_>,
+) -> Result<Fetched> {
     match reference {
         ImageReference::Id(prefix) => {
             let record = record::find_by_prefix(store, prefix)?;
-            let name = record
-                .names
-                .first()
-                .cloned()
+            let name = names::names_of(&names::load(store)?, &record.id)
+                .into_iter()
+                .next()
                 .unwrap_or_else(|| record.id.clone());
             Ok(Fetched { record, name })
         }
-        ImageReference::OciLayout { path, tag } => import_layout(store, path, tag.as_deref()),
+        ImageReference::Name(n) => stored(store, n),
+        ImageReference::OciLayout { path, tag } => {
+            let abs = absolute(path)?;
+            let layout = OciLayout::open(DirFiles::new(&abs))?;
+            let (resolved, found) = layout.resolve(tag.as_deref(), &opts.platform)?;
+            let name = match found {
+                Some(t) => format!("oci:{}:{t}", abs.display()),
+                None => format!("oci:{}", abs.display()),
+            };
+            let record = import(
+                store,
+                &layout,
+                &resolved,
+                Some(&name),
+                &opts.platform,
+                opts.progress,
+            )?;
+            Ok(Fetched { record, name })
+        }
+        ImageReference::OciArchive { path, tag } => {
+            let abs = absolute(path)?;
+            let layout = OciLayout::open(TarFile::open(&abs)?)?;
+            let (resolved, found) = layout.resolve(tag.as_deref(), &opts.platform)?;
+            let name = match found {
+                Some(t) => format!("oci-archive:{}:{t}", abs.display()),
+                None => format!("oci-archive:{}", abs.display()),
+            };
+            let record = import(
+                store,
+                &layout,
+                &resolved,
+                Some(&name),
+                &opts.platform,
+                opts.progress,
+            )?;
+            Ok(Fetched { record, name })
+        }
+        ImageReference::DockerArchive { path, name } => {
+            let abs = absolute(path)?;
+            let (archive, resolved, found) = DockerArchive::open(&abs, name.as_deref())?;
+            let name = found.unwrap_or_else(|| format!("docker-archive:{}", abs.display()));
+            let record = import(
+                store,
+                &archive,
+                &resolved,
+                Some(&name),
+                &opts.platform,
+                opts.progress,
+            )?;
+            Ok(Fetched { record, name })
+        }
+        ImageReference::Docker(_) => Err(ImageError::Invalid(
+            "registry pulls are not implemented yet".into(),
+        )),
     }
 }
 
-fn import_layout(store: &ImageStore, path: &Path, tag: Option<&str>) -> Result<Fetched> {
-    let abs = std::fs::canonicalize(path)
-        .map_err(io_err(format!("cannot find OCI layout {}", path.display())))?;
-    let layout = Layout::open(&abs)?;
-    let resolved = layout.resolve(tag)?;
-    let name = match &resolved.tag {
-        Some(t) => format!("oci:{}:{t}", abs.display()),
-        None => format!("oci:{}", abs.display()),
-    };
-    let config_desc = resolved.manifest.config();
-    let (id, config_bytes) = layout.read_small(config_desc, "config")?;
-
-    if let Some(rec) = record::load(store, &id)? {
-        if rec.manifest_digest == resolved.manifest_digest.to_string()
-            && layers_present(store, &rec)
-        {
-            crate::debug!("image {id} from {name} is already in the store");
-            if rec.names.contains(&name) {
-                return Ok(Fetched { record: rec, name });
-            }
-            let mut rec = rec;
-            rec.names = vec![name.clone()];
-            let record = record::save_merging_names(store, rec)?;
-            return Ok(Fetched { record, name });
+/// An image already in the store, by one of its names.
+pub fn stored(store: &ImageStore, name: &str) -> Result<Fetched> {
+    let names = names::load(store)?;
+    for c in names::candidates(name) {
+        if let Some(id) = names.get(&c) {
+            let d = Digest::parse(id).map_err(ImageError::Invalid)?;
+            let record =
+                record::load(store, &d)?.ok_or_else(|| ImageError::NotFound(name.to_string()))?;
+            return Ok(Fetched { record, name: c });
         }
     }
-
-    let config: ImageConfiguration = serde_json::from_slice(&config_bytes)
-        .map_err(|e| ImageError::Invalid(format!("image config {id} is invalid: {e}")))?;
-    let (os, arch) = (config.os().to_string(), config.architecture().to_string());
-    if os != "linux" || arch != "amd64" {
-        return Err(ImageError::Invalid(format!(
-            "image {id} is for {os}/{arch}; skiff runs linux/amd64 images"
-        )));
-    }
-    let diff_ids = config.rootfs().diff_ids();
-    let layers = resolved.manifest.layers();
-    if diff_ids.len() != layers.len() {
-        return Err(ImageError::Invalid(format!(
-            "image {id}: the manifest has {} layers but the config lists {} diff_ids",
-            layers.len(),
-            diff_ids.len()
-        )));
-    }
-    cas::put_bytes(
-        store,
-        &resolved.manifest_digest,
-        &resolved.manifest_bytes,
-        "manifest",
-    )?;
-    cas::put_bytes(store, &id, &config_bytes, "config")?;
-
-    let mut layer_records = Vec::with_capacity(layers.len());
-    for (desc, diff_id) in layers.iter().zip(diff_ids) {
-        let digest = descriptor_digest(desc)?;
-        let diff_id = Digest::parse(diff_id).map_err(ImageError::Invalid)?;
-        let what = format!("layer {digest}");
-        let src = layout.open_blob(&digest, desc.size())?;
-        cas::put(store, &digest, Some(desc.size()), &what, src)?;
-        crate::debug!("{what}: {} bytes verified into the store", desc.size());
-        ensure_tree(store, &digest, &diff_id)?;
-        layer_records.push(LayerRecord {
-            digest: digest.to_string(),
-            diff_id: diff_id.to_string(),
-            media_type: desc.media_type().to_string(),
-            size: desc.size(),
-        });
-    }
-
-    let cfg = config.config().clone().unwrap_or_default();
-    let rec = ImageRecord {
-        id: id.to_string(),
-        manifest_digest: resolved.manifest_digest.to_string(),
-        names: vec![name.clone()],
-        layers: layer_records,
-        run: RunConfig {
-            entrypoint: cfg.entrypoint().clone().unwrap_or_default(),
-            cmd: cfg.cmd().clone().unwrap_or_default(),
-            env: cfg.env().clone().unwrap_or_default(),
-            working_dir: cfg.working_dir().clone().filter(|w| !w.is_empty()),
-            user: cfg.user().clone().filter(|u| !u.is_empty()),
-        },
-        created: config.created().clone(),
-        fetched_at: skiff_pods::time::now_rfc3339(),
-    };
-    let record = record::save_merging_names(store, rec)?;
-    Ok(Fetched { record, name })
-}
-
-fn layers_present(store: &ImageStore, rec: &ImageRecord) -> bool {
-    rec.layers.iter().all(|l| {
-        Digest::parse(&l.diff_id)
-            .map(|d| store.layers_dir().join(ImageStore::layer_name(&d)).is_dir())
-            .unwrap_or(false)
-    })
+    Err(ImageError::NotFound(name.to_string()))
 }
 
 /// Unpacks the stored blob `digest` into `layers/sha256/<diff_id>` unless
@@ -171,12 +154,7 @@ fn unpack_verified(
         layer: digest.to_string(),
         err: e,
     })?;
-    crate::debug!(
-        "{what}: unpacked {} entries, {} bytes of file data, {} device nodes skipped",
-        stats.entries,
-        stats.bytes,
-        stats.skipped_devices
-    );
+    stats.log(&what);
     let (actual, _) = reader
         .finish()
         .map_err(io_err(format!("cannot read {what}")))?;

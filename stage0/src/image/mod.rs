@@ -5,9 +5,12 @@ pub mod cas;
 pub mod decompress;
 pub mod digest;
 pub mod fetch;
-pub mod oci_layout;
+pub mod import;
+pub mod names;
+pub mod platform;
 pub mod record;
 pub mod reference;
+pub mod source;
 pub mod unpack;
 
 use std::io;

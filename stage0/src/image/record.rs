@@ -1,7 +1,6 @@
 //! Image records: `images/<config hex>.json`, one per image ID, holding what
 //! `run` needs without touching the image's blobs again.
 
-use std::fs::File;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -32,11 +31,13 @@ pub struct ImageRecord {
     /// `sha256:<hex>` of the config blob.
     pub id: String,
     pub manifest_digest: String,
-    pub names: Vec<String>,
     pub layers: Vec<LayerRecord>,
     pub run: RunConfig,
+    /// From the image config.
     pub created: Option<String>,
     pub fetched_at: String,
+    /// Bytes of the manifest, the config and the (compressed) layers.
+    pub size: u64,
 }
 
 impl ImageRecord {
@@ -61,39 +62,50 @@ pub fn load(store: &ImageStore, id: &Digest) -> Result<Option<ImageRecord>> {
         .map_err(|e| ImageError::Invalid(format!("image record {} is corrupt: {e}", p.display())))
 }
 
-/// Saves `rec`, keeping the names an earlier record for the same ID had.
-/// Serialised by a lock so concurrent fetches do not lose names.
-pub fn save_merging_names(store: &ImageStore, mut rec: ImageRecord) -> Result<ImageRecord> {
-    let lock_path = store.images_dir().join(".lock");
-    let lock =
-        File::create(&lock_path).map_err(io_err(format!("cannot open {}", lock_path.display())))?;
-    lock.lock()
-        .map_err(io_err("cannot lock the image records"))?;
+pub fn save(store: &ImageStore, rec: &ImageRecord) -> Result<()> {
     let id = rec.id_digest()?;
-    if let Some(old) = load(store, &id)? {
-        for n in old.names {
-            if !rec.names.contains(&n) {
-                rec.names.push(n);
-            }
+    let data = serde_json::to_vec_pretty(rec).map_err(|e| ImageError::Invalid(e.to_string()))?;
+    skiff_pods::atomic::write_atomic(&store.images_dir(), &format!("{}.json", id.hex()), &data)
+        .map_err(io_err("cannot write the image record"))
+}
+
+pub fn delete(store: &ImageStore, id: &Digest) -> Result<()> {
+    match std::fs::remove_file(path(store, id)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(format!("cannot remove the record of {id}"))(e)),
+    }
+}
+
+/// Every image record in the store.
+pub fn all(store: &ImageStore) -> Result<Vec<ImageRecord>> {
+    let mut out = Vec::new();
+    for hex in ids(store) {
+        let id = Digest::parse(&format!("sha256:{hex}")).map_err(ImageError::Invalid)?;
+        if let Some(r) = load(store, &id)? {
+            out.push(r);
         }
     }
-    let data = serde_json::to_vec_pretty(&rec).map_err(|e| ImageError::Invalid(e.to_string()))?;
-    skiff_pods::atomic::write_atomic(&store.images_dir(), &format!("{}.json", id.hex()), &data)
-        .map_err(io_err("cannot write the image record"))?;
-    Ok(rec)
+    Ok(out)
+}
+
+fn ids(store: &ImageStore) -> Vec<String> {
+    match std::fs::read_dir(store.images_dir()) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+            .filter(|n| Digest::parse(&format!("sha256:{n}")).is_ok())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Finds the one image whose ID starts with `prefix` (hex digits).
 pub fn find_by_prefix(store: &ImageStore, prefix: &str) -> Result<ImageRecord> {
-    let dir = store.images_dir();
-    let mut hits: Vec<String> = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
-            .filter(|n| n.starts_with(prefix))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+    let mut hits: Vec<String> = ids(store)
+        .into_iter()
+        .filter(|n| n.starts_with(prefix))
+        .collect();
     match hits.len() {
         0 => Err(ImageError::NotFound(format!("sha256:{prefix}"))),
         1 => {

@@ -124,15 +124,7 @@ pub fn resolve_app(
     for (k, v) in &o.set_env {
         set_env(&mut env, k, v);
     }
-    let layers = rec
-        .layers
-        .iter()
-        .map(|l| {
-            Digest::parse(&l.diff_id)
-                .map(|d| ImageStore::layer_name(&d))
-                .map_err(anyhow::Error::msg)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let layers = lower_layers(rec)?;
     Ok(App {
         name: app_name_for(image_name),
         image: ImageRef {
@@ -149,6 +141,24 @@ pub fn resolve_app(
         user: uid,
         group: gid,
     })
+}
+
+/// The image's layer trees, lowest first, each once. overlayfs refuses a
+/// lowerdir listed twice; keeping only the topmost occurrence of a repeated
+/// layer gives the same view, since that copy defines every path the
+/// layer has, whatever the layers between did to them.
+fn lower_layers(rec: &ImageRecord) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for l in rec.layers.iter().rev() {
+        let name = Digest::parse(&l.diff_id)
+            .map(|d| ImageStore::layer_name(&d))
+            .map_err(anyhow::Error::msg)?;
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out.reverse();
+    Ok(out)
 }
 
 pub fn default_hostname(uuid: &str) -> String {
@@ -228,6 +238,31 @@ mod tests {
         );
         assert_eq!(app_name_for("oci:/srv/bb/"), "bb");
         assert_eq!(app_name_for("sha256:abcd"), "app");
+    }
+
+    #[test]
+    fn repeated_layers_are_listed_once_at_their_top() {
+        let layer = |n: char| crate::image::record::LayerRecord {
+            digest: String::new(),
+            diff_id: format!("sha256:{}", n.to_string().repeat(64)),
+            media_type: String::new(),
+            size: 0,
+        };
+        let rec = ImageRecord {
+            id: String::new(),
+            manifest_digest: String::new(),
+            layers: vec![layer('a'), layer('b'), layer('a'), layer('c')],
+            run: Default::default(),
+            created: None,
+            fetched_at: String::new(),
+            size: 0,
+        };
+        let got: Vec<String> = lower_layers(&rec)
+            .unwrap()
+            .iter()
+            .map(|l| l[7..8].to_string())
+            .collect();
+        assert_eq!(got, ["b", "a", "c"]);
     }
 
     #[test]

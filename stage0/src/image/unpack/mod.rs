@@ -49,6 +49,18 @@ pub struct Stats {
     pub skipped_devices: u64,
 }
 
+impl Stats {
+    /// One `--debug` line about an unpacked layer.
+    pub fn log(&self, what: &str) {
+        crate::debug!(
+            "{what}: unpacked {} entries, {} bytes of file data, {} device nodes skipped",
+            self.entries,
+            self.bytes,
+            self.skipped_devices
+        );
+    }
+}
+
 struct DirMeta {
     path: PathBuf,
     mode: u32,
