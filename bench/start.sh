@@ -25,8 +25,8 @@ cleanup() {
 trap cleanup EXIT
 
 skiff="$PWD/target/release/skiff --dir $work/store"
-scripts/make-busybox-image.sh "$work/image" >/dev/null
-id=$($skiff fetch "oci:$work/image:latest")
+scripts/busybox-rootfs.sh "$work/rootfs"
+id=$($skiff image build -q --from-dir "$work/rootfs" --tag bench:1)
 $skiff run "$id" --exec /bin/true
 # The very tree skiff uses as the pod's (only) lower layer is every peer's root.
 diff_id=$(jq -r '.layers[0].diff_id' "$work/store/images/${id#sha256:}.json")

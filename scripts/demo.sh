@@ -8,18 +8,20 @@ scripts/deps.sh
 cargo build --release --workspace --quiet
 skiff=target/release/skiff
 export SKIFF_DIR=${SKIFF_DIR:-/var/lib/skiff}
-img=$(mktemp -d /tmp/skiff-demo-image.XXXXXX)
-trap 'rm -rf "$img"' EXIT
-scripts/make-busybox-image.sh "$img/busybox" >/dev/null
-echo "+ skiff fetch oci:$img/busybox:latest"
-$skiff fetch "oci:$img/busybox:latest"
-echo "+ skiff run oci:$img/busybox:latest --exec /bin/sh -- -c 'echo hello from \$(hostname); exit 3'"
+work=$(mktemp -d /tmp/skiff-demo.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+scripts/busybox-rootfs.sh "$work/rootfs"
+echo "+ skiff image build --from-dir $work/rootfs --tag busybox:demo --cmd /bin/sh"
+$skiff image build --from-dir "$work/rootfs" --tag busybox:demo --cmd /bin/sh
+echo "+ skiff run busybox:demo --exec /bin/sh -- -c 'echo hello from \$(hostname); exit 3'"
 set +e
-$skiff run "oci:$img/busybox:latest" --exec /bin/sh -- -c 'echo hello from $(hostname), I am pid $$ under $(cat /proc/1/comm); exit 3'
+$skiff run busybox:demo --exec /bin/sh -- -c 'echo hello from $(hostname), I am pid $$ under $(cat /proc/1/comm); exit 3'
 echo "exit code: $?"
 set -e
 echo "+ skiff list"
 $skiff list
+echo "+ skiff image list"
+$skiff image list
 echo "+ skiff gc --grace-period 0"
 $skiff gc --grace-period 0 >/dev/null
 $skiff list --no-legend | wc -l | xargs echo "pods left:"

@@ -6,11 +6,7 @@ use skiff_stage0::image::oci_layout::Layout;
 
 fuzz_target!(|data: &[u8]| {
     let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        tmp.path().join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .expect("write");
+    std::fs::write(tmp.path().join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).expect("write");
     std::fs::write(tmp.path().join("index.json"), data).expect("write");
     if let Ok(layout) = Layout::open(tmp.path()) {
         let _ = layout.resolve(None);

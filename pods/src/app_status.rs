@@ -52,12 +52,7 @@ mod tests {
     fn written_exit_is_read_back() {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(d.path().join("apps/web")).unwrap();
-        let e = AppExit {
-            exit_code: 3,
-            signal: None,
-            started_at: None,
-            exited_at: "t".into(),
-        };
+        let e = AppExit { exit_code: 3, signal: None, started_at: None, exited_at: "t".into() };
         let f = std::fs::File::open(d.path()).unwrap();
         write_exit_at(&f, "web", &e).unwrap();
         assert_eq!(read_exit(d.path(), "web"), Some(e));

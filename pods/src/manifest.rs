@@ -85,9 +85,7 @@ impl PodManifest {
 pub enum ManifestError {
     #[error("invalid pod manifest: {0}")]
     Parse(serde_json::Error),
-    #[error(
-        "pod manifest version {0} is not supported (this skiff reads version {MANIFEST_VERSION})"
-    )]
+    #[error("pod manifest version {0} is not supported (this skiff reads version {MANIFEST_VERSION})")]
     Version(u32),
     #[error("pod manifest has no apps")]
     NoApps,
@@ -106,14 +104,8 @@ mod tests {
             hostname: "skiff-3f2b9c1e".into(),
             apps: vec![App {
                 name: "busybox".into(),
-                image: ImageRef {
-                    name: "oci:/x:latest".into(),
-                    id: "sha256:ab".into(),
-                },
-                rootfs: Rootfs {
-                    layers_dir: "/var/lib/skiff/layers".into(),
-                    layers: vec!["sha256/ab".into()],
-                },
+                image: ImageRef { name: "oci:/x:latest".into(), id: "sha256:ab".into() },
+                rootfs: Rootfs { layers_dir: "/var/lib/skiff/layers".into(), layers: vec!["sha256/ab".into()] },
                 exec: vec!["/bin/sh".into()],
                 env: vec!["PATH=/bin".into()],
                 working_dir: "/".into(),
@@ -133,16 +125,10 @@ mod tests {
     fn rejects_other_versions_unknown_fields_and_empty_pods() {
         let mut m = sample();
         m.version = 99;
-        assert!(matches!(
-            PodManifest::from_json(&m.to_json()),
-            Err(ManifestError::Version(99))
-        ));
+        assert!(matches!(PodManifest::from_json(&m.to_json()), Err(ManifestError::Version(99))));
         let mut m = sample();
         m.apps.clear();
-        assert!(matches!(
-            PodManifest::from_json(&m.to_json()),
-            Err(ManifestError::NoApps)
-        ));
+        assert!(matches!(PodManifest::from_json(&m.to_json()), Err(ManifestError::NoApps)));
         let mut v: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
         v["bogus"] = 1.into();
         assert!(PodManifest::from_json(v.to_string().as_bytes()).is_err());

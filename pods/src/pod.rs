@@ -22,18 +22,9 @@ pub enum PodError {
     #[error("pod {0} is locked by another skiff process")]
     Busy(String),
     #[error("pod {uuid}: cannot move from {from} to {to}: {err}")]
-    Transition {
-        uuid: String,
-        from: &'static str,
-        to: &'static str,
-        err: io::Error,
-    },
+    Transition { uuid: String, from: &'static str, to: &'static str, err: io::Error },
     #[error("pod {uuid}: {what}: {err}")]
-    Io {
-        uuid: String,
-        what: String,
-        err: io::Error,
-    },
+    Io { uuid: String, what: String, err: io::Error },
     #[error("pod {uuid}: {err}")]
     Manifest { uuid: String, err: ManifestError },
 }
@@ -60,23 +51,11 @@ impl Pod {
             err: e,
         })?;
         let path = store.pod_path(StateDir::Embryo, &uuid);
-        let io_err = |what: &str, e| PodError::Io {
-            uuid: uuid.clone(),
-            what: what.into(),
-            err: e,
-        };
-        std::fs::create_dir(&path)
-            .map_err(|e| io_err(&format!("cannot create {}", path.display()), e))?;
+        let io_err = |what: &str, e| PodError::Io { uuid: uuid.clone(), what: what.into(), err: e };
+        std::fs::create_dir(&path).map_err(|e| io_err(&format!("cannot create {}", path.display()), e))?;
         let dir = File::open(&path).map_err(|e| io_err("cannot open pod directory", e))?;
-        dir.try_lock()
-            .map_err(|e| io_err("cannot lock new pod", lock_err(e)))?;
-        Ok(Pod {
-            store: store.clone(),
-            uuid,
-            state_dir: StateDir::Embryo,
-            dir,
-            locked: true,
-        })
+        dir.try_lock().map_err(|e| io_err("cannot lock new pod", lock_err(e)))?;
+        Ok(Pod { store: store.clone(), uuid, state_dir: StateDir::Embryo, dir, locked: true })
     }
 
     /// Finds a pod by full UUID or unique prefix, in any state.
@@ -93,13 +72,7 @@ impl Pod {
                 1 => {
                     let (d, u) = &matches[0];
                     if let Ok(dir) = File::open(store.pod_path(*d, u)) {
-                        return Ok(Pod {
-                            store: store.clone(),
-                            uuid: u.clone(),
-                            state_dir: *d,
-                            dir,
-                            locked: false,
-                        });
+                        return Ok(Pod { store: store.clone(), uuid: u.clone(), state_dir: *d, dir, locked: false });
                     }
                 }
                 _ => {
@@ -133,13 +106,7 @@ impl Pod {
                     continue;
                 }
                 if let Ok(dir) = File::open(store.pod_path(d, &u)) {
-                    pods.push(Pod {
-                        store: store.clone(),
-                        uuid: u,
-                        state_dir: d,
-                        dir,
-                        locked: false,
-                    });
+                    pods.push(Pod { store: store.clone(), uuid: u, state_dir: d, dir, locked: false });
                 }
             }
         }
@@ -191,8 +158,7 @@ impl Pod {
     /// has exited). Used by `status --wait`.
     pub fn wait_unlocked(&self) -> Result<()> {
         let f = File::open(self.path()).map_err(|e| self.io("cannot open pod directory", e))?;
-        f.lock_shared()
-            .map_err(|e| self.io("cannot wait for pod lock", e))?;
+        f.lock_shared().map_err(|e| self.io("cannot wait for pod lock", e))?;
         Ok(())
     }
 
@@ -211,30 +177,18 @@ impl Pod {
     }
 
     pub fn read_manifest(&self) -> Result<PodManifest> {
-        let data = std::fs::read(self.path().join(MANIFEST_FILE))
-            .map_err(|e| self.io("cannot read the pod manifest", e))?;
-        PodManifest::from_json(&data).map_err(|e| PodError::Manifest {
-            uuid: self.uuid.clone(),
-            err: e,
-        })
+        let data =
+            std::fs::read(self.path().join(MANIFEST_FILE)).map_err(|e| self.io("cannot read the pod manifest", e))?;
+        PodManifest::from_json(&data).map_err(|e| PodError::Manifest { uuid: self.uuid.clone(), err: e })
     }
 
     /// The host PID of the pod's init, once stage1 has started it.
     pub fn pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.path().join(PID_FILE))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        std::fs::read_to_string(self.path().join(PID_FILE)).ok()?.trim().parse().ok()
     }
 
     pub fn started_at(&self) -> Option<String> {
-        Some(
-            std::fs::read_to_string(self.path().join(STARTED_FILE))
-                .ok()?
-                .trim()
-                .to_string(),
-        )
+        Some(std::fs::read_to_string(self.path().join(STARTED_FILE)).ok()?.trim().to_string())
     }
 
     /// When the pod directory last changed state (the ctime of the
@@ -257,11 +211,7 @@ impl Pod {
     }
 
     fn io(&self, what: &str, e: io::Error) -> PodError {
-        PodError::Io {
-            uuid: self.uuid.clone(),
-            what: what.into(),
-            err: e,
-        }
+        PodError::Io { uuid: self.uuid.clone(), what: what.into(), err: e }
     }
 }
 
@@ -276,10 +226,7 @@ fn list_dir(store: &Store, d: StateDir) -> Vec<String> {
     let Ok(rd) = std::fs::read_dir(store.pods_dir(d)) else {
         return Vec::new();
     };
-    rd.filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| uuid::is_valid(n))
-        .collect()
+    rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).filter(|n| uuid::is_valid(n)).collect()
 }
 
 #[cfg(test)]
@@ -300,11 +247,7 @@ mod tests {
         assert_eq!(p.state(), PodState::Embryo);
         p.transition(StateDir::Prepare).unwrap();
         let other = Pod::find(&s, p.uuid()).unwrap();
-        assert_eq!(
-            other.state(),
-            PodState::Preparing,
-            "lock held by the creator"
-        );
+        assert_eq!(other.state(), PodState::Preparing, "lock held by the creator");
         p.transition(StateDir::Run).unwrap();
         let uuid = p.uuid().to_string();
         drop(p);

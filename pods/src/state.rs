@@ -87,10 +87,7 @@ impl PodState {
 
     /// True once the pod's stage1 has exited (it ran and is over).
     pub fn has_exited(self) -> bool {
-        matches!(
-            self,
-            PodState::Exited | PodState::ExitedGarbage | PodState::ExitedDeleting
-        )
+        matches!(self, PodState::Exited | PodState::ExitedGarbage | PodState::ExitedDeleting)
     }
 }
 

@@ -32,10 +32,7 @@ pub fn is_valid(s: &str) -> bool {
 
 /// True when `s` may be a prefix of a UUID (used to match user input).
 pub fn is_valid_prefix(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 36
-        && s.chars()
-            .all(|c| c == '-' || (c.is_ascii_hexdigit() && !c.is_ascii_uppercase()))
+    !s.is_empty() && s.len() <= 36 && s.chars().all(|c| c == '-' || (c.is_ascii_hexdigit() && !c.is_ascii_uppercase()))
 }
 
 #[cfg(test)]
@@ -53,13 +50,7 @@ mod tests {
 
     #[test]
     fn hostile_names_are_not_uuids() {
-        for s in [
-            "",
-            "..",
-            "../../etc/passwd",
-            "3F2B9C1E-8D4A-4E2B-9F6A-1C2D3E4F5A6B",
-            "a/b",
-        ] {
+        for s in ["", "..", "../../etc/passwd", "3F2B9C1E-8D4A-4E2B-9F6A-1C2D3E4F5A6B", "a/b"] {
             assert!(!is_valid(s), "{s}");
         }
         assert!(!is_valid_prefix("../x"));

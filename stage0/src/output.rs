@@ -51,10 +51,7 @@ pub fn json(v: &serde_json::Value) -> std::io::Result<()> {
 /// An RFC 3339 timestamp shortened to seconds for tables.
 pub fn short_time(t: Option<&str>) -> String {
     match t.and_then(skiff_pods::time::parse_rfc3339) {
-        Some(t) => humantime::format_rfc3339_seconds(t)
-            .to_string()
-            .replace('T', " ")
-            .replace('Z', ""),
+        Some(t) => humantime::format_rfc3339_seconds(t).to_string().replace('T', " ").replace('Z', ""),
         None => "-".into(),
     }
 }

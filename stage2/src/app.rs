@@ -39,31 +39,18 @@ impl Prepared {
                 app.name
             ));
         };
-        let path_var = app
-            .env
-            .iter()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH);
+        let path_var = app.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
         let candidates = exec_candidates(exec, path_var)
             .iter()
             .map(|p| {
-                CString::new(p.as_os_str().as_bytes())
-                    .map_err(|_| format!("exec path {exec:?} contains a NUL byte"))
+                CString::new(p.as_os_str().as_bytes()).map_err(|_| format!("exec path {exec:?} contains a NUL byte"))
             })
             .collect::<Result<_, _>>()?;
         Ok(Prepared {
             name: exec.clone(),
             candidates,
-            argv: app
-                .exec
-                .iter()
-                .map(|a| cstring(a, "argument"))
-                .collect::<Result<_, _>>()?,
-            env: app
-                .env
-                .iter()
-                .map(|e| cstring(e, "environment entry"))
-                .collect::<Result<_, _>>()?,
+            argv: app.exec.iter().map(|a| cstring(a, "argument")).collect::<Result<_, _>>()?,
+            env: app.env.iter().map(|e| cstring(e, "environment entry")).collect::<Result<_, _>>()?,
             working_dir: cstring(&app.working_dir, "working directory")?,
             uid: Uid::from_raw(app.user),
             gid: Gid::from_raw(app.group),
@@ -98,31 +85,19 @@ impl Prepared {
             } else {
                 SKIFF_ERROR
             };
-            die(
-                code,
-                &format!("cannot execute {} in the pod: {}", self.name, why.desc()),
-            );
+            die(code, &format!("cannot execute {} in the pod: {}", self.name, why.desc()));
         }
-        die(
-            NOT_FOUND,
-            &format!("{}: not found in the app's root filesystem", self.name),
-        );
+        die(NOT_FOUND, &format!("{}: not found in the app's root filesystem", self.name));
     }
 
     fn become_user(&self) -> Result<(), String> {
         // Drop the supplementary groups inherited from the host first: they
         // would otherwise follow the app into the pod.
         nix::unistd::setgroups(&[self.gid]).map_err(|e| format!("setgroups: {e}"))?;
-        nix::unistd::setresgid(self.gid, self.gid, self.gid)
-            .map_err(|e| format!("setgid {}: {e}", self.gid))?;
-        nix::unistd::setresuid(self.uid, self.uid, self.uid)
-            .map_err(|e| format!("setuid {}: {e}", self.uid))?;
-        nix::unistd::chdir(self.working_dir.as_c_str()).map_err(|e| {
-            format!(
-                "cannot change to working directory {}: {e}",
-                self.working_dir.to_string_lossy()
-            )
-        })
+        nix::unistd::setresgid(self.gid, self.gid, self.gid).map_err(|e| format!("setgid {}: {e}", self.gid))?;
+        nix::unistd::setresuid(self.uid, self.uid, self.uid).map_err(|e| format!("setuid {}: {e}", self.uid))?;
+        nix::unistd::chdir(self.working_dir.as_c_str())
+            .map_err(|e| format!("cannot change to working directory {}: {e}", self.working_dir.to_string_lossy()))
     }
 }
 
@@ -149,13 +124,7 @@ pub fn exec_candidates(exec: &str, path_var: &str) -> Vec<PathBuf> {
     }
     path_var
         .split(':')
-        .map(|d| {
-            if d.is_empty() {
-                Path::new(".")
-            } else {
-                Path::new(d)
-            }
-        })
+        .map(|d| if d.is_empty() { Path::new(".") } else { Path::new(d) })
         .map(|d| d.join(exec))
         .collect()
 }
@@ -170,10 +139,7 @@ mod tests {
             exec_candidates("sh", "/bin:/usr/bin"),
             vec![PathBuf::from("/bin/sh"), PathBuf::from("/usr/bin/sh")]
         );
-        assert_eq!(
-            exec_candidates("/bin/sh", "/x"),
-            vec![PathBuf::from("/bin/sh")]
-        );
+        assert_eq!(exec_candidates("/bin/sh", "/x"), vec![PathBuf::from("/bin/sh")]);
         assert_eq!(exec_candidates("./run", "/x"), vec![PathBuf::from("./run")]);
     }
 
@@ -181,14 +147,8 @@ mod tests {
     fn nul_bytes_are_refused_before_fork() {
         let app = skiff_pods::App {
             name: "a".into(),
-            image: skiff_pods::manifest::ImageRef {
-                name: "i".into(),
-                id: "sha256:0".into(),
-            },
-            rootfs: skiff_pods::manifest::Rootfs {
-                layers_dir: "/".into(),
-                layers: vec![],
-            },
+            image: skiff_pods::manifest::ImageRef { name: "i".into(), id: "sha256:0".into() },
+            rootfs: skiff_pods::manifest::Rootfs { layers_dir: "/".into(), layers: vec![] },
             exec: vec!["/bin/sh".into(), "a\0b".into()],
             env: vec![],
             working_dir: "/".into(),

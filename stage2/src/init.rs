@@ -13,12 +13,7 @@ use crate::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use crate::report::{Report, Reporter};
 
 /// Signals a pod's init passes on to its app.
-pub const FORWARDED: [Signal; 4] = [
-    Signal::SIGTERM,
-    Signal::SIGINT,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-];
+pub const FORWARDED: [Signal; 4] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT];
 
 /// The signals the flavor must block before forking the init, so none is
 /// lost between `fork` and the init's `signalfd`.
@@ -40,10 +35,7 @@ pub fn run(app: &App, mut reporter: Reporter) -> i32 {
         Err(msg) => return fail(&mut reporter, &msg),
     };
     if let Err(e) = std::fs::create_dir_all(&app.working_dir) {
-        return fail(
-            &mut reporter,
-            &format!("cannot create working directory {}: {e}", app.working_dir),
-        );
+        return fail(&mut reporter, &format!("cannot create working directory {}: {e}", app.working_dir));
     }
     let sfd = match SignalFd::with_flags(&supervised_signals(), SfdFlags::SFD_CLOEXEC) {
         Ok(s) => s,
@@ -55,10 +47,7 @@ pub fn run(app: &App, mut reporter: Reporter) -> i32 {
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return fail(&mut reporter, &format!("cannot fork the app: {e}")),
     };
-    let _ = reporter.send(&Report::Started {
-        app: app.name.clone(),
-        pid: child.as_raw(),
-    });
+    let _ = reporter.send(&Report::Started { app: app.name.clone(), pid: child.as_raw() });
     supervise(&sfd, child, &app.name, &mut reporter)
 }
 
@@ -93,18 +82,12 @@ fn reap(app: Pid, name: &str, reporter: &mut Reporter) -> Option<i32> {
     loop {
         let (pid, exit_code, signal) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) => (pid, code, None),
-            Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                (pid, SIGNAL_BASE + sig as i32, Some(sig as i32))
-            }
+            Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, SIGNAL_BASE + sig as i32, Some(sig as i32)),
             Ok(WaitStatus::StillAlive) | Err(_) => return result,
             Ok(_) => continue,
         };
         if pid == app {
-            let _ = reporter.send(&Report::Exited {
-                app: name.to_string(),
-                exit_code,
-                signal,
-            });
+            let _ = reporter.send(&Report::Exited { app: name.to_string(), exit_code, signal });
             result = Some(exit_code);
         }
     }

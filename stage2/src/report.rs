@@ -11,11 +11,7 @@ pub enum Report {
     /// An app's process was started (`pid` as seen inside the pod).
     Started { app: String, pid: i32 },
     /// An app ended; `signal` is set when a signal killed it.
-    Exited {
-        app: String,
-        exit_code: i32,
-        signal: Option<i32>,
-    },
+    Exited { app: String, exit_code: i32, signal: Option<i32> },
 }
 
 impl Report {
@@ -23,11 +19,7 @@ impl Report {
         match self {
             Report::Error(msg) => format!("error {}\n", msg.replace('\n', " ")),
             Report::Started { app, pid } => format!("started {app} {pid}\n"),
-            Report::Exited {
-                app,
-                exit_code,
-                signal,
-            } => {
+            Report::Exited { app, exit_code, signal } => {
                 format!("exited {app} {exit_code} {}\n", signal.unwrap_or(0))
             }
         }
@@ -39,21 +31,14 @@ impl Report {
             "error" => Some(Report::Error(rest.to_string())),
             "started" => {
                 let (app, pid) = rest.split_once(' ')?;
-                Some(Report::Started {
-                    app: app.into(),
-                    pid: pid.parse().ok()?,
-                })
+                Some(Report::Started { app: app.into(), pid: pid.parse().ok()? })
             }
             "exited" => {
                 let mut it = rest.split(' ');
                 let app = it.next()?.to_string();
                 let exit_code = it.next()?.parse().ok()?;
                 let sig: i32 = it.next()?.parse().ok()?;
-                Some(Report::Exited {
-                    app,
-                    exit_code,
-                    signal: (sig != 0).then_some(sig),
-                })
+                Some(Report::Exited { app, exit_code, signal: (sig != 0).then_some(sig) })
             }
             _ => None,
         }
@@ -67,9 +52,7 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn new(fd: OwnedFd) -> Reporter {
-        Reporter {
-            pipe: std::fs::File::from(fd),
-        }
+        Reporter { pipe: std::fs::File::from(fd) }
     }
 
     pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
@@ -102,28 +85,14 @@ mod tests {
     fn reports_round_trip_through_lines() {
         let all = [
             Report::Error("mount failed: no such file\nsecond line".into()),
-            Report::Started {
-                app: "web".into(),
-                pid: 2,
-            },
-            Report::Exited {
-                app: "web".into(),
-                exit_code: 137,
-                signal: Some(9),
-            },
-            Report::Exited {
-                app: "web".into(),
-                exit_code: 3,
-                signal: None,
-            },
+            Report::Started { app: "web".into(), pid: 2 },
+            Report::Exited { app: "web".into(), exit_code: 137, signal: Some(9) },
+            Report::Exited { app: "web".into(), exit_code: 3, signal: None },
         ];
         let mut buf: Vec<u8> = all.iter().flat_map(|r| r.to_line().into_bytes()).collect();
         buf.extend_from_slice(b"exited par");
         let got = drain_lines(&mut buf);
-        assert_eq!(
-            got[0],
-            Report::Error("mount failed: no such file second line".into())
-        );
+        assert_eq!(got[0], Report::Error("mount failed: no such file second line".into()));
         assert_eq!(&got[1..], &all[1..]);
         assert_eq!(buf, b"exited par");
     }

@@ -24,12 +24,11 @@ fn header(path: &str, kind: EntryType, mode: u32, size: u64) -> Header {
 
 /// The busybox root filesystem as an uncompressed tar.
 pub fn busybox_rootfs_tar() -> Vec<u8> {
-    let bb = std::fs::read(BUSYBOX)
-        .unwrap_or_else(|e| panic!("{BUSYBOX}: {e} (apt-get install busybox-static)"));
+    let bb = std::fs::read(BUSYBOX).unwrap_or_else(|e| panic!("{BUSYBOX}: {e} (apt-get install busybox-static)"));
     let mut b = tar::Builder::new(Vec::new());
     for d in [
-        "bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "root", "tmp",
-        "mnt", "var", "var/tmp",
+        "bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "root", "tmp", "mnt", "var",
+        "var/tmp",
     ] {
         let mode = if d.ends_with("tmp") { 0o1777 } else { 0o755 };
         let mut h = header(d, EntryType::Directory, mode, 0);
@@ -39,10 +38,7 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
     let mut h = header("bin/busybox", EntryType::Regular, 0o755, bb.len() as u64);
     h.set_cksum();
     b.append(&h, &bb[..]).expect("tar");
-    let list = std::process::Command::new(BUSYBOX)
-        .arg("--list-full")
-        .output()
-        .expect("busybox --list-full");
+    let list = std::process::Command::new(BUSYBOX).arg("--list-full").output().expect("busybox --list-full");
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet == "bin/busybox" || applet == "linuxrc" || applet.is_empty() {
             continue;
@@ -66,10 +62,7 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
 }
 
 pub fn busybox_spec(extra_layers: Vec<Layer>) -> ImageSpec {
-    let mut layers = vec![Layer {
-        tar: busybox_rootfs_tar(),
-        gzip: true,
-    }];
+    let mut layers = vec![Layer { tar: busybox_rootfs_tar(), gzip: true }];
     layers.extend(extra_layers);
     ImageSpec {
         layers,

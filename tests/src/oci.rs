@@ -80,12 +80,7 @@ pub fn write_layout(dir: &Path, spec: &ImageSpec) -> String {
             "annotations": {"org.opencontainers.image.ref.name": spec.tag},
         }],
     });
-    std::fs::write(
-        dir.join("index.json"),
-        serde_json::to_vec(&index).expect("json"),
-    )
-    .expect("write index");
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
-        .expect("write oci-layout");
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).expect("json")).expect("write index");
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).expect("write oci-layout");
     config_digest
 }

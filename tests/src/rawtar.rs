@@ -14,36 +14,19 @@ pub struct Entry<'a> {
 }
 
 pub fn entry(name: &str, kind: EntryType) -> Entry<'_> {
-    Entry {
-        name: name.as_bytes(),
-        kind,
-        data: b"",
-        link: b"",
-        mode: 0o644,
-        uid: 0,
-        mtime: 1_600_000_000,
-    }
+    Entry { name: name.as_bytes(), kind, data: b"", link: b"", mode: 0o644, uid: 0, mtime: 1_600_000_000 }
 }
 
 pub fn dir(name: &str) -> Entry<'_> {
-    Entry {
-        mode: 0o755,
-        ..entry(name, EntryType::Directory)
-    }
+    Entry { mode: 0o755, ..entry(name, EntryType::Directory) }
 }
 
 pub fn file<'a>(name: &'a str, data: &'a [u8]) -> Entry<'a> {
-    Entry {
-        data,
-        ..entry(name, EntryType::Regular)
-    }
+    Entry { data, ..entry(name, EntryType::Regular) }
 }
 
 pub fn link<'a>(name: &'a str, kind: EntryType, target: &'a str) -> Entry<'a> {
-    Entry {
-        link: target.as_bytes(),
-        ..entry(name, kind)
-    }
+    Entry { link: target.as_bytes(), ..entry(name, kind) }
 }
 
 /// A tar stream of `entries` in order. Names must fit the 100-byte field.

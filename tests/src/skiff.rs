@@ -17,55 +17,32 @@ pub struct Skiff {
 /// The workspace's built binaries (`cargo build` puts them next to `deps/`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf();
+    let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
     for b in ["skiff", "skiff-stage1-ns"] {
-        assert!(
-            dir.join(b).is_file(),
-            "{} missing: run `cargo build --workspace` first",
-            dir.join(b).display()
-        );
+        assert!(dir.join(b).is_file(), "{} missing: run `cargo build --workspace` first", dir.join(b).display());
     }
     dir
 }
 
 fn require_root() {
-    assert!(
-        rustix_is_root(),
-        "skiff's end-to-end tests run pods and must run as root"
-    );
+    assert!(rustix_is_root(), "skiff's end-to-end tests run pods and must run as root");
 }
 
 fn rustix_is_root() -> bool {
     // /proc/self/status lists real, effective, saved and fs uids.
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
         .unwrap_or(false)
 }
 
 impl Skiff {
     pub fn new() -> Skiff {
         require_root();
-        let tmp = tempfile::Builder::new()
-            .prefix("skiff-test-")
-            .tempdir()
-            .expect("tempdir");
+        let tmp = tempfile::Builder::new().prefix("skiff-test-").tempdir().expect("tempdir");
         let dir = tmp.path().join("store");
         let image = crate::fixture::busybox_image(tmp.path());
-        Skiff {
-            tmp,
-            dir,
-            image,
-            children: RefCell::new(Vec::new()),
-        }
+        Skiff { tmp, dir, image, children: RefCell::new(Vec::new()) }
     }
 
     pub fn tmp(&self) -> &Path {
@@ -74,10 +51,7 @@ impl Skiff {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin_dir().join("skiff"));
-        c.arg("--dir")
-            .arg(&self.dir)
-            .args(args)
-            .stdin(Stdio::null());
+        c.arg("--dir").arg(&self.dir).args(args).stdin(Stdio::null());
         c
     }
 
@@ -99,12 +73,7 @@ impl Skiff {
 
     /// Starts skiff in the background; it is killed on drop if still there.
     pub fn spawn(&self, args: &[&str]) -> Child {
-        let child = self
-            .cmd(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn skiff");
+        let child = self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn skiff");
         self.children.borrow_mut().push(child.id());
         child
     }
@@ -128,9 +97,7 @@ impl Skiff {
     /// Waits until the store holds exactly `n` pods, all running.
     pub fn wait_running(&self, n: usize) {
         self.wait_for(&format!("{n} running pod(s)"), || {
-            self.list_json()
-                .as_array()
-                .is_some_and(|a| a.len() == n && a.iter().all(|p| p["state"] == "running"))
+            self.list_json().as_array().is_some_and(|a| a.len() == n && a.iter().all(|p| p["state"] == "running"))
         });
     }
 
@@ -138,10 +105,7 @@ impl Skiff {
     pub fn wait_for(&self, what: &str, mut f: impl FnMut() -> bool) {
         let start = Instant::now();
         while !f() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "timed out waiting for {what}"
-            );
+            assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -169,11 +133,7 @@ impl Drop for Skiff {
             // Only processes this test started; a pid that already exited
             // and was reaped cannot be reused while its Child is unwaited,
             // and a reaped one gives ESRCH.
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .arg(pid.to_string())
-                .stderr(Stdio::null())
-                .status();
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).stderr(Stdio::null()).status();
         }
         let _ = self
             .cmd(&["gc", "--grace-period", "0", "--expire-prepared", "0"])

@@ -10,15 +10,8 @@ use skiff_tests::rawtar::{dir, file, tar_of};
 use skiff_tests::Skiff;
 
 fn skopeo(args: &[&str]) {
-    let o = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo is installed (apt-get install skopeo)");
-    assert!(
-        o.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = Command::new("skopeo").args(args).output().expect("skopeo is installed (apt-get install skopeo)");
+    assert!(o.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 fn stderr(o: &std::process::Output) -> String {
@@ -31,50 +24,20 @@ fn skopeo_archives_are_fetched_and_run() {
     let src = s.image.trim_start_matches("oci:").to_string();
     let oa = s.tmp().join("bb-oci.tar");
     let da = s.tmp().join("bb-docker.tar");
-    skopeo(&[
-        "copy",
-        "-q",
-        &format!("oci:{src}"),
-        &format!("oci-archive:{}:v2", oa.display()),
-    ]);
-    skopeo(&[
-        "copy",
-        "-q",
-        &format!("oci:{src}"),
-        &format!("docker-archive:{}:localhost/bb:9", da.display()),
-    ]);
+    skopeo(&["copy", "-q", &format!("oci:{src}"), &format!("oci-archive:{}:v2", oa.display())]);
+    skopeo(&["copy", "-q", &format!("oci:{src}"), &format!("docker-archive:{}:localhost/bb:9", da.display())]);
     let id_layout = s.ok(&["fetch", "-q", &s.image]);
     let id_oa = s.ok(&["fetch", "-q", &format!("oci-archive:{}:v2", oa.display())]);
     assert_eq!(id_oa, id_layout, "same config, same ID");
     let id_da = s.ok(&["fetch", "-q", &format!("docker-archive:{}", da.display())]);
     assert!(id_da.starts_with("sha256:"));
-    assert_eq!(
-        s.ok(&[
-            "run",
-            &format!("oci-archive:{}:v2", oa.display()),
-            "--exec",
-            "/bin/echo",
-            "--",
-            "oa"
-        ]),
-        "oa\n"
-    );
+    assert_eq!(s.ok(&["run", &format!("oci-archive:{}:v2", oa.display()), "--exec", "/bin/echo", "--", "oa"]), "oa\n");
     // The archive's RepoTag becomes the image's name in the store.
-    assert_eq!(
-        s.ok(&["run", "localhost/bb:9", "--exec", "/bin/echo", "--", "da"]),
-        "da\n"
-    );
-    assert_eq!(
-        s.ok(&["run", "bb:9", "--exec", "/bin/echo", "--", "short"]),
-        "short\n"
-    );
+    assert_eq!(s.ok(&["run", "localhost/bb:9", "--exec", "/bin/echo", "--", "da"]), "da\n");
+    assert_eq!(s.ok(&["run", "bb:9", "--exec", "/bin/echo", "--", "short"]), "short\n");
     let o = s.output(&["fetch", &format!("docker-archive:{}:other:1", da.display())]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(
-        stderr(&o).contains("localhost/bb:9"),
-        "lists the names: {}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("localhost/bb:9"), "lists the names: {}", stderr(&o));
 }
 
 /// A `docker save` archive of the classic format, written by hand.
@@ -112,8 +75,7 @@ fn classic_docker_archive(path: &std::path::Path) -> String {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Symlink);
     h.set_size(0);
-    b.append_link(&mut h, "ccc/layer.tar", "../aaa/layer.tar")
-        .unwrap();
+    b.append_link(&mut h, "ccc/layer.tar", "../aaa/layer.tar").unwrap();
     b.finish().unwrap();
     sha256(&config)
 }
@@ -123,15 +85,9 @@ fn classic_docker_save_archives_are_read_in_place() {
     let s = Skiff::new();
     let path = s.tmp().join("classic.tar");
     let id = classic_docker_archive(&path);
-    assert_eq!(
-        s.ok(&["fetch", "-q", &format!("docker-archive:{}", path.display())]),
-        format!("{id}\n")
-    );
+    assert_eq!(s.ok(&["fetch", "-q", &format!("docker-archive:{}", path.display())]), format!("{id}\n"));
     // Named from the legacy repositories file.
-    assert_eq!(
-        s.ok(&["run", "example.org/classic:v1"]),
-        "from a classic save\n"
-    );
+    assert_eq!(s.ok(&["run", "example.org/classic:v1"]), "from a classic save\n");
     // Nothing of the archive was unpacked to the store's scratch space.
     assert_eq!(std::fs::read_dir(s.dir.join("tmp")).unwrap().count(), 0);
 }
@@ -140,15 +96,8 @@ fn classic_docker_save_archives_are_read_in_place() {
 fn broken_archives_are_refused_cleanly() {
     let s = Skiff::new();
     let not_tar = s.tmp().join("not.tar");
-    std::fs::write(
-        &not_tar,
-        b"this is not a tar archive at all, just some text that is long enough",
-    )
-    .unwrap();
-    for img in [
-        format!("docker-archive:{}", not_tar.display()),
-        format!("oci-archive:{}", not_tar.display()),
-    ] {
+    std::fs::write(&not_tar, b"this is not a tar archive at all, just some text that is long enough").unwrap();
+    for img in [format!("docker-archive:{}", not_tar.display()), format!("oci-archive:{}", not_tar.display())] {
         let o = s.output(&["fetch", "-q", &img]);
         assert_eq!(o.status.code(), Some(125), "{img}");
         assert_eq!(stderr(&o).lines().count(), 1, "{img}: {}", stderr(&o));

@@ -20,10 +20,7 @@ fn stderr(o: &std::process::Output) -> String {
 
 /// The busybox image plus `extra` layers, as an `oci:` reference.
 fn image_with(s: &Skiff, name: &str, extra: Vec<Vec<u8>>) -> (String, String) {
-    let layers = extra
-        .into_iter()
-        .map(|tar| Layer { tar, gzip: true })
-        .collect();
+    let layers = extra.into_iter().map(|tar| Layer { tar, gzip: true }).collect();
     let p = s.tmp().join(name);
     let id = write_layout(&p, &busybox_spec(layers));
     (format!("oci:{}:latest", p.display()), id)
@@ -34,11 +31,7 @@ fn fetch_prints_the_config_digest_and_run_accepts_it() {
     let s = Skiff::new();
     let (img, id) = image_with(&s, "plain", vec![]);
     assert_eq!(s.ok(&["fetch", &img]), format!("{id}\n"));
-    assert_eq!(
-        s.ok(&["fetch", &img]),
-        format!("{id}\n"),
-        "fetching again is a no-op"
-    );
+    assert_eq!(s.ok(&["fetch", &img]), format!("{id}\n"), "fetching again is a no-op");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&s.dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "the store is root's alone");
@@ -60,16 +53,9 @@ fn layers_whiteouts_and_opaque_directories() {
         file("data/b/kept", b"2"),
         file("bin/.wh.vi", b""),
     ]);
-    let l3 = tar_of(&[
-        dir("data/a"),
-        file("data/a/.wh..wh..opq", b""),
-        file("data/a/new", b"3"),
-    ]);
+    let l3 = tar_of(&[dir("data/a"), file("data/a/.wh..wh..opq", b""), file("data/a/new", b"3")]);
     let (img, _) = image_with(&s, "layered", vec![l2, l3]);
-    let out = s.ok_sh(
-        &img,
-        "ls /data/a; ls /data/b; test -e /bin/vi || echo vi-gone",
-    );
+    let out = s.ok_sh(&img, "ls /data/a; ls /data/b; test -e /bin/vi || echo vi-gone");
     assert_eq!(out, "new\nkept\nvi-gone\n");
 }
 
@@ -93,21 +79,14 @@ impl Outside {
         assert_eq!(names, ["shadow"], "a hostile layer wrote outside the root");
         assert_eq!(std::fs::read(self.dir.join("shadow")).unwrap(), b"secret");
         use std::os::unix::fs::MetadataExt;
-        assert_eq!(
-            std::fs::metadata(self.dir.join("shadow")).unwrap().nlink(),
-            1
-        );
+        assert_eq!(std::fs::metadata(self.dir.join("shadow")).unwrap().nlink(), 1);
     }
 }
 
 fn assert_refused(s: &Skiff, img: &str, what: &str) {
     let o = s.output(&["fetch", "--quiet", img]);
     assert_eq!(code(&o), 125, "{what} must be refused");
-    assert!(
-        stderr(&o).lines().count() == 1,
-        "{what}: one-line error, got {}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).lines().count() == 1, "{what}: one-line error, got {}", stderr(&o));
     assert_store_clean(s);
 }
 
@@ -115,16 +94,7 @@ fn assert_refused(s: &Skiff, img: &str, what: &str) {
 fn assert_store_clean(s: &Skiff) {
     let count = |p: &str| {
         std::fs::read_dir(s.dir.join(p))
-            .map(|d| {
-                d.filter(|e| {
-                    !e.as_ref()
-                        .unwrap()
-                        .file_name()
-                        .to_string_lossy()
-                        .starts_with('.')
-                })
-                .count()
-            })
+            .map(|d| d.filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count())
             .unwrap_or(0)
     };
     assert_eq!(count("images"), 0, "an image record was written");
@@ -138,23 +108,10 @@ fn hostile_layers_never_touch_the_host() {
     let o = out.dir.display().to_string();
     let shadow = format!("{o}/shadow");
     let refused: Vec<(&str, Vec<Entry>)> = vec![
-        (
-            "dotdot",
-            vec![file("../../../../../../outside/pwned", b"x")],
-        ),
-        (
-            "symlink-escape",
-            vec![link("esc", EntryType::Symlink, &o), file("esc/pwned", b"x")],
-        ),
+        ("dotdot", vec![file("../../../../../../outside/pwned", b"x")]),
+        ("symlink-escape", vec![link("esc", EntryType::Symlink, &o), file("esc/pwned", b"x")]),
         ("hardlink-out", vec![link("h", EntryType::Link, &shadow)]),
-        (
-            "hardlink-dotdot",
-            vec![link(
-                "h",
-                EntryType::Link,
-                "../../../../../../../etc/shadow",
-            )],
-        ),
+        ("hardlink-dotdot", vec![link("h", EntryType::Link, "../../../../../../../etc/shadow")]),
     ];
     for (name, entries) in refused {
         let (img, _) = image_with(&s, name, vec![tar_of(&entries)]);
@@ -171,10 +128,7 @@ fn hostile_layers_never_touch_the_host() {
         entry("lib/sda", EntryType::Block),
     ]);
     let (img, _) = image_with(&s, "contained", vec![l]);
-    let seen = s.ok_sh(
-        &img,
-        &format!("cat {abs} /tmp/through-up; echo; test -e /lib/sda || echo no-sda"),
-    );
+    let seen = s.ok_sh(&img, &format!("cat {abs} /tmp/through-up; echo; test -e /lib/sda || echo no-sda"));
     assert_eq!(seen, "absup\nno-sda\n");
     out.assert_untouched();
     assert!(!Path::new("/tmp/through-up").exists());
@@ -186,12 +140,10 @@ fn corrupt_blobs_leave_no_partial_image() {
     let (img, _) = image_with(&s, "corrupt", vec![tar_of(&[file("f", b"data")])]);
     // Flip one byte in the last layer blob, keeping its size.
     let layout = s.tmp().join("corrupt");
-    let idx: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let idx: serde_json::Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let m = idx["manifests"][0]["digest"].as_str().unwrap()[7..].to_string();
     let man: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(m)).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(m)).unwrap()).unwrap();
     let layer = man["layers"][1]["digest"].as_str().unwrap()[7..].to_string();
     let p = layout.join("blobs/sha256").join(&layer);
     let mut data = std::fs::read(&p).unwrap();
@@ -202,10 +154,7 @@ fn corrupt_blobs_leave_no_partial_image() {
     assert_eq!(code(&o), 125);
     assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
     assert_store_clean(&s);
-    assert!(
-        !s.dir.join("cas/blobs/sha256").join(&layer).exists(),
-        "the bad blob entered the store"
-    );
+    assert!(!s.dir.join("cas/blobs/sha256").join(&layer).exists(), "the bad blob entered the store");
 }
 
 #[test]
@@ -217,9 +166,7 @@ fn wrong_diff_ids_are_refused() {
     write_layout(&layout, &spec);
     // Replace the diff_id inside the config blob and re-chain the digests.
     let cfg_path = find_blob_containing(&layout, &good);
-    let cfg = std::fs::read_to_string(&cfg_path)
-        .unwrap()
-        .replace(&good[7..], &"0".repeat(64));
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap().replace(&good[7..], &"0".repeat(64));
     relink_config(&layout, &cfg_path, cfg.as_bytes());
     let o = s.output(&["fetch", &format!("oci:{}:latest", layout.display())]);
     assert_eq!(code(&o), 125);
@@ -233,8 +180,7 @@ fn find_blob_containing(layout: &Path, needle: &str) -> std::path::PathBuf {
         .map(|e| e.unwrap().path())
         .find(|p| {
             std::fs::metadata(p).unwrap().len() < 100_000
-                && std::fs::read_to_string(p)
-                    .is_ok_and(|c| c.contains(needle) && c.contains("rootfs"))
+                && std::fs::read_to_string(p).is_ok_and(|c| c.contains(needle) && c.contains("rootfs"))
         })
         .unwrap()
 }
@@ -246,11 +192,9 @@ fn relink_config(layout: &Path, old_cfg: &Path, cfg: &[u8]) {
     let new = skiff_tests::oci::sha256(cfg);
     std::fs::write(blobs.join(&new[7..]), cfg).unwrap();
     let idx_path = layout.join("index.json");
-    let mut idx: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&idx_path).unwrap()).unwrap();
+    let mut idx: serde_json::Value = serde_json::from_slice(&std::fs::read(&idx_path).unwrap()).unwrap();
     let man_path = blobs.join(&idx["manifests"][0]["digest"].as_str().unwrap()[7..]);
-    let mut man: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&man_path).unwrap()).unwrap();
+    let mut man: serde_json::Value = serde_json::from_slice(&std::fs::read(&man_path).unwrap()).unwrap();
     assert_eq!(man["config"]["digest"], old.as_str());
     man["config"]["digest"] = new.into();
     man["config"]["size"] = cfg.len().into();
@@ -269,30 +213,13 @@ fn an_image_rewritten_by_skopeo_runs() {
     let archive = s.tmp().join("bb-docker.tar");
     let back = s.tmp().join("bb-from-skopeo");
     let run = |args: &[&str]| {
-        let o = Command::new("skopeo")
-            .args(args)
-            .output()
-            .expect("skopeo is installed (apt-get install skopeo)");
-        assert!(
-            o.status.success(),
-            "skopeo {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let o = Command::new("skopeo").args(args).output().expect("skopeo is installed (apt-get install skopeo)");
+        assert!(o.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&o.stderr));
     };
     // Through Docker's archive format and back: skopeo writes the manifest,
     // the index and (uncompressed) layers itself.
-    run(&[
-        "copy",
-        "-q",
-        &format!("oci:{src}"),
-        &format!("docker-archive:{}:localhost/bb:latest", archive.display()),
-    ]);
-    run(&[
-        "copy",
-        "-q",
-        &format!("docker-archive:{}", archive.display()),
-        &format!("oci:{}:v1", back.display()),
-    ]);
+    run(&["copy", "-q", &format!("oci:{src}"), &format!("docker-archive:{}:localhost/bb:latest", archive.display())]);
+    run(&["copy", "-q", &format!("docker-archive:{}", archive.display()), &format!("oci:{}:v1", back.display())]);
     let out = s.ok(&[
         "run",
         &format!("oci:{}:v1", back.display()),
@@ -305,11 +232,7 @@ fn an_image_rewritten_by_skopeo_runs() {
     assert_eq!(out, "yes\nroot:x:0:\n");
     let o = s.output(&["fetch", &format!("oci:{}:nope", back.display())]);
     assert_eq!(code(&o), 125);
-    assert!(
-        stderr(&o).contains("v1"),
-        "the error lists the tags: {}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("v1"), "the error lists the tags: {}", stderr(&o));
 }
 
 /// Wraps the layout's manifest in a nested image index next to a manifest
@@ -317,20 +240,14 @@ fn an_image_rewritten_by_skopeo_runs() {
 fn nest_in_index(layout: &Path, with_amd64: bool) {
     let blobs = layout.join("blobs/sha256");
     let idx_path = layout.join("index.json");
-    let idx: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&idx_path).unwrap()).unwrap();
+    let idx: serde_json::Value = serde_json::from_slice(&std::fs::read(&idx_path).unwrap()).unwrap();
     let mut amd64 = idx["manifests"][0].clone();
     amd64.as_object_mut().unwrap().remove("annotations");
     amd64["platform"] = serde_json::json!({"os": "linux", "architecture": "amd64"});
     let mut arm64 = amd64.clone();
-    arm64["platform"] =
-        serde_json::json!({"os": "linux", "architecture": "arm64", "variant": "v8"});
+    arm64["platform"] = serde_json::json!({"os": "linux", "architecture": "arm64", "variant": "v8"});
     arm64["digest"] = format!("sha256:{}", "a".repeat(64)).into();
-    let manifests = if with_amd64 {
-        vec![arm64, amd64]
-    } else {
-        vec![arm64]
-    };
+    let manifests = if with_amd64 { vec![arm64, amd64] } else { vec![arm64] };
     let nested = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -360,16 +277,9 @@ fn linux_amd64_is_picked_from_an_index() {
     assert_eq!(s.ok(&["fetch", &img]), format!("{id}\n"));
     let (_, _) = image_with(&s, "armonly", vec![]);
     nest_in_index(&s.tmp().join("armonly"), false);
-    let o = s.output(&[
-        "fetch",
-        &format!("oci:{}:multi", s.tmp().join("armonly").display()),
-    ]);
+    let o = s.output(&["fetch", &format!("oci:{}:multi", s.tmp().join("armonly").display())]);
     assert_eq!(code(&o), 125);
-    assert!(
-        stderr(&o).contains("linux/arm64"),
-        "lists what is there: {}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("linux/arm64"), "lists what is there: {}", stderr(&o));
 }
 
 #[test]

@@ -12,12 +12,7 @@ fn code(o: &std::process::Output) -> i32 {
 #[test]
 fn prepare_then_run_prepared() {
     let s = Skiff::new();
-    let uuid = s
-        .ok(&[
-            "prepare", "--quiet", &s.image, "--exec", "/bin/sh", "--", "-c", "exit 7",
-        ])
-        .trim()
-        .to_string();
+    let uuid = s.ok(&["prepare", "--quiet", &s.image, "--exec", "/bin/sh", "--", "-c", "exit 7"]).trim().to_string();
     assert!(skiff_pods_uuid_like(&uuid), "{uuid}");
     assert_eq!(s.status_json(&uuid)["state"], "prepared");
     let text = s.ok(&["status", &uuid]);
@@ -46,29 +41,17 @@ fn list_shows_pods_in_table_and_json() {
     let table = s.ok(&["list"]);
     let mut lines = table.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(
-        header,
-        ["UUID", "APP", "IMAGE", "STATE", "CREATED", "STARTED"]
-    );
+    assert_eq!(header, ["UUID", "APP", "IMAGE", "STATE", "CREATED", "STARTED"]);
     assert_eq!(lines.count(), 2);
     assert_eq!(s.ok(&["list", "--no-legend"]).lines().count(), 2);
     let l = s.list_json();
     let pods = l.as_array().unwrap();
-    let p = pods
-        .iter()
-        .find(|p| p["uuid"] == prepared.as_str())
-        .unwrap();
+    let p = pods.iter().find(|p| p["uuid"] == prepared.as_str()).unwrap();
     assert_eq!(p["state"], "prepared");
     assert_eq!(p["started_at"], serde_json::Value::Null);
     assert_eq!(p["apps"][0]["name"], "busybox");
-    assert!(p["apps"][0]["image_id"]
-        .as_str()
-        .unwrap()
-        .starts_with("sha256:"));
-    let e = pods
-        .iter()
-        .find(|p| p["uuid"] != prepared.as_str())
-        .unwrap();
+    assert!(p["apps"][0]["image_id"].as_str().unwrap().starts_with("sha256:"));
+    let e = pods.iter().find(|p| p["uuid"] != prepared.as_str()).unwrap();
     assert_eq!(e["state"], "exited");
     assert_eq!(e["apps"][0]["exit_code"], 0);
     assert!(e["started_at"].as_str().is_some());
@@ -80,10 +63,7 @@ fn status_wait_blocks_until_exit_and_times_out() {
     let mut child = s.spawn_sh("sleep 1; exit 4");
     s.wait_running(1);
     let uuid = s.only_pod();
-    assert!(
-        s.status_json(&uuid)["pid"].as_i64().is_some(),
-        "a running pod has a pid"
-    );
+    assert!(s.status_json(&uuid)["pid"].as_i64().is_some(), "a running pod has a pid");
     let o = s.output(&["status", "--wait=50ms", &uuid]);
     assert_eq!(code(&o), 124, "still running after the timeout");
     let start = Instant::now();
@@ -104,10 +84,7 @@ fn rm_refuses_running_pods_and_removes_the_rest() {
     let o = s.output(&["rm", &running]);
     assert_eq!(code(&o), 125);
     assert!(String::from_utf8_lossy(&o.stderr).contains("running"));
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     assert_eq!(child.wait().unwrap().code(), Some(143));
     let prepared = s.ok(&["prepare", "-q", &s.image]).trim().to_string();
     let out = s.ok(&["rm", &running, &prepared]);
@@ -126,41 +103,16 @@ fn gc_marks_then_sweeps_after_the_grace_period() {
     let exited = s.only_pod();
     let prepared = s.ok(&["prepare", "-q", &s.image]).trim().to_string();
     s.ok(&["gc"]);
-    assert_eq!(
-        s.status_json(&exited)["state"],
-        "exited-garbage",
-        "marked, kept for the grace period"
-    );
-    assert_eq!(
-        s.status_json(&prepared)["state"],
-        "prepared",
-        "not expired yet"
-    );
-    assert_eq!(
-        s.status_json(&exited)["apps"][0]["exit_code"],
-        0,
-        "still inspectable"
-    );
+    assert_eq!(s.status_json(&exited)["state"], "exited-garbage", "marked, kept for the grace period");
+    assert_eq!(s.status_json(&prepared)["state"], "prepared", "not expired yet");
+    assert_eq!(s.status_json(&exited)["apps"][0]["exit_code"], 0, "still inspectable");
     let out = s.ok(&["gc", "--grace-period", "0"]);
     assert_eq!(out.trim(), exited);
     assert_eq!(s.list_json().as_array().unwrap().len(), 1);
     s.ok(&["gc", "--expire-prepared", "0s"]);
     assert_eq!(s.list_json(), serde_json::json!([]));
-    for d in [
-        "embryo",
-        "prepare",
-        "prepared",
-        "run",
-        "exited-garbage",
-        "garbage",
-    ] {
-        assert_eq!(
-            std::fs::read_dir(s.dir.join("pods").join(d))
-                .unwrap()
-                .count(),
-            0,
-            "{d} is empty"
-        );
+    for d in ["embryo", "prepare", "prepared", "run", "exited-garbage", "garbage"] {
+        assert_eq!(std::fs::read_dir(s.dir.join("pods").join(d)).unwrap().count(), 0, "{d} is empty");
     }
 }
 
@@ -172,8 +124,7 @@ fn killing_the_supervisor_kills_the_pod_and_gc_cleans_it() {
     let uuid = s.only_pod();
     let init = s.status_json(&uuid)["pid"].as_i64().unwrap();
     s.wait_for("the app processes", || {
-        std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
-            .is_ok_and(|c| !c.trim().is_empty())
+        std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).is_ok_and(|c| !c.trim().is_empty())
     });
     let app = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
     let app: i64 = app.split_whitespace().next().unwrap().parse().unwrap();
@@ -200,9 +151,7 @@ fn two_pods_run_at_once() {
     s.wait_running(2);
     // Each pod has its own /tmp: release them one by one through their roots.
     for p in s.list_json().as_array().unwrap() {
-        let pid = s.status_json(p["uuid"].as_str().unwrap())["pid"]
-            .as_i64()
-            .unwrap();
+        let pid = s.status_json(p["uuid"].as_str().unwrap())["pid"].as_i64().unwrap();
         std::fs::write(format!("/proc/{pid}/root/tmp/go"), b"").unwrap();
     }
     assert_eq!(a.wait().unwrap().code(), Some(5));
@@ -226,15 +175,7 @@ fn run_prepared_can_set_the_hostname() {
     ]);
     let out = s.ok(&["run-prepared", "--hostname", "second", uuid.trim()]);
     assert_eq!(out, "second\nsecond\n");
-    let uuid = s.ok(&[
-        "prepare",
-        "-q",
-        "--hostname",
-        "kept",
-        &s.image,
-        "--exec",
-        "/bin/hostname",
-    ]);
+    let uuid = s.ok(&["prepare", "-q", "--hostname", "kept", &s.image, "--exec", "/bin/hostname"]);
     assert_eq!(s.ok(&["run-prepared", uuid.trim()]), "kept\n");
     let o = s.output(&["prepare", "--hostname", "bad_name", &s.image]);
     assert_eq!(o.status.code(), Some(125));
@@ -246,24 +187,10 @@ fn a_relative_store_directory_works() {
     let s = Skiff::new();
     let o = std::process::Command::new(skiff_tests::skiff::bin_dir().join("skiff"))
         .current_dir(s.tmp())
-        .args([
-            "--dir",
-            "relstore",
-            "run",
-            &s.image,
-            "--exec",
-            "/bin/echo",
-            "--",
-            "ok",
-        ])
+        .args(["--dir", "relstore", "run", &s.image, "--exec", "/bin/echo", "--", "ok"])
         .output()
         .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout),
-        "ok\n",
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n", "{}", String::from_utf8_lossy(&o.stderr));
     let o = std::process::Command::new(skiff_tests::skiff::bin_dir().join("skiff"))
         .current_dir(s.tmp())
         .args(["--dir", "relstore", "gc", "--grace-period", "0"])
@@ -283,10 +210,7 @@ impl Immutable {
     fn manifest(&self) -> Option<std::path::PathBuf> {
         std::fs::read_dir(&self.pods)
             .ok()?
-            .map(|d| {
-                d.ok()
-                    .map(|d| d.path().join(&self.uuid).join("manifest.json"))
-            })
+            .map(|d| d.ok().map(|d| d.path().join(&self.uuid).join("manifest.json")))
             .find(|p| p.as_ref().is_some_and(|p| p.exists()))?
     }
 
@@ -294,18 +218,11 @@ impl Immutable {
         let Some(p) = self.manifest() else {
             return false;
         };
-        std::process::Command::new("chattr")
-            .arg(flag)
-            .arg(p)
-            .status()
-            .is_ok_and(|s| s.success())
+        std::process::Command::new("chattr").arg(flag).arg(p).status().is_ok_and(|s| s.success())
     }
 
     fn set(s: &Skiff, uuid: &str) -> Immutable {
-        let i = Immutable {
-            pods: s.dir.join("pods"),
-            uuid: uuid.to_string(),
-        };
+        let i = Immutable { pods: s.dir.join("pods"), uuid: uuid.to_string() };
         assert!(i.chattr("+i"), "chattr +i on the manifest of {uuid}");
         i
     }
@@ -326,27 +243,10 @@ fn gc_collects_what_it_can_and_reports_the_rest() {
     let guard = Immutable::set(&s, &stuck);
     let o = s.output(&["gc", "--grace-period", "0"]);
     assert_eq!(code(&o), 125);
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains(&stuck),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let left: Vec<String> = s
-        .list_json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["uuid"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        left,
-        std::slice::from_ref(&stuck),
-        "the other pod was collected"
-    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&stuck), "{}", String::from_utf8_lossy(&o.stderr));
+    let left: Vec<String> =
+        s.list_json().as_array().unwrap().iter().map(|p| p["uuid"].as_str().unwrap().to_string()).collect();
+    assert_eq!(left, std::slice::from_ref(&stuck), "the other pod was collected");
     drop(guard);
-    assert_eq!(
-        s.ok(&["gc", "--grace-period", "0"]).trim(),
-        stuck,
-        "the next gc finishes the job"
-    );
+    assert_eq!(s.ok(&["gc", "--grace-period", "0"]).trim(), stuck, "the next gc finishes the job");
 }

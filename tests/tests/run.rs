@@ -25,10 +25,7 @@ fn missing_and_unexecutable_programs() {
     let s = Skiff::new();
     let o = s.output(&["run", &s.image, "--exec", "/no/such/tool"]);
     assert_eq!(code(&o), 127);
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("/no/such/tool"),
-        "message names the path"
-    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/tool"), "message names the path");
     let o = s.output(&["run", &s.image, "--exec", "/etc/passwd"]);
     assert_eq!(code(&o), 126);
     assert!(String::from_utf8_lossy(&o.stderr).contains("/etc/passwd"));
@@ -59,11 +56,7 @@ fn skiff_errors_exit_125_with_one_line() {
 fn image_config_is_the_default_and_options_override_it() {
     let s = Skiff::new();
     let o = s.output(&["run", &s.image]);
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout),
-        "default cmd\n",
-        "image Cmd runs by default"
-    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "default cmd\n", "image Cmd runs by default");
     let out = s.ok(&[
         "run",
         &s.image,
@@ -90,10 +83,7 @@ fn image_config_is_the_default_and_options_override_it() {
 #[test]
 fn pid1_is_skiffs_init_and_the_app_is_its_child() {
     let s = Skiff::new();
-    let out = s.ok_sh(
-        &s.image,
-        "cat /proc/1/comm; echo $$; grep PPid /proc/self/status | tr -d '\\t'",
-    );
+    let out = s.ok_sh(&s.image, "cat /proc/1/comm; echo $$; grep PPid /proc/self/status | tr -d '\\t'");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "skiff-init");
     assert_eq!(lines[1], "2", "the app is the first process after init");
@@ -108,10 +98,7 @@ fn init_reaps_orphans() {
     let s = Skiff::new();
     // The orphaned sleep is reparented to init; when it exits it must be
     // reaped, not left a zombie.
-    let out = s.ok_sh(
-        &s.image,
-        "(sh -c 'sleep 0.2 &') ; sleep 0.6; ps -o stat,comm | grep -c '^Z' || true",
-    );
+    let out = s.ok_sh(&s.image, "(sh -c 'sleep 0.2 &') ; sleep 0.6; ps -o stat,comm | grep -c '^Z' || true");
     assert_eq!(out.trim(), "0");
 }
 
@@ -121,17 +108,8 @@ fn hostname_defaults_to_the_uuid_and_can_be_set() {
     let out = s.ok(&["run", &s.image, "--exec", "/bin/hostname"]);
     let uuid = s.only_pod();
     assert_eq!(out.trim(), format!("skiff-{}", &uuid[..8]));
-    let out = s.ok(&[
-        "run",
-        "--hostname",
-        "web-1",
-        &s.image,
-        "--exec",
-        "/bin/sh",
-        "--",
-        "-c",
-        "hostname; echo $HOSTNAME",
-    ]);
+    let out =
+        s.ok(&["run", "--hostname", "web-1", &s.image, "--exec", "/bin/sh", "--", "-c", "hostname; echo $HOSTNAME"]);
     assert_eq!(out, "web-1\nweb-1\n");
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_ne!(host.trim(), "web-1", "the host's hostname is untouched");
@@ -140,18 +118,9 @@ fn hostname_defaults_to_the_uuid_and_can_be_set() {
 #[test]
 fn stdin_is_the_callers() {
     let s = Skiff::new();
-    let mut child = s
-        .cmd(&["run", &s.image, "--exec", "/bin/cat"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"x\nfrom the host\n")
-        .unwrap();
+    let mut child =
+        s.cmd(&["run", &s.image, "--exec", "/bin/cat"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"x\nfrom the host\n").unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success());
     assert_eq!(String::from_utf8_lossy(&o.stdout), "x\nfrom the host\n");
@@ -160,91 +129,60 @@ fn stdin_is_the_callers() {
 #[test]
 fn pod_has_minimal_dev_proc_and_readonly_sys() {
     let s = Skiff::new();
-    let out = s.ok_sh(&s.image, "ls /dev | tr '\\n' ' '; touch /sys/x 2>/dev/null && echo sys-writable; ls /proc/1/ >/dev/null && echo proc-ok");
-    assert_eq!(
-        out,
-        "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero proc-ok\n"
+    let out = s.ok_sh(
+        &s.image,
+        "ls /dev | tr '\\n' ' '; touch /sys/x 2>/dev/null && echo sys-writable; ls /proc/1/ >/dev/null && echo proc-ok",
     );
+    assert_eq!(out, "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero proc-ok\n");
 }
 
 #[test]
 fn mounts_made_in_the_pod_stay_in_the_pod() {
     let s = Skiff::new();
-    let mut child =
-        s.spawn_sh("mount -t tmpfs skiffmarker /mnt && touch /mnt/ready && exec sleep 60");
+    let mut child = s.spawn_sh("mount -t tmpfs skiffmarker /mnt && touch /mnt/ready && exec sleep 60");
     s.wait_for("the pod to mount its tmpfs", || {
         s.list_json()[0]["state"] == "running"
             && std::fs::read_to_string(format!("/proc/{}/mountinfo", pid_of_init(&s)))
                 .is_ok_and(|m| m.contains("skiffmarker"))
     });
     let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !host.contains("skiffmarker"),
-        "pod mount leaked to the host"
-    );
-    assert!(
-        !host.contains(s.dir.to_str().unwrap()),
-        "pod root filesystem is mounted on the host"
-    );
+    assert!(!host.contains("skiffmarker"), "pod mount leaked to the host");
+    assert!(!host.contains(s.dir.to_str().unwrap()), "pod root filesystem is mounted on the host");
     // SIGTERM to the supervisor is forwarded: sleep dies of it.
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(143));
 }
 
 fn pid_of_init(s: &Skiff) -> i32 {
-    s.list_json()[0]["uuid"]
-        .as_str()
-        .map(|u| s.status_json(u)["pid"].as_i64().unwrap_or(0) as i32)
-        .unwrap_or(0)
+    s.list_json()[0]["uuid"].as_str().map(|u| s.status_json(u)["pid"].as_i64().unwrap_or(0) as i32).unwrap_or(0)
 }
 
 #[test]
 fn writes_stay_in_the_pod_and_the_image_is_untouched() {
     let s = Skiff::new();
     s.ok_sh(&s.image, "echo changed > /etc/passwd; rm /bin/ls");
-    let out = s.ok_sh(
-        &s.image,
-        "head -c 4 /etc/passwd; test -e /bin/ls && echo ls-here",
-    );
+    let out = s.ok_sh(&s.image, "head -c 4 /etc/passwd; test -e /bin/ls && echo ls-here");
     assert_eq!(out, "rootls-here\n");
 }
 
 #[test]
 fn debug_goes_to_stderr_only() {
     let s = Skiff::new();
-    let o = s.output(&[
-        "--debug",
-        "run",
-        &s.image,
-        "--exec",
-        "/bin/echo",
-        "--",
-        "data",
-    ]);
+    let o = s.output(&["--debug", "run", &s.image, "--exec", "/bin/echo", "--", "data"]);
     assert!(o.status.success());
     assert_eq!(String::from_utf8_lossy(&o.stdout), "data\n");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("skiff: debug: layer sha256:"), "{err}");
     assert!(err.contains("stage1 ns: pod"), "{err}");
     let quiet = s.output(&["run", &s.image, "--exec", "/bin/true"]);
-    assert!(
-        quiet.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&quiet.stderr)
-    );
+    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
 }
 
 #[test]
 fn the_app_starts_with_default_signal_dispositions() {
     let s = Skiff::new();
-    let out = s.ok_sh(
-        &s.image,
-        "grep -E '^Sig(Ign|Blk)' /proc/self/status | tr -d '\\t'",
-    );
+    let out = s.ok_sh(&s.image, "grep -E '^Sig(Ign|Blk)' /proc/self/status | tr -d '\\t'");
     let mask = |name: &str| {
         let line = out.lines().find(|l| l.starts_with(name)).expect(name);
         u64::from_str_radix(&line[name.len() + 1..], 16).expect("hex mask")
@@ -258,18 +196,9 @@ fn the_app_starts_with_default_signal_dispositions() {
 fn run_help_documents_app_options_and_exit_codes() {
     let s = Skiff::new();
     let help = s.ok(&["run", "--help"]);
-    for needle in [
-        "--hostname",
-        "--exec",
-        "--set-env",
-        "--working-dir",
-        "--user",
-        "128+N",
-        "125",
-        "126",
-        "127",
-        "host's",
-    ] {
+    for needle in
+        ["--hostname", "--exec", "--set-env", "--working-dir", "--user", "128+N", "125", "126", "127", "host's"]
+    {
         assert!(help.contains(needle), "run --help lacks {needle}:\n{help}");
     }
 }

@@ -3,7 +3,7 @@ use clap::Args;
 
 use super::progress::CliProgress;
 use super::Ctx;
-use crate::image::fetch::{fetch, FetchOptions};
+use crate::image::fetch::{fetch, FetchOptions, PullPolicy};
 use crate::image::platform::Platform;
 use crate::image::reference::ImageReference;
 
@@ -28,6 +28,8 @@ pub fn run(ctx: &Ctx, a: FetchArgs) -> Result<i32> {
     let opts = FetchOptions {
         platform: a.platform,
         progress: &progress,
+        registry: ctx.registry.clone(),
+        policy: PullPolicy::Update,
     };
     for name in &a.images {
         let r = ImageReference::parse(name).map_err(anyhow::Error::msg)?;

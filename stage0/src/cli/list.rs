@@ -38,10 +38,6 @@ pub fn run(ctx: &Ctx, a: ListArgs) -> Result<i32> {
             ]
         })
         .collect();
-    output::table(
-        &["UUID", "APP", "IMAGE", "STATE", "CREATED", "STARTED"],
-        &rows,
-        a.no_legend,
-    )?;
+    output::table(&["UUID", "APP", "IMAGE", "STATE", "CREATED", "STARTED"], &rows, a.no_legend)?;
     Ok(0)
 }

@@ -3,6 +3,7 @@
 //! after the image they apply to, the app's arguments after `--`.
 
 mod fetch;
+mod image;
 mod list;
 mod pod_info;
 mod progress;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use skiff_pods::Store;
 
+use crate::image::source::registry::RegistryOptions;
 use crate::image::ImageStore;
 
 /// Exit code for skiff's own failures (see docs/exit-codes.md).
@@ -36,6 +38,15 @@ pub struct Cli {
     /// Print what each stage does to stderr.
     #[arg(long)]
     debug: bool,
+    /// Registry (HOST[:PORT]) that may be reached over plain HTTP when HTTPS
+    /// fails (repeatable). Loopback registries always may.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
+    /// Credentials file in the format of Docker's and podman's auth.json
+    /// [default: $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
+    /// ~/.docker/config.json].
+    #[arg(long, value_name = "FILE")]
+    authfile: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,6 +69,9 @@ enum Command {
     Rm(remove::RmArgs),
     /// Remove exited pods after a grace period, and stale prepared ones.
     Gc(remove::GcArgs),
+    /// Manage stored images: list, inspect, rm, gc, export, build.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
 }
 
 /// Shared state of one invocation.
@@ -65,6 +79,7 @@ pub struct Ctx {
     pub store: Store,
     pub images: ImageStore,
     pub debug: bool,
+    pub registry: RegistryOptions,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -90,6 +105,7 @@ pub fn main() -> i32 {
         store: Store::new(&dir),
         images: ImageStore::new(&dir),
         debug: cli.debug,
+        registry: RegistryOptions { insecure: cli.insecure_registries, authfile: cli.authfile },
     };
     let result = match cli.command {
         Command::Fetch(a) => fetch::run(&ctx, a),
@@ -100,6 +116,7 @@ pub fn main() -> i32 {
         Command::Status(a) => status::run(&ctx, a),
         Command::Rm(a) => remove::rm(&ctx, a),
         Command::Gc(a) => remove::gc(&ctx, a),
+        Command::Image(c) => image::run(&ctx, c),
     };
     match result {
         Ok(code) => code,

@@ -54,11 +54,7 @@ impl PodInfo {
             state: state.to_string(),
             created_at: manifest.map(|m| m.created_at),
             started_at: pod.started_at(),
-            pid: if state == skiff_pods::PodState::Running {
-                pod.pid()
-            } else {
-                None
-            },
+            pid: if state == skiff_pods::PodState::Running { pod.pid() } else { None },
             apps,
         }
     }

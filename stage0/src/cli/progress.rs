@@ -45,16 +45,12 @@ impl Progress for CliProgress {
     fn layer(&self, digest: &Digest, size: u64) -> Box<dyn LayerProgress + '_> {
         match self {
             CliProgress::Quiet => Box::new(NoProgress),
-            CliProgress::Lines => Box::new(Line {
-                name: short(digest),
-                size,
-                start: Instant::now(),
-            }),
+            CliProgress::Lines => Box::new(Line { name: short(digest), size, start: Instant::now() }),
             CliProgress::Bars(multi) => {
                 let bar = multi.add(ProgressBar::new(size));
-                if let Ok(style) = ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}",
-                ) {
+                if let Ok(style) =
+                    ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}")
+                {
                     bar.set_style(style.progress_chars("=> "));
                 }
                 bar.set_prefix(short(digest));
@@ -94,10 +90,7 @@ impl LayerProgress for Line {
             eprintln!("skiff: layer {}: already in the store", self.name);
         } else {
             let secs = self.start.elapsed().as_secs_f64();
-            eprintln!(
-                "skiff: layer {}: {} bytes in {secs:.2}s",
-                self.name, self.size
-            );
+            eprintln!("skiff: layer {}: {} bytes in {secs:.2}s", self.name, self.size);
         }
     }
 }

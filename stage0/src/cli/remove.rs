@@ -61,10 +61,7 @@ pub struct GcArgs {
 /// Prints the UUID of each deleted pod; exits 125 if some pod could not be
 /// collected (after collecting all the others).
 pub fn gc(ctx: &Ctx, a: GcArgs) -> Result<i32> {
-    let opts = GcOptions {
-        grace_period: a.grace_period,
-        expire_prepared: a.expire_prepared,
-    };
+    let opts = GcOptions { grace_period: a.grace_period, expire_prepared: a.expire_prepared };
     let report = gc::gc(&ctx.store, &opts);
     for uuid in &report.deleted {
         println!("{uuid}");
@@ -72,9 +69,5 @@ pub fn gc(ctx: &Ctx, a: GcArgs) -> Result<i32> {
     for e in &report.failed {
         eprintln!("skiff: gc: {e}");
     }
-    Ok(if report.failed.is_empty() {
-        0
-    } else {
-        super::EXIT_SKIFF_ERROR
-    })
+    Ok(if report.failed.is_empty() { 0 } else { super::EXIT_SKIFF_ERROR })
 }

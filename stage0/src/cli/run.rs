@@ -6,7 +6,9 @@ use skiff_pods::{Pod, PodState, StateDir};
 
 use super::progress::CliProgress;
 use super::Ctx;
-use crate::image::fetch::{fetch, FetchOptions};
+use crate::image::catalog;
+use crate::image::fetch::{fetch, FetchOptions, PullPolicy};
+use crate::image::lock::StoreLock;
 use crate::image::platform::Platform;
 use crate::image::reference::ImageReference;
 use crate::pod::handoff;
@@ -22,13 +24,17 @@ pub struct PodOptions {
     hostname: Option<String>,
 }
 
+/// When `run` and `prepare` may pull the image.
+#[derive(Args, Debug, Clone)]
+pub struct ImageOptions {
+    /// When to pull a docker:// image: new (only when not in the store),
+    /// update (always ask the registry), never.
+    #[arg(long, value_enum, default_value_t = PullPolicy::New)]
+    pull_policy: PullPolicy,
+}
+
 #[derive(Parser, Debug)]
-#[command(
-    name = "app options",
-    no_binary_name = true,
-    disable_help_flag = true,
-    help_template = "{options}"
-)]
+#[command(name = "app options", no_binary_name = true, disable_help_flag = true, help_template = "{options}")]
 struct AppOptions {
     /// Program to run instead of the image's entrypoint and cmd; its
     /// arguments follow `--`.
@@ -62,6 +68,8 @@ fn app_help() -> String {
 pub struct RunArgs {
     #[command(flatten)]
     pod: PodOptions,
+    #[command(flatten)]
+    image: ImageOptions,
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS]")]
     rest: Vec<String>,
 }
@@ -74,6 +82,8 @@ pub struct PrepareArgs {
     quiet: bool,
     #[command(flatten)]
     pod: PodOptions,
+    #[command(flatten)]
+    image: ImageOptions,
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS]")]
     rest: Vec<String>,
 }
@@ -102,37 +112,18 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
         let msg = e.to_string();
         anyhow::anyhow!(
             "app options for {image}: {}",
-            msg.lines()
-                .next()
-                .unwrap_or("invalid")
-                .trim_start_matches("error: ")
+            msg.lines().next().unwrap_or("invalid").trim_start_matches("error: ")
         )
     })?;
     let mut set_env = Vec::new();
     for kv in &o.set_env {
         match kv.split_once('=') {
-            Some((k, v)) if !k.is_empty() && !k.contains('\0') => {
-                set_env.push((k.to_string(), v.to_string()))
-            }
+            Some((k, v)) if !k.is_empty() && !k.contains('\0') => set_env.push((k.to_string(), v.to_string())),
             _ => bail!("--set-env {kv:?}: expected KEY=VALUE"),
         }
     }
-    let user = o
-        .user
-        .as_deref()
-        .map(prepare::parse_user)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    Ok((
-        image.clone(),
-        AppOverrides {
-            exec: o.exec,
-            args,
-            set_env,
-            working_dir: o.working_dir,
-            user,
-        },
-    ))
+    let user = o.user.as_deref().map(prepare::parse_user).transpose().map_err(anyhow::Error::msg)?;
+    Ok((image.clone(), AppOverrides { exec: o.exec, args, set_env, working_dir: o.working_dir, user }))
 }
 
 fn check_hostname(h: &str) -> Result<()> {
@@ -154,6 +145,7 @@ fn check_hostname(h: &str) -> Result<()> {
 fn create_pod(
     ctx: &Ctx,
     pod: &PodOptions,
+    image_opts: &ImageOptions,
     rest: &[String],
     quiet: bool,
     progress: &CliProgress,
@@ -164,37 +156,37 @@ fn create_pod(
     let (image, overrides) = parse_image_args(rest)?;
     let reference = ImageReference::parse(&image).map_err(anyhow::Error::msg)?;
     ctx.images.ensure_dirs()?;
+    // Held until the pod's manifest is written: from then on the pod
+    // itself keeps its layer trees from `image gc`.
+    let _lock = StoreLock::shared(&ctx.images)?;
     let opts = FetchOptions {
         platform: Platform::default(),
         progress,
+        registry: ctx.registry.clone(),
+        policy: image_opts.pull_policy,
     };
     let fetched = fetch(&ctx.images, &reference, &opts)?;
     let (rec, display_name) = (&fetched.record, &fetched.name);
+    catalog::touch_used(&ctx.images, &rec.id_digest()?);
     if !quiet {
         eprintln!("skiff: image {} ({display_name})", rec.id);
     }
     prepare::create(&ctx.store, |uuid| {
         prepare::manifest(uuid, pod.hostname.as_deref(), |hostname| {
-            Ok(vec![prepare::resolve_app(
-                rec,
-                display_name,
-                &ctx.images,
-                &overrides,
-                hostname,
-            )?])
+            Ok(vec![prepare::resolve_app(rec, display_name, &ctx.images, &overrides, hostname)?])
         })
     })
 }
 
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     handoff::flavor_path(FLAVOR)?;
-    let mut pod = create_pod(ctx, &a.pod, &a.rest, true, &CliProgress::terminal_only())?;
+    let mut pod = create_pod(ctx, &a.pod, &a.image, &a.rest, true, &CliProgress::terminal_only())?;
     pod.transition(StateDir::Run)?;
     Err(handoff::exec_run(pod, FLAVOR, ctx.debug))
 }
 
 pub fn prepare(ctx: &Ctx, a: PrepareArgs) -> Result<i32> {
-    let mut pod = create_pod(ctx, &a.pod, &a.rest, a.quiet, &CliProgress::new(a.quiet))?;
+    let mut pod = create_pod(ctx, &a.pod, &a.image, &a.rest, a.quiet, &CliProgress::new(a.quiet))?;
     pod.transition(StateDir::Prepared)?;
     if !a.quiet {
         eprintln!("skiff: prepared pod {}", pod.uuid());
@@ -214,8 +206,7 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
         bail!("pod {} is {state}, not prepared", pod.uuid());
     }
     pod.try_lock()?;
-    pod.transition(StateDir::Run)
-        .with_context(|| format!("pod {} was taken by another run-prepared", pod.uuid()))?;
+    pod.transition(StateDir::Run).with_context(|| format!("pod {} was taken by another run-prepared", pod.uuid()))?;
     if let Some(h) = &a.pod.hostname {
         let mut m = pod.read_manifest()?;
         let old = std::mem::replace(&mut m.hostname, h.clone());
@@ -226,12 +217,8 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
                 }
             }
         }
-        skiff_pods::atomic::write_atomic(
-            &pod.path(),
-            skiff_pods::manifest::MANIFEST_FILE,
-            &m.to_json(),
-        )
-        .context("cannot update the pod manifest")?;
+        skiff_pods::atomic::write_atomic(&pod.path(), skiff_pods::manifest::MANIFEST_FILE, &m.to_json())
+            .context("cannot update the pod manifest")?;
     }
     Err(handoff::exec_run(pod, FLAVOR, ctx.debug))
 }
@@ -246,17 +233,8 @@ mod tests {
 
     #[test]
     fn app_options_follow_the_image_and_args_follow_dashdash() {
-        let (img, o) = parse_image_args(&v(&[
-            "oci:x",
-            "--exec",
-            "/bin/sh",
-            "--set-env",
-            "A=1=2",
-            "--",
-            "-c",
-            "exit 3",
-        ]))
-        .unwrap();
+        let (img, o) =
+            parse_image_args(&v(&["oci:x", "--exec", "/bin/sh", "--set-env", "A=1=2", "--", "-c", "exit 3"])).unwrap();
         assert_eq!(img, "oci:x");
         assert_eq!(o.exec.as_deref(), Some("/bin/sh"));
         assert_eq!(o.set_env, vec![("A".to_string(), "1=2".to_string())]);

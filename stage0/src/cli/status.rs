@@ -29,9 +29,7 @@ pub fn run(ctx: &Ctx, a: StatusArgs) -> Result<i32> {
     let deadline = match a.wait.as_deref() {
         None => None,
         Some("forever") => Some(None),
-        Some(d) => Some(Some(
-            Instant::now() + parse_duration(d).map_err(anyhow::Error::msg)?,
-        )),
+        Some(d) => Some(Some(Instant::now() + parse_duration(d).map_err(anyhow::Error::msg)?)),
     };
     let mut code = 0;
     if let Some(deadline) = deadline {
@@ -65,12 +63,7 @@ fn wait_exited(ctx: &Ctx, uuid: &str, deadline: Option<Instant>) -> Result<bool>
     loop {
         let pod = Pod::find(&ctx.store, uuid)?;
         let state = pod.state();
-        if state.has_exited()
-            || matches!(
-                state,
-                PodState::Garbage | PodState::Deleting | PodState::AbortedPrepare
-            )
-        {
+        if state.has_exited() || matches!(state, PodState::Garbage | PodState::Deleting | PodState::AbortedPrepare) {
             return Ok(true);
         }
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -91,9 +84,7 @@ fn wait_exited(ctx: &Ctx, uuid: &str, deadline: Option<Instant>) -> Result<bool>
                 None => return Ok(false),
             }
         } else {
-            std::thread::sleep(left.map_or(Duration::from_millis(100), |l| {
-                l.min(Duration::from_millis(100))
-            }));
+            std::thread::sleep(left.map_or(Duration::from_millis(100), |l| l.min(Duration::from_millis(100))));
         }
     }
 }

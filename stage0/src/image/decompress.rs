@@ -13,15 +13,11 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// Wraps a layer blob in the decoder its first bytes call for.
 pub fn decoder<'a, R: Read + 'a>(blob: R, what: &str) -> Result<Box<dyn Read + 'a>> {
     let mut r = BufReader::with_capacity(128 * 1024, blob);
-    let head = r
-        .fill_buf()
-        .map_err(io_err(format!("cannot read {what}")))?;
+    let head = r.fill_buf().map_err(io_err(format!("cannot read {what}")))?;
     if head.starts_with(&GZIP_MAGIC) {
         Ok(Box::new(MultiGzDecoder::new(r)))
     } else if head.starts_with(&ZSTD_MAGIC) {
-        Err(ImageError::Invalid(format!(
-            "{what} is zstd-compressed, which this skiff cannot read yet"
-        )))
+        Err(ImageError::Invalid(format!("{what} is zstd-compressed, which this skiff cannot read yet")))
     } else {
         Ok(Box::new(r))
     }
@@ -39,16 +35,10 @@ mod tests {
         gz.write_all(b"tar bytes").unwrap();
         let gz = gz.finish().unwrap();
         let mut out = String::new();
-        decoder(&gz[..], "l")
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
+        decoder(&gz[..], "l").unwrap().read_to_string(&mut out).unwrap();
         assert_eq!(out, "tar bytes");
         out.clear();
-        decoder(&b"plain"[..], "l")
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
+        decoder(&b"plain"[..], "l").unwrap().read_to_string(&mut out).unwrap();
         assert_eq!(out, "plain");
         assert!(decoder(&[0x28, 0xb5, 0x2f, 0xfd, 0][..], "l").is_err());
     }
@@ -56,11 +46,9 @@ mod tests {
     #[test]
     fn corrupt_gzip_fails_on_read() {
         let mut out = Vec::new();
-        assert!(
-            decoder(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3][..], "l")
-                .unwrap()
-                .read_to_end(&mut out)
-                .is_err()
-        );
+        assert!(decoder(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3][..], "l")
+            .unwrap()
+            .read_to_end(&mut out)
+            .is_err());
     }
 }

@@ -17,22 +17,12 @@ impl Digest {
             return Err(format!("invalid digest {s:?}: expected sha256:<hex>"));
         };
         if alg != "sha256" {
-            return Err(format!(
-                "unsupported digest algorithm {alg:?} in {s:?} (only sha256 is supported)"
-            ));
+            return Err(format!("unsupported digest algorithm {alg:?} in {s:?} (only sha256 is supported)"));
         }
-        if hex.len() != 64
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(format!(
-                "invalid digest {s:?}: expected 64 lowercase hex digits"
-            ));
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(format!("invalid digest {s:?}: expected 64 lowercase hex digits"));
         }
-        Ok(Digest {
-            hex: hex.to_string(),
-        })
+        Ok(Digest { hex: hex.to_string() })
     }
 
     pub fn hex(&self) -> &str {
@@ -70,11 +60,7 @@ pub struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
+        HashingReader { inner, hasher: Sha256::new(), count: 0 }
     }
 
     /// Reads what is left (e.g. tar padding after the end marker) and
@@ -91,6 +77,36 @@ impl<R: Read> Read for HashingReader<R> {
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         Ok(n)
+    }
+}
+
+/// Hashes everything written through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: io::Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter { inner, hasher: Sha256::new(), count: 0 }
+    }
+
+    pub fn finish(self) -> (W, Digest, u64) {
+        (self.inner, Digest::from_sha256(self.hasher), self.count)
+    }
+}
+
+impl<W: io::Write> io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -130,9 +146,6 @@ mod tests {
         ] {
             assert!(Digest::parse(s).is_err(), "{s}");
         }
-        assert!(Digest::parse(
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        )
-        .is_ok());
+        assert!(Digest::parse("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").is_ok());
     }
 }

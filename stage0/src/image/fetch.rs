@@ -3,12 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use super::digest::{Digest, HashingReader};
-use super::import::{import, Progress};
+use super::import::{self, import, Progress};
+use super::lock::StoreLock;
 use super::platform::Platform;
 use super::record::{self, ImageRecord};
-use super::reference::ImageReference;
+use super::reference::{DockerRef, ImageReference};
 use super::source::docker_archive::DockerArchive;
 use super::source::layout::{DirFiles, OciLayout};
+use super::source::registry::{Registry, RegistryOptions};
 use super::source::tarfile::TarFile;
 use super::unpack::unpack_layer;
 use super::{cas, decompress, io_err, names, ImageError, ImageStore, Result};
@@ -21,9 +23,24 @@ pub struct Fetched {
     pub name: String,
 }
 
+/// When to ask a registry (for `docker://` references; local transports
+/// are always read, which is cheap and verified).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    /// Use the stored image; pull only if the name is not in the store.
+    #[default]
+    New,
+    /// Always ask the registry; download only what changed.
+    Update,
+    /// Never contact a registry.
+    Never,
+}
+
 pub struct FetchOptions<'a> {
     pub platform: Platform,
     pub progress: &'a dyn Progress,
+    pub registry: RegistryOptions,
+    pub policy: PullPolicy,
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
@@ -32,11 +49,8 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 
 /// Resolves `reference` to a stored image, importing it when needed. An
 /// image already in the store is not copied or unpacked again.
-pub fn fetch(
-    store: &ImageStore,
-    reference: &ImageReference,
-    opts: &FetchOptions<'_>,
-) -> Result<Fetched> {
+pub fn fetch(store: &ImageStore, reference: &ImageReference, opts: &FetchOptions<'_>) -> Result<Fetched> {
+    let _lock = StoreLock::shared(store)?;
     match reference {
         ImageReference::Id(prefix) => {
             let record = record::find_by_prefix(store, prefix)?;
@@ -55,14 +69,7 @@ pub fn fetch(
                 Some(t) => format!("oci:{}:{t}", abs.display()),
                 None => format!("oci:{}", abs.display()),
             };
-            let record = import(
-                store,
-                &layout,
-                &resolved,
-                Some(&name),
-                &opts.platform,
-                opts.progress,
-            )?;
+            let record = import(store, &layout, &resolved, Some(&name), &opts.platform, opts.progress)?;
             Ok(Fetched { record, name })
         }
         ImageReference::OciArchive { path, tag } => {
@@ -73,34 +80,35 @@ pub fn fetch(
                 Some(t) => format!("oci-archive:{}:{t}", abs.display()),
                 None => format!("oci-archive:{}", abs.display()),
             };
-            let record = import(
-                store,
-                &layout,
-                &resolved,
-                Some(&name),
-                &opts.platform,
-                opts.progress,
-            )?;
+            let record = import(store, &layout, &resolved, Some(&name), &opts.platform, opts.progress)?;
             Ok(Fetched { record, name })
         }
         ImageReference::DockerArchive { path, name } => {
             let abs = absolute(path)?;
             let (archive, resolved, found) = DockerArchive::open(&abs, name.as_deref())?;
             let name = found.unwrap_or_else(|| format!("docker-archive:{}", abs.display()));
-            let record = import(
-                store,
-                &archive,
-                &resolved,
-                Some(&name),
-                &opts.platform,
-                opts.progress,
-            )?;
+            let record = import(store, &archive, &resolved, Some(&name), &opts.platform, opts.progress)?;
             Ok(Fetched { record, name })
         }
-        ImageReference::Docker(_) => Err(ImageError::Invalid(
-            "registry pulls are not implemented yet".into(),
-        )),
+        ImageReference::Docker(r) => pull(store, r, opts),
     }
+}
+
+fn pull(store: &ImageStore, r: &DockerRef, opts: &FetchOptions<'_>) -> Result<Fetched> {
+    let name = r.to_string();
+    if opts.policy != PullPolicy::Update {
+        match stored(store, &name) {
+            Ok(f) if import::layers_present(store, &f.record) => return Ok(f),
+            _ if opts.policy == PullPolicy::Never => {
+                return Err(ImageError::Invalid(format!("{name} is not in the store and --pull-policy is never")))
+            }
+            _ => {}
+        }
+    }
+    let registry = Registry::new(r, &opts.registry)?;
+    let resolved = registry.resolve(&opts.platform)?;
+    let record = import(store, &registry, &resolved, Some(&name), &opts.platform, opts.progress)?;
+    Ok(Fetched { record, name })
 }
 
 /// An image already in the store, by one of its names.
@@ -109,8 +117,7 @@ pub fn stored(store: &ImageStore, name: &str) -> Result<Fetched> {
     for c in names::candidates(name) {
         if let Some(id) = names.get(&c) {
             let d = Digest::parse(id).map_err(ImageError::Invalid)?;
-            let record =
-                record::load(store, &d)?.ok_or_else(|| ImageError::NotFound(name.to_string()))?;
+            let record = record::load(store, &d)?.ok_or_else(|| ImageError::NotFound(name.to_string()))?;
             return Ok(Fetched { record, name: c });
         }
     }
@@ -141,23 +148,14 @@ pub fn ensure_tree(store: &ImageStore, digest: &Digest, diff_id: &Digest) -> Res
     result
 }
 
-fn unpack_verified(
-    store: &ImageStore,
-    digest: &Digest,
-    diff_id: &Digest,
-    tmp: &Path,
-) -> Result<()> {
+fn unpack_verified(store: &ImageStore, digest: &Digest, diff_id: &Digest, tmp: &Path) -> Result<()> {
     let what = format!("layer {digest}");
     let blob = cas::open(store, digest)?;
     let reader = HashingReader::new(decompress::decoder(blob, &what)?);
-    let (stats, reader) = unpack_layer(reader, tmp).map_err(|e| ImageError::Unpack {
-        layer: digest.to_string(),
-        err: e,
-    })?;
+    let (stats, reader) =
+        unpack_layer(reader, tmp).map_err(|e| ImageError::Unpack { layer: digest.to_string(), err: e })?;
     stats.log(&what);
-    let (actual, _) = reader
-        .finish()
-        .map_err(io_err(format!("cannot read {what}")))?;
+    let (actual, _) = reader.finish().map_err(io_err(format!("cannot read {what}")))?;
     if &actual != diff_id {
         return Err(ImageError::DigestMismatch {
             what: format!("uncompressed {what} (diff_id)"),

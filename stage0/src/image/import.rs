@@ -120,67 +120,36 @@ fn ingest_layer(
     let blob_tmp = cas::tmp_path(store, "blob")?;
     let tree_tmp = cas::tmp_path(store, "layer")?;
     let _scratch = Scratch(vec![blob_tmp.clone(), tree_tmp.clone()]);
-    std::fs::create_dir(&tree_tmp)
-        .map_err(io_err(format!("cannot create {}", tree_tmp.display())))?;
-    let out =
-        File::create(&blob_tmp).map_err(io_err(format!("cannot create {}", blob_tmp.display())))?;
+    std::fs::create_dir(&tree_tmp).map_err(io_err(format!("cannot create {}", tree_tmp.display())))?;
+    let out = File::create(&blob_tmp).map_err(io_err(format!("cannot create {}", blob_tmp.display())))?;
     // Never read more than one byte past the announced size.
-    let raw = src
-        .open_blob(&digest, desc.size())?
-        .take(desc.size().saturating_add(1));
-    let mut tee = Tee {
-        inner: raw,
-        out,
-        hasher: Sha256::new(),
-        count: 0,
-        progress: p,
-    };
+    let raw = src.open_blob(&digest, desc.size())?.take(desc.size().saturating_add(1));
+    let mut tee = Tee { inner: raw, out, hasher: Sha256::new(), count: 0, progress: p };
     let unpacked = unpack_through(&mut tee, &tree_tmp, &digest, diff_id);
     // The compressed digest is checked even when decoding failed: a
     // corrupt blob is reported as what it is, not as a gzip error.
-    let (actual, n) = tee.finish().map_err(io_err(format!(
-        "cannot read {what} from {}",
-        src.describe()
-    )))?;
+    let (actual, n) = tee.finish().map_err(io_err(format!("cannot read {what} from {}", src.describe())))?;
     if actual != digest {
-        return Err(ImageError::DigestMismatch {
-            what,
-            expected: digest,
-            actual,
-        });
+        return Err(ImageError::DigestMismatch { what, expected: digest, actual });
     }
     if n != desc.size() {
-        return Err(ImageError::SizeMismatch {
-            what,
-            expected: desc.size(),
-            actual: n,
-        });
+        return Err(ImageError::SizeMismatch { what, expected: desc.size(), actual: n });
     }
     unpacked?;
-    let dir =
-        File::open(&tree_tmp).map_err(io_err(format!("cannot open {}", tree_tmp.display())))?;
+    let dir = File::open(&tree_tmp).map_err(io_err(format!("cannot open {}", tree_tmp.display())))?;
     rustix::fs::syncfs(&dir).map_err(|e| io_err(format!("cannot sync {what}"))(e.into()))?;
     publish(&blob_tmp, &store.blob_path(&digest), &what)?;
     publish(&tree_tmp, &tree_path(store, diff_id), &what)
 }
 
 /// Decompresses, hashes (diff_id) and unpacks one layer stream.
-fn unpack_through(
-    blob: &mut impl Read,
-    tree: &Path,
-    digest: &Digest,
-    diff_id: &Digest,
-) -> Result<()> {
+fn unpack_through(blob: &mut impl Read, tree: &Path, digest: &Digest, diff_id: &Digest) -> Result<()> {
     let what = format!("layer {digest}");
     let plain = HashingReader::new(decompress::decoder(blob, &what)?);
-    let (stats, plain) = unpack_layer(plain, tree).map_err(|e| ImageError::Unpack {
-        layer: digest.to_string(),
-        err: e,
-    })?;
+    let (stats, plain) =
+        unpack_layer(plain, tree).map_err(|e| ImageError::Unpack { layer: digest.to_string(), err: e })?;
     stats.log(&what);
-    let (actual, _) = plain
-        .finish()
-        .map_err(io_err(format!("cannot read {what}")))?;
+    let (actual, _) = plain.finish().map_err(io_err(format!("cannot read {what}")))?;
     if &actual != diff_id {
         return Err(ImageError::DigestMismatch {
             what: format!("uncompressed {what} (diff_id)"),
@@ -208,14 +177,7 @@ fn ensure_layer(
         (true, false) => super::fetch::ensure_tree(store, &digest, diff_id),
         (false, true) => {
             let r = src.open_blob(&digest, desc.size())?;
-            cas::put(
-                store,
-                &digest,
-                Some(desc.size()),
-                &format!("layer {digest}"),
-                r,
-            )
-            .map(|_| ())
+            cas::put(store, &digest, Some(desc.size()), &format!("layer {digest}"), r).map(|_| ())
         }
         (false, false) => ingest_layer(store, src, desc, diff_id, p.as_ref()),
     };
@@ -236,9 +198,7 @@ pub fn import(
 ) -> Result<ImageRecord> {
     let (id, config_bytes) = read_verified(src, resolved.manifest.config(), "config")?;
     if let Some(rec) = record::load(store, &id)? {
-        if rec.manifest_digest == resolved.manifest_digest.to_string()
-            && layers_present(store, &rec)
-        {
+        if rec.manifest_digest == resolved.manifest_digest.to_string() && layers_present(store, &rec) {
             crate::debug!("image {id} from {} is already in the store", src.describe());
             if let Some(n) = name {
                 names::set(store, n, &id)?;
@@ -250,9 +210,7 @@ pub fn import(
         .map_err(|e| ImageError::Invalid(format!("image config {id} is invalid: {e}")))?;
     let (os, arch) = (config.os().to_string(), config.architecture().to_string());
     if !platform.matches(&os, &arch, config.variant().as_deref()) {
-        return Err(ImageError::Invalid(format!(
-            "image {id} is for {os}/{arch}, not {platform}"
-        )));
+        return Err(ImageError::Invalid(format!("image {id} is for {os}/{arch}, not {platform}")));
     }
     let diff_ids = config
         .rootfs()
@@ -269,12 +227,7 @@ pub fn import(
         )));
     }
     import_layers(store, src, layers, &diff_ids, progress)?;
-    cas::put_bytes(
-        store,
-        &resolved.manifest_digest,
-        &resolved.manifest_bytes,
-        "manifest",
-    )?;
+    cas::put_bytes(store, &resolved.manifest_digest, &resolved.manifest_bytes, "manifest")?;
     cas::put_bytes(store, &id, &config_bytes, "config")?;
 
     let cfg = config.config().clone().unwrap_or_default();

@@ -1,11 +1,16 @@
 //! The image store: content-addressed blobs, unpacked layer trees and image
 //! records, filled from OCI image layouts.
 
+pub mod build;
 pub mod cas;
+pub mod catalog;
 pub mod decompress;
 pub mod digest;
+pub mod export;
 pub mod fetch;
+pub mod gc;
 pub mod import;
+pub mod lock;
 pub mod names;
 pub mod platform;
 pub mod record;
@@ -25,22 +30,11 @@ pub enum ImageError {
     #[error("{what}: {err}")]
     Io { what: String, err: io::Error },
     #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
-    DigestMismatch {
-        what: String,
-        expected: Digest,
-        actual: Digest,
-    },
+    DigestMismatch { what: String, expected: Digest, actual: Digest },
     #[error("{what}: size mismatch: expected {expected} bytes, got {actual}")]
-    SizeMismatch {
-        what: String,
-        expected: u64,
-        actual: u64,
-    },
+    SizeMismatch { what: String, expected: u64, actual: u64 },
     #[error("layer {layer}: {err}")]
-    Unpack {
-        layer: String,
-        err: unpack::UnpackError,
-    },
+    Unpack { layer: String, err: unpack::UnpackError },
     #[error("no image matches {0:?} (fetch it first)")]
     NotFound(String),
 }
@@ -81,6 +75,10 @@ impl ImageStore {
         format!("sha256/{}", diff_id.hex())
     }
 
+    pub fn locks_dir(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+
     pub fn images_dir(&self) -> PathBuf {
         self.root.join("images")
     }
@@ -94,19 +92,10 @@ impl ImageStore {
     pub fn ensure_dirs(&self) -> Result<()> {
         skiff_pods::Store::new(&self.root)
             .ensure_root()
-            .map_err(io_err(format!(
-                "cannot create the store {}",
-                self.root.display()
-            )))?;
-        for d in [
-            self.blobs_dir(),
-            self.layers_dir().join("sha256"),
-            self.images_dir(),
-            self.tmp_dir(),
-        ] {
+            .map_err(io_err(format!("cannot create the store {}", self.root.display())))?;
+        for d in [self.blobs_dir(), self.layers_dir().join("sha256"), self.images_dir(), self.tmp_dir()] {
             if !d.is_dir() {
-                std::fs::create_dir_all(&d)
-                    .map_err(io_err(format!("cannot create {}", d.display())))?;
+                std::fs::create_dir_all(&d).map_err(io_err(format!("cannot create {}", d.display())))?;
             }
         }
         Ok(())

@@ -15,8 +15,9 @@ pub type Names = BTreeMap<String, String>;
 pub fn load(store: &ImageStore) -> Result<Names> {
     let p = store.images_dir().join(FILE);
     match std::fs::read(&p) {
-        Ok(data) => serde_json::from_slice(&data)
-            .map_err(|e| ImageError::Invalid(format!("{} is corrupt: {e}", p.display()))),
+        Ok(data) => {
+            serde_json::from_slice(&data).map_err(|e| ImageError::Invalid(format!("{} is corrupt: {e}", p.display())))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Names::new()),
         Err(e) => Err(io_err(format!("cannot read {}", p.display()))(e)),
     }
@@ -25,8 +26,7 @@ pub fn load(store: &ImageStore) -> Result<Names> {
 /// Runs `f` on the names with the lock held and saves the result.
 pub fn update<T>(store: &ImageStore, f: impl FnOnce(&mut Names) -> T) -> Result<T> {
     let lock_path = store.images_dir().join(".lock");
-    let lock =
-        File::create(&lock_path).map_err(io_err(format!("cannot open {}", lock_path.display())))?;
+    let lock = File::create(&lock_path).map_err(io_err(format!("cannot open {}", lock_path.display())))?;
     lock.lock().map_err(io_err("cannot lock the image names"))?;
     let mut names = load(store)?;
     let out = f(&mut names);
@@ -48,11 +48,7 @@ pub fn set(store: &ImageStore, name: &str, id: &Digest) -> Result<()> {
 
 /// Every name of `id`, sorted.
 pub fn names_of(names: &Names, id: &str) -> Vec<String> {
-    names
-        .iter()
-        .filter(|(_, v)| v.as_str() == id)
-        .map(|(k, _)| k.clone())
-        .collect()
+    names.iter().filter(|(_, v)| v.as_str() == id).map(|(k, _)| k.clone()).collect()
 }
 
 /// The forms a short name may be stored under, most specific first:
@@ -66,11 +62,7 @@ pub fn candidates(name: &str) -> Vec<String> {
             format!("{n}:latest")
         }
     };
-    let mut out = vec![
-        name.to_string(),
-        tagged(name),
-        tagged(&format!("localhost/{name}")),
-    ];
+    let mut out = vec![name.to_string(), tagged(name), tagged(&format!("localhost/{name}"))];
     if let Ok(r) = super::reference::DockerRef::parse(name) {
         out.push(r.to_string());
     }
@@ -86,10 +78,7 @@ mod tests {
     #[test]
     fn short_names_expand() {
         let c = candidates("mytool");
-        assert_eq!(
-            c[..3],
-            ["mytool", "mytool:latest", "localhost/mytool:latest"]
-        );
+        assert_eq!(c[..3], ["mytool", "mytool:latest", "localhost/mytool:latest"]);
         assert!(c.contains(&"docker.io/library/mytool:latest".to_string()));
         let c = candidates("reg:5000/a/b:1");
         assert_eq!(c, ["reg:5000/a/b:1", "localhost/reg:5000/a/b:1"]);

@@ -102,19 +102,13 @@ fn ids(store: &ImageStore) -> Vec<String> {
 
 /// Finds the one image whose ID starts with `prefix` (hex digits).
 pub fn find_by_prefix(store: &ImageStore, prefix: &str) -> Result<ImageRecord> {
-    let mut hits: Vec<String> = ids(store)
-        .into_iter()
-        .filter(|n| n.starts_with(prefix))
-        .collect();
+    let mut hits: Vec<String> = ids(store).into_iter().filter(|n| n.starts_with(prefix)).collect();
     match hits.len() {
         0 => Err(ImageError::NotFound(format!("sha256:{prefix}"))),
         1 => {
-            let id = Digest::parse(&format!("sha256:{}", hits.remove(0)))
-                .map_err(ImageError::Invalid)?;
+            let id = Digest::parse(&format!("sha256:{}", hits.remove(0))).map_err(ImageError::Invalid)?;
             load(store, &id)?.ok_or_else(|| ImageError::NotFound(format!("sha256:{prefix}")))
         }
-        n => Err(ImageError::Invalid(format!(
-            "image ID prefix sha256:{prefix} matches {n} images; give more digits"
-        ))),
+        n => Err(ImageError::Invalid(format!("image ID prefix sha256:{prefix} matches {n} images; give more digits"))),
     }
 }

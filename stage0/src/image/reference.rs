@@ -64,22 +64,13 @@ impl ImageReference {
             if path.is_empty() {
                 return Err(format!("image reference {s:?} has no path"));
             }
-            return Ok(ImageReference::DockerArchive {
-                path: PathBuf::from(path),
-                name,
-            });
+            return Ok(ImageReference::DockerArchive { path: PathBuf::from(path), name });
         }
         if let Some(hex) = s.strip_prefix("sha256:") {
-            if (4..=64).contains(&hex.len())
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            {
+            if (4..=64).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
                 return Ok(ImageReference::Id(hex.to_string()));
             }
-            return Err(format!(
-                "invalid image ID {s:?}: expected sha256: and 4 to 64 lowercase hex digits"
-            ));
+            return Err(format!("invalid image ID {s:?}: expected sha256: and 4 to 64 lowercase hex digits"));
         }
         if s.is_empty() || s.contains(char::is_whitespace) || s.contains("://") {
             return Err(format!(
@@ -104,9 +95,7 @@ pub struct DockerRef {
 
 fn is_path_component(c: &str) -> bool {
     !c.is_empty()
-        && c.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-        })
+        && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
         && c.as_bytes()[0].is_ascii_alphanumeric()
         && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
 }
@@ -128,16 +117,10 @@ impl DockerRef {
             _ => (rest, None),
         };
         let (registry, path) = match name.split_once('/') {
-            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
-                (first.to_string(), rest)
-            }
+            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first.to_string(), rest),
             _ => ("docker.io".to_string(), name),
         };
-        let registry = if registry == "index.docker.io" {
-            "docker.io".to_string()
-        } else {
-            registry
-        };
+        let registry = if registry == "index.docker.io" { "docker.io".to_string() } else { registry };
         let (host, port) = registry.split_once(':').unwrap_or((&registry, "0"));
         if host.is_empty()
             || host.contains(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-')))
@@ -146,26 +129,12 @@ impl DockerRef {
             return Err(bad("invalid registry HOST[:PORT]"));
         }
         if path.is_empty() || !path.split('/').all(is_path_component) {
-            return Err(bad(
-                "repository names use lowercase letters, digits and . _ - separated by /",
-            ));
+            return Err(bad("repository names use lowercase letters, digits and . _ - separated by /"));
         }
-        let repository = if registry == "docker.io" && !path.contains('/') {
-            format!("library/{path}")
-        } else {
-            path.to_string()
-        };
-        let tag = if tag.is_none() && digest.is_none() {
-            Some("latest".to_string())
-        } else {
-            tag
-        };
-        Ok(DockerRef {
-            registry,
-            repository,
-            tag,
-            digest,
-        })
+        let repository =
+            if registry == "docker.io" && !path.contains('/') { format!("library/{path}") } else { path.to_string() };
+        let tag = if tag.is_none() && digest.is_none() { Some("latest".to_string()) } else { tag };
+        Ok(DockerRef { registry, repository, tag, digest })
     }
 
     /// The host to talk to (Docker Hub's API lives elsewhere than its name).
@@ -205,60 +174,28 @@ mod tests {
     use super::*;
 
     fn oci(p: &str, t: Option<&str>) -> ImageReference {
-        ImageReference::OciLayout {
-            path: p.into(),
-            tag: t.map(Into::into),
-        }
+        ImageReference::OciLayout { path: p.into(), tag: t.map(Into::into) }
     }
 
     #[test]
     fn layouts_with_and_without_tags() {
-        assert_eq!(
-            ImageReference::parse("oci:./bb:latest").unwrap(),
-            oci("./bb", Some("latest"))
-        );
-        assert_eq!(
-            ImageReference::parse("oci:/srv/bb").unwrap(),
-            oci("/srv/bb", None)
-        );
-        assert_eq!(
-            ImageReference::parse("oci:/a:b/c").unwrap(),
-            oci("/a:b/c", None)
-        );
-        assert_eq!(
-            ImageReference::parse("oci:/a:b/c:v1.2").unwrap(),
-            oci("/a:b/c", Some("v1.2"))
-        );
+        assert_eq!(ImageReference::parse("oci:./bb:latest").unwrap(), oci("./bb", Some("latest")));
+        assert_eq!(ImageReference::parse("oci:/srv/bb").unwrap(), oci("/srv/bb", None));
+        assert_eq!(ImageReference::parse("oci:/a:b/c").unwrap(), oci("/a:b/c", None));
+        assert_eq!(ImageReference::parse("oci:/a:b/c:v1.2").unwrap(), oci("/a:b/c", Some("v1.2")));
         assert_eq!(
             ImageReference::parse("docker-archive:/x.tar:localhost/bb:1").unwrap(),
-            ImageReference::DockerArchive {
-                path: "/x.tar".into(),
-                name: Some("localhost/bb:1".into())
-            }
+            ImageReference::DockerArchive { path: "/x.tar".into(), name: Some("localhost/bb:1".into()) }
         );
     }
 
     #[test]
     fn ids_names_and_bad_input() {
-        assert_eq!(
-            ImageReference::parse("sha256:abcd").unwrap(),
-            ImageReference::Id("abcd".into())
-        );
-        assert_eq!(
-            ImageReference::parse("mytool:1").unwrap(),
-            ImageReference::Name("mytool:1".into())
-        );
-        for bad in [
-            "",
-            "oci:",
-            "oci::latest",
-            "sha256:ab",
-            "sha256:XYZW",
-            "sha256:../../x",
-            "http://x",
-            "a b",
-            "docker://",
-        ] {
+        assert_eq!(ImageReference::parse("sha256:abcd").unwrap(), ImageReference::Id("abcd".into()));
+        assert_eq!(ImageReference::parse("mytool:1").unwrap(), ImageReference::Name("mytool:1".into()));
+        for bad in
+            ["", "oci:", "oci::latest", "sha256:ab", "sha256:XYZW", "sha256:../../x", "http://x", "a b", "docker://"]
+        {
             assert!(ImageReference::parse(bad).is_err(), "{bad}");
         }
     }
@@ -268,35 +205,13 @@ mod tests {
         let n = |s: &str| DockerRef::parse(s).unwrap().to_string();
         assert_eq!(n("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(n("team/app:1.4"), "docker.io/team/app:1.4");
-        assert_eq!(
-            n("index.docker.io/busybox"),
-            "docker.io/library/busybox:latest"
-        );
-        assert_eq!(
-            n("registry.example:5000/team/app:1.4"),
-            "registry.example:5000/team/app:1.4"
-        );
+        assert_eq!(n("index.docker.io/busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(n("registry.example:5000/team/app:1.4"), "registry.example:5000/team/app:1.4");
         assert_eq!(n("localhost/app"), "localhost/app:latest");
         let d = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(
-            n(&format!("127.0.0.1:5000/x@{d}")),
-            format!("127.0.0.1:5000/x@{d}")
-        );
-        assert_eq!(
-            DockerRef::parse("busybox").unwrap().api_host(),
-            "registry-1.docker.io"
-        );
-        for bad in [
-            "",
-            "UPPER/case",
-            "a//b",
-            "a:",
-            "a:b:c/d",
-            "-a",
-            "a@sha256:12",
-            "reg:5000/",
-            "x/../y",
-        ] {
+        assert_eq!(n(&format!("127.0.0.1:5000/x@{d}")), format!("127.0.0.1:5000/x@{d}"));
+        assert_eq!(DockerRef::parse("busybox").unwrap().api_host(), "registry-1.docker.io");
+        for bad in ["", "UPPER/case", "a//b", "a:", "a:b:c/d", "-a", "a@sha256:12", "reg:5000/", "x/../y"] {
             assert!(DockerRef::parse(bad).is_err(), "{bad}");
         }
     }

@@ -18,8 +18,7 @@ pub struct GcOptions {
 }
 
 fn older_than(t: Option<SystemTime>, age: Duration) -> bool {
-    t.and_then(|t| SystemTime::now().duration_since(t).ok())
-        .is_some_and(|d| d >= age)
+    t.and_then(|t| SystemTime::now().duration_since(t).ok()).is_some_and(|d| d >= age)
 }
 
 /// What one gc run did. A pod that could not be handled does not stop the
@@ -37,9 +36,7 @@ pub fn gc(store: &Store, opts: &GcOptions) -> GcReport {
         let to = match pod.state() {
             PodState::Exited => StateDir::ExitedGarbage,
             PodState::AbortedPrepare => StateDir::Garbage,
-            PodState::Prepared if older_than(created_at(&pod), opts.expire_prepared) => {
-                StateDir::Garbage
-            }
+            PodState::Prepared if older_than(created_at(&pod), opts.expire_prepared) => StateDir::Garbage,
             PodState::Embryo if older_than(pod.changed_at(), EMBRYO_MIN_AGE) => StateDir::Garbage,
             _ => continue,
         };
@@ -72,10 +69,7 @@ pub fn gc(store: &Store, opts: &GcOptions) -> GcReport {
 }
 
 fn created_at(pod: &Pod) -> Option<SystemTime> {
-    pod.read_manifest()
-        .ok()
-        .and_then(|m| time::parse_rfc3339(&m.created_at))
-        .or_else(|| pod.changed_at())
+    pod.read_manifest().ok().and_then(|m| time::parse_rfc3339(&m.created_at)).or_else(|| pod.changed_at())
 }
 
 fn marked_at(pod: &Pod) -> Option<SystemTime> {
@@ -95,11 +89,7 @@ pub fn destroy(mut pod: Pod) -> Result<()> {
     let dir = pod.path();
     let stuck = unmount_all_under(&dir);
     if !stuck.is_empty() {
-        return Err(anyhow!(
-            "pod {}: cannot unmount {}",
-            pod.uuid(),
-            stuck[0].display()
-        ));
+        return Err(anyhow!("pod {}: cannot unmount {}", pod.uuid(), stuck[0].display()));
     }
     std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))
 }

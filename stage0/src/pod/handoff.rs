@@ -13,15 +13,10 @@ use skiff_pods::Pod;
 /// Flavors live next to the `skiff` binary.
 pub fn flavor_path(flavor: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the skiff executable")?;
-    let dir = exe
-        .parent()
-        .ok_or_else(|| anyhow!("skiff executable has no directory"))?;
+    let dir = exe.parent().ok_or_else(|| anyhow!("skiff executable has no directory"))?;
     let p = dir.join(flavor_binary(flavor));
     if !p.is_file() {
-        return Err(anyhow!(
-            "stage1 flavor {flavor:?} is not installed: {} does not exist",
-            p.display()
-        ));
+        return Err(anyhow!("stage1 flavor {flavor:?} is not installed: {} does not exist", p.display()));
     }
     Ok(p)
 }
@@ -42,21 +37,13 @@ pub fn exec_run(pod: Pod, flavor: &str, debug: bool) -> anyhow::Error {
     }
     // The fd must outlive this process image: exec keeps it open.
     let raw = fd.into_raw_fd();
-    crate::debug!(
-        "pod {uuid}: exec {} run (lock fd {raw}, cwd {})",
-        bin.display(),
-        dir.display()
-    );
+    crate::debug!("pod {uuid}: exec {} run (lock fd {raw}, cwd {})", bin.display(), dir.display());
     let mut cmd = std::process::Command::new(&bin);
     cmd.arg0(flavor_binary(flavor)).arg("run");
     if debug {
         cmd.arg("--debug");
     }
-    let err = cmd
-        .arg(&uuid)
-        .current_dir(&dir)
-        .env(LOCK_FD_ENV, raw.to_string())
-        .env(ABI_ENV, ABI_VERSION.to_string())
-        .exec();
+    let err =
+        cmd.arg(&uuid).current_dir(&dir).env(LOCK_FD_ENV, raw.to_string()).env(ABI_ENV, ABI_VERSION.to_string()).exec();
     anyhow!("cannot execute stage1 {}: {err}", bin.display())
 }

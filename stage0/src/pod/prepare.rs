@@ -27,8 +27,9 @@ pub struct AppOverrides {
 /// /etc/passwd, which this version does not read).
 pub fn parse_user(s: &str) -> std::result::Result<(u32, Option<u32>), String> {
     let num = |v: &str, what: &str| {
-        v.parse::<u32>()
-            .map_err(|_| format!("{what} {v:?} in user {s:?} is not a number (user and group names are not supported yet)"))
+        v.parse::<u32>().map_err(|_| {
+            format!("{what} {v:?} in user {s:?} is not a number (user and group names are not supported yet)")
+        })
     };
     match s.split_once(':') {
         Some((u, g)) => Ok((num(u, "uid")?, Some(num(g, "gid")?))),
@@ -38,10 +39,7 @@ pub fn parse_user(s: &str) -> std::result::Result<(u32, Option<u32>), String> {
 
 fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
     let entry = format!("{key}={value}");
-    match env
-        .iter_mut()
-        .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key)
-    {
+    match env.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key) {
         Some(e) => *e = entry,
         None => env.push(entry),
     }
@@ -56,16 +54,8 @@ pub fn app_name_for(image_name: &str) -> String {
         _ => base,
     };
     let base = base.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    let name: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let name: String =
+        base.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
     let name = name.trim_matches('-');
     if name.is_empty() || name.starts_with("sha256") {
         "app".into()
@@ -83,15 +73,8 @@ pub fn resolve_app(
 ) -> Result<App> {
     let run = &rec.run;
     let exec: Vec<String> = match &o.exec {
-        Some(e) => std::iter::once(e.clone())
-            .chain(o.args.clone().unwrap_or_default())
-            .collect(),
-        None => run
-            .entrypoint
-            .iter()
-            .cloned()
-            .chain(o.args.clone().unwrap_or_else(|| run.cmd.clone()))
-            .collect(),
+        Some(e) => std::iter::once(e.clone()).chain(o.args.clone().unwrap_or_default()).collect(),
+        None => run.entrypoint.iter().cloned().chain(o.args.clone().unwrap_or_else(|| run.cmd.clone())).collect(),
     };
     if exec.is_empty() {
         bail!("image {image_name} has no entrypoint or cmd: give the program with --exec");
@@ -99,17 +82,13 @@ pub fn resolve_app(
     let (uid, gid) = match (o.user, &run.user) {
         (Some((u, g)), _) => (u, g.unwrap_or(0)),
         (None, Some(u)) => {
-            let (u, g) = parse_user(u)
-                .map_err(|e| anyhow::anyhow!("image {image_name}: {e}; give --user UID[:GID]"))?;
+            let (u, g) =
+                parse_user(u).map_err(|e| anyhow::anyhow!("image {image_name}: {e}; give --user UID[:GID]"))?;
             (u, g.unwrap_or(0))
         }
         (None, None) => (0, 0),
     };
-    let working_dir = o
-        .working_dir
-        .clone()
-        .or_else(|| run.working_dir.clone())
-        .unwrap_or_else(|| "/".into());
+    let working_dir = o.working_dir.clone().or_else(|| run.working_dir.clone()).unwrap_or_else(|| "/".into());
     if !working_dir.starts_with('/') {
         bail!("working directory {working_dir:?} is not an absolute path");
     }
@@ -127,14 +106,8 @@ pub fn resolve_app(
     let layers = lower_layers(rec)?;
     Ok(App {
         name: app_name_for(image_name),
-        image: ImageRef {
-            name: image_name.to_string(),
-            id: rec.id.clone(),
-        },
-        rootfs: Rootfs {
-            layers_dir: store.layers_dir(),
-            layers,
-        },
+        image: ImageRef { name: image_name.to_string(), id: rec.id.clone() },
+        rootfs: Rootfs { layers_dir: store.layers_dir(), layers },
         exec,
         env,
         working_dir,
@@ -150,9 +123,7 @@ pub fn resolve_app(
 fn lower_layers(rec: &ImageRecord) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for l in rec.layers.iter().rev() {
-        let name = Digest::parse(&l.diff_id)
-            .map(|d| ImageStore::layer_name(&d))
-            .map_err(anyhow::Error::msg)?;
+        let name = Digest::parse(&l.diff_id).map(|d| ImageStore::layer_name(&d)).map_err(anyhow::Error::msg)?;
         if !out.contains(&name) {
             out.push(name);
         }
@@ -168,9 +139,7 @@ pub fn default_hostname(uuid: &str) -> String {
 /// Creates a pod in `prepare/`, locked, with its manifest and app
 /// directories written. `build` gets the new UUID and returns the manifest.
 pub fn create(store: &Store, build: impl FnOnce(&str) -> Result<PodManifest>) -> Result<Pod> {
-    store
-        .ensure_pod_dirs()
-        .with_context(|| format!("cannot create the pod store in {}", store.root().display()))?;
+    store.ensure_pod_dirs().with_context(|| format!("cannot create the pod store in {}", store.root().display()))?;
     let mut pod = Pod::create(store)?;
     pod.transition(StateDir::Prepare)?;
     let result = build(pod.uuid()).and_then(|m| write_pod(&pod, &m));
@@ -189,8 +158,7 @@ fn write_pod(pod: &Pod, m: &PodManifest) -> Result<()> {
     for app in &m.apps {
         for sub in ["upper", "work", "rootfs"] {
             let p = dir.join("apps").join(&app.name).join(sub);
-            std::fs::create_dir_all(&p)
-                .with_context(|| format!("cannot create {}", p.display()))?;
+            std::fs::create_dir_all(&p).with_context(|| format!("cannot create {}", p.display()))?;
         }
     }
     skiff_pods::atomic::write_atomic(&dir, skiff_pods::manifest::MANIFEST_FILE, &m.to_json())
@@ -202,9 +170,7 @@ pub fn manifest(
     hostname: Option<&str>,
     build_apps: impl FnOnce(&str) -> Result<Vec<App>>,
 ) -> Result<PodManifest> {
-    let hostname = hostname
-        .map(str::to_string)
-        .unwrap_or_else(|| default_hostname(uuid));
+    let hostname = hostname.map(str::to_string).unwrap_or_else(|| default_hostname(uuid));
     Ok(PodManifest {
         version: MANIFEST_VERSION,
         uuid: uuid.to_string(),
@@ -223,19 +189,14 @@ mod tests {
     fn users_are_numeric() {
         assert_eq!(parse_user("1000").unwrap(), (1000, None));
         assert_eq!(parse_user("1000:50").unwrap(), (1000, Some(50)));
-        assert!(parse_user("nobody")
-            .unwrap_err()
-            .contains("not supported yet"));
+        assert!(parse_user("nobody").unwrap_err().contains("not supported yet"));
         assert!(parse_user("1:x").is_err());
         assert!(parse_user("-1").is_err());
     }
 
     #[test]
     fn app_names() {
-        assert_eq!(
-            app_name_for("oci:/srv/Busybox_Layout:latest"),
-            "busybox-layout"
-        );
+        assert_eq!(app_name_for("oci:/srv/Busybox_Layout:latest"), "busybox-layout");
         assert_eq!(app_name_for("oci:/srv/bb/"), "bb");
         assert_eq!(app_name_for("sha256:abcd"), "app");
     }
@@ -257,11 +218,7 @@ mod tests {
             fetched_at: String::new(),
             size: 0,
         };
-        let got: Vec<String> = lower_layers(&rec)
-            .unwrap()
-            .iter()
-            .map(|l| l[7..8].to_string())
-            .collect();
+        let got: Vec<String> = lower_layers(&rec).unwrap().iter().map(|l| l[7..8].to_string()).collect();
         assert_eq!(got, ["b", "a", "c"]);
     }
 

@@ -24,10 +24,7 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -47,9 +44,7 @@ pub fn unmount_all_under(dir: &Path) -> Vec<PathBuf> {
     };
     mounts_under(&info, dir)
         .into_iter()
-        .filter(|m| {
-            umount2(m, MntFlags::empty()).is_err() && umount2(m, MntFlags::MNT_DETACH).is_err()
-        })
+        .filter(|m| umount2(m, MntFlags::empty()).is_err() && umount2(m, MntFlags::MNT_DETACH).is_err())
         .collect()
 }
 

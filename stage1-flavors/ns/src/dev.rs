@@ -8,14 +8,8 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
 /// (name, major, minor) of the nodes every pod gets, all mode 0666.
-const NODES: [(&str, u64, u64); 6] = [
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
+const NODES: [(&str, u64, u64); 6] =
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
 const LINKS: [(&str, &str); 5] = [
     ("ptmx", "pts/ptmx"),
@@ -36,13 +30,8 @@ pub fn populate(dev: &Path) -> Result<(), String> {
     )
     .map_err(|e| format!("cannot mount /dev: {e}"))?;
     for (name, major, minor) in NODES {
-        mknod(
-            &dev.join(name),
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(major, minor),
-        )
-        .map_err(|e| format!("cannot create /dev/{name}: {e}"))?;
+        mknod(&dev.join(name), SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
+            .map_err(|e| format!("cannot create /dev/{name}: {e}"))?;
     }
     let pts = dev.join("pts");
     std::fs::create_dir(&pts).map_err(|e| format!("cannot create /dev/pts: {e}"))?;

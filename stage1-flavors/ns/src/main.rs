@@ -26,14 +26,8 @@ fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     match it.next().as_deref() {
         Some("run") => {}
-        Some(other) => {
-            return Err(format!(
-                "unknown entrypoint {other:?} (this flavor has: run)"
-            ))
-        }
-        None => {
-            return Err("missing entrypoint (usage: skiff-stage1-ns run [--debug] UUID)".into())
-        }
+        Some(other) => return Err(format!("unknown entrypoint {other:?} (this flavor has: run)")),
+        None => return Err("missing entrypoint (usage: skiff-stage1-ns run [--debug] UUID)".into()),
     }
     let mut debug = false;
     let mut uuid = None;
@@ -55,9 +49,7 @@ fn lock_fd() -> Result<OwnedFd, String> {
         .map_err(|_| format!("{LOCK_FD_ENV} is not a file descriptor number"))?;
     // The fd must really be open before this process takes ownership of it.
     if std::fs::symlink_metadata(format!("/proc/self/fd/{raw}")).is_err() {
-        return Err(format!(
-            "{LOCK_FD_ENV}={raw} is not an open file descriptor"
-        ));
+        return Err(format!("{LOCK_FD_ENV}={raw} is not an open file descriptor"));
     }
     // SAFETY: the fd is open (checked above) and stage0 handed it to this
     // process for it alone to own (see docs/stage1-abi.md).
@@ -68,29 +60,19 @@ fn start() -> Result<i32, String> {
     let args = parse_args()?;
     if let Ok(v) = std::env::var(ABI_ENV) {
         if v != ABI_VERSION.to_string() {
-            return Err(format!(
-                "stage0 speaks stage1 ABI {v}, this flavor speaks {ABI_VERSION}"
-            ));
+            return Err(format!("stage0 speaks stage1 ABI {v}, this flavor speaks {ABI_VERSION}"));
         }
     }
     let lock = lock_fd()?;
-    let data =
-        std::fs::read(MANIFEST_FILE).map_err(|e| format!("cannot read {MANIFEST_FILE}: {e}"))?;
+    let data = std::fs::read(MANIFEST_FILE).map_err(|e| format!("cannot read {MANIFEST_FILE}: {e}"))?;
     let manifest = PodManifest::from_json(&data).map_err(|e| e.to_string())?;
     if manifest.uuid != args.uuid {
-        return Err(format!(
-            "pod directory holds pod {}, not {}",
-            manifest.uuid, args.uuid
-        ));
+        return Err(format!("pod directory holds pod {}, not {}", manifest.uuid, args.uuid));
     }
     if manifest.apps.len() != 1 {
-        return Err(format!(
-            "the ns flavor runs exactly one app per pod, the manifest has {}",
-            manifest.apps.len()
-        ));
+        return Err(format!("the ns flavor runs exactly one app per pod, the manifest has {}", manifest.apps.len()));
     }
-    let pod_dir =
-        std::env::current_dir().map_err(|e| format!("cannot find the pod directory: {e}"))?;
+    let pod_dir = std::env::current_dir().map_err(|e| format!("cannot find the pod directory: {e}"))?;
     supervisor::run(&manifest, &pod_dir, lock, args.debug)
 }
 

@@ -32,10 +32,7 @@ impl Plan {
         let lower: Vec<&str> = app.rootfs.layers.iter().rev().map(String::as_str).collect();
         for l in &lower {
             if l.contains([':', ',']) || l.starts_with('/') || l.split('/').any(|c| c == "..") {
-                return Err(format!(
-                    "pod {}: invalid layer name {l:?} in the manifest",
-                    manifest.uuid
-                ));
+                return Err(format!("pod {}: invalid layer name {l:?} in the manifest", manifest.uuid));
             }
         }
         let overlay_data = format!(
@@ -52,11 +49,7 @@ impl Plan {
                 pod_dir.display()
             ));
         }
-        Ok(Plan {
-            layers_dir: app.rootfs.layers_dir.clone(),
-            rootfs: app_dir.join("rootfs"),
-            overlay_data,
-        })
+        Ok(Plan { layers_dir: app.rootfs.layers_dir.clone(), rootfs: app_dir.join("rootfs"), overlay_data })
     }
 }
 
@@ -66,37 +59,15 @@ pub fn enter(plan: &Plan, hostname: &str) -> Result<(), String> {
     let flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     nix::sched::unshare(flags).map_err(|e| format!("cannot create namespaces: {e}"))?;
     // Nothing mounted from here on may propagate back to the host.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
-        None::<&str>,
-    )
-    .map_err(|e| format!("cannot make / a slave mount: {e}"))?;
-    std::env::set_current_dir(&plan.layers_dir).map_err(|e| {
-        format!(
-            "cannot enter the layer store {}: {e}",
-            plan.layers_dir.display()
-        )
-    })?;
-    mount(
-        Some("overlay"),
-        &plan.rootfs,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(plan.overlay_data.as_str()),
-    )
-    .map_err(|e| {
-        format!(
-            "cannot mount the pod's root filesystem (overlay on {}): {e}",
-            plan.rootfs.display()
-        )
-    })?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
+        .map_err(|e| format!("cannot make / a slave mount: {e}"))?;
+    std::env::set_current_dir(&plan.layers_dir)
+        .map_err(|e| format!("cannot enter the layer store {}: {e}", plan.layers_dir.display()))?;
+    mount(Some("overlay"), &plan.rootfs, Some("overlay"), MsFlags::empty(), Some(plan.overlay_data.as_str()))
+        .map_err(|e| format!("cannot mount the pod's root filesystem (overlay on {}): {e}", plan.rootfs.display()))?;
     let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     mount_api_filesystems(&plan.rootfs)?;
-    nix::unistd::sethostname(hostname)
-        .map_err(|e| format!("cannot set hostname {hostname:?}: {e}"))?;
+    nix::unistd::sethostname(hostname).map_err(|e| format!("cannot set hostname {hostname:?}: {e}"))?;
     pivot(&plan.rootfs)?;
     nix::sys::stat::umask(old_umask);
     // A session of its own: the caller's terminal signals reach the pod
@@ -108,24 +79,12 @@ pub fn enter(plan: &Plan, hostname: &str) -> Result<(), String> {
 fn mount_api_filesystems(rootfs: &Path) -> Result<(), String> {
     let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     let proc = mountpoint(rootfs, "proc")?;
-    mount(
-        Some("proc"),
-        &proc,
-        Some("proc"),
-        nosuid_nodev_noexec,
-        None::<&str>,
-    )
-    .map_err(|e| format!("cannot mount /proc: {e}"))?;
+    mount(Some("proc"), &proc, Some("proc"), nosuid_nodev_noexec, None::<&str>)
+        .map_err(|e| format!("cannot mount /proc: {e}"))?;
     dev::populate(&mountpoint(rootfs, "dev")?)?;
     let sys = mountpoint(rootfs, "sys")?;
-    mount(
-        Some("sysfs"),
-        &sys,
-        Some("sysfs"),
-        nosuid_nodev_noexec | MsFlags::MS_RDONLY,
-        None::<&str>,
-    )
-    .map_err(|e| format!("cannot mount /sys: {e}"))?;
+    mount(Some("sysfs"), &sys, Some("sysfs"), nosuid_nodev_noexec | MsFlags::MS_RDONLY, None::<&str>)
+        .map_err(|e| format!("cannot mount /sys: {e}"))?;
     Ok(())
 }
 
@@ -138,8 +97,7 @@ pub fn mountpoint(rootfs: &Path, name: &str) -> Result<PathBuf, String> {
         Ok(md) if md.is_dir() => Ok(p),
         Ok(_) => Err(format!("the image's /{name} is not a directory")),
         Err(_) => {
-            std::fs::create_dir(&p)
-                .map_err(|e| format!("cannot create /{name} in the pod: {e}"))?;
+            std::fs::create_dir(&p).map_err(|e| format!("cannot create /{name} in the pod: {e}"))?;
             Ok(p)
         }
     }
@@ -150,7 +108,6 @@ fn pivot(rootfs: &Path) -> Result<(), String> {
     // pivot_root(".", ".") stacks the old root on top of the new one at
     // "/"; detaching it then leaves only the pod's root (pivot_root(2)).
     nix::unistd::pivot_root(".", ".").map_err(|e| format!("pivot_root: {e}"))?;
-    umount2(".", MntFlags::MNT_DETACH)
-        .map_err(|e| format!("cannot detach the host's root: {e}"))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| format!("cannot detach the host's root: {e}"))?;
     std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))
 }

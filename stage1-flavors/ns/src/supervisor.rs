@@ -23,24 +23,16 @@ use skiff_stage2::report::{self, Report, Reporter};
 
 use crate::rootfs;
 
-pub fn run(
-    manifest: &PodManifest,
-    pod_dir: &Path,
-    lock: OwnedFd,
-    debug: bool,
-) -> Result<i32, String> {
+pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -> Result<i32, String> {
     close_on_exec_all()?;
     let app = &manifest.apps[0];
     let plan = rootfs::Plan::new(manifest, app, pod_dir)?;
     let mask = skiff_stage2::init::supervised_signals();
-    mask.thread_block()
-        .map_err(|e| format!("cannot block signals: {e}"))?;
+    mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
     // Only children of this process enter the new PID namespace: the init
     // forked below becomes its PID 1, this supervisor stays on the host.
-    nix::sched::unshare(CloneFlags::CLONE_NEWPID)
-        .map_err(|e| format!("cannot create a PID namespace: {e}"))?;
-    let (report_r, report_w) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| format!("cannot create a PID namespace: {e}"))?;
+    let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     // SAFETY: this process is single-threaded, so the child may run any code.
     let init = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
@@ -54,22 +46,13 @@ pub fn run(
     drop(report_w);
     let started_at = time::now_rfc3339();
     atomic::write_atomic_at(&lock, PID_FILE, format!("{init}\n").as_bytes())
-        .and_then(|()| {
-            atomic::write_atomic_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes())
-        })
+        .and_then(|()| atomic::write_atomic_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
         .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
     if debug {
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
     }
-    let sfd =
-        SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
-    let mut sup = Supervisor {
-        lock,
-        init,
-        started_at,
-        setup_error: None,
-        buf: Vec::new(),
-    };
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
+    let mut sup = Supervisor { lock, init, started_at, setup_error: None, buf: Vec::new() };
     let status = sup.wait(&sfd, File::from(report_r))?;
     if let Some(msg) = sup.setup_error {
         eprintln!("skiff: {msg}");
@@ -104,9 +87,7 @@ fn pod_init(plan: &rootfs::Plan, manifest: &PodManifest, report_w: OwnedFd) -> i
 fn reader_gone(reporter: &Reporter) -> bool {
     let mut fds = [PollFd::new(reporter.as_fd(), PollFlags::POLLOUT)];
     match nix::poll::poll(&mut fds, PollTimeout::ZERO) {
-        Ok(_) => fds[0]
-            .revents()
-            .is_some_and(|r| r.contains(PollFlags::POLLERR)),
+        Ok(_) => fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLERR)),
         Err(_) => true,
     }
 }
@@ -187,11 +168,7 @@ impl Supervisor {
         match r {
             Report::Error(msg) => self.setup_error = Some(msg),
             Report::Started { .. } => {}
-            Report::Exited {
-                app,
-                exit_code,
-                signal,
-            } => {
+            Report::Exited { app, exit_code, signal } => {
                 let exit = AppExit {
                     exit_code,
                     signal,

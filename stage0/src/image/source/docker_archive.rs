@@ -40,16 +40,11 @@ fn normal(tag: &str) -> String {
 impl DockerArchive {
     /// Opens the archive and picks the image named `name` (one of its
     /// RepoTags), or its only image. Returns the image's name, if it has one.
-    pub fn open(
-        path: &Path,
-        name: Option<&str>,
-    ) -> Result<(DockerArchive, Resolved, Option<String>)> {
+    pub fn open(path: &Path, name: Option<&str>) -> Result<(DockerArchive, Resolved, Option<String>)> {
         let tar = TarFile::open(path)?;
         let what = format!("docker archive {}", path.display());
-        let entries: Vec<Entry> = serde_json::from_slice(
-            &tar.read_small("manifest.json", SMALL_BLOB_MAX)?,
-        )
-        .map_err(|e| ImageError::Invalid(format!("manifest.json of {what} is invalid: {e}")))?;
+        let entries: Vec<Entry> = serde_json::from_slice(&tar.read_small("manifest.json", SMALL_BLOB_MAX)?)
+            .map_err(|e| ImageError::Invalid(format!("manifest.json of {what} is invalid: {e}")))?;
         let tags_of = |e: &Entry| e.repo_tags.clone().unwrap_or_default();
         let all_tags: Vec<String> = entries.iter().flat_map(tags_of).collect();
         let entry = match name {
@@ -72,10 +67,7 @@ impl DockerArchive {
         };
         let image_name = match name {
             Some(n) => Some(normal(n)),
-            None => tags_of(entry)
-                .first()
-                .map(|t| normal(t))
-                .or_else(|| legacy_name(&tar)),
+            None => tags_of(entry).first().map(|t| normal(t)).or_else(|| legacy_name(&tar)),
         };
 
         let config = tar.read_small(&entry.config, SMALL_BLOB_MAX)?;
@@ -110,8 +102,7 @@ impl DockerArchive {
             } else {
                 "application/vnd.oci.image.layer.v1.tar+gzip"
             };
-            layers
-                .push(json!({"mediaType": media_type, "digest": digest.to_string(), "size": size}));
+            layers.push(json!({"mediaType": media_type, "digest": digest.to_string(), "size": size}));
             members.insert(digest, path.clone());
         }
         let manifest = json!({
@@ -120,8 +111,7 @@ impl DockerArchive {
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.to_string(), "size": config.len()},
             "layers": layers,
         });
-        let manifest_bytes =
-            serde_json::to_vec(&manifest).map_err(|e| ImageError::Invalid(e.to_string()))?;
+        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| ImageError::Invalid(e.to_string()))?;
         let resolved = Resolved {
             manifest_digest: Digest::of(&manifest_bytes),
             manifest: serde_json::from_slice(&manifest_bytes)
@@ -147,16 +137,13 @@ impl Source for DockerArchive {
     }
 
     fn open_blob(&self, d: &Digest, size: u64) -> Result<BlobReader<'_>> {
-        let name = self.members.get(d).ok_or_else(|| {
-            ImageError::Invalid(format!("blob {d} is not in {}", self.describe()))
-        })?;
+        let name = self
+            .members
+            .get(d)
+            .ok_or_else(|| ImageError::Invalid(format!("blob {d} is not in {}", self.describe())))?;
         let (r, actual) = self.tar.member(name)?;
         if actual != size {
-            return Err(ImageError::SizeMismatch {
-                what: format!("blob {d}"),
-                expected: size,
-                actual,
-            });
+            return Err(ImageError::SizeMismatch { what: format!("blob {d}"), expected: size, actual });
         }
         Ok(Box::new(r.take(size)))
     }

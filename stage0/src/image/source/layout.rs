@@ -29,9 +29,7 @@ pub struct DirFiles {
 
 impl DirFiles {
     pub fn new(root: &Path) -> DirFiles {
-        DirFiles {
-            root: root.to_path_buf(),
-        }
+        DirFiles { root: root.to_path_buf() }
     }
 }
 
@@ -40,10 +38,7 @@ impl DirFiles {
 pub fn open_regular(p: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let nonblock = i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0);
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nonblock)
-        .open(p)?;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(nonblock).open(p)?;
     if !f.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
@@ -58,10 +53,7 @@ impl LayoutFiles for DirFiles {
     fn open(&self, rel: &str) -> Result<(BlobReader<'_>, u64)> {
         let p = self.root.join(rel);
         let f = open_regular(&p).map_err(io_err(format!("{rel} in {}", self.describe())))?;
-        let size = f
-            .metadata()
-            .map_err(io_err(format!("cannot stat {}", p.display())))?
-            .len();
+        let size = f.metadata().map_err(io_err(format!("cannot stat {}", p.display())))?.len();
         Ok((Box::new(f), size))
     }
 }
@@ -86,32 +78,17 @@ impl<F: LayoutFiles> OciLayout<F> {
         let mut data = Vec::new();
         r.take(SMALL_BLOB_MAX)
             .read_to_end(&mut data)
-            .map_err(io_err(format!(
-                "cannot read index.json of {}",
-                self.describe()
-            )))?;
+            .map_err(io_err(format!("cannot read index.json of {}", self.describe())))?;
         serde_json::from_slice(&data).map_err(|e| {
-            ImageError::Invalid(format!(
-                "index.json of {} is not a valid image index: {e}",
-                self.describe()
-            ))
+            ImageError::Invalid(format!("index.json of {} is not a valid image index: {e}", self.describe()))
         })
     }
 
     /// Finds the image for `tag` (or the only one when no tag is given) and
     /// the manifest for `platform` in it. Returns the tag found, if any.
-    pub fn resolve(
-        &self,
-        tag: Option<&str>,
-        platform: &Platform,
-    ) -> Result<(Resolved, Option<String>)> {
+    pub fn resolve(&self, tag: Option<&str>, platform: &Platform) -> Result<(Resolved, Option<String>)> {
         let index = self.index()?;
-        let ref_name = |d: &Descriptor| {
-            d.annotations()
-                .as_ref()
-                .and_then(|a| a.get(REF_NAME))
-                .cloned()
-        };
+        let ref_name = |d: &Descriptor| d.annotations().as_ref().and_then(|a| a.get(REF_NAME)).cloned();
         let tags: Vec<String> = index.manifests().iter().filter_map(ref_name).collect();
         let (desc, found) = match tag {
             Some(t) => index
@@ -123,21 +100,12 @@ impl<F: LayoutFiles> OciLayout<F> {
                     ImageError::Invalid(format!(
                         "tag {t:?} not found in {} (tags: {})",
                         self.describe(),
-                        if tags.is_empty() {
-                            "none".into()
-                        } else {
-                            tags.join(", ")
-                        }
+                        if tags.is_empty() { "none".into() } else { tags.join(", ") }
                     ))
                 })?,
             None => match index.manifests().as_slice() {
                 [one] => (one.clone(), ref_name(one)),
-                [] => {
-                    return Err(ImageError::Invalid(format!(
-                        "{} has no images",
-                        self.describe()
-                    )))
-                }
+                [] => return Err(ImageError::Invalid(format!("{} has no images", self.describe()))),
                 _ => {
                     return Err(ImageError::Invalid(format!(
                         "{} holds several images; name one with :TAG (tags: {})",
@@ -159,11 +127,7 @@ impl<F: LayoutFiles> Source for OciLayout<F> {
     fn open_blob(&self, d: &Digest, size: u64) -> Result<BlobReader<'_>> {
         let (r, actual) = self.files.open(&format!("blobs/sha256/{}", d.hex()))?;
         if actual != size {
-            return Err(ImageError::SizeMismatch {
-                what: format!("blob {d}"),
-                expected: size,
-                actual,
-            });
+            return Err(ImageError::SizeMismatch { what: format!("blob {d}"), expected: size, actual });
         }
         Ok(r)
     }

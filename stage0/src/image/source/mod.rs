@@ -4,6 +4,7 @@
 
 pub mod docker_archive;
 pub mod layout;
+pub mod registry;
 pub mod tarfile;
 
 use std::io::Read;
@@ -45,11 +46,7 @@ pub fn descriptor_digest(d: &Descriptor) -> Result<Digest> {
 }
 
 /// Reads a small blob whole and checks its size and digest.
-pub fn read_verified<S: Source + ?Sized>(
-    src: &S,
-    desc: &Descriptor,
-    what: &str,
-) -> Result<(Digest, Vec<u8>)> {
+pub fn read_verified<S: Source + ?Sized>(src: &S, desc: &Descriptor, what: &str) -> Result<(Digest, Vec<u8>)> {
     let d = descriptor_digest(desc)?;
     if desc.size() > SMALL_BLOB_MAX {
         return Err(ImageError::Invalid(format!(
@@ -61,10 +58,7 @@ pub fn read_verified<S: Source + ?Sized>(
     src.open_blob(&d, desc.size())?
         .take(desc.size() + 1)
         .read_to_end(&mut data)
-        .map_err(io_err(format!(
-            "cannot read {what} {d} from {}",
-            src.describe()
-        )))?;
+        .map_err(io_err(format!("cannot read {what} {d} from {}", src.describe())))?;
     check(&d, desc.size(), &data, what)?;
     Ok((d, data))
 }
@@ -80,11 +74,7 @@ pub fn check(d: &Digest, size: u64, data: &[u8], what: &str) -> Result<()> {
     }
     let actual = Digest::of(data);
     if &actual != d {
-        return Err(ImageError::DigestMismatch {
-            what: format!("{what} blob"),
-            expected: d.clone(),
-            actual,
-        });
+        return Err(ImageError::DigestMismatch { what: format!("{what} blob"), expected: d.clone(), actual });
     }
     Ok(())
 }
@@ -115,12 +105,10 @@ fn parse_node(media_type: Option<&str>, bytes: &[u8], d: &Digest) -> Result<Node
         Some("application/json") => {}
         Some(mt) => return Err(ImageError::Invalid(format!("{d} has unsupported media type {mt:?}"))),
     }
-    let v: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ImageError::Invalid(format!("manifest {d} is not JSON: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ImageError::Invalid(format!("manifest {d} is not JSON: {e}")))?;
     if v.get("schemaVersion").and_then(|s| s.as_u64()) == Some(1) {
-        return Err(ImageError::Invalid(format!(
-            "{d} is a Docker schema 1 manifest, which skiff does not support"
-        )));
+        return Err(ImageError::Invalid(format!("{d} is a Docker schema 1 manifest, which skiff does not support")));
     }
     if v.get("manifests").is_some() {
         serde_json::from_value(v)
@@ -131,9 +119,7 @@ fn parse_node(media_type: Option<&str>, bytes: &[u8], d: &Digest) -> Result<Node
             .map(Node::Manifest)
             .map_err(|e| ImageError::Invalid(format!("manifest {d} is invalid: {e}")))
     } else {
-        Err(ImageError::Invalid(format!(
-            "{d} is neither an image manifest nor an index"
-        )))
+        Err(ImageError::Invalid(format!("{d} is neither an image manifest nor an index")))
     }
 }
 
@@ -150,11 +136,7 @@ pub fn resolve<S: Source + ?Sized>(
     for _ in 0..4 {
         match parse_node(media_type.as_deref(), &bytes, &digest)? {
             Node::Manifest(manifest) => {
-                return Ok(Resolved {
-                    manifest_digest: digest,
-                    manifest_bytes: bytes,
-                    manifest: *manifest,
-                })
+                return Ok(Resolved { manifest_digest: digest, manifest_bytes: bytes, manifest: *manifest })
             }
             Node::Index(index) => {
                 let desc = platform.pick(&index)?;
@@ -168,17 +150,7 @@ pub fn resolve<S: Source + ?Sized>(
 }
 
 /// `resolve` starting from a descriptor.
-pub fn resolve_descriptor<S: Source + ?Sized>(
-    src: &S,
-    desc: &Descriptor,
-    platform: &Platform,
-) -> Result<Resolved> {
+pub fn resolve_descriptor<S: Source + ?Sized>(src: &S, desc: &Descriptor, platform: &Platform) -> Result<Resolved> {
     let bytes = src.read_manifest(desc)?;
-    resolve(
-        src,
-        Some(desc.media_type().as_ref()),
-        descriptor_digest(desc)?,
-        bytes,
-        platform,
-    )
+    resolve(src, Some(desc.media_type().as_ref()), descriptor_digest(desc)?, bytes, platform)
 }

@@ -48,32 +48,23 @@ fn normalize(p: &str) -> String {
 
 impl TarFile {
     pub fn open(path: &Path) -> Result<TarFile> {
-        let file = open_regular(path)
-            .map_err(io_err(format!("cannot open archive {}", path.display())))?;
+        let file = open_regular(path).map_err(io_err(format!("cannot open archive {}", path.display())))?;
         let mut members = HashMap::new();
         let mut archive = tar::Archive::new(&file);
-        let bad = |e: io::Error| {
-            ImageError::Invalid(format!(
-                "{} is not a valid tar archive: {e}",
-                path.display()
-            ))
-        };
+        let bad = |e: io::Error| ImageError::Invalid(format!("{} is not a valid tar archive: {e}", path.display()));
         for entry in archive.entries_with_seek().map_err(bad)? {
             let entry = entry.map_err(bad)?;
             let name = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
             let member = match entry.header().entry_type() {
-                EntryType::Regular | EntryType::Continuous => Member::File {
-                    offset: entry.raw_file_position(),
-                    size: entry.size(),
-                },
+                EntryType::Regular | EntryType::Continuous => {
+                    Member::File { offset: entry.raw_file_position(), size: entry.size() }
+                }
                 EntryType::Symlink | EntryType::Link => {
                     let Some(target) = entry.link_name_bytes() else {
                         continue;
                     };
                     let target = String::from_utf8_lossy(&target).into_owned();
-                    let resolved = if entry.header().entry_type() == EntryType::Symlink
-                        && !target.starts_with('/')
-                    {
+                    let resolved = if entry.header().entry_type() == EntryType::Symlink && !target.starts_with('/') {
                         let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
                         normalize(&format!("{dir}/{target}"))
                     } else {
@@ -85,11 +76,7 @@ impl TarFile {
             };
             members.insert(name, member);
         }
-        Ok(TarFile {
-            path: path.to_path_buf(),
-            file,
-            members,
-        })
+        Ok(TarFile { path: path.to_path_buf(), file, members })
     }
 
     /// The data of a regular member (following links), with its size.
@@ -98,39 +85,25 @@ impl TarFile {
         for _ in 0..8 {
             match self.members.get(&name) {
                 Some(Member::File { offset, size }) => {
-                    return Ok((
-                        RangeReader {
-                            file: &self.file,
-                            pos: *offset,
-                            end: offset + size,
-                        },
-                        *size,
-                    ))
+                    return Ok((RangeReader { file: &self.file, pos: *offset, end: offset + size }, *size))
                 }
                 Some(Member::Link(target)) => name = target.clone(),
                 None => break,
             }
         }
-        Err(ImageError::Invalid(format!(
-            "{name} is missing from archive {}",
-            self.path.display()
-        )))
+        Err(ImageError::Invalid(format!("{name} is missing from archive {}", self.path.display())))
     }
 
     /// Reads a small member whole.
     pub fn read_small(&self, name: &str, max: u64) -> Result<Vec<u8>> {
         let (r, size) = self.member(name)?;
         if size > max {
-            return Err(ImageError::Invalid(format!(
-                "{name} in {} is {size} bytes, too big",
-                self.path.display()
-            )));
+            return Err(ImageError::Invalid(format!("{name} in {} is {size} bytes, too big", self.path.display())));
         }
         let mut data = Vec::new();
-        r.take(max).read_to_end(&mut data).map_err(io_err(format!(
-            "cannot read {name} from {}",
-            self.path.display()
-        )))?;
+        r.take(max)
+            .read_to_end(&mut data)
+            .map_err(io_err(format!("cannot read {name} from {}", self.path.display())))?;
         Ok(data)
     }
 
@@ -156,10 +129,7 @@ impl Read for RangeReader<'_> {
         }
         let n = self.file.read_at(&mut buf[..want], self.pos)?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "archive ends inside a member",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "archive ends inside a member"));
         }
         self.pos += n as u64;
         Ok(n)
@@ -198,22 +168,16 @@ mod tests {
         h.set_size(5);
         h.set_mode(0o644);
         h.set_cksum();
-        b.append_data(&mut h, "dir/one/layer.tar", &b"hello"[..])
-            .unwrap();
+        b.append_data(&mut h, "dir/one/layer.tar", &b"hello"[..]).unwrap();
         let mut l = tar::Header::new_gnu();
         l.set_entry_type(EntryType::Symlink);
         l.set_size(0);
-        b.append_link(&mut l, "dir/two/layer.tar", "../one/layer.tar")
-            .unwrap();
+        b.append_link(&mut l, "dir/two/layer.tar", "../one/layer.tar").unwrap();
         b.finish().unwrap();
         drop(b);
         let t = TarFile::open(&p).unwrap();
         let mut s = String::new();
-        t.member("./dir/two/layer.tar")
-            .unwrap()
-            .0
-            .read_to_string(&mut s)
-            .unwrap();
+        t.member("./dir/two/layer.tar").unwrap().0.read_to_string(&mut s).unwrap();
         assert_eq!(s, "hello");
         assert!(t.member("missing").is_err());
         assert!(t.read_small("dir/one/layer.tar", 2).is_err(), "size cap");

@@ -17,9 +17,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{
-    AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps, Uid, XattrFlags,
-};
+use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps, Uid, XattrFlags};
 use tar::EntryType;
 
 use self::path::EntryPath;
@@ -30,11 +28,7 @@ pub enum UnpackError {
     #[error("entry {path:?}: {reason}")]
     BadEntry { path: String, reason: String },
     #[error("entry {path:?}: cannot {op}: {err}")]
-    Io {
-        path: String,
-        op: &'static str,
-        err: io::Error,
-    },
+    Io { path: String, op: &'static str, err: io::Error },
     #[error("reading the tar stream: {0}")]
     Tar(io::Error),
 }
@@ -84,12 +78,7 @@ pub fn unpack_layer<R: Read>(reader: R, target: &Path) -> Result<(Stats, R)> {
         op: "open the target directory",
         err: e,
     })?;
-    let mut x = Extractor {
-        root: OwnedFd::from(root),
-        dirs: Vec::new(),
-        parent_cache: None,
-        stats: Stats::default(),
-    };
+    let mut x = Extractor { root: OwnedFd::from(root), dirs: Vec::new(), parent_cache: None, stats: Stats::default() };
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(UnpackError::Tar)? {
         let entry = entry.map_err(UnpackError::Tar)?;
@@ -109,11 +98,7 @@ struct Extractor {
 }
 
 fn io_at<'a>(p: &'a Path, op: &'static str) -> impl FnOnce(rustix::io::Errno) -> UnpackError + 'a {
-    move |e| UnpackError::Io {
-        path: p.display().to_string(),
-        op,
-        err: e.into(),
-    }
+    move |e| UnpackError::Io { path: p.display().to_string(), op, err: e.into() }
 }
 
 fn resolve_in_root() -> ResolveFlags {
@@ -125,17 +110,11 @@ impl Extractor {
         self.stats.entries += 1;
         let raw = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw).into_owned();
-        let bad = |reason: String| UnpackError::BadEntry {
-            path: shown.clone(),
-            reason,
-        };
+        let bad = |reason: String| UnpackError::BadEntry { path: shown.clone(), reason };
         let kind = entry.header().entry_type();
         if matches!(
             kind,
-            EntryType::XGlobalHeader
-                | EntryType::XHeader
-                | EntryType::GNULongName
-                | EntryType::GNULongLink
+            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink
         ) {
             return Ok(());
         }
@@ -150,17 +129,13 @@ impl Extractor {
             EntryType::Directory => self.directory(&p, meta),
             EntryType::Regular | EntryType::Continuous => self.regular(&p, meta, &mut entry),
             EntryType::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| bad("symlink without a target".into()))?
-                    .into_owned();
+                let target =
+                    entry.link_name_bytes().ok_or_else(|| bad("symlink without a target".into()))?.into_owned();
                 self.symlink(&p, &target, meta)
             }
             EntryType::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| bad("hard link without a target".into()))?
-                    .into_owned();
+                let target =
+                    entry.link_name_bytes().ok_or_else(|| bad("hard link without a target".into()))?.into_owned();
                 self.hardlink(&p, &target)
             }
             EntryType::Fifo => self.fifo(&p, meta),
@@ -175,10 +150,7 @@ impl Extractor {
 
     fn meta<R: Read>(&self, entry: &tar::Entry<'_, R>, shown: &str) -> Result<Meta> {
         let h = entry.header();
-        let bad = |reason: String| UnpackError::BadEntry {
-            path: shown.to_string(),
-            reason,
-        };
+        let bad = |reason: String| UnpackError::BadEntry { path: shown.to_string(), reason };
         let num = |v: io::Result<u64>, what: &str| -> Result<u32> {
             let v = v.map_err(|e| bad(format!("bad {what}: {e}")))?;
             u32::try_from(v).map_err(|_| bad(format!("{what} {v} is out of range")))
@@ -225,9 +197,7 @@ impl Extractor {
         }
         // Some component is missing (tar streams need not list parents):
         // create them one by one, each resolved inside the root again.
-        let mut cur = self
-            .open_path(Path::new("."))
-            .map_err(io_at(rel, "open the root"))?;
+        let mut cur = self.open_path(Path::new(".")).map_err(io_at(rel, "open the root"))?;
         let mut prefix = PathBuf::new();
         for c in rel.components() {
             prefix.push(c);
@@ -238,8 +208,7 @@ impl Extractor {
                         Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                         Err(e) => return Err(io_at(&prefix, "create parent directory")(e)),
                     }
-                    self.open_path(&prefix)
-                        .map_err(io_at(&prefix, "open parent directory"))?
+                    self.open_path(&prefix).map_err(io_at(&prefix, "open parent directory"))?
                 }
                 Err(e) => return Err(io_at(&prefix, "open parent directory")(e)),
             };
@@ -261,13 +230,8 @@ impl Extractor {
         if is_dir && keep_dir {
             return Ok(true);
         }
-        let flags = if is_dir {
-            AtFlags::REMOVEDIR
-        } else {
-            AtFlags::empty()
-        };
-        rustix::fs::unlinkat(parent, p.name_os(), flags)
-            .map_err(io_at(&full, "replace existing entry"))?;
+        let flags = if is_dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
+        rustix::fs::unlinkat(parent, p.name_os(), flags).map_err(io_at(&full, "replace existing entry"))?;
         self.parent_cache = None;
         Ok(false)
     }
@@ -279,13 +243,7 @@ impl Extractor {
             rustix::fs::mkdirat(parent, p.name_os(), Mode::from_raw_mode(0o700))
                 .map_err(io_at(&full, "create directory"))?;
         }
-        self.dirs.push(DirMeta {
-            path: full,
-            mode: meta.mode,
-            uid: meta.uid,
-            gid: meta.gid,
-            mtime: meta.mtime,
-        });
+        self.dirs.push(DirMeta { path: full, mode: meta.mode, uid: meta.uid, gid: meta.gid, mtime: meta.mtime });
         Ok(())
     }
 
@@ -315,8 +273,7 @@ impl Extractor {
         self.remove_existing(p, false)?;
         let parent = self.parent(p)?;
         let target = std::ffi::OsStr::from_bytes(target);
-        rustix::fs::symlinkat(target, parent, p.name_os())
-            .map_err(io_at(&full, "create symlink"))?;
+        rustix::fs::symlinkat(target, parent, p.name_os()).map_err(io_at(&full, "create symlink"))?;
         meta_at(parent, p, &meta, false)
     }
 
@@ -324,47 +281,30 @@ impl Extractor {
         let full = p.full();
         let shown = full.display().to_string();
         let t = path::normalize(target)
-            .map_err(|r| UnpackError::BadEntry {
-                path: shown.clone(),
-                reason: format!("hard link target: {r}"),
-            })?
-            .ok_or_else(|| UnpackError::BadEntry {
-                path: shown.clone(),
-                reason: "hard link to the root".into(),
-            })?;
+            .map_err(|r| UnpackError::BadEntry { path: shown.clone(), reason: format!("hard link target: {r}") })?
+            .ok_or_else(|| UnpackError::BadEntry { path: shown.clone(), reason: "hard link to the root".into() })?;
         self.remove_existing(p, false)?;
         // The target's parent is resolved inside the root like any other
         // path, so a link can only ever point at a file of this layer.
-        let tparent = self
-            .open_path(t.parent_or_dot())
-            .map_err(|e| UnpackError::BadEntry {
-                path: shown.clone(),
-                reason: format!("hard link target {:?} is not in this layer: {e}", t.full()),
-            })?;
+        let tparent = self.open_path(t.parent_or_dot()).map_err(|e| UnpackError::BadEntry {
+            path: shown.clone(),
+            reason: format!("hard link target {:?} is not in this layer: {e}", t.full()),
+        })?;
         let parent = self.parent(p)?;
-        rustix::fs::linkat(&tparent, t.name_os(), parent, p.name_os(), AtFlags::empty()).map_err(
-            |e| UnpackError::BadEntry {
+        rustix::fs::linkat(&tparent, t.name_os(), parent, p.name_os(), AtFlags::empty()).map_err(|e| {
+            UnpackError::BadEntry {
                 path: shown,
-                reason: format!(
-                    "cannot link to {:?} (it must be a file earlier in this layer): {e}",
-                    t.full()
-                ),
-            },
-        )
+                reason: format!("cannot link to {:?} (it must be a file earlier in this layer): {e}", t.full()),
+            }
+        })
     }
 
     fn fifo(&mut self, p: &EntryPath, meta: Meta) -> Result<()> {
         let full = p.full();
         self.remove_existing(p, false)?;
         let parent = self.parent(p)?;
-        rustix::fs::mknodat(
-            parent,
-            p.name_os(),
-            FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )
-        .map_err(io_at(&full, "create fifo"))?;
+        rustix::fs::mknodat(parent, p.name_os(), FileType::Fifo, Mode::from_raw_mode(0o600), 0)
+            .map_err(io_at(&full, "create fifo"))?;
         meta_at(parent, p, &meta, true)
     }
 
@@ -397,10 +337,7 @@ impl Extractor {
                     .map_err(io_at(&p.parent, "mark directory opaque"))
             }
             Whiteout::Remove(name) => {
-                let target = EntryPath {
-                    parent: p.parent.clone(),
-                    name: name.to_vec(),
-                };
+                let target = EntryPath { parent: p.parent.clone(), name: name.to_vec() };
                 let full = target.full();
                 self.remove_existing(&target, false)?;
                 let parent = self.parent(&target)?;
@@ -433,12 +370,7 @@ impl Extractor {
                 Ok(fd) => fd,
                 Err(_) => continue, // replaced by a later entry
             };
-            let meta = Meta {
-                mode: d.mode,
-                uid: d.uid,
-                gid: d.gid,
-                mtime: d.mtime,
-            };
+            let meta = Meta { mode: d.mode, uid: d.uid, gid: d.gid, mtime: d.mtime };
             apply_meta(&File::from(fd), &d.path, &meta)?;
         }
         Ok(())
@@ -446,14 +378,8 @@ impl Extractor {
 }
 
 fn times(mtime: i64) -> Timestamps {
-    let t = Timespec {
-        tv_sec: mtime,
-        tv_nsec: 0,
-    };
-    Timestamps {
-        last_access: t,
-        last_modification: t,
-    }
+    let t = Timespec { tv_sec: mtime, tv_nsec: 0 };
+    Timestamps { last_access: t, last_modification: t }
 }
 
 /// Owner, (mode) and mtime of `p` by name in `parent`, never following a
@@ -461,35 +387,20 @@ fn times(mtime: i64) -> Timestamps {
 fn meta_at(parent: &OwnedFd, p: &EntryPath, meta: &Meta, chmod: bool) -> Result<()> {
     let full = p.full();
     let (uid, gid) = (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
-    rustix::fs::chownat(parent, p.name_os(), uid, gid, AtFlags::SYMLINK_NOFOLLOW)
-        .map_err(io_at(&full, "chown"))?;
+    rustix::fs::chownat(parent, p.name_os(), uid, gid, AtFlags::SYMLINK_NOFOLLOW).map_err(io_at(&full, "chown"))?;
     if chmod {
         // Only ever called for fifos, which chmodat does not follow.
-        rustix::fs::chmodat(
-            parent,
-            p.name_os(),
-            Mode::from_raw_mode(meta.mode),
-            AtFlags::empty(),
-        )
-        .map_err(io_at(&full, "chmod"))?;
+        rustix::fs::chmodat(parent, p.name_os(), Mode::from_raw_mode(meta.mode), AtFlags::empty())
+            .map_err(io_at(&full, "chmod"))?;
     }
-    rustix::fs::utimensat(
-        parent,
-        p.name_os(),
-        &times(meta.mtime),
-        AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .map_err(io_at(&full, "set mtime"))
+    rustix::fs::utimensat(parent, p.name_os(), &times(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(io_at(&full, "set mtime"))
 }
 
 /// Owner first, then mode: chown clears set-id bits.
 fn apply_meta(f: &impl AsFd, path: &Path, meta: &Meta) -> Result<()> {
-    rustix::fs::fchown(
-        f,
-        Some(Uid::from_raw(meta.uid)),
-        Some(Gid::from_raw(meta.gid)),
-    )
-    .map_err(io_at(path, "chown"))?;
+    rustix::fs::fchown(f, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)))
+        .map_err(io_at(path, "chown"))?;
     rustix::fs::fchmod(f, Mode::from_raw_mode(meta.mode)).map_err(io_at(path, "chmod"))?;
     rustix::fs::futimens(f, &times(meta.mtime)).map_err(io_at(path, "set mtime"))
 }

@@ -23,11 +23,7 @@ fn fixture() -> Fixture {
     std::fs::create_dir(&outside).unwrap();
     std::fs::write(outside.join("secret"), b"host data").unwrap();
     std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o750)).unwrap();
-    Fixture {
-        _tmp: tmp,
-        root,
-        outside,
-    }
+    Fixture { _tmp: tmp, root, outside }
 }
 
 impl Fixture {
@@ -37,29 +33,12 @@ impl Fixture {
 
     /// The outside directory is exactly as the fixture made it.
     fn assert_outside_untouched(&self) {
-        let names: Vec<_> = std::fs::read_dir(&self.outside)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(
-            names,
-            vec![std::ffi::OsString::from("secret")],
-            "something was created outside the root"
-        );
-        assert_eq!(
-            std::fs::read(self.outside.join("secret")).unwrap(),
-            b"host data"
-        );
+        let names: Vec<_> = std::fs::read_dir(&self.outside).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("secret")], "something was created outside the root");
+        assert_eq!(std::fs::read(self.outside.join("secret")).unwrap(), b"host data");
         let md = std::fs::metadata(self.outside.join("secret")).unwrap();
         assert_eq!(md.nlink(), 1, "the outside file gained a hard link");
-        assert_eq!(
-            std::fs::metadata(&self.outside)
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o7777,
-            0o750
-        );
+        assert_eq!(std::fs::metadata(&self.outside).unwrap().permissions().mode() & 0o7777, 0o750);
     }
 
     fn out(&self) -> String {
@@ -79,22 +58,11 @@ fn ordinary_layer_keeps_modes_owners_and_mtimes() {
     let f = fixture();
     let stats = f
         .unpack(&[
-            E {
-                mode: 0o755,
-                ..e("bin/", EntryType::Directory)
-            },
-            E {
-                mode: 0o4755,
-                uid: 1000,
-                ..file("bin/tool", b"#!/bin/sh\n")
-            },
+            E { mode: 0o755, ..e("bin/", EntryType::Directory) },
+            E { mode: 0o4755, uid: 1000, ..file("bin/tool", b"#!/bin/sh\n") },
             link("bin/sh", EntryType::Symlink, "tool"),
             link("bin/hard", EntryType::Link, "bin/tool"),
-            E {
-                mode: 0o555,
-                mtime: 1_234_567_890,
-                ..e("ro/", EntryType::Directory)
-            },
+            E { mode: 0o555, mtime: 1_234_567_890, ..e("ro/", EntryType::Directory) },
             file("ro/inner", b"x"),
             file("implicit/parents/file", b"y"),
             e("dev/sda", EntryType::Block),
@@ -106,29 +74,13 @@ fn ordinary_layer_keeps_modes_owners_and_mtimes() {
     assert_eq!(md.mode() & 0o7777, 0o4755, "setuid bit survives chown");
     assert_eq!((md.uid(), md.gid()), (1000, 1000));
     assert_eq!(md.mtime(), 1_600_000_000);
-    assert_eq!(
-        std::fs::read_link(f.root.join("bin/sh")).unwrap(),
-        Path::new("tool")
-    );
-    assert_eq!(
-        std::fs::metadata(f.root.join("bin/hard")).unwrap().ino(),
-        md.ino()
-    );
+    assert_eq!(std::fs::read_link(f.root.join("bin/sh")).unwrap(), Path::new("tool"));
+    assert_eq!(std::fs::metadata(f.root.join("bin/hard")).unwrap().ino(), md.ino());
     let ro = std::fs::metadata(f.root.join("ro")).unwrap();
-    assert_eq!(
-        (ro.mode() & 0o7777, ro.mtime()),
-        (0o555, 1_234_567_890),
-        "dir metadata applied last"
-    );
-    assert_eq!(
-        std::fs::read(f.root.join("implicit/parents/file")).unwrap(),
-        b"y"
-    );
+    assert_eq!((ro.mode() & 0o7777, ro.mtime()), (0o555, 1_234_567_890), "dir metadata applied last");
+    assert_eq!(std::fs::read(f.root.join("implicit/parents/file")).unwrap(), b"y");
     assert!(!f.root.join("dev/sda").exists(), "device nodes are skipped");
-    assert!(std::fs::symlink_metadata(f.root.join("fifo"))
-        .unwrap()
-        .file_type()
-        .is_fifo_like());
+    assert!(std::fs::symlink_metadata(f.root.join("fifo")).unwrap().file_type().is_fifo_like());
 }
 
 trait FifoLike {
@@ -144,11 +96,7 @@ impl FifoLike for std::fs::FileType {
 #[test]
 fn dotdot_is_refused() {
     let f = fixture();
-    for name in [
-        "../outside/pwned",
-        "a/../../outside/pwned",
-        "/../outside/pwned",
-    ] {
+    for name in ["../outside/pwned", "a/../../outside/pwned", "/../outside/pwned"] {
         let err = f.unpack(&[file(name, b"x")]).unwrap_err();
         assert!(err.to_string().contains("'..'"), "{name}: {err}");
     }
@@ -176,22 +124,13 @@ fn writing_through_an_absolute_symlink_stays_inside() {
     let out = f.out();
     // The link resolves inside the layer root, where nothing exists: the
     // entry is refused rather than its directories invented.
-    let err = f
-        .unpack(&[
-            link("esc", EntryType::Symlink, &out),
-            file("esc/pwned", b"x"),
-        ])
-        .unwrap_err();
+    let err = f.unpack(&[link("esc", EntryType::Symlink, &out), file("esc/pwned", b"x")]).unwrap_err();
     assert!(err.to_string().contains("esc"), "{err}");
     f.assert_outside_untouched();
     // A link to a directory the layer does have is followed inside the root.
     let g = fixture();
-    g.unpack(&[
-        e("dir/", EntryType::Directory),
-        link("esc", EntryType::Symlink, "/dir"),
-        file("esc/pwned", b"x"),
-    ])
-    .unwrap();
+    g.unpack(&[e("dir/", EntryType::Directory), link("esc", EntryType::Symlink, "/dir"), file("esc/pwned", b"x")])
+        .unwrap();
     g.assert_outside_untouched();
     assert!(g.root.join("dir/pwned").exists());
 }
@@ -202,11 +141,7 @@ fn writing_through_a_relative_symlink_stays_inside() {
         return;
     }
     let f = fixture();
-    f.unpack(&[
-        link("up", EntryType::Symlink, "../../../../../../.."),
-        file("up/outside-pwned", b"x"),
-    ])
-    .unwrap();
+    f.unpack(&[link("up", EntryType::Symlink, "../../../../../../.."), file("up/outside-pwned", b"x")]).unwrap();
     f.assert_outside_untouched();
     assert!(f.root.join("outside-pwned").exists());
 }
@@ -218,8 +153,7 @@ fn a_file_replaces_a_symlink_instead_of_writing_through_it() {
     }
     let f = fixture();
     let target = format!("{}/secret", f.out());
-    f.unpack(&[link("s", EntryType::Symlink, &target), file("s", b"mine")])
-        .unwrap();
+    f.unpack(&[link("s", EntryType::Symlink, &target), file("s", b"mine")]).unwrap();
     f.assert_outside_untouched();
     assert_eq!(std::fs::read(f.root.join("s")).unwrap(), b"mine");
 }
@@ -232,16 +166,9 @@ fn hard_links_cannot_reach_outside_files() {
     let f = fixture();
     let abs = format!("{}/secret", f.out());
     assert!(f.unpack(&[link("h", EntryType::Link, &abs)]).is_err());
-    assert!(f
-        .unpack(&[link("h2", EntryType::Link, "../outside/secret")])
-        .is_err());
+    assert!(f.unpack(&[link("h2", EntryType::Link, "../outside/secret")]).is_err());
     let out = f.out();
-    assert!(f
-        .unpack(&[
-            link("d", EntryType::Symlink, &out),
-            link("h3", EntryType::Link, "d/secret")
-        ])
-        .is_err());
+    assert!(f.unpack(&[link("d", EntryType::Symlink, &out), link("h3", EntryType::Link, "d/secret")]).is_err());
     f.assert_outside_untouched();
 }
 
@@ -254,14 +181,7 @@ fn replacing_a_directory_with_a_symlink_does_not_redirect_its_chmod() {
     // the same name, then the deferred chmod followed the symlink.
     let f = fixture();
     let out = f.out();
-    f.unpack(&[
-        E {
-            mode: 0o777,
-            ..e("x/", EntryType::Directory)
-        },
-        link("x", EntryType::Symlink, &out),
-    ])
-    .unwrap();
+    f.unpack(&[E { mode: 0o777, ..e("x/", EntryType::Directory) }, link("x", EntryType::Symlink, &out)]).unwrap();
     f.assert_outside_untouched();
 }
 
@@ -271,23 +191,14 @@ fn whiteouts_become_overlay_whiteouts() {
         return;
     }
     let f = fixture();
-    f.unpack(&[
-        e("data/", EntryType::Directory),
-        file("data/.wh.gone", b""),
-        file("data/opq/.wh..wh..opq", b""),
-    ])
-    .unwrap();
+    f.unpack(&[e("data/", EntryType::Directory), file("data/.wh.gone", b""), file("data/opq/.wh..wh..opq", b"")])
+        .unwrap();
     let md = std::fs::symlink_metadata(f.root.join("data/gone")).unwrap();
     use std::os::unix::fs::FileTypeExt;
     assert!(md.file_type().is_char_device());
     assert_eq!(md.rdev(), 0);
     let mut buf = [0u8; 4];
-    let n = rustix::fs::getxattr(
-        f.root.join("data/opq"),
-        whiteout::OPAQUE_XATTR,
-        &mut buf[..],
-    )
-    .unwrap();
+    let n = rustix::fs::getxattr(f.root.join("data/opq"), whiteout::OPAQUE_XATTR, &mut buf[..]).unwrap();
     assert_eq!(&buf[..n], b"y");
     assert!(!f.root.join("data/opq/.wh..wh..opq").exists());
 }

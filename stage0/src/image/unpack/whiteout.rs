@@ -24,10 +24,7 @@ pub fn classify(name: &[u8]) -> Result<Option<Whiteout<'_>>, String> {
         return Ok(None);
     };
     if target.is_empty() || target == b"." || target == b".." || target.starts_with(PREFIX) {
-        return Err(format!(
-            "invalid whiteout {:?}",
-            String::from_utf8_lossy(name)
-        ));
+        return Err(format!("invalid whiteout {:?}", String::from_utf8_lossy(name)));
     }
     Ok(Some(Whiteout::Remove(target)))
 }
@@ -39,10 +36,7 @@ mod tests {
     #[test]
     fn kinds() {
         assert_eq!(classify(b".wh..wh..opq").unwrap(), Some(Whiteout::Opaque));
-        assert_eq!(
-            classify(b".wh.blob").unwrap(),
-            Some(Whiteout::Remove(b"blob"))
-        );
+        assert_eq!(classify(b".wh.blob").unwrap(), Some(Whiteout::Remove(b"blob")));
         assert_eq!(classify(b"blob").unwrap(), None);
         assert_eq!(classify(b".whx").unwrap(), None);
     }

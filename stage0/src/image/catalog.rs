@@ -1,0 +1,97 @@
+//! What is in the store, by name or ID: lookup, listing, last use, removal.
+
+use std::time::SystemTime;
+
+use super::digest::Digest;
+use super::fetch;
+use super::names::{self, Names};
+use super::record::{self, ImageRecord};
+use super::{io_err, ImageError, ImageStore, Result};
+
+/// An image of the store as `image list` and `image inspect` show it.
+pub struct Entry {
+    pub record: ImageRecord,
+    pub names: Vec<String>,
+    pub last_used: Option<SystemTime>,
+}
+
+fn used_marker(store: &ImageStore, id: &Digest) -> std::path::PathBuf {
+    store.images_dir().join(format!("{}.used", id.hex()))
+}
+
+/// Records that a pod was made from `id` (the marker's mtime). A lost
+/// update only loses a timestamp, so this is a plain create, not a
+/// synced write: it sits on the pod start path.
+pub fn touch_used(store: &ImageStore, id: &Digest) {
+    let _ = std::fs::File::create(used_marker(store, id));
+}
+
+pub fn last_used(store: &ImageStore, id: &Digest) -> Option<SystemTime> {
+    std::fs::metadata(used_marker(store, id)).and_then(|m| m.modified()).ok()
+}
+
+/// Every image, newest fetch first.
+pub fn list(store: &ImageStore) -> Result<Vec<Entry>> {
+    let names = names::load(store)?;
+    let mut out: Vec<Entry> = record::all(store)?.into_iter().map(|r| entry(store, &names, r)).collect();
+    out.sort_by(|a, b| b.record.fetched_at.cmp(&a.record.fetched_at));
+    Ok(out)
+}
+
+fn entry(store: &ImageStore, names: &Names, record: ImageRecord) -> Entry {
+    let last_used = record.id_digest().ok().and_then(|d| last_used(store, &d));
+    Entry { names: names::names_of(names, &record.id), record, last_used }
+}
+
+/// What the user named: a stored name, `sha256:` and an ID prefix, or a
+/// bare hex ID prefix of at least 4 digits.
+pub enum Selector {
+    Name(String),
+    Id(Digest),
+}
+
+/// Finds one stored image; `Name` when it was found by one of its names.
+pub fn find(store: &ImageStore, what: &str) -> Result<(Entry, Selector)> {
+    let names = names::load(store)?;
+    if let Ok(f) = fetch::stored(store, what) {
+        let name = f.name.clone();
+        return Ok((entry(store, &names, f.record), Selector::Name(name)));
+    }
+    let hex = what.strip_prefix("sha256:").unwrap_or(what);
+    if hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        let rec = record::find_by_prefix(store, hex)?;
+        let id = rec.id_digest()?;
+        return Ok((entry(store, &names, rec), Selector::Id(id)));
+    }
+    Err(ImageError::NotFound(what.to_string()))
+}
+
+/// Removes a name, or (by ID) the image and all its names. An image whose
+/// last name goes is removed too. Blobs and layer trees stay until
+/// `image gc`, so pods already prepared from the image keep working.
+/// Returns the IDs of the images removed.
+pub fn remove(store: &ImageStore, what: &str) -> Result<Vec<String>> {
+    let (entry, sel) = find(store, what)?;
+    let id = entry.record.id_digest()?;
+    let id_str = id.to_string();
+    let left = names::update(store, |n| {
+        match &sel {
+            Selector::Name(name) => {
+                n.remove(name);
+            }
+            Selector::Id(_) => n.retain(|_, v| *v != id_str),
+        }
+        names::names_of(n, &id_str).len()
+    })?;
+    if left > 0 {
+        return Ok(Vec::new());
+    }
+    record::delete(store, &id)?;
+    match std::fs::remove_file(used_marker(store, &id)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io_err(format!("cannot remove the use marker of {id}"))(e))
+        }
+        _ => {}
+    }
+    Ok(vec![id_str])
+}
