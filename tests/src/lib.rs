@@ -5,6 +5,7 @@
 pub mod fixture;
 pub mod oci;
 pub mod rawtar;
+pub mod registry;
 pub mod skiff;
 
 pub use fixture::busybox_image;

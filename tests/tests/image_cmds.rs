@@ -1,0 +1,195 @@
+//! skiff image build / list / inspect / rm / gc / export, and images made by
+//! other tools (umoci, buildah) and read back by them (skopeo, umoci).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use skiff_tests::Skiff;
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tool(name: &str, args: &[&str]) -> String {
+    let o =
+        Command::new(name).args(args).output().unwrap_or_else(|e| panic!("{name}: {e} (installed by scripts/deps.sh)"));
+    assert!(o.status.success(), "{name} {args:?}: {}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A root filesystem with busybox, a hard link, a symlink and a FIFO.
+fn rootfs(dir: &Path) {
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
+    for a in ["sh", "echo", "cat", "ls", "stat", "id", "pwd"] {
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(a)).unwrap();
+    }
+    std::fs::hard_link(dir.join("bin/busybox"), dir.join("bin/bb-hard")).unwrap();
+    std::fs::write(dir.join("etc/motd"), b"built by skiff\n").unwrap();
+    tool("mkfifo", &[dir.join("etc/fifo").to_str().unwrap()]);
+}
+
+#[test]
+fn build_is_reproducible_and_applies_the_config() {
+    let s = Skiff::new();
+    let root = s.tmp().join("rootfs");
+    rootfs(&root);
+    let args = |tag: &'static str| {
+        vec![
+            "image",
+            "build",
+            "-q",
+            "--from-dir",
+            root.to_str().unwrap(),
+            "--tag",
+            tag,
+            "--entrypoint",
+            r#"["/bin/sh","-c"]"#,
+            "--cmd",
+            "cat /etc/motd; pwd; id -u; echo $GREETING",
+            "--env",
+            "GREETING=hi",
+            "--workdir",
+            "/etc",
+            "--user",
+            "1000",
+        ]
+    };
+    let a = s.ok(&args("mytool:1"));
+    // Touching every file changes mtimes, not the digest.
+    tool("touch", &[root.join("etc/motd").to_str().unwrap(), root.join("bin").to_str().unwrap()]);
+    let b = s.ok(&args("mytool:2"));
+    assert_eq!(a, b, "same directory and options, same image ID");
+    let out = s.ok(&["run", "mytool:1"]);
+    assert_eq!(out, "built by skiff\n/etc\n1000\nhi\n");
+    let out =
+        s.ok_sh("localhost/mytool:2", "stat -c %i /bin/busybox /bin/bb-hard | uniq | wc -l; stat -c %F /etc/fifo");
+    assert_eq!(out, "1\nfifo\n");
+    let o = s.output(&["image", "build", "--from-dir", "/nonexistent", "--tag", "x"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("/nonexistent"));
+}
+
+#[test]
+fn list_inspect_rm_and_prepared_pods_survive() {
+    let s = Skiff::new();
+    let id = s.ok(&["fetch", "-q", &s.image]).trim().to_string();
+    let root = s.tmp().join("rootfs");
+    rootfs(&root);
+    s.ok(&["image", "build", "-q", "--from-dir", root.to_str().unwrap(), "--tag", "layoutdir:1"]);
+    let list: serde_json::Value = serde_json::from_str(&s.ok(&["image", "list", "--format", "json"])).unwrap();
+    let e = list.as_array().unwrap().iter().find(|e| e["id"] == id.as_str()).unwrap();
+    assert!(e["names"][0].as_str().unwrap().starts_with("oci:"));
+    assert!(e["size"].as_u64().unwrap() > 500_000);
+    let table = s.ok(&["image", "list"]);
+    assert_eq!(
+        table.lines().next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["ID", "NAMES", "SIZE", "CREATED", "LAST", "USED"]
+    );
+    let inspect: serde_json::Value = serde_json::from_str(&s.ok(&["image", "inspect", &id[..14]])).unwrap();
+    assert_eq!(inspect["id"], id.as_str());
+    assert_eq!(inspect["config"]["os"], "linux");
+    assert_eq!(inspect["manifest"]["schemaVersion"], 2);
+    assert_eq!(inspect["layers"].as_array().unwrap().len(), 1);
+    // A pod prepared from the image keeps working after the image is gone.
+    let uuid = s.ok(&["prepare", "-q", &s.image, "--exec", "/bin/echo", "--", "still here"]).trim().to_string();
+    assert_eq!(s.ok(&["image", "rm", &id[7..15]]), format!("{id}\n"));
+    assert!(!s.ok(&["image", "list"]).contains(&id[7..19]));
+    s.ok(&["image", "gc"]);
+    assert_eq!(s.ok(&["run-prepared", &uuid]), "still here\n");
+    // Once no pod needs them, gc frees the layers.
+    s.ok(&["gc", "--grace-period", "0"]);
+    s.ok(&["image", "rm", "layoutdir:1"]);
+    s.ok(&["image", "gc"]);
+    assert_eq!(std::fs::read_dir(s.dir.join("layers/sha256")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(s.dir.join("cas/blobs/sha256")).unwrap().count(), 0);
+    let o = s.output(&["image", "rm", "nope:1"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("nope:1"));
+}
+
+#[test]
+fn removing_one_of_two_names_keeps_the_image() {
+    let s = Skiff::new();
+    let root = s.tmp().join("rootfs");
+    rootfs(&root);
+    let a = s.ok(&["image", "build", "-q", "--from-dir", root.to_str().unwrap(), "--tag", "one:1"]);
+    let b = s.ok(&["image", "build", "-q", "--from-dir", root.to_str().unwrap(), "--tag", "two:1"]);
+    assert_eq!(a, b);
+    assert_eq!(s.ok(&["image", "rm", "one:1"]), "", "only a name went");
+    assert_eq!(s.ok(&["run", "two:1", "--exec", "/bin/echo", "--", "ok"]), "ok\n");
+    assert_eq!(s.ok(&["image", "rm", "two:1"]).trim(), a.trim());
+}
+
+#[test]
+fn export_is_read_by_skopeo_and_umoci() {
+    let s = Skiff::new();
+    s.ok(&["fetch", "-q", &s.image]);
+    let out = s.tmp().join("export.tar");
+    s.ok(&["image", "export", &s.image, &format!("oci-archive:{}:exported", out.display())]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&tool("skopeo", &["inspect", &format!("oci-archive:{}:exported", out.display())]))
+            .unwrap();
+    assert_eq!(inspect["Architecture"], "amd64");
+    let dir = s.tmp().join("exported-layout");
+    std::fs::create_dir(&dir).unwrap();
+    tool("tar", &["-C", dir.to_str().unwrap(), "-xf", out.to_str().unwrap()]);
+    let bundle = s.tmp().join("bundle");
+    tool("umoci", &["unpack", "--image", &format!("{}:exported", dir.display()), bundle.to_str().unwrap()]);
+    assert!(bundle.join("rootfs/bin/busybox").is_file());
+    // And skiff reads its own export back, to the same ID.
+    let id = s.ok(&["fetch", "-q", &format!("oci-archive:{}:exported", out.display())]);
+    assert_eq!(id, s.ok(&["fetch", "-q", &s.image]));
+    let o = s.output(&["image", "export", &s.image, "/tmp/not-an-oci-archive.tar"]);
+    assert_eq!(o.status.code(), Some(125));
+}
+
+#[test]
+fn images_made_by_umoci_run() {
+    let s = Skiff::new();
+    let l = s.tmp().join("umoci-layout");
+    let lt = format!("{}:t", l.display());
+    tool("umoci", &["init", "--layout", l.to_str().unwrap()]);
+    tool("umoci", &["new", "--image", &lt]);
+    let bundle = s.tmp().join("umoci-bundle");
+    tool("umoci", &["unpack", "--image", &lt, bundle.to_str().unwrap()]);
+    std::fs::create_dir_all(bundle.join("rootfs/bin")).unwrap();
+    std::fs::copy("/bin/busybox", bundle.join("rootfs/bin/busybox")).unwrap();
+    tool("umoci", &["repack", "--image", &lt, bundle.to_str().unwrap()]);
+    tool(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &lt,
+            "--config.cmd",
+            "/bin/busybox",
+            "--config.cmd",
+            "echo",
+            "--config.cmd",
+            "from umoci",
+        ],
+    );
+    assert_eq!(s.ok(&["run", &format!("oci:{lt}")]), "from umoci\n");
+}
+
+#[test]
+fn images_made_by_buildah_run() {
+    let s = Skiff::new();
+    let root = s.tmp().join("buildah-root");
+    let run = s.tmp().join("buildah-run");
+    let b = |args: &[&str]| {
+        let mut all =
+            vec!["--root", root.to_str().unwrap(), "--runroot", run.to_str().unwrap(), "--storage-driver", "vfs"];
+        all.extend_from_slice(args);
+        tool("buildah", &all).trim().to_string()
+    };
+    let ctr = b(&["from", "scratch"]);
+    b(&["copy", &ctr, "/bin/busybox", "/bin/busybox"]);
+    b(&["config", "--cmd", "/bin/busybox echo from buildah", &ctr]);
+    let archive = s.tmp().join("buildah.tar");
+    b(&["commit", "-q", &ctr, &format!("oci-archive:{}:b", archive.display())]);
+    b(&["rm", &ctr]);
+    assert_eq!(s.ok(&["run", &format!("oci-archive:{}:b", archive.display())]), "from buildah\n");
+}
