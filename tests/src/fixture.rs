@@ -62,7 +62,7 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
 }
 
 pub fn busybox_spec(extra_layers: Vec<Layer>) -> ImageSpec {
-    let mut layers = vec![Layer { tar: busybox_rootfs_tar(), gzip: true }];
+    let mut layers = vec![Layer::gz(busybox_rootfs_tar())];
     layers.extend(extra_layers);
     ImageSpec {
         layers,

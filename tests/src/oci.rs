@@ -18,10 +18,23 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     gz.finish().expect("in-memory gzip")
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
 pub struct Layer {
     /// Uncompressed tar.
     pub tar: Vec<u8>,
-    pub gzip: bool,
+    pub compression: Compression,
+}
+
+impl Layer {
+    pub fn gz(tar: Vec<u8>) -> Layer {
+        Layer { tar, compression: Compression::Gzip }
+    }
 }
 
 /// The image config's `config` object (Entrypoint, Cmd, Env, ...).
@@ -45,10 +58,13 @@ pub fn write_layout(dir: &Path, spec: &ImageSpec) -> String {
     let mut diff_ids = Vec::new();
     for l in &spec.layers {
         diff_ids.push(sha256(&l.tar));
-        let (blob, mt) = if l.gzip {
-            (gzip(&l.tar), "application/vnd.oci.image.layer.v1.tar+gzip")
-        } else {
-            (l.tar.clone(), "application/vnd.oci.image.layer.v1.tar")
+        let (blob, mt) = match l.compression {
+            Compression::Gzip => (gzip(&l.tar), "application/vnd.oci.image.layer.v1.tar+gzip"),
+            Compression::Zstd => (
+                zstd::encode_all(&l.tar[..], 3).expect("in-memory zstd"),
+                "application/vnd.oci.image.layer.v1.tar+zstd",
+            ),
+            Compression::None => (l.tar.clone(), "application/vnd.oci.image.layer.v1.tar"),
         };
         let d = put_blob(dir, &blob);
         layer_descs.push(json!({"mediaType": mt, "digest": d, "size": blob.len()}));

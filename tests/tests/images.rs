@@ -20,7 +20,7 @@ fn stderr(o: &std::process::Output) -> String {
 
 /// The busybox image plus `extra` layers, as an `oci:` reference.
 fn image_with(s: &Skiff, name: &str, extra: Vec<Vec<u8>>) -> (String, String) {
-    let layers = extra.into_iter().map(|tar| Layer { tar, gzip: true }).collect();
+    let layers = extra.into_iter().map(Layer::gz).collect();
     let p = s.tmp().join(name);
     let id = write_layout(&p, &busybox_spec(layers));
     (format!("oci:{}:latest", p.display()), id)
@@ -318,4 +318,17 @@ fn a_pod_shows_the_name_its_image_was_run_by() {
         .map(|p| p["apps"][0]["image_name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, [a.clone(), b, a]);
+}
+
+#[test]
+fn zstd_and_uncompressed_layers() {
+    use skiff_tests::oci::Compression;
+    let s = Skiff::new();
+    let mut spec = busybox_spec(vec![]);
+    spec.layers.push(Layer { tar: tar_of(&[file("zstd-file", b"from zstd\n")]), compression: Compression::Zstd });
+    spec.layers.push(Layer { tar: tar_of(&[file("plain-file", b"from plain\n")]), compression: Compression::None });
+    let p = s.tmp().join("mixed");
+    write_layout(&p, &spec);
+    let out = s.ok_sh(&format!("oci:{}:latest", p.display()), "cat /zstd-file /plain-file");
+    assert_eq!(out, "from zstd\nfrom plain\n");
 }

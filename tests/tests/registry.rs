@@ -19,7 +19,7 @@ fn stderr(o: &Output) -> String {
 /// The busybox image plus `extra` layers, as a local layout `oci:` ref.
 fn layout(s: &Skiff, name: &str, extra: Vec<Vec<u8>>) -> (String, String) {
     let p = s.tmp().join(name);
-    let id = write_layout(&p, &busybox_spec(extra.into_iter().map(|tar| Layer { tar, gzip: true }).collect()));
+    let id = write_layout(&p, &busybox_spec(extra.into_iter().map(Layer::gz).collect()));
     (format!("oci:{}:latest", p.display()), id)
 }
 

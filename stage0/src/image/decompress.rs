@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
 
-use super::{io_err, ImageError, Result};
+use super::{io_err, Result};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -17,7 +17,9 @@ pub fn decoder<'a, R: Read + 'a>(blob: R, what: &str) -> Result<Box<dyn Read + '
     if head.starts_with(&GZIP_MAGIC) {
         Ok(Box::new(MultiGzDecoder::new(r)))
     } else if head.starts_with(&ZSTD_MAGIC) {
-        Err(ImageError::Invalid(format!("{what} is zstd-compressed, which this skiff cannot read yet")))
+        let d = zstd::stream::read::Decoder::with_buffer(r)
+            .map_err(io_err(format!("cannot start decompressing {what} (zstd)")))?;
+        Ok(Box::new(d))
     } else {
         Ok(Box::new(r))
     }
@@ -40,7 +42,12 @@ mod tests {
         out.clear();
         decoder(&b"plain"[..], "l").unwrap().read_to_string(&mut out).unwrap();
         assert_eq!(out, "plain");
-        assert!(decoder(&[0x28, 0xb5, 0x2f, 0xfd, 0][..], "l").is_err());
+        let z = zstd::encode_all(&b"zstd tar bytes"[..], 3).unwrap();
+        out.clear();
+        decoder(&z[..], "l").unwrap().read_to_string(&mut out).unwrap();
+        assert_eq!(out, "zstd tar bytes");
+        let mut junk = Vec::new();
+        assert!(decoder(&[0x28, 0xb5, 0x2f, 0xfd, 0, 1, 2][..], "l").unwrap().read_to_end(&mut junk).is_err());
     }
 
     #[test]
