@@ -5,7 +5,7 @@
 #   scripts/deps.sh bench      # plus the peer runtimes bench/start.sh compares with
 set -euo pipefail
 pkgs=(busybox-static skopeo docker-registry apache2-utils umoci buildah)
-[ "${1:-}" = bench ] && pkgs+=(hyperfine crun runc bubblewrap util-linux jq)
+[ "${1:-}" = bench ] && pkgs+=(hyperfine crun runc bubblewrap util-linux jq time openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
