@@ -30,7 +30,8 @@ mklayer() { # SRC OUT
 }
 scripts/busybox-rootfs.sh "$work/l1"
 mkdir -p "$work/l2/data/blobs" "$work/l2/data/small"
-openssl enc -aes-256-ctr -nosalt -pass pass:skiff-bench -pbkdf2 </dev/zero 2>/dev/null | head -c $((80 << 20)) |
+# Incompressible, deterministic bytes; openssl dies of SIGPIPE when head has enough.
+{ openssl enc -aes-256-ctr -nosalt -pass pass:skiff-bench -pbkdf2 </dev/zero 2>/dev/null || true; } | head -c $((80 << 20)) |
   (cd "$work/l2/data/blobs" && split -b 1M -d -a 2 - blob-)
 for d in $(seq -w 0 19); do
   mkdir -p "$work/l2/data/small/d$d"
