@@ -154,3 +154,69 @@ pub fn resolve_descriptor<S: Source + ?Sized>(src: &S, desc: &Descriptor, platfo
     let bytes = src.read_manifest(desc)?;
     resolve(src, Some(desc.media_type().as_ref()), descriptor_digest(desc)?, bytes, platform)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source with no blobs: resolution must decide from the document.
+    struct Empty;
+
+    impl Source for Empty {
+        fn describe(&self) -> String {
+            "nothing".into()
+        }
+
+        fn open_blob(&self, d: &Digest, _: u64) -> Result<BlobReader<'_>> {
+            Err(ImageError::Invalid(format!("no blob {d}")))
+        }
+    }
+
+    fn res(media_type: Option<&str>, body: &str) -> Result<Resolved> {
+        resolve(&Empty, media_type, Digest::of(body.as_bytes()), body.as_bytes().to_vec(), &Platform::default())
+    }
+
+    fn err(r: Result<Resolved>) -> String {
+        match r {
+            Ok(_) => panic!("resolved"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const MANIFEST: &str = r#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[]}"#;
+
+    #[test]
+    fn manifests_are_recognised_by_type_and_body() {
+        assert!(res(Some(OCI_MANIFEST), MANIFEST).is_ok());
+        assert!(res(Some(DOCKER_MANIFEST), MANIFEST).is_ok());
+        assert!(res(None, MANIFEST).is_ok(), "no media type: decided by the body");
+        assert!(res(Some("application/json"), MANIFEST).is_ok());
+    }
+
+    #[test]
+    fn schema1_unknown_types_and_junk_are_refused() {
+        let s1 = r#"{"schemaVersion":1,"name":"x","tag":"y","fsLayers":[]}"#;
+        assert!(err(res(Some("application/vnd.docker.distribution.manifest.v1+prettyjws"), s1)).contains("schema 1"));
+        assert!(err(res(None, s1)).contains("schema 1"));
+        assert!(err(res(Some("application/vnd.example.thing"), MANIFEST)).contains("unsupported media type"));
+        assert!(err(res(None, "not json")).contains("not JSON"));
+        assert!(err(res(None, r#"{"schemaVersion":2}"#)).contains("neither"));
+    }
+
+    #[test]
+    fn an_index_without_the_platform_lists_what_it_has() {
+        let index = r#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":1,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}"#;
+        assert!(err(res(Some(OCI_INDEX), index)).contains("linux/arm64/v8"));
+    }
+
+    #[test]
+    fn oversized_small_blobs_are_refused_before_reading() {
+        let desc: Descriptor = serde_json::from_str(&format!(
+            r#"{{"mediaType":"{OCI_MANIFEST}","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":{}}}"#,
+            SMALL_BLOB_MAX + 1
+        ))
+        .unwrap();
+        let e = read_verified(&Empty, &desc, "manifest").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("more than"), "{e}");
+    }
+}
