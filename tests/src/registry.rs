@@ -24,6 +24,67 @@ impl Registry {
     /// Starts a registry under `dir`; with `auth`, user `skiff` password
     /// `s3cret` is required.
     pub fn start(dir: &Path, auth: bool) -> Registry {
+        Self::start_with(dir, auth, None)
+    }
+
+    /// A registry serving HTTPS only, with a certificate for 127.0.0.1
+    /// signed by a CA made here; returns it and the CA's PEM file.
+    pub fn start_tls(dir: &Path) -> (Registry, PathBuf) {
+        let run = |args: &[&str]| {
+            let o = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is installed");
+            assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=skiff test CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "tls.key",
+            "-out",
+            "tls.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+            .expect("write ext");
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "tls.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "tls.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        let r = Self::start_with(dir, false, Some((dir.join("tls.pem"), dir.join("tls.key"))));
+        (r, dir.join("ca.pem"))
+    }
+
+    fn start_with(dir: &Path, auth: bool, tls: Option<(PathBuf, PathBuf)>) -> Registry {
         let storage = dir.join("registry-data");
         std::fs::create_dir_all(&storage).expect("registry storage");
         let port = free_port();
@@ -32,6 +93,9 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
             storage.display()
         );
+        if let Some((cert, key)) = &tls {
+            config.push_str(&format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()));
+        }
         let creds = if auth {
             let out = Command::new("htpasswd")
                 .args(["-Bbn", "skiff", "s3cret"])

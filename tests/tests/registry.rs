@@ -203,3 +203,20 @@ fn a_killed_pull_leaves_nothing_and_the_next_one_completes() {
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "image gc removes the leftovers");
     assert_eq!(s.ok(&["run", &r, "--exec", "/bin/sh", "--", "-c", "wc -c < /noise"]).trim(), "60000000");
 }
+
+#[test]
+fn https_is_verified_against_the_trusted_roots() {
+    let s = Skiff::new();
+    let (reg, ca) = Registry::start_tls(s.tmp());
+    let (base, id) = layout(&s, "base", vec![]);
+    reg.push(&base, "tls/bb:1");
+    let img = format!("docker://{}/tls/bb:1", reg.addr);
+    // Not in the roots: refused, and not retried over plain HTTP.
+    let o = s.cmd(&["fetch", "-q", &img]).env("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt").output().unwrap();
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("certificate"), "{}", stderr(&o));
+    // With the CA among the roots, the same pull works over HTTPS.
+    let o = s.cmd(&["fetch", "-q", &img]).env("SSL_CERT_FILE", &ca).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{id}\n"));
+}

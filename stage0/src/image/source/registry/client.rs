@@ -114,7 +114,18 @@ impl Client {
                 let resp = match self.send(&url, accept, range) {
                     Ok(r) => r,
                     Err(e) => {
-                        last_err = format!("cannot reach registry {}: {e}", self.endpoint());
+                        let text = e.to_string();
+                        crate::debug!("registry {}: {scheme}: {text}", self.endpoint());
+                        // An untrusted certificate is an answer, not an
+                        // outage: never retry it over plain HTTP.
+                        if scheme == "https" && text.contains("certificate") {
+                            return Err(ImageError::Invalid(format!(
+                                "the TLS certificate of registry {} is not trusted ({text}): add its CA to the \
+                                 system's roots, or point SSL_CERT_FILE at a bundle holding it",
+                                self.endpoint()
+                            )));
+                        }
+                        last_err = format!("cannot reach registry {}: {text}", self.endpoint());
                         continue;
                     }
                 };
