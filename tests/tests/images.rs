@@ -332,3 +332,21 @@ fn zstd_and_uncompressed_layers() {
     let out = s.ok_sh(&format!("oci:{}:latest", p.display()), "cat /zstd-file /plain-file");
     assert_eq!(out, "from zstd\nfrom plain\n");
 }
+
+#[test]
+fn a_lost_tree_or_blob_is_restored_by_the_next_fetch() {
+    let s = Skiff::new();
+    let id = s.ok(&["fetch", "-q", &s.image]);
+    let one = |dir: &str| std::fs::read_dir(s.dir.join(dir)).unwrap().next().unwrap().unwrap().path();
+    let tree = one("layers/sha256");
+    std::fs::remove_dir_all(&tree).unwrap();
+    assert_eq!(s.ok(&["fetch", "-q", &s.image]), id, "unpacked again from the stored blob");
+    assert!(tree.is_dir());
+    let inspect: serde_json::Value = serde_json::from_str(&s.ok(&["image", "inspect", id.trim()])).unwrap();
+    let layer = inspect["layers"][0]["digest"].as_str().unwrap()[7..].to_string();
+    let blob = s.dir.join("cas/blobs/sha256").join(&layer);
+    std::fs::remove_file(&blob).unwrap();
+    assert_eq!(s.ok(&["fetch", "-q", &s.image]), id, "the blob is copied again");
+    assert!(blob.is_file());
+    assert_eq!(s.ok(&["run", &s.image, "--exec", "/bin/echo", "--", "whole"]), "whole\n");
+}

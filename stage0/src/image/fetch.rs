@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::digest::{Digest, HashingReader};
+use super::digest::Digest;
 use super::import::{self, import, Progress};
 use super::lock::StoreLock;
 use super::platform::Platform;
@@ -12,8 +12,7 @@ use super::source::docker_archive::DockerArchive;
 use super::source::layout::{DirFiles, OciLayout};
 use super::source::registry::{Registry, RegistryOptions};
 use super::source::tarfile::TarFile;
-use super::unpack::unpack_layer;
-use super::{cas, decompress, io_err, names, ImageError, ImageStore, Result};
+use super::{io_err, names, ImageError, ImageStore, Result};
 
 /// A stored image and the name it was asked for by.
 pub struct Fetched {
@@ -122,47 +121,4 @@ pub fn stored(store: &ImageStore, name: &str) -> Result<Fetched> {
         }
     }
     Err(ImageError::NotFound(name.to_string()))
-}
-
-/// Unpacks the stored blob `digest` into `layers/sha256/<diff_id>` unless
-/// that tree exists. The tree is built in scratch space and renamed into
-/// place only after its uncompressed digest matched `diff_id`.
-pub fn ensure_tree(store: &ImageStore, digest: &Digest, diff_id: &Digest) -> Result<()> {
-    let dest = store.layers_dir().join(ImageStore::layer_name(diff_id));
-    if dest.is_dir() {
-        return Ok(());
-    }
-    let tmp = cas::tmp_path(store, "layer")?;
-    std::fs::create_dir(&tmp).map_err(io_err(format!("cannot create {}", tmp.display())))?;
-    let result = unpack_verified(store, digest, diff_id, &tmp).and_then(|()| {
-        match std::fs::rename(&tmp, &dest) {
-            Ok(()) => Ok(()),
-            // A concurrent fetch finished the same layer first: use its tree.
-            Err(_) if dest.is_dir() => Ok(()),
-            Err(e) => Err(io_err(format!("cannot move layer {diff_id} into place"))(e)),
-        }
-    });
-    if tmp.exists() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result
-}
-
-fn unpack_verified(store: &ImageStore, digest: &Digest, diff_id: &Digest, tmp: &Path) -> Result<()> {
-    let what = format!("layer {digest}");
-    let blob = cas::open(store, digest)?;
-    let reader = HashingReader::new(decompress::decoder(blob, &what)?);
-    let (stats, reader) =
-        unpack_layer(reader, tmp).map_err(|e| ImageError::Unpack { layer: digest.to_string(), err: e })?;
-    stats.log(&what);
-    let (actual, _) = reader.finish().map_err(io_err(format!("cannot read {what}")))?;
-    if &actual != diff_id {
-        return Err(ImageError::DigestMismatch {
-            what: format!("uncompressed {what} (diff_id)"),
-            expected: diff_id.clone(),
-            actual,
-        });
-    }
-    let dir = std::fs::File::open(tmp).map_err(io_err(format!("cannot open {}", tmp.display())))?;
-    rustix::fs::syncfs(&dir).map_err(|e| io_err(format!("cannot sync {what}"))(e.into()))
 }

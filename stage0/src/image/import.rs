@@ -136,9 +136,28 @@ fn ingest_layer(
         return Err(ImageError::SizeMismatch { what, expected: desc.size(), actual: n });
     }
     unpacked?;
-    let dir = File::open(&tree_tmp).map_err(io_err(format!("cannot open {}", tree_tmp.display())))?;
-    rustix::fs::syncfs(&dir).map_err(|e| io_err(format!("cannot sync {what}"))(e.into()))?;
+    sync_store(&tree_tmp, &what)?;
     publish(&blob_tmp, &store.blob_path(&digest), &what)?;
+    publish(&tree_tmp, &tree_path(store, diff_id), &what)
+}
+
+/// Makes everything written to the store's filesystem durable (one
+/// `syncfs` instead of an fsync per unpacked file) before it is renamed
+/// into place.
+fn sync_store(tree: &Path, what: &str) -> Result<()> {
+    let dir = File::open(tree).map_err(io_err(format!("cannot open {}", tree.display())))?;
+    rustix::fs::syncfs(&dir).map_err(|e| io_err(format!("cannot sync {what}"))(e.into()))
+}
+
+/// Unpacks a layer whose blob is already stored (its tree was lost or
+/// never made) from the store's own copy.
+fn tree_from_stored_blob(store: &ImageStore, digest: &Digest, diff_id: &Digest) -> Result<()> {
+    let what = format!("layer {digest}");
+    let tree_tmp = cas::tmp_path(store, "layer")?;
+    let _scratch = Scratch(vec![tree_tmp.clone()]);
+    std::fs::create_dir(&tree_tmp).map_err(io_err(format!("cannot create {}", tree_tmp.display())))?;
+    unpack_through(&mut cas::open(store, digest)?, &tree_tmp, digest, diff_id)?;
+    sync_store(&tree_tmp, &what)?;
     publish(&tree_tmp, &tree_path(store, diff_id), &what)
 }
 
@@ -174,7 +193,7 @@ fn ensure_layer(
     let have_tree = tree_path(store, diff_id).is_dir();
     let result = match (have_blob, have_tree) {
         (true, true) => Ok(()),
-        (true, false) => super::fetch::ensure_tree(store, &digest, diff_id),
+        (true, false) => tree_from_stored_blob(store, &digest, diff_id),
         (false, true) => {
             let r = src.open_blob(&digest, desc.size())?;
             cas::put(store, &digest, Some(desc.size()), &format!("layer {digest}"), r).map(|_| ())
