@@ -220,3 +220,22 @@ fn https_is_verified_against_the_trusted_roots() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{id}\n"));
 }
+
+#[test]
+fn a_terminal_gets_progress_bars() {
+    let s = Skiff::new();
+    let reg = Registry::start(s.tmp(), false);
+    let (base, _) = layout(&s, "base", vec![]);
+    reg.push(&base, "test/bb:1");
+    let cmd = format!(
+        "{} --dir {} fetch docker://{}/test/bb:1",
+        skiff_tests::skiff::bin_dir().join("skiff").display(),
+        s.dir.display(),
+        reg.addr
+    );
+    // script(1) gives skiff a pseudo-terminal as stdout and stderr.
+    let o = std::process::Command::new("script").args(["-q", "-e", "-c", &cmd, "/dev/null"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tty = String::from_utf8_lossy(&o.stdout);
+    assert!(tty.contains("sha256:") && tty.contains("[") && tty.contains("MiB"), "no progress bar: {tty:?}");
+}
