@@ -78,3 +78,16 @@ pub fn busybox_image(dir: &Path) -> String {
     write_layout(&layout, &busybox_spec(Vec::new()));
     format!("oci:{}:latest", layout.display())
 }
+
+/// Deterministic incompressible bytes (xorshift), so a layer stays big.
+pub fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

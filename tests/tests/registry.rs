@@ -2,7 +2,8 @@
 
 use std::process::Output;
 
-use skiff_tests::fixture::busybox_spec;
+use skiff_tests::fixture::{busybox_spec, noise};
+use skiff_tests::flaky_registry::FlakyRegistry;
 use skiff_tests::oci::{write_layout, Layer};
 use skiff_tests::rawtar::{dir, file, tar_of};
 use skiff_tests::registry::Registry;
@@ -169,19 +170,6 @@ fn concurrent_fetches_store_the_image_once() {
     assert_eq!(std::fs::read_dir(s.dir.join("layers/sha256")).unwrap().count(), 2);
 }
 
-/// Deterministic incompressible bytes (xorshift), so a layer stays big.
-fn noise(n: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[test]
 fn a_killed_pull_leaves_nothing_and_the_next_one_completes() {
     let s = Skiff::new();
@@ -238,4 +226,32 @@ fn a_terminal_gets_progress_bars() {
     assert!(o.status.success(), "{}", stderr(&o));
     let tty = String::from_utf8_lossy(&o.stdout);
     assert!(tty.contains("sha256:") && tty.contains("[") && tty.contains("MiB"), "no progress bar: {tty:?}");
+}
+
+#[test]
+fn bearer_tokens_retries_and_resumed_downloads() {
+    use std::sync::atomic::Ordering;
+    let s = Skiff::new();
+    let (_, id) = layout(&s, "img", vec![tar_of(&[file("noise", &noise(3_000_000))])]);
+    let reg = FlakyRegistry::start(&s.tmp().join("img"));
+    reg.faults.bearer.store(true, Ordering::Relaxed);
+    reg.faults.unavailable.store(2, Ordering::Relaxed);
+    reg.faults.cut_blobs_after.store(100_000, Ordering::Relaxed);
+    let img = format!("docker://{}/test/img:latest", reg.addr);
+    assert_eq!(s.ok(&["fetch", "-q", &img]), format!("{id}\n"));
+    assert!(reg.faults.range_requests.load(Ordering::Relaxed) >= 1, "a cut download was resumed with Range");
+    assert_eq!(s.ok_sh(&img, "wc -c < /noise").trim(), "3000000");
+}
+
+#[test]
+fn a_registry_that_stays_down_is_given_up_on() {
+    use std::sync::atomic::Ordering;
+    let s = Skiff::new();
+    layout(&s, "img", vec![]);
+    let reg = FlakyRegistry::start(&s.tmp().join("img"));
+    reg.faults.unavailable.store(1000, Ordering::Relaxed);
+    let o = s.output(&["fetch", "-q", &format!("docker://{}/test/img:latest", reg.addr)]);
+    assert_eq!(code(&o), 125);
+    assert!(stderr(&o).contains("503") && stderr(&o).contains("3 attempts"), "{}", stderr(&o));
+    assert_eq!(reg.faults.requests.load(Ordering::Relaxed), 3, "bounded retries");
 }
