@@ -25,7 +25,14 @@ pub struct PodManifest {
     /// The stage1 flavor that runs (or will run) the pod, e.g. `ns`.
     pub flavor: String,
     pub hostname: String,
+    /// Hide and write-protect the sensitive parts of /proc and /sys.
+    #[serde(default = "yes")]
+    pub masked_paths: bool,
     pub apps: Vec<App>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,6 +50,42 @@ pub struct App {
     pub working_dir: String,
     pub user: u32,
     pub group: u32,
+    #[serde(default)]
+    pub isolation: Isolation,
+}
+
+/// How an app is confined, resolved by stage0 (docs/manifest.md).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Isolation {
+    /// Capabilities (`CAP_…`) kept in the bounding and inheritable sets, and
+    /// in the permitted and effective sets of an app running as uid 0.
+    pub capabilities: Vec<String>,
+    pub no_new_privileges: bool,
+    /// None: no seccomp filter.
+    pub seccomp: Option<Seccomp>,
+    pub readonly_rootfs: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeccompMode {
+    /// The listed syscalls fail with `errno`; all others are allowed.
+    Remove,
+    /// Only the listed syscalls are allowed; all others fail with `errno`.
+    Retain,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seccomp {
+    pub mode: SeccompMode,
+    pub errno: i32,
+    pub syscalls: Vec<String>,
+    /// Also refuse creating namespaces with clone/unshare (EPERM), device
+    /// nodes with mknod (EPERM), and clone3 (ENOSYS, so libc falls back to
+    /// clone, whose flags can be inspected).
+    pub deny_namespaces_and_devices: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -111,7 +154,9 @@ mod tests {
                 working_dir: "/".into(),
                 user: 0,
                 group: 0,
+                isolation: Isolation::default(),
             }],
+            masked_paths: true,
         }
     }
 

@@ -4,12 +4,16 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use std::str::FromStr;
+
+use caps::{CapSet, Capability, CapsHashSet};
 use nix::errno::Errno;
 use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal};
 use nix::unistd::{Gid, Uid};
 use skiff_pods::App;
 
 use crate::exit_code::{CANNOT_INVOKE, NOT_FOUND, SKIFF_ERROR};
+use crate::seccomp;
 
 /// Used when the app's environment has no `PATH` (same as Docker's).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -25,6 +29,9 @@ pub struct Prepared {
     working_dir: CString,
     uid: Uid,
     gid: Gid,
+    caps: CapsHashSet,
+    no_new_privileges: bool,
+    seccomp: Option<seccomp::Compiled>,
 }
 
 fn cstring(s: &str, what: &str) -> Result<CString, String> {
@@ -54,6 +61,14 @@ impl Prepared {
             working_dir: cstring(&app.working_dir, "working directory")?,
             uid: Uid::from_raw(app.user),
             gid: Gid::from_raw(app.group),
+            caps: app
+                .isolation
+                .capabilities
+                .iter()
+                .map(|c| Capability::from_str(c).map_err(|_| format!("app {}: unknown capability {c:?}", app.name)))
+                .collect::<Result<_, _>>()?,
+            no_new_privileges: app.isolation.no_new_privileges,
+            seccomp: app.isolation.seccomp.as_ref().map(seccomp::compile).transpose()?,
         })
     }
 
@@ -90,12 +105,43 @@ impl Prepared {
         die(NOT_FOUND, &format!("{}: not found in the app's root filesystem", self.name));
     }
 
+    /// Confines the process, then becomes the app's user. The seccomp
+    /// filter goes on first, while CAP_SYS_ADMIN still allows loading it
+    /// with or without no_new_privs; the bounding set is cut while
+    /// CAP_SETPCAP is held; permitted and effective sets are set after the
+    /// uid change (which empties them for a non-root user).
     fn become_user(&self) -> Result<(), String> {
+        if let Some(f) = &self.seccomp {
+            seccomp::apply(f)?;
+        }
+        if self.no_new_privileges {
+            nix::sys::prctl::set_no_new_privs().map_err(|e| format!("cannot set no_new_privs: {e}"))?;
+        }
+        for cap in caps::all() {
+            if !self.caps.contains(&cap) {
+                match caps::drop(None, CapSet::Bounding, cap) {
+                    // A capability this kernel does not know is not held.
+                    Err(_) if !caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) => {}
+                    Err(e) => return Err(format!("cannot drop {cap} from the bounding set: {e}")),
+                    Ok(()) => {}
+                }
+            }
+        }
+        caps::clear(None, CapSet::Ambient).map_err(|e| format!("cannot clear the ambient capabilities: {e}"))?;
+        caps::set(None, CapSet::Inheritable, &self.caps)
+            .map_err(|e| format!("cannot set inheritable capabilities: {e}"))?;
         // Drop the supplementary groups inherited from the host first: they
         // would otherwise follow the app into the pod.
         nix::unistd::setgroups(&[self.gid]).map_err(|e| format!("setgroups: {e}"))?;
         nix::unistd::setresgid(self.gid, self.gid, self.gid).map_err(|e| format!("setgid {}: {e}", self.gid))?;
         nix::unistd::setresuid(self.uid, self.uid, self.uid).map_err(|e| format!("setuid {}: {e}", self.uid))?;
+        if self.uid.is_root() {
+            // Effective first: it must stay a subset of permitted.
+            caps::set(None, CapSet::Effective, &self.caps)
+                .map_err(|e| format!("cannot set effective capabilities: {e}"))?;
+            caps::set(None, CapSet::Permitted, &self.caps)
+                .map_err(|e| format!("cannot set permitted capabilities: {e}"))?;
+        }
         nix::unistd::chdir(self.working_dir.as_c_str())
             .map_err(|e| format!("cannot change to working directory {}: {e}", self.working_dir.to_string_lossy()))
     }
@@ -154,6 +200,7 @@ mod tests {
             working_dir: "/".into(),
             user: 0,
             group: 0,
+            isolation: Default::default(),
         };
         assert!(Prepared::new(&app).unwrap_err().contains("NUL"));
     }

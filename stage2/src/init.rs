@@ -2,6 +2,7 @@
 //! child, forwards termination signals, reports exits, and exits with the
 //! app's status.
 
+use nix::mount::MsFlags;
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -36,6 +37,12 @@ pub fn run(app: &App, mut reporter: Reporter) -> i32 {
     };
     if let Err(e) = std::fs::create_dir_all(&app.working_dir) {
         return fail(&mut reporter, &format!("cannot create working directory {}: {e}", app.working_dir));
+    }
+    if app.isolation.readonly_rootfs {
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+        if let Err(e) = nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>) {
+            return fail(&mut reporter, &format!("cannot make the root filesystem read-only: {e}"));
+        }
     }
     let sfd = match SignalFd::with_flags(&supervised_signals(), SfdFlags::SFD_CLOEXEC) {
         Ok(s) => s,

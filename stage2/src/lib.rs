@@ -8,6 +8,7 @@
 pub mod app;
 pub mod init;
 pub mod report;
+pub mod seccomp;
 
 /// Exit codes shared by every stage (see `docs/exit-codes.md`).
 pub mod exit_code {

@@ -139,7 +139,16 @@ fn pod_has_minimal_dev_proc_and_readonly_sys() {
 #[test]
 fn mounts_made_in_the_pod_stay_in_the_pod() {
     let s = Skiff::new();
-    let mut child = s.spawn_sh("mount -t tmpfs skiffmarker /mnt && touch /mnt/ready && exec sleep 60");
+    let mut child = s.spawn(&[
+        "run",
+        &s.image,
+        "--caps-retain=sys_admin", // mounting needs it; the default set lacks it
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "mount -t tmpfs skiffmarker /mnt && touch /mnt/ready && exec sleep 60",
+    ]);
     s.wait_for("the pod to mount its tmpfs", || {
         s.list_json()[0]["state"] == "running"
             && std::fs::read_to_string(format!("/proc/{}/mountinfo", pid_of_init(&s)))
@@ -196,9 +205,24 @@ fn the_app_starts_with_default_signal_dispositions() {
 fn run_help_documents_app_options_and_exit_codes() {
     let s = Skiff::new();
     let help = s.ok(&["run", "--help"]);
-    for needle in
-        ["--hostname", "--exec", "--set-env", "--working-dir", "--user", "128+N", "125", "126", "127", "host's"]
-    {
+    for needle in [
+        "--hostname",
+        "--exec",
+        "--set-env",
+        "--working-dir",
+        "--user",
+        "--caps-retain",
+        "--caps-remove",
+        "--seccomp",
+        "--no-new-privileges",
+        "--readonly-rootfs",
+        "--insecure-options",
+        "128+N",
+        "125",
+        "126",
+        "127",
+        "host's",
+    ] {
         assert!(help.contains(needle), "run --help lacks {needle}:\n{help}");
     }
 }

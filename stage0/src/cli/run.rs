@@ -13,6 +13,7 @@ use crate::image::platform::Platform;
 use crate::image::reference::ImageReference;
 use crate::pod::handoff;
 use crate::pod::prepare::{self, AppOverrides};
+use crate::pod::security::{self, Insecure};
 
 /// The only flavor this version ships.
 const FLAVOR: &str = "ns";
@@ -24,13 +25,17 @@ pub struct PodOptions {
     hostname: Option<String>,
 }
 
-/// When `run` and `prepare` may pull the image.
+/// Pod options of `run` and `prepare` only (fixed once a pod is prepared).
 #[derive(Args, Debug, Clone)]
 pub struct ImageOptions {
     /// When to pull a docker:// image: new (only when not in the store),
     /// update (always ask the registry), never.
     #[arg(long, value_enum, default_value_t = PullPolicy::New)]
     pull_policy: PullPolicy,
+    /// Lift default protections: seccomp (no filter), paths (no masked or
+    /// read-only /proc and /sys paths); comma-separated.
+    #[arg(long, value_name = "LIST", value_parser = Insecure::parse)]
+    insecure_options: Option<Insecure>,
 }
 
 #[derive(Parser, Debug)]
@@ -50,6 +55,23 @@ struct AppOptions {
     /// Numeric user and group to run the app as.
     #[arg(long, value_name = "UID[:GID]")]
     user: Option<String>,
+    /// Keep exactly these capabilities (comma-separated, e.g. NET_ADMIN,CHOWN).
+    #[arg(long, value_name = "CAPS")]
+    caps_retain: Option<String>,
+    /// Drop these from the default 14 capabilities.
+    #[arg(long, value_name = "CAPS")]
+    caps_remove: Option<String>,
+    /// Replace the default seccomp profile: mode=remove (deny the listed
+    /// syscalls) or mode=retain (allow only them), errno=NAME (default EPERM).
+    #[arg(long, value_name = "mode=remove|retain[,errno=NAME],SYSCALL,...")]
+    seccomp: Option<String>,
+    /// Set no_new_privs, so setuid binaries and file capabilities grant
+    /// nothing (default true).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    no_new_privileges: Option<bool>,
+    /// Mount the app's root filesystem read-only.
+    #[arg(long)]
+    readonly_rootfs: bool,
 }
 
 fn app_help() -> String {
@@ -123,7 +145,23 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
         }
     }
     let user = o.user.as_deref().map(prepare::parse_user).transpose().map_err(anyhow::Error::msg)?;
-    Ok((image.clone(), AppOverrides { exec: o.exec, args, set_env, working_dir: o.working_dir, user }))
+    let caps =
+        security::resolve_caps(o.caps_retain.as_deref(), o.caps_remove.as_deref()).map_err(anyhow::Error::msg)?;
+    let seccomp = o.seccomp.as_deref().map(security::parse_seccomp).transpose().map_err(anyhow::Error::msg)?;
+    Ok((
+        image.clone(),
+        AppOverrides {
+            exec: o.exec,
+            args,
+            set_env,
+            working_dir: o.working_dir,
+            user,
+            caps,
+            seccomp,
+            no_new_privileges: o.no_new_privileges.unwrap_or(true),
+            readonly_rootfs: o.readonly_rootfs,
+        },
+    ))
 }
 
 fn check_hostname(h: &str) -> Result<()> {
@@ -172,8 +210,9 @@ fn create_pod(
         eprintln!("skiff: image {} ({display_name})", rec.id);
     }
     prepare::create(&ctx.store, |uuid| {
-        prepare::manifest(uuid, pod.hostname.as_deref(), |hostname| {
-            Ok(vec![prepare::resolve_app(rec, display_name, &ctx.images, &overrides, hostname)?])
+        let insecure = image_opts.insecure_options.unwrap_or_default();
+        prepare::manifest(uuid, pod.hostname.as_deref(), insecure, |hostname| {
+            Ok(vec![prepare::resolve_app(rec, display_name, &ctx.images, &overrides, hostname, insecure)?])
         })
     })
 }

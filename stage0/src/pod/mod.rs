@@ -4,4 +4,5 @@
 pub mod gc;
 pub mod handoff;
 pub mod prepare;
+pub mod security;
 pub mod unmount;

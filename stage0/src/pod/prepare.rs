@@ -2,18 +2,19 @@
 //! creating the pod directory that holds it.
 
 use anyhow::{bail, Context, Result};
-use skiff_pods::manifest::{ImageRef, Rootfs, MANIFEST_VERSION};
+use skiff_pods::manifest::{ImageRef, Isolation, Rootfs, Seccomp, MANIFEST_VERSION};
 use skiff_pods::{App, Pod, PodManifest, StateDir, Store};
 
 use crate::image::digest::Digest;
 use crate::image::record::ImageRecord;
 use crate::image::ImageStore;
+use crate::pod::security::{self, Insecure};
 
 /// Used when neither the image nor the user sets `PATH` (Docker's value).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What the user said about one app, after its image on the command line.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AppOverrides {
     pub exec: Option<String>,
     /// The arguments after `--`; `Some` even when empty if `--` was given.
@@ -21,6 +22,29 @@ pub struct AppOverrides {
     pub set_env: Vec<(String, String)>,
     pub working_dir: Option<String>,
     pub user: Option<(u32, Option<u32>)>,
+    /// The app's capabilities (already resolved from the defaults and
+    /// `--caps-retain`/`--caps-remove`).
+    pub caps: Vec<String>,
+    /// `--seccomp`, when given.
+    pub seccomp: Option<Seccomp>,
+    pub no_new_privileges: bool,
+    pub readonly_rootfs: bool,
+}
+
+impl Default for AppOverrides {
+    fn default() -> Self {
+        AppOverrides {
+            exec: None,
+            args: None,
+            set_env: Vec::new(),
+            working_dir: None,
+            user: None,
+            caps: security::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
+            seccomp: None,
+            no_new_privileges: true,
+            readonly_rootfs: false,
+        }
+    }
 }
 
 /// Parses `UID[:GID]` (numbers only; names come from the image's
@@ -70,6 +94,7 @@ pub fn resolve_app(
     store: &ImageStore,
     o: &AppOverrides,
     hostname: &str,
+    insecure: Insecure,
 ) -> Result<App> {
     let run = &rec.run;
     let exec: Vec<String> = match &o.exec {
@@ -113,6 +138,22 @@ pub fn resolve_app(
         working_dir,
         user: uid,
         group: gid,
+        isolation: isolation(o, insecure)?,
+    })
+}
+
+fn isolation(o: &AppOverrides, insecure: Insecure) -> Result<Isolation> {
+    let seccomp = match (&o.seccomp, insecure.seccomp) {
+        (Some(_), true) => bail!("--seccomp and --insecure-options=seccomp contradict each other"),
+        (Some(s), false) => Some(s.clone()),
+        (None, true) => None,
+        (None, false) => Some(security::default_seccomp(&o.caps)),
+    };
+    Ok(Isolation {
+        capabilities: o.caps.clone(),
+        no_new_privileges: o.no_new_privileges,
+        seccomp,
+        readonly_rootfs: o.readonly_rootfs,
     })
 }
 
@@ -168,6 +209,7 @@ fn write_pod(pod: &Pod, m: &PodManifest) -> Result<()> {
 pub fn manifest(
     uuid: &str,
     hostname: Option<&str>,
+    insecure: Insecure,
     build_apps: impl FnOnce(&str) -> Result<Vec<App>>,
 ) -> Result<PodManifest> {
     let hostname = hostname.map(str::to_string).unwrap_or_else(|| default_hostname(uuid));
@@ -177,6 +219,7 @@ pub fn manifest(
         created_at: skiff_pods::time::now_rfc3339(),
         flavor: "ns".into(),
         apps: build_apps(&hostname)?,
+        masked_paths: !insecure.paths,
         hostname,
     })
 }

@@ -19,6 +19,7 @@ pub struct Plan {
     layers_dir: PathBuf,
     rootfs: PathBuf,
     overlay_data: String,
+    masked_paths: bool,
 }
 
 impl Plan {
@@ -49,7 +50,12 @@ impl Plan {
                 pod_dir.display()
             ));
         }
-        Ok(Plan { layers_dir: app.rootfs.layers_dir.clone(), rootfs: app_dir.join("rootfs"), overlay_data })
+        Ok(Plan {
+            layers_dir: app.rootfs.layers_dir.clone(),
+            rootfs: app_dir.join("rootfs"),
+            overlay_data,
+            masked_paths: manifest.masked_paths,
+        })
     }
 }
 
@@ -67,6 +73,9 @@ pub fn enter(plan: &Plan, hostname: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot mount the pod's root filesystem (overlay on {}): {e}", plan.rootfs.display()))?;
     let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     mount_api_filesystems(&plan.rootfs)?;
+    if plan.masked_paths {
+        mask_paths(&plan.rootfs)?;
+    }
     nix::unistd::sethostname(hostname).map_err(|e| format!("cannot set hostname {hostname:?}: {e}"))?;
     pivot(&plan.rootfs)?;
     nix::sys::stat::umask(old_umask);
@@ -85,6 +94,64 @@ fn mount_api_filesystems(rootfs: &Path) -> Result<(), String> {
     let sys = mountpoint(rootfs, "sys")?;
     mount(Some("sysfs"), &sys, Some("sysfs"), nosuid_nodev_noexec | MsFlags::MS_RDONLY, None::<&str>)
         .map_err(|e| format!("cannot mount /sys: {e}"))?;
+    Ok(())
+}
+
+/// Hidden: files get /dev/null bound over them, directories an empty
+/// read-only tmpfs (Docker's list).
+const MASKED: [&str; 10] = [
+    "proc/acpi",
+    "proc/kcore",
+    "proc/keys",
+    "proc/latency_stats",
+    "proc/timer_list",
+    "proc/timer_stats",
+    "proc/sched_debug",
+    "proc/scsi",
+    "sys/firmware",
+    "sys/devices/virtual/powercap",
+];
+
+/// Visible but read-only.
+const READ_ONLY: [&str; 5] = ["proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger"];
+
+fn mask_paths(rootfs: &Path) -> Result<(), String> {
+    let null = rootfs.join("dev/null");
+    for rel in MASKED {
+        let p = rootfs.join(rel);
+        // These live in the pod's fresh procfs and sysfs, not in the image,
+        // so following them cannot leave the pod's root.
+        let Ok(md) = std::fs::metadata(&p) else { continue };
+        let r = if md.is_dir() {
+            mount(
+                Some("tmpfs"),
+                &p,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("size=0"),
+            )
+        } else {
+            mount(Some(&null), &p, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        };
+        r.map_err(|e| format!("cannot mask /{rel}: {e}"))?;
+    }
+    for rel in READ_ONLY {
+        let p = rootfs.join(rel);
+        if !p.exists() {
+            continue;
+        }
+        mount(Some(&p), &p, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .and_then(|()| {
+                let ro = MsFlags::MS_REMOUNT
+                    | MsFlags::MS_BIND
+                    | MsFlags::MS_RDONLY
+                    | MsFlags::MS_NOSUID
+                    | MsFlags::MS_NODEV
+                    | MsFlags::MS_NOEXEC;
+                mount(None::<&str>, &p, None::<&str>, ro, None::<&str>)
+            })
+            .map_err(|e| format!("cannot make /{rel} read-only: {e}"))?;
+    }
     Ok(())
 }
 
