@@ -36,7 +36,7 @@ pub fn write_exit_at<Fd: AsFd>(pod_dir: Fd, app: &str, exit: &AppExit) -> io::Re
         rustix::fs::Mode::empty(),
     )?;
     let data = serde_json::to_vec(exit).map_err(io::Error::other)?;
-    atomic::write_atomic_at(&dir, EXIT_FILE, &data)
+    atomic::replace_at(&dir, EXIT_FILE, &data)
 }
 
 pub fn read_exit(pod_path: &Path, app: &str) -> Option<AppExit> {

@@ -24,9 +24,13 @@ pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
     std::fs::rename(&tmp, dir.join(name))
 }
 
-/// Writes `data` to `name` inside the directory `dir` atomically, resolving
-/// nothing through paths: used by stages that only hold a directory fd.
-pub fn write_atomic_at<Fd: AsFd>(dir: Fd, name: &str, data: &[u8]) -> io::Result<()> {
+/// Replaces `name` inside the directory `dir` atomically (temp file and
+/// rename, so readers never see a torn file) but without fsync: for the
+/// runtime state of a live pod (pid, start time, exit codes), which sits on
+/// the pod's start and exit paths and describes processes that a machine
+/// crash ends anyway. Resolves nothing through paths: used by stages that
+/// only hold a directory fd.
+pub fn replace_at<Fd: AsFd>(dir: Fd, name: &str, data: &[u8]) -> io::Result<()> {
     let tmp = tmp_name(name);
     let fd: OwnedFd = rustix::fs::openat(
         &dir,
@@ -36,7 +40,6 @@ pub fn write_atomic_at<Fd: AsFd>(dir: Fd, name: &str, data: &[u8]) -> io::Result
     )?;
     let mut f = File::from(fd);
     f.write_all(data)?;
-    f.sync_all()?;
     drop(f);
     rustix::fs::renameat(&dir, tmp.as_str(), &dir, name)?;
     Ok(())
@@ -57,10 +60,10 @@ mod tests {
     }
 
     #[test]
-    fn write_at_uses_the_directory_fd() {
+    fn replace_at_uses_the_directory_fd() {
         let d = tempfile::tempdir().unwrap();
         let dirf = File::open(d.path()).unwrap();
-        write_atomic_at(&dirf, "pid", b"42\n").unwrap();
+        replace_at(&dirf, "pid", b"42\n").unwrap();
         assert_eq!(std::fs::read(d.path().join("pid")).unwrap(), b"42\n");
     }
 }

@@ -84,7 +84,7 @@ pub struct Ctx {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -125,6 +125,17 @@ pub fn main() -> i32 {
             EXIT_SKIFF_ERROR
         }
     }
+}
+
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help" || a == "help") {
+        for sub in ["run", "prepare"] {
+            cmd = cmd.mut_subcommand(sub, |c| c.after_help(run::app_help()));
+        }
+    }
+    Cli::from_arg_matches(&cmd.try_get_matches()?)
 }
 
 /// Parses durations such as `30m`, `24h`, `1h30m` or `0`.

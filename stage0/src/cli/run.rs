@@ -74,7 +74,9 @@ struct AppOptions {
     readonly_rootfs: bool,
 }
 
-fn app_help() -> String {
+/// The help text of the app options, rendered only when help is asked for
+/// (building it costs about a millisecond, on every start otherwise).
+pub fn app_help() -> String {
     let mut cmd = AppOptions::command();
     format!(
         "IMAGE is oci:PATH[:TAG] (an OCI image layout) or sha256:ID (a fetched image).\n\nApp options (after IMAGE, before --):\n{}\n\n\
@@ -86,7 +88,6 @@ fn app_help() -> String {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = app_help())]
 pub struct RunArgs {
     #[command(flatten)]
     pod: PodOptions,
@@ -97,7 +98,6 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = app_help())]
 pub struct PrepareArgs {
     /// Print only the pod's UUID (no progress on stderr).
     #[arg(long, short)]

@@ -45,8 +45,8 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
     };
     drop(report_w);
     let started_at = time::now_rfc3339();
-    atomic::write_atomic_at(&lock, PID_FILE, format!("{init}\n").as_bytes())
-        .and_then(|()| atomic::write_atomic_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
+    atomic::replace_at(&lock, PID_FILE, format!("{init}\n").as_bytes())
+        .and_then(|()| atomic::replace_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
         .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
     if debug {
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
