@@ -28,6 +28,9 @@ pub struct PodManifest {
     /// Hide and write-protect the sensitive parts of /proc and /sys.
     #[serde(default = "yes")]
     pub masked_paths: bool,
+    /// Written as the pod's /etc/resolv.conf; None keeps the image's.
+    #[serde(default)]
+    pub resolv_conf: Option<String>,
     pub apps: Vec<App>,
 }
 
@@ -48,8 +51,11 @@ pub struct App {
     pub env: Vec<String>,
     /// Absolute path inside the app's root.
     pub working_dir: String,
-    pub user: u32,
-    pub group: u32,
+    /// User name or number, resolved in the app's own /etc/passwd when
+    /// the app starts.
+    pub user: String,
+    /// Group name or number; default: the user's primary group, or 0.
+    pub group: Option<String>,
     #[serde(default)]
     pub isolation: Isolation,
 }
@@ -152,11 +158,12 @@ mod tests {
                 exec: vec!["/bin/sh".into()],
                 env: vec!["PATH=/bin".into()],
                 working_dir: "/".into(),
-                user: 0,
-                group: 0,
+                user: "0".into(),
+                group: None,
                 isolation: Isolation::default(),
             }],
             masked_paths: true,
+            resolv_conf: None,
         }
     }
 

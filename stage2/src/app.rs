@@ -13,7 +13,7 @@ use nix::unistd::{Gid, Uid};
 use skiff_pods::App;
 
 use crate::exit_code::{CANNOT_INVOKE, NOT_FOUND, SKIFF_ERROR};
-use crate::seccomp;
+use crate::{identity, seccomp};
 
 /// Used when the app's environment has no `PATH` (same as Docker's).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -29,6 +29,7 @@ pub struct Prepared {
     working_dir: CString,
     uid: Uid,
     gid: Gid,
+    groups: Vec<Gid>,
     caps: CapsHashSet,
     no_new_privileges: bool,
     seccomp: Option<seccomp::Compiled>,
@@ -39,14 +40,21 @@ fn cstring(s: &str, what: &str) -> Result<CString, String> {
 }
 
 impl Prepared {
+    /// Runs inside the pod (the account files read are the app's own).
     pub fn new(app: &App) -> Result<Prepared, String> {
+        let id = identity::resolve(Path::new("/"), &app.user, app.group.as_deref())
+            .map_err(|e| format!("app {}: {e}", app.name))?;
+        let mut env = app.env.clone();
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={}", id.home));
+        }
         let Some(exec) = app.exec.first() else {
             return Err(format!(
                 "app {}: nothing to execute (the image has no entrypoint or cmd; use --exec)",
                 app.name
             ));
         };
-        let path_var = app.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+        let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
         let candidates = exec_candidates(exec, path_var)
             .iter()
             .map(|p| {
@@ -57,10 +65,11 @@ impl Prepared {
             name: exec.clone(),
             candidates,
             argv: app.exec.iter().map(|a| cstring(a, "argument")).collect::<Result<_, _>>()?,
-            env: app.env.iter().map(|e| cstring(e, "environment entry")).collect::<Result<_, _>>()?,
+            env: env.iter().map(|e| cstring(e, "environment entry")).collect::<Result<_, _>>()?,
             working_dir: cstring(&app.working_dir, "working directory")?,
-            uid: Uid::from_raw(app.user),
-            gid: Gid::from_raw(app.group),
+            uid: Uid::from_raw(id.uid),
+            gid: Gid::from_raw(id.gid),
+            groups: id.groups.iter().map(|g| Gid::from_raw(*g)).collect(),
             caps: app
                 .isolation
                 .capabilities
@@ -130,9 +139,9 @@ impl Prepared {
         caps::clear(None, CapSet::Ambient).map_err(|e| format!("cannot clear the ambient capabilities: {e}"))?;
         caps::set(None, CapSet::Inheritable, &self.caps)
             .map_err(|e| format!("cannot set inheritable capabilities: {e}"))?;
-        // Drop the supplementary groups inherited from the host first: they
+        // Replaces the supplementary groups inherited from the host, which
         // would otherwise follow the app into the pod.
-        nix::unistd::setgroups(&[self.gid]).map_err(|e| format!("setgroups: {e}"))?;
+        nix::unistd::setgroups(&self.groups).map_err(|e| format!("setgroups: {e}"))?;
         nix::unistd::setresgid(self.gid, self.gid, self.gid).map_err(|e| format!("setgid {}: {e}", self.gid))?;
         nix::unistd::setresuid(self.uid, self.uid, self.uid).map_err(|e| format!("setuid {}: {e}", self.uid))?;
         if self.uid.is_root() {
@@ -198,8 +207,8 @@ mod tests {
             exec: vec!["/bin/sh".into(), "a\0b".into()],
             env: vec![],
             working_dir: "/".into(),
-            user: 0,
-            group: 0,
+            user: "0".into(),
+            group: None,
             isolation: Default::default(),
         };
         assert!(Prepared::new(&app).unwrap_err().contains("NUL"));

@@ -7,7 +7,7 @@ use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
-use skiff_pods::App;
+use skiff_pods::PodManifest;
 
 use crate::app::Prepared;
 use crate::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
@@ -27,10 +27,15 @@ pub fn supervised_signals() -> SigSet {
     set
 }
 
-/// Runs the pod's init duties for `app` and returns the exit code the init
-/// should exit with. Expects [`supervised_signals`] to be blocked.
-pub fn run(app: &App, mut reporter: Reporter) -> i32 {
+/// Runs the pod's init duties and returns the exit code the init should
+/// exit with. Runs inside the pod's root; expects [`supervised_signals`]
+/// to be blocked.
+pub fn run(manifest: &PodManifest, mut reporter: Reporter) -> i32 {
     let _ = nix::sys::prctl::set_name(c"skiff-init");
+    let app = &manifest.apps[0];
+    if let Err(msg) = crate::etc::populate(std::path::Path::new("/"), manifest) {
+        return fail(&mut reporter, &msg);
+    }
     let prepared = match Prepared::new(app) {
         Ok(p) => p,
         Err(msg) => return fail(&mut reporter, &msg),

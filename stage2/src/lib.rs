@@ -6,6 +6,8 @@
 //! flavor has built the root filesystem, and hold no host file descriptors.
 
 pub mod app;
+pub mod etc;
+pub mod identity;
 pub mod init;
 pub mod report;
 pub mod seccomp;

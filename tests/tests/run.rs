@@ -40,7 +40,7 @@ fn skiff_errors_exit_125_with_one_line() {
         vec!["run", "oci:/nonexistent/layout"],
         vec!["run", "docker.io/busybox"],
         vec!["run", &s.image, "--bogus-option"],
-        vec!["run", &s.image, "--user", "nobody"],
+        vec!["run", &s.image, "--user", "no-such-user"],
         vec!["status", "ffffffff"],
         vec!["--bogus-global"],
     ] {

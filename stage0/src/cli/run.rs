@@ -1,5 +1,8 @@
 //! `run`, `prepare` and `run-prepared`.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, CommandFactory, Parser};
 use skiff_pods::{Pod, PodState, StateDir};
@@ -11,6 +14,7 @@ use crate::image::fetch::{fetch, FetchOptions, PullPolicy};
 use crate::image::lock::StoreLock;
 use crate::image::platform::Platform;
 use crate::image::reference::ImageReference;
+use crate::pod::dns::{self, DnsOptions};
 use crate::pod::handoff;
 use crate::pod::prepare::{self, AppOverrides};
 use crate::pod::security::{self, Insecure};
@@ -27,7 +31,7 @@ pub struct PodOptions {
 
 /// Pod options of `run` and `prepare` only (fixed once a pod is prepared).
 #[derive(Args, Debug, Clone)]
-pub struct ImageOptions {
+pub struct PrepareOptions {
     /// When to pull a docker:// image: new (only when not in the store),
     /// update (always ask the registry), never.
     #[arg(long, value_enum, default_value_t = PullPolicy::New)]
@@ -36,6 +40,41 @@ pub struct ImageOptions {
     /// read-only /proc and /sys paths); comma-separated.
     #[arg(long, value_name = "LIST", value_parser = Insecure::parse)]
     insecure_options: Option<Insecure>,
+    /// Pass this process's environment to the apps, below their images'.
+    #[arg(long)]
+    inherit_env: bool,
+    /// DNS server for the pod's resolv.conf (repeatable); `host` copies the
+    /// host's file, `none` keeps the image's [default: the host's servers].
+    #[arg(long, value_name = "IP|host|none")]
+    dns: Vec<String>,
+    /// DNS search domain (repeatable).
+    #[arg(long, value_name = "DOMAIN")]
+    dns_search: Vec<String>,
+    /// resolv.conf option, e.g. ndots:2 (repeatable).
+    #[arg(long, value_name = "OPT")]
+    dns_opt: Vec<String>,
+}
+
+impl PrepareOptions {
+    /// Environment every app of the pod starts from: TERM when run from a
+    /// terminal, and the caller's environment with --inherit-env.
+    fn resolv_conf(&self) -> Result<Option<String>> {
+        let o =
+            DnsOptions { servers: self.dns.clone(), search: self.dns_search.clone(), options: self.dns_opt.clone() };
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        dns::resolv_conf(&o, &host).map_err(anyhow::Error::msg)
+    }
+
+    fn pod_env(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        if std::io::stdin().is_terminal() {
+            env.push(("TERM".to_string(), std::env::var("TERM").unwrap_or_else(|_| "xterm".into())));
+        }
+        if self.inherit_env {
+            env.extend(std::env::vars());
+        }
+        env
+    }
 }
 
 #[derive(Parser, Debug)]
@@ -52,9 +91,17 @@ struct AppOptions {
     /// Working directory of the app (absolute, inside the image).
     #[arg(long, value_name = "DIR")]
     working_dir: Option<String>,
-    /// Numeric user and group to run the app as.
-    #[arg(long, value_name = "UID[:GID]")]
+    /// User (and group) to run the app as: names from the image's
+    /// /etc/passwd and /etc/group, or numbers.
+    #[arg(long, value_name = "USER[:GROUP]")]
     user: Option<String>,
+    /// Group to run the app as (name or number); default: the user's.
+    #[arg(long, value_name = "GROUP")]
+    group: Option<String>,
+    /// Environment variables from a file of KEY=VALUE lines (repeatable);
+    /// below --set-env, above the image's.
+    #[arg(long, value_name = "FILE")]
+    set_env_file: Vec<PathBuf>,
     /// Keep exactly these capabilities (comma-separated, e.g. NET_ADMIN,CHOWN).
     #[arg(long, value_name = "CAPS")]
     caps_retain: Option<String>,
@@ -92,7 +139,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pod: PodOptions,
     #[command(flatten)]
-    image: ImageOptions,
+    image: PrepareOptions,
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS]")]
     rest: Vec<String>,
 }
@@ -105,7 +152,7 @@ pub struct PrepareArgs {
     #[command(flatten)]
     pod: PodOptions,
     #[command(flatten)]
-    image: ImageOptions,
+    image: PrepareOptions,
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS]")]
     rest: Vec<String>,
 }
@@ -145,6 +192,14 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
         }
     }
     let user = o.user.as_deref().map(prepare::parse_user).transpose().map_err(anyhow::Error::msg)?;
+    let group = match o.group.as_deref() {
+        Some(g) => Some(prepare::parse_user(g).map_err(anyhow::Error::msg)?.0),
+        None => None,
+    };
+    let mut env_file = Vec::new();
+    for f in &o.set_env_file {
+        env_file.extend(prepare::parse_env_file(f).map_err(anyhow::Error::msg)?);
+    }
     let caps =
         security::resolve_caps(o.caps_retain.as_deref(), o.caps_remove.as_deref()).map_err(anyhow::Error::msg)?;
     let seccomp = o.seccomp.as_deref().map(security::parse_seccomp).transpose().map_err(anyhow::Error::msg)?;
@@ -156,6 +211,8 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
             set_env,
             working_dir: o.working_dir,
             user,
+            group,
+            env_file,
             caps,
             seccomp,
             no_new_privileges: o.no_new_privileges.unwrap_or(true),
@@ -183,7 +240,7 @@ fn check_hostname(h: &str) -> Result<()> {
 fn create_pod(
     ctx: &Ctx,
     pod: &PodOptions,
-    image_opts: &ImageOptions,
+    image_opts: &PrepareOptions,
     rest: &[String],
     quiet: bool,
     progress: &CliProgress,
@@ -211,8 +268,10 @@ fn create_pod(
     }
     prepare::create(&ctx.store, |uuid| {
         let insecure = image_opts.insecure_options.unwrap_or_default();
-        prepare::manifest(uuid, pod.hostname.as_deref(), insecure, |hostname| {
-            Ok(vec![prepare::resolve_app(rec, display_name, &ctx.images, &overrides, hostname, insecure)?])
+        let pod_env = image_opts.pod_env();
+        let resolv_conf = image_opts.resolv_conf()?;
+        prepare::manifest(uuid, pod.hostname.as_deref(), insecure, resolv_conf, |hostname| {
+            Ok(vec![prepare::resolve_app(rec, display_name, &ctx.images, &overrides, hostname, &pod_env, insecure)?])
         })
     })
 }
@@ -287,7 +346,8 @@ mod tests {
         assert!(parse_image_args(&v(&["oci:x", "--bogus"])).is_err());
         assert!(parse_image_args(&v(&["oci:x", "--set-env", "NOEQUALS"])).is_err());
         assert!(parse_image_args(&v(&["--exec", "x"])).is_err());
-        assert!(parse_image_args(&v(&["oci:x", "--user", "nobody"])).is_err());
+        assert!(parse_image_args(&v(&["oci:x", "--user", "no body"])).is_err());
+        assert!(parse_image_args(&v(&["oci:x", "--caps-retain", "CAP_NOPE"])).is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Pods as stage0 handles them: preparing them on disk, handing them to a
 //! stage1 flavor, and removing them again.
 
+pub mod dns;
 pub mod gc;
 pub mod handoff;
 pub mod prepare;

@@ -21,7 +21,12 @@ pub struct AppOverrides {
     pub args: Option<Vec<String>>,
     pub set_env: Vec<(String, String)>,
     pub working_dir: Option<String>,
-    pub user: Option<(u32, Option<u32>)>,
+    /// `--user USER[:GROUP]`.
+    pub user: Option<(String, Option<String>)>,
+    /// `--group GROUP` (wins over a group given with --user).
+    pub group: Option<String>,
+    /// `--set-env-file` entries, below `set_env`.
+    pub env_file: Vec<(String, String)>,
     /// The app's capabilities (already resolved from the defaults and
     /// `--caps-retain`/`--caps-remove`).
     pub caps: Vec<String>,
@@ -39,6 +44,8 @@ impl Default for AppOverrides {
             set_env: Vec::new(),
             working_dir: None,
             user: None,
+            group: None,
+            env_file: Vec::new(),
             caps: security::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
             seccomp: None,
             no_new_privileges: true,
@@ -47,18 +54,44 @@ impl Default for AppOverrides {
     }
 }
 
-/// Parses `UID[:GID]` (numbers only; names come from the image's
-/// /etc/passwd, which this version does not read).
-pub fn parse_user(s: &str) -> std::result::Result<(u32, Option<u32>), String> {
-    let num = |v: &str, what: &str| {
-        v.parse::<u32>().map_err(|_| {
-            format!("{what} {v:?} in user {s:?} is not a number (user and group names are not supported yet)")
-        })
+fn valid_account(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Parses `USER[:GROUP]`, each a name or a number. Names are resolved in
+/// the app's own /etc/passwd and /etc/group when it starts.
+pub fn parse_user(s: &str) -> std::result::Result<(String, Option<String>), String> {
+    let (u, g) = match s.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (s, None),
     };
-    match s.split_once(':') {
-        Some((u, g)) => Ok((num(u, "uid")?, Some(num(g, "gid")?))),
-        None => Ok((num(s, "uid")?, None)),
+    for part in std::iter::once(u).chain(g) {
+        if !valid_account(part) {
+            return Err(format!("invalid user or group {part:?} in {s:?}"));
+        }
     }
+    Ok((u.to_string(), g.map(str::to_string)))
+}
+
+/// Parses an environment file: `KEY=VALUE` lines; blank lines and lines
+/// starting with `#` are skipped.
+pub fn parse_env_file(path: &std::path::Path) -> std::result::Result<Vec<(String, String)>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read --set-env-file {}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once('=') {
+            Some((k, v)) if !k.is_empty() && !k.contains(char::is_whitespace) => {
+                out.push((k.to_string(), v.to_string()))
+            }
+            _ => return Err(format!("{}:{}: expected KEY=VALUE", path.display(), n + 1)),
+        }
+    }
+    Ok(out)
 }
 
 fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
@@ -94,6 +127,7 @@ pub fn resolve_app(
     store: &ImageStore,
     o: &AppOverrides,
     hostname: &str,
+    pod_env: &[(String, String)],
     insecure: Insecure,
 ) -> Result<App> {
     let run = &rec.run;
@@ -104,28 +138,30 @@ pub fn resolve_app(
     if exec.is_empty() {
         bail!("image {image_name} has no entrypoint or cmd: give the program with --exec");
     }
-    let (uid, gid) = match (o.user, &run.user) {
-        (Some((u, g)), _) => (u, g.unwrap_or(0)),
-        (None, Some(u)) => {
-            let (u, g) =
-                parse_user(u).map_err(|e| anyhow::anyhow!("image {image_name}: {e}; give --user UID[:GID]"))?;
-            (u, g.unwrap_or(0))
-        }
-        (None, None) => (0, 0),
+    let (user, group) = match (&o.user, &run.user) {
+        (Some(u), _) => u.clone(),
+        (None, Some(u)) => parse_user(u).map_err(|e| anyhow::anyhow!("image {image_name}: {e}"))?,
+        (None, None) => ("0".to_string(), None),
     };
+    let group = o.group.clone().or(group);
     let working_dir = o.working_dir.clone().or_else(|| run.working_dir.clone()).unwrap_or_else(|| "/".into());
     if !working_dir.starts_with('/') {
         bail!("working directory {working_dir:?} is not an absolute path");
     }
+    // Lowest first: defaults, the pod's (TERM, inherited), the image's,
+    // --set-env-file, --set-env. HOME comes from the app's passwd entry
+    // at start when nothing here sets it.
     let mut env = Vec::new();
     set_env(&mut env, "PATH", DEFAULT_PATH);
     set_env(&mut env, "HOSTNAME", hostname);
-    set_env(&mut env, "HOME", if uid == 0 { "/root" } else { "/" });
+    for (k, v) in pod_env {
+        set_env(&mut env, k, v);
+    }
     for e in &run.env {
         let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
         set_env(&mut env, k, v);
     }
-    for (k, v) in &o.set_env {
+    for (k, v) in o.env_file.iter().chain(&o.set_env) {
         set_env(&mut env, k, v);
     }
     let layers = lower_layers(rec)?;
@@ -136,8 +172,8 @@ pub fn resolve_app(
         exec,
         env,
         working_dir,
-        user: uid,
-        group: gid,
+        user,
+        group,
         isolation: isolation(o, insecure)?,
     })
 }
@@ -210,6 +246,7 @@ pub fn manifest(
     uuid: &str,
     hostname: Option<&str>,
     insecure: Insecure,
+    resolv_conf: Option<String>,
     build_apps: impl FnOnce(&str) -> Result<Vec<App>>,
 ) -> Result<PodManifest> {
     let hostname = hostname.map(str::to_string).unwrap_or_else(|| default_hostname(uuid));
@@ -220,6 +257,7 @@ pub fn manifest(
         flavor: "ns".into(),
         apps: build_apps(&hostname)?,
         masked_paths: !insecure.paths,
+        resolv_conf,
         hostname,
     })
 }
@@ -229,12 +267,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn users_are_numeric() {
-        assert_eq!(parse_user("1000").unwrap(), (1000, None));
-        assert_eq!(parse_user("1000:50").unwrap(), (1000, Some(50)));
-        assert!(parse_user("nobody").unwrap_err().contains("not supported yet"));
-        assert!(parse_user("1:x").is_err());
-        assert!(parse_user("-1").is_err());
+    fn users_and_groups() {
+        assert_eq!(parse_user("1000").unwrap(), ("1000".to_string(), None));
+        assert_eq!(parse_user("web:staff").unwrap(), ("web".to_string(), Some("staff".to_string())));
+        for bad in ["", ":", "a:", "a b", "../x", "x:y:z"] {
+            assert!(parse_user(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("env");
+        std::fs::write(&p, "# comment\nA=1\n\n  B=two words=x\n").unwrap();
+        assert_eq!(parse_env_file(&p).unwrap(), [("A".into(), "1".into()), ("B".into(), "two words=x".into())]);
+        std::fs::write(&p, "A=1\nnot a pair\n").unwrap();
+        assert!(parse_env_file(&p).unwrap_err().contains(":2:"));
     }
 
     #[test]

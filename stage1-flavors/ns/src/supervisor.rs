@@ -81,7 +81,7 @@ fn pod_init(plan: &rootfs::Plan, manifest: &PodManifest, report_w: OwnedFd) -> i
         let _ = reporter.send(&Report::Error(msg));
         return SKIFF_ERROR;
     }
-    skiff_stage2::init::run(&manifest.apps[0], reporter)
+    skiff_stage2::init::run(manifest, reporter)
 }
 
 fn reader_gone(reporter: &Reporter) -> bool {
