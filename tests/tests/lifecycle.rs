@@ -250,3 +250,46 @@ fn gc_collects_what_it_can_and_reports_the_rest() {
     drop(guard);
     assert_eq!(s.ok(&["gc", "--grace-period", "0"]).trim(), stuck, "the next gc finishes the job");
 }
+
+#[test]
+fn stop_terms_then_kills() {
+    let s = Skiff::new();
+    let mut child = s.spawn_sh("exec sleep 60");
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    assert_eq!(s.ok(&["stop", &uuid[..8]]), format!("{uuid}\n"));
+    assert_eq!(child.wait().unwrap().code(), Some(143), "the app got SIGTERM");
+    assert_eq!(s.ok(&["stop", &uuid]), format!("{uuid}\n"), "stopping an exited pod is fine");
+    s.ok(&["rm", &uuid]);
+
+    // An app that ignores SIGTERM is killed after the timeout.
+    let mut child = s.spawn_sh("trap '' TERM; while true; do sleep 0.1; done");
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    let start = Instant::now();
+    s.ok(&["stop", "--timeout", "500ms", &uuid]);
+    assert!(start.elapsed() >= Duration::from_millis(400));
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+    s.ok(&["rm", &uuid]);
+
+    let mut child = s.spawn_sh("exec sleep 60");
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    s.ok(&["stop", "--force", &uuid]);
+    assert_eq!(child.wait().unwrap().code(), Some(137), "--force kills at once");
+    let prepared = s.ok(&["prepare", "-q", &s.image]).trim().to_string();
+    let o = s.output(&["stop", &prepared]);
+    assert_eq!(code(&o), 125);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not running"));
+}
+
+#[test]
+fn cat_manifest_prints_the_resolved_pod() {
+    let s = Skiff::new();
+    let uuid = s.ok(&["prepare", "-q", &s.image, "--exec", "/bin/echo", "--", "a b"]).trim().to_string();
+    let m: serde_json::Value = serde_json::from_str(&s.ok(&["cat-manifest", &uuid])).unwrap();
+    assert_eq!(m["uuid"], uuid.as_str());
+    assert_eq!(m["apps"][0]["exec"], serde_json::json!(["/bin/echo", "a b"]));
+    assert_eq!(m["apps"][0]["isolation"]["no_new_privileges"], true);
+    assert_eq!(code(&s.output(&["cat-manifest", "ffffffff"])), 125);
+}

@@ -10,6 +10,7 @@ mod progress;
 mod remove;
 mod run;
 mod status;
+mod stop;
 
 use std::path::PathBuf;
 
@@ -65,6 +66,10 @@ enum Command {
     List(list::ListArgs),
     /// Show one pod's state, pid and app exit codes.
     Status(status::StatusArgs),
+    /// Stop running pods: SIGTERM to every app, SIGKILL after --timeout.
+    Stop(stop::StopArgs),
+    /// Print a pod's resolved manifest.
+    CatManifest(stop::CatManifestArgs),
     /// Remove exited or prepared pods.
     Rm(remove::RmArgs),
     /// Remove exited pods after a grace period, and stale prepared ones.
@@ -114,6 +119,8 @@ pub fn main() -> i32 {
         Command::RunPrepared(a) => run::run_prepared(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
+        Command::Stop(a) => stop::stop(&ctx, a),
+        Command::CatManifest(a) => stop::cat_manifest(&ctx, a),
         Command::Rm(a) => remove::rm(&ctx, a),
         Command::Gc(a) => remove::gc(&ctx, a),
         Command::Image(c) => image::run(&ctx, c),

@@ -59,7 +59,7 @@ pub fn run(ctx: &Ctx, a: StatusArgs) -> Result<i32> {
 /// Waits until the pod has exited; false if the deadline passed first.
 /// A running pod is waited for on its lock (no polling); a prepared one is
 /// re-checked every 100 ms until someone runs it.
-fn wait_exited(ctx: &Ctx, uuid: &str, deadline: Option<Instant>) -> Result<bool> {
+pub(super) fn wait_exited(ctx: &Ctx, uuid: &str, deadline: Option<Instant>) -> Result<bool> {
     loop {
         let pod = Pod::find(&ctx.store, uuid)?;
         let state = pod.state();

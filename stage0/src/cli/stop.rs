@@ -1,0 +1,90 @@
+//! `stop` and `cat-manifest`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use clap::Args;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use skiff_pods::{Pod, PodState};
+
+use super::status::wait_exited;
+use super::{parse_duration, Ctx};
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// SIGKILL the pod at once instead of SIGTERM first.
+    #[arg(long)]
+    force: bool,
+    /// How long the apps get to exit after SIGTERM before SIGKILL.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    timeout: Duration,
+    #[arg(required = true, value_name = "UUID")]
+    uuids: Vec<String>,
+}
+
+/// The pod's init, checked to still be PID 1 of its own PID namespace
+/// (so a recycled PID is never signalled).
+fn init_pid(pod: &Pod) -> Option<Pid> {
+    let pid = pod.pid()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+    let ids: Vec<&str> = nspid.split_whitespace().collect();
+    (ids.len() >= 2 && ids.last() == Some(&"1")).then(|| Pid::from_raw(pid))
+}
+
+fn stop_one(ctx: &Ctx, id: &str, force: bool, timeout: Duration) -> Result<String> {
+    let pod = Pod::find(&ctx.store, id)?;
+    let uuid = pod.uuid().to_string();
+    match pod.state() {
+        PodState::Running => {}
+        s if s.has_exited() || s == PodState::Garbage => return Ok(uuid),
+        s => bail!("pod {uuid} is {s}, not running"),
+    }
+    let Some(init) = init_pid(&pod) else {
+        // Running without a live init: its supervisor is finishing.
+        wait_exited(ctx, &uuid, Some(Instant::now() + timeout))?;
+        return Ok(uuid);
+    };
+    if !force {
+        // The init forwards SIGTERM to every app.
+        let _ = kill(init, Signal::SIGTERM);
+        if wait_exited(ctx, &uuid, Some(Instant::now() + timeout))? {
+            return Ok(uuid);
+        }
+    }
+    // SIGKILL to a PID namespace's init ends every process in it.
+    let _ = kill(init, Signal::SIGKILL);
+    if !wait_exited(ctx, &uuid, Some(Instant::now() + Duration::from_secs(10)))? {
+        bail!("pod {uuid} did not exit after SIGKILL");
+    }
+    Ok(uuid)
+}
+
+/// Prints the UUID of each pod stopped (or already exited).
+pub fn stop(ctx: &Ctx, a: StopArgs) -> Result<i32> {
+    let mut failed = false;
+    for id in &a.uuids {
+        match stop_one(ctx, id, a.force, a.timeout) {
+            Ok(u) => println!("{u}"),
+            Err(e) => {
+                eprintln!("skiff: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { super::EXIT_SKIFF_ERROR } else { 0 })
+}
+
+#[derive(Args, Debug)]
+pub struct CatManifestArgs {
+    /// UUID (or unique prefix) of the pod.
+    uuid: String,
+}
+
+/// Prints the pod's resolved manifest (docs/manifest.md).
+pub fn cat_manifest(ctx: &Ctx, a: CatManifestArgs) -> Result<i32> {
+    let m = Pod::find(&ctx.store, &a.uuid)?.read_manifest()?;
+    println!("{}", String::from_utf8_lossy(&m.to_json()));
+    Ok(0)
+}
