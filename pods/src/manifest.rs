@@ -58,6 +58,30 @@ pub struct App {
     pub group: Option<String>,
     #[serde(default)]
     pub isolation: Isolation,
+    /// Volumes mounted into the app's root, in order.
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+}
+
+/// Where a mount's content comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountSource {
+    /// A host path, bound recursively.
+    Host(PathBuf),
+    /// A pod-private volume: `volumes/<name>` in the pod directory, empty
+    /// at first and shared by every app that mounts it.
+    Volume(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mount {
+    pub source: MountSource,
+    /// Absolute path inside the app's root, resolved there (symlinks in
+    /// the image cannot lead it out).
+    pub target: String,
+    pub read_only: bool,
 }
 
 /// How an app is confined, resolved by stage0 (docs/manifest.md).
@@ -161,6 +185,11 @@ mod tests {
                 user: "0".into(),
                 group: None,
                 isolation: Isolation::default(),
+                mounts: vec![Mount {
+                    source: MountSource::Volume("data".into()),
+                    target: "/data".into(),
+                    read_only: false,
+                }],
             }],
             masked_paths: true,
             resolv_conf: None,

@@ -210,6 +210,7 @@ mod tests {
             user: "0".into(),
             group: None,
             isolation: Default::default(),
+            mounts: Vec::new(),
         };
         assert!(Prepared::new(&app).unwrap_err().contains("NUL"));
     }

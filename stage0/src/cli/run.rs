@@ -102,6 +102,10 @@ struct AppOptions {
     /// below --set-env, above the image's.
     #[arg(long, value_name = "FILE")]
     set_env_file: Vec<PathBuf>,
+    /// Mount a host path (recursively; ro also for mounts under it) or a
+    /// pod-private volume NAME (empty at first) at TARGET (repeatable).
+    #[arg(long, value_name = "SOURCE:TARGET[:ro]")]
+    volume: Vec<String>,
     /// Keep exactly these capabilities (comma-separated, e.g. NET_ADMIN,CHOWN).
     #[arg(long, value_name = "CAPS")]
     caps_retain: Option<String>,
@@ -196,6 +200,8 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
         Some(g) => Some(prepare::parse_user(g).map_err(anyhow::Error::msg)?.0),
         None => None,
     };
+    let mounts =
+        o.volume.iter().map(|v| prepare::parse_volume(v)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
     let mut env_file = Vec::new();
     for f in &o.set_env_file {
         env_file.extend(prepare::parse_env_file(f).map_err(anyhow::Error::msg)?);
@@ -213,6 +219,7 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
             user,
             group,
             env_file,
+            mounts,
             caps,
             seccomp,
             no_new_privileges: o.no_new_privileges.unwrap_or(true),

@@ -2,7 +2,7 @@
 //! creating the pod directory that holds it.
 
 use anyhow::{bail, Context, Result};
-use skiff_pods::manifest::{ImageRef, Isolation, Rootfs, Seccomp, MANIFEST_VERSION};
+use skiff_pods::manifest::{ImageRef, Isolation, Mount, MountSource, Rootfs, Seccomp, MANIFEST_VERSION};
 use skiff_pods::{App, Pod, PodManifest, StateDir, Store};
 
 use crate::image::digest::Digest;
@@ -27,6 +27,7 @@ pub struct AppOverrides {
     pub group: Option<String>,
     /// `--set-env-file` entries, below `set_env`.
     pub env_file: Vec<(String, String)>,
+    pub mounts: Vec<Mount>,
     /// The app's capabilities (already resolved from the defaults and
     /// `--caps-retain`/`--caps-remove`).
     pub caps: Vec<String>,
@@ -46,6 +47,7 @@ impl Default for AppOverrides {
             user: None,
             group: None,
             env_file: Vec::new(),
+            mounts: Vec::new(),
             caps: security::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
             seccomp: None,
             no_new_privileges: true,
@@ -71,6 +73,35 @@ pub fn parse_user(s: &str) -> std::result::Result<(String, Option<String>), Stri
         }
     }
     Ok((u.to_string(), g.map(str::to_string)))
+}
+
+/// Parses `--volume SOURCE:TARGET[:ro|:rw]`: SOURCE is an absolute host
+/// path (which must exist) or the name of a pod-private volume.
+pub fn parse_volume(spec: &str) -> std::result::Result<Mount, String> {
+    let bad = |why: &str| format!("--volume {spec:?}: {why}");
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (src, target, read_only) = match parts.as_slice() {
+        [s, t] => (*s, *t, false),
+        [s, t, "ro"] => (*s, *t, true),
+        [s, t, "rw"] => (*s, *t, false),
+        _ => return Err(bad("expected SOURCE:TARGET[:ro|:rw]")),
+    };
+    if !target.starts_with('/') || target.split('/').any(|c| c == "..") {
+        return Err(bad("the target must be an absolute path without '..'"));
+    }
+    let source = if src.starts_with('/') {
+        std::fs::metadata(src).map_err(|e| bad(&format!("source {src}: {e}")))?;
+        MountSource::Host(src.into())
+    } else if !src.is_empty()
+        && src.len() <= 64
+        && src.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && src.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        MountSource::Volume(src.to_string())
+    } else {
+        return Err(bad("the source must be an absolute host path or a volume name ([A-Za-z0-9_.-])"));
+    };
+    Ok(Mount { source, target: target.to_string(), read_only })
 }
 
 /// Parses an environment file: `KEY=VALUE` lines; blank lines and lines
@@ -175,6 +206,7 @@ pub fn resolve_app(
         user,
         group,
         isolation: isolation(o, insecure)?,
+        mounts: o.mounts.clone(),
     })
 }
 
@@ -237,6 +269,12 @@ fn write_pod(pod: &Pod, m: &PodManifest) -> Result<()> {
             let p = dir.join("apps").join(&app.name).join(sub);
             std::fs::create_dir_all(&p).with_context(|| format!("cannot create {}", p.display()))?;
         }
+        for mount in &app.mounts {
+            if let MountSource::Volume(name) = &mount.source {
+                let p = dir.join("volumes").join(name);
+                std::fs::create_dir_all(&p).with_context(|| format!("cannot create {}", p.display()))?;
+            }
+        }
     }
     skiff_pods::atomic::write_atomic(&dir, skiff_pods::manifest::MANIFEST_FILE, &m.to_json())
         .with_context(|| format!("cannot write the manifest of pod {}", pod.uuid()))
@@ -272,6 +310,18 @@ mod tests {
         assert_eq!(parse_user("web:staff").unwrap(), ("web".to_string(), Some("staff".to_string())));
         for bad in ["", ":", "a:", "a b", "../x", "x:y:z"] {
             assert!(parse_user(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn volumes() {
+        let v = parse_volume("/tmp:/data:ro").unwrap();
+        assert_eq!((v.source, v.target.as_str(), v.read_only), (MountSource::Host("/tmp".into()), "/data", true));
+        assert_eq!(parse_volume("cache:/var/cache").unwrap().source, MountSource::Volume("cache".into()));
+        for bad in
+            ["/tmp", "/tmp:data", "/tmp:/a/../b", "/nonexistent-skiff:/x", "../x:/y", "a/b:/y", "/tmp:/x:maybe", ":/x"]
+        {
+            assert!(parse_volume(bad).is_err(), "{bad}");
         }
     }
 

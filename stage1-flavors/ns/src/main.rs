@@ -9,6 +9,7 @@
 mod dev;
 mod rootfs;
 mod supervisor;
+mod volumes;
 
 use std::os::fd::{FromRawFd, OwnedFd};
 

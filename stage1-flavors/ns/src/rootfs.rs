@@ -18,8 +18,10 @@ const MOUNT_DATA_MAX: usize = 4095;
 pub struct Plan {
     layers_dir: PathBuf,
     rootfs: PathBuf,
+    pod_dir: PathBuf,
     overlay_data: String,
     masked_paths: bool,
+    mounts: Vec<skiff_pods::manifest::Mount>,
 }
 
 impl Plan {
@@ -53,8 +55,10 @@ impl Plan {
         Ok(Plan {
             layers_dir: app.rootfs.layers_dir.clone(),
             rootfs: app_dir.join("rootfs"),
+            pod_dir: pod_dir.to_path_buf(),
             overlay_data,
             masked_paths: manifest.masked_paths,
+            mounts: app.mounts.clone(),
         })
     }
 }
@@ -76,6 +80,7 @@ pub fn enter(plan: &Plan, hostname: &str) -> Result<(), String> {
     if plan.masked_paths {
         mask_paths(&plan.rootfs)?;
     }
+    crate::volumes::mount_all(&plan.rootfs, &plan.pod_dir, &plan.mounts)?;
     nix::unistd::sethostname(hostname).map_err(|e| format!("cannot set hostname {hostname:?}: {e}"))?;
     pivot(&plan.rootfs)?;
     nix::sys::stat::umask(old_umask);

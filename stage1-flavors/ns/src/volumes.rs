@@ -1,0 +1,111 @@
+//! Volumes: host paths and pod-private volumes bound into the app's root.
+//! Targets are resolved inside the root with `openat2(RESOLVE_IN_ROOT)`,
+//! creating what is missing, so a symlink in the image can never send a
+//! mount to a host path; the mount then goes to the resolved path.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use skiff_pods::manifest::{Mount, MountSource};
+
+fn in_root() -> ResolveFlags {
+    ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS
+}
+
+fn open_in_root(root: &OwnedFd, rel: &Path, dir: bool) -> rustix::io::Result<OwnedFd> {
+    let flags = if dir { OFlags::PATH | OFlags::DIRECTORY } else { OFlags::PATH };
+    rustix::fs::openat2(root, rel, flags | OFlags::CLOEXEC, Mode::empty(), in_root())
+}
+
+/// Opens `target` inside `root`, creating missing parents (mode 0755) and
+/// the final entry (a directory, or an empty file when `dir` is false).
+fn resolve_creating(root: &OwnedFd, target: &str, dir: bool) -> Result<OwnedFd, String> {
+    let rel: PathBuf = Path::new(target).components().filter(|c| matches!(c, Component::Normal(_))).collect();
+    let comps: Vec<_> = rel.components().collect();
+    let mut prefix = PathBuf::new();
+    for (i, c) in comps.iter().enumerate() {
+        prefix.push(c);
+        let last = i + 1 == comps.len();
+        let want_dir = !last || dir;
+        match open_in_root(root, &prefix, want_dir) {
+            Ok(fd) if last => return Ok(fd),
+            Ok(_) => continue,
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(format!("volume target {target}: /{}: {e}", prefix.display())),
+        }
+        let parent_path = prefix.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = open_in_root(root, parent_path, true).map_err(|e| format!("volume target {target}: {e}"))?;
+        let name = c.as_os_str();
+        let made = if want_dir {
+            rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755))
+        } else {
+            rustix::fs::openat(
+                &parent,
+                name,
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )
+            .map(drop)
+        };
+        match made {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(format!("volume target {target}: cannot create /{}: {e}", prefix.display())),
+        }
+        if last {
+            return open_in_root(root, &prefix, want_dir).map_err(|e| format!("volume target {target}: {e}"));
+        }
+    }
+    rustix::fs::openat(root, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| format!("volume target {target}: {e}"))
+}
+
+/// The mount points at or below `dir` (deepest last), from mountinfo.
+fn mounts_at_or_under(dir: &Path) -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines().filter_map(|l| l.split(' ').nth(4)).map(PathBuf::from).filter(|m| m.starts_with(dir)).collect()
+}
+
+pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount]) -> Result<(), String> {
+    if mounts.is_empty() {
+        return Ok(());
+    }
+    let root = rustix::fs::open(rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| format!("cannot open the pod's root: {e}"))?;
+    for m in mounts {
+        let source = match &m.source {
+            MountSource::Host(p) => p.clone(),
+            MountSource::Volume(name)
+                if !name.is_empty() && !name.contains(['/', '\0']) && name != ".." && name != "." =>
+            {
+                pod_dir.join("volumes").join(name)
+            }
+            MountSource::Volume(name) => return Err(format!("invalid volume name {name:?}")),
+        };
+        let md = std::fs::metadata(&source).map_err(|e| format!("volume source {}: {e}", source.display()))?;
+        let target = resolve_creating(&root, &m.target, md.is_dir())?;
+        // The resolved entry's real path: inside the root by construction.
+        let real = std::fs::read_link(format!("/proc/self/fd/{}", target.as_raw_fd()))
+            .map_err(|e| format!("volume target {}: {e}", m.target))?;
+        if !real.starts_with(rootfs) {
+            return Err(format!("volume target {} resolves outside the pod's root", m.target));
+        }
+        mount(Some(&source), &real, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| format!("cannot mount {} on {}: {e}", source.display(), m.target))?;
+        if m.read_only {
+            // A remount changes one mount; every mount the recursive bind
+            // brought along must be made read-only too.
+            for mp in mounts_at_or_under(&real) {
+                let flags = MsFlags::MS_REMOUNT
+                    | MsFlags::MS_BIND
+                    | MsFlags::MS_RDONLY
+                    | MsFlags::MS_NOSUID
+                    | MsFlags::MS_NODEV;
+                mount(None::<&str>, &mp, None::<&str>, flags, None::<&str>)
+                    .map_err(|e| format!("cannot make {} read-only: {e}", mp.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
