@@ -7,6 +7,7 @@
 pub mod abi;
 pub mod app_status;
 pub mod atomic;
+pub mod cgroup;
 pub mod layout;
 pub mod manifest;
 pub mod pod;

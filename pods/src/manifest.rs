@@ -61,6 +61,12 @@ pub struct App {
     /// Volumes mounted into the app's root, in order.
     #[serde(default)]
     pub mounts: Vec<Mount>,
+    /// Limits, applied to the pod's cgroup (docs/cgroups.md).
+    #[serde(default)]
+    pub resources: crate::cgroup::Resources,
+    /// Written to the app's /proc/self/oom_score_adj before it starts.
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
 }
 
 /// Where a mount's content comes from.
@@ -190,6 +196,8 @@ mod tests {
                     target: "/data".into(),
                     read_only: false,
                 }],
+                resources: Default::default(),
+                oom_score_adj: Some(100),
             }],
             masked_paths: true,
             resolv_conf: None,

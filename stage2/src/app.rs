@@ -33,6 +33,7 @@ pub struct Prepared {
     caps: CapsHashSet,
     no_new_privileges: bool,
     seccomp: Option<seccomp::Compiled>,
+    oom_score_adj: Option<i32>,
 }
 
 fn cstring(s: &str, what: &str) -> Result<CString, String> {
@@ -78,6 +79,7 @@ impl Prepared {
                 .collect::<Result<_, _>>()?,
             no_new_privileges: app.isolation.no_new_privileges,
             seccomp: app.isolation.seccomp.as_ref().map(seccomp::compile).transpose()?,
+            oom_score_adj: app.oom_score_adj,
         })
     }
 
@@ -120,6 +122,11 @@ impl Prepared {
     /// CAP_SETPCAP is held; permitted and effective sets are set after the
     /// uid change (which empties them for a non-root user).
     fn become_user(&self) -> Result<(), String> {
+        if let Some(adj) = self.oom_score_adj {
+            // Lowering it needs CAP_SYS_RESOURCE: the error says so.
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .map_err(|e| format!("cannot set oom_score_adj to {adj}: {e}"))?;
+        }
         if let Some(f) = &self.seccomp {
             seccomp::apply(f)?;
         }
@@ -211,6 +218,8 @@ mod tests {
             group: None,
             isolation: Default::default(),
             mounts: Vec::new(),
+            resources: Default::default(),
+            oom_score_adj: None,
         };
         assert!(Prepared::new(&app).unwrap_err().contains("NUL"));
     }

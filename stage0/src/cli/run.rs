@@ -17,7 +17,9 @@ use crate::image::reference::ImageReference;
 use crate::pod::dns::{self, DnsOptions};
 use crate::pod::handoff;
 use crate::pod::prepare::{self, AppOverrides};
+use crate::pod::resources;
 use crate::pod::security::{self, Insecure};
+use skiff_pods::cgroup::Resources;
 
 /// The only flavor this version ships.
 const FLAVOR: &str = "ns";
@@ -106,6 +108,22 @@ struct AppOptions {
     /// pod-private volume NAME (empty at first) at TARGET (repeatable).
     #[arg(long, value_name = "SOURCE:TARGET[:ro]")]
     volume: Vec<String>,
+    /// Memory limit of the pod's cgroup, e.g. 256M or 1G; going over it gets
+    /// the app OOM-killed (exit 137).
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
+    /// CPU quota in CPUs, e.g. 500m or 1.5.
+    #[arg(long, value_name = "CPUS")]
+    cpu: Option<String>,
+    /// Relative CPU weight (cgroup v1 cpu.shares scale, 2..262144).
+    #[arg(long, value_name = "N")]
+    cpu_shares: Option<String>,
+    /// Most processes and threads the pod may have.
+    #[arg(long, value_name = "N")]
+    pids_limit: Option<String>,
+    /// The app's oom_score_adj (-1000..1000; lowering it needs CAP_SYS_RESOURCE).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    oom_score_adj: Option<String>,
     /// Keep exactly these capabilities (comma-separated, e.g. NET_ADMIN,CHOWN).
     #[arg(long, value_name = "CAPS")]
     caps_retain: Option<String>,
@@ -202,6 +220,16 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
     };
     let mounts =
         o.volume.iter().map(|v| prepare::parse_volume(v)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let num = |v: &Option<String>, what: &str, lo: i64, hi: i64| -> Result<Option<i64>> {
+        v.as_deref().map(|s| resources::parse_in_range(s, what, lo, hi)).transpose().map_err(anyhow::Error::msg)
+    };
+    let limits = Resources {
+        memory_bytes: o.memory.as_deref().map(resources::parse_memory).transpose().map_err(anyhow::Error::msg)?,
+        cpu_millis: o.cpu.as_deref().map(resources::parse_cpu).transpose().map_err(anyhow::Error::msg)?,
+        cpu_shares: num(&o.cpu_shares, "--cpu-shares", 2, 262_144)?.map(|v| v.unsigned_abs()),
+        pids: num(&o.pids_limit, "--pids-limit", 1, 4_194_304)?.map(|v| v.unsigned_abs()),
+    };
+    let oom_score_adj = num(&o.oom_score_adj, "--oom-score-adj", -1000, 1000)?.and_then(|v| i32::try_from(v).ok());
     let mut env_file = Vec::new();
     for f in &o.set_env_file {
         env_file.extend(prepare::parse_env_file(f).map_err(anyhow::Error::msg)?);
@@ -220,6 +248,8 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
             group,
             env_file,
             mounts,
+            resources: limits,
+            oom_score_adj,
             caps,
             seccomp,
             no_new_privileges: o.no_new_privileges.unwrap_or(true),

@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, Context, Result};
+use skiff_pods::cgroup::PodCgroup;
 use skiff_pods::layout::GC_MARK_FILE;
 use skiff_pods::{atomic, time, Pod, PodState, StateDir, Store};
 
@@ -87,6 +88,10 @@ pub fn destroy(mut pod: Pod) -> Result<()> {
         pod.transition(StateDir::Garbage)?;
     }
     let dir = pod.path();
+    // A pod whose supervisor was SIGKILLed leaves its (empty) cgroup.
+    PodCgroup::for_pod(pod.uuid())
+        .remove()
+        .with_context(|| format!("pod {}: cannot remove its cgroup {}", pod.uuid(), PodCgroup::name(pod.uuid())))?;
     let stuck = unmount_all_under(&dir);
     if !stuck.is_empty() {
         return Err(anyhow!("pod {}: cannot unmount {}", pod.uuid(), stuck[0].display()));

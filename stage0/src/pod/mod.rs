@@ -5,5 +5,6 @@ pub mod dns;
 pub mod gc;
 pub mod handoff;
 pub mod prepare;
+pub mod resources;
 pub mod security;
 pub mod unmount;

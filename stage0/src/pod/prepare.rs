@@ -2,6 +2,7 @@
 //! creating the pod directory that holds it.
 
 use anyhow::{bail, Context, Result};
+use skiff_pods::cgroup::Resources;
 use skiff_pods::manifest::{ImageRef, Isolation, Mount, MountSource, Rootfs, Seccomp, MANIFEST_VERSION};
 use skiff_pods::{App, Pod, PodManifest, StateDir, Store};
 
@@ -28,6 +29,8 @@ pub struct AppOverrides {
     /// `--set-env-file` entries, below `set_env`.
     pub env_file: Vec<(String, String)>,
     pub mounts: Vec<Mount>,
+    pub resources: Resources,
+    pub oom_score_adj: Option<i32>,
     /// The app's capabilities (already resolved from the defaults and
     /// `--caps-retain`/`--caps-remove`).
     pub caps: Vec<String>,
@@ -48,6 +51,8 @@ impl Default for AppOverrides {
             group: None,
             env_file: Vec::new(),
             mounts: Vec::new(),
+            resources: Resources::default(),
+            oom_score_adj: None,
             caps: security::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
             seccomp: None,
             no_new_privileges: true,
@@ -207,6 +212,8 @@ pub fn resolve_app(
         group,
         isolation: isolation(o, insecure)?,
         mounts: o.mounts.clone(),
+        resources: o.resources.clone(),
+        oom_score_adj: o.oom_score_adj,
     })
 }
 

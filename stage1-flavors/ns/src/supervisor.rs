@@ -16,6 +16,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use skiff_pods::app_status::{self, AppExit};
+use skiff_pods::cgroup::PodCgroup;
 use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, PodManifest};
 use skiff_stage2::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
@@ -27,6 +28,11 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
     close_on_exec_all()?;
     let app = &manifest.apps[0];
     let plan = rootfs::Plan::new(manifest, app, pod_dir)?;
+    let cgroup = PodCgroup::for_pod(&manifest.uuid);
+    if let Err(e) = cgroup.create().and_then(|()| cgroup.apply(&app.resources)) {
+        let _ = cgroup.remove();
+        return Err(e);
+    }
     let mask = skiff_stage2::init::supervised_signals();
     mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
     // Only children of this process enter the new PID namespace: the init
@@ -38,7 +44,7 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
         Ok(ForkResult::Child) => {
             drop(report_r);
             drop(lock);
-            std::process::exit(pod_init(&plan, manifest, report_w));
+            std::process::exit(pod_init(&plan, &cgroup, manifest, report_w));
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return Err(format!("cannot fork the pod's init: {e}")),
@@ -52,8 +58,18 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
     }
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
-    let mut sup = Supervisor { lock, init, started_at, setup_error: None, buf: Vec::new() };
+    let mut sup = Supervisor { lock, init, started_at, setup_error: None, buf: Vec::new(), killed_app: None };
     let status = sup.wait(&sfd, File::from(report_r))?;
+    if sup.killed_app.is_some() && cgroup.oom_kills() > 0 {
+        let limit = app
+            .resources
+            .memory_bytes
+            .map_or("its memory limit".to_string(), |b| format!("its memory limit of {b} bytes"));
+        eprintln!("skiff: app {} was killed by the kernel's OOM killer: the pod exceeded {limit}", app.name);
+    }
+    // Every process of the pod is gone with its init; a cgroup that cannot
+    // be removed now is removed by gc.
+    let _ = cgroup.remove();
     if let Some(msg) = sup.setup_error {
         eprintln!("skiff: {msg}");
         return Ok(SKIFF_ERROR);
@@ -66,7 +82,7 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
 }
 
 /// Runs in the forked child: becomes the pod's PID 1.
-fn pod_init(plan: &rootfs::Plan, manifest: &PodManifest, report_w: OwnedFd) -> i32 {
+fn pod_init(plan: &rootfs::Plan, cgroup: &PodCgroup, manifest: &PodManifest, report_w: OwnedFd) -> i32 {
     let mut reporter = Reporter::new(report_w);
     // The pod must never outlive its supervisor: if it dies (even by
     // SIGKILL) the init gets SIGKILL, and with it every process in the pod.
@@ -77,7 +93,9 @@ fn pod_init(plan: &rootfs::Plan, manifest: &PodManifest, report_w: OwnedFd) -> i
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || reader_gone(&reporter) {
         return SKIFF_ERROR;
     }
-    if let Err(msg) = rootfs::enter(plan, &manifest.hostname) {
+    // Joined before anything else, so the app is in the pod's cgroup
+    // from its first instruction.
+    if let Err(msg) = cgroup.enter_self().and_then(|()| rootfs::enter(plan, &manifest.hostname)) {
         let _ = reporter.send(&Report::Error(msg));
         return SKIFF_ERROR;
     }
@@ -98,6 +116,8 @@ struct Supervisor {
     started_at: String,
     setup_error: Option<String>,
     buf: Vec<u8>,
+    /// The app that SIGKILL ended, if one did.
+    killed_app: Option<String>,
 }
 
 impl Supervisor {
@@ -169,6 +189,9 @@ impl Supervisor {
             Report::Error(msg) => self.setup_error = Some(msg),
             Report::Started { .. } => {}
             Report::Exited { app, exit_code, signal } => {
+                if signal == Some(Signal::SIGKILL as i32) {
+                    self.killed_app = Some(app.clone());
+                }
                 let exit = AppExit {
                     exit_code,
                     signal,

@@ -1,0 +1,278 @@
+//! The pod's cgroup: `/skiff/<uuid>` in every cgroup hierarchy of the host
+//! (each v1 hierarchy but cpuset, and the v2 one, so hybrid hosts work as
+//! well as pure v2 ones). The flavor creates it and sets limits before the
+//! pod's init starts, the init joins it before the app is forked, and
+//! whoever finds the pod exited removes it (the flavor on exit, gc after a
+//! SIGKILL). A small own module rather than cgroups-rs: see docs/cgroups.md.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Name of the parent cgroup of all pods in each hierarchy.
+pub const PARENT: &str = "skiff";
+
+/// Limits of an app (docs/manifest.md); `None`: no limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    pub memory_bytes: Option<u64>,
+    /// CPU time per 100 ms period, in thousandths of a CPU (500 = half).
+    pub cpu_millis: Option<u64>,
+    /// Relative weight, cgroup v1 `cpu.shares` scale (2..262144).
+    pub cpu_shares: Option<u64>,
+    pub pids: Option<u64>,
+}
+
+impl Resources {
+    pub fn is_empty(&self) -> bool {
+        *self == Resources::default()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A v1 hierarchy and the controllers (or `name=`) it carries.
+    V1(Vec<String>),
+    V2,
+}
+
+#[derive(Clone, Debug)]
+pub struct PodCgroup {
+    /// (hierarchy kind, this pod's directory in it).
+    dirs: Vec<(Kind, PathBuf)>,
+}
+
+const PERIOD_US: u64 = 100_000;
+
+fn hierarchies(mountinfo: &str) -> Vec<(Kind, PathBuf)> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let mount_point = pre.split(' ').nth(4).unwrap_or("");
+        let mut post = post.split(' ');
+        let (fstype, opts) = (post.next().unwrap_or(""), post.nth(1).unwrap_or(""));
+        match fstype {
+            "cgroup2" => out.push((Kind::V2, PathBuf::from(mount_point))),
+            "cgroup" => {
+                let controllers: Vec<String> = opts
+                    .split(',')
+                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent") && *o != "clone_children")
+                    .map(str::to_string)
+                    .collect();
+                // cpuset children start without cpus or mems and refuse tasks.
+                if !controllers.iter().any(|c| c == "cpuset") {
+                    out.push((Kind::V1(controllers), PathBuf::from(mount_point)));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn write(path: &Path, value: &str) -> Result<(), String> {
+    std::fs::write(path, value).map_err(|e| format!("cannot write {value:?} to {}: {e}", path.display()))
+}
+
+impl PodCgroup {
+    pub fn for_pod(uuid: &str) -> PodCgroup {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        Self::from_mountinfo(&info, uuid)
+    }
+
+    fn from_mountinfo(info: &str, uuid: &str) -> PodCgroup {
+        let dirs = hierarchies(info).into_iter().map(|(k, root)| (k, root.join(PARENT).join(uuid))).collect();
+        PodCgroup { dirs }
+    }
+
+    /// The cgroup as `/proc/PID/cgroup` shows it.
+    pub fn name(uuid: &str) -> String {
+        format!("/{PARENT}/{uuid}")
+    }
+
+    fn dir_with(&self, controller: &str) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|(k, _)| matches!(k, Kind::V1(c) if c.iter().any(|x| x == controller)))
+            .map(|(_, d)| d.as_path())
+            .or_else(|| self.v2().filter(|d| controller_enabled(d, controller)))
+    }
+
+    fn v2(&self) -> Option<&Path> {
+        self.dirs.iter().find(|(k, _)| *k == Kind::V2).map(|(_, d)| d.as_path())
+    }
+
+    pub fn create(&self) -> Result<(), String> {
+        for (kind, dir) in &self.dirs {
+            if *kind == Kind::V2 {
+                // Controllers must be enabled top-down for a v2 child to
+                // have their files; unavailable ones are simply absent.
+                if let Some(parent) = dir.parent() {
+                    for c in ["memory", "cpu", "pids"] {
+                        if let Some(root) = parent.parent() {
+                            let _ = std::fs::write(root.join("cgroup.subtree_control"), format!("+{c}"));
+                        }
+                        let _ = std::fs::create_dir_all(parent);
+                        let _ = std::fs::write(parent.join("cgroup.subtree_control"), format!("+{c}"));
+                    }
+                }
+            }
+            // Another pod's exit may remove the empty parent between its
+            // creation and ours: try again then.
+            let mut made = std::fs::create_dir_all(dir);
+            for _ in 0..3 {
+                if made.is_ok() {
+                    break;
+                }
+                made = std::fs::create_dir_all(dir);
+            }
+            made.map_err(|e| format!("cannot create cgroup {}: {e}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    pub fn apply(&self, r: &Resources) -> Result<(), String> {
+        let need = |controller: &str| {
+            self.dir_with(controller)
+                .ok_or_else(|| format!("the {controller} cgroup controller is not available on this host"))
+        };
+        if let Some(m) = r.memory_bytes {
+            let d = need("memory")?;
+            if self.is_v2(d) {
+                write(&d.join("memory.max"), &m.to_string())?;
+            } else {
+                write(&d.join("memory.limit_in_bytes"), &m.to_string())?;
+            }
+        }
+        if let Some(mc) = r.cpu_millis {
+            let d = need("cpu")?;
+            let quota = (mc * PERIOD_US / 1000).max(1000);
+            if self.is_v2(d) {
+                write(&d.join("cpu.max"), &format!("{quota} {PERIOD_US}"))?;
+            } else {
+                write(&d.join("cpu.cfs_period_us"), &PERIOD_US.to_string())?;
+                write(&d.join("cpu.cfs_quota_us"), &quota.to_string())?;
+            }
+        }
+        if let Some(s) = r.cpu_shares {
+            let d = need("cpu")?;
+            if self.is_v2(d) {
+                // runc's conversion of the v1 scale to cpu.weight.
+                let weight = 1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142;
+                write(&d.join("cpu.weight"), &weight.to_string())?;
+            } else {
+                write(&d.join("cpu.shares"), &s.to_string())?;
+            }
+        }
+        if let Some(p) = r.pids {
+            write(&need("pids")?.join("pids.max"), &p.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn is_v2(&self, d: &Path) -> bool {
+        self.v2() == Some(d)
+    }
+
+    /// Moves the calling process into the pod's cgroup everywhere.
+    pub fn enter_self(&self) -> Result<(), String> {
+        for (_, dir) in &self.dirs {
+            write(&dir.join("cgroup.procs"), "0")?;
+        }
+        Ok(())
+    }
+
+    /// How many processes the kernel OOM-killed for the memory limit.
+    pub fn oom_kills(&self) -> u64 {
+        let Some(d) = self.dir_with("memory") else { return 0 };
+        let file = if self.is_v2(d) { "memory.events" } else { "memory.oom_control" };
+        std::fs::read_to_string(d.join(file))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The memory limit file's path (for tests and diagnostics).
+    pub fn memory_dir(&self) -> Option<&Path> {
+        self.dir_with("memory")
+    }
+
+    /// Removes the pod's directories (they must hold no process any more)
+    /// and the parents that became empty.
+    pub fn remove(&self) -> io::Result<()> {
+        let mut first_err = None;
+        for (_, dir) in &self.dirs {
+            match remove_when_released(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                    continue;
+                }
+            }
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent); // fails while other pods live
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// `rmdir` of a cgroup whose last task has just been reaped can still
+/// fail with EBUSY for a moment while the kernel lets go of it.
+fn remove_when_released(dir: &Path) -> io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_dir(dir) {
+            Err(e) if e.raw_os_error() == Some(16) && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn controller_enabled(dir: &Path, controller: &str) -> bool {
+    std::fs::read_to_string(dir.join("cgroup.controllers")).is_ok_and(|c| c.split_whitespace().any(|x| x == controller))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn hybrid_layout() {
+        let c = PodCgroup::from_mountinfo(HYBRID, "u1");
+        let dirs: Vec<String> = c.dirs.iter().map(|(_, d)| d.display().to_string()).collect();
+        assert_eq!(
+            dirs,
+            [
+                "/sys/fs/cgroup/cpu/skiff/u1",
+                "/sys/fs/cgroup/memory/skiff/u1",
+                "/sys/fs/cgroup/systemd/skiff/u1",
+                "/sys/fs/cgroup/unified/skiff/u1"
+            ]
+        );
+        assert_eq!(c.dir_with("memory"), Some(Path::new("/sys/fs/cgroup/memory/skiff/u1")));
+        assert_eq!(PodCgroup::name("u1"), "/skiff/u1");
+    }
+
+    #[test]
+    fn pure_v2_layout() {
+        let c = PodCgroup::from_mountinfo("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n", "u2");
+        assert_eq!(c.v2(), Some(Path::new("/sys/fs/cgroup/skiff/u2")));
+    }
+}

@@ -1,0 +1,136 @@
+//! Cgroup limits: set on the pod's own cgroup, enforced (OOM → 137), and
+//! the cgroup gone after the pod, however it ended.
+
+use std::path::PathBuf;
+
+use skiff_tests::Skiff;
+
+/// The pod's directory in the hierarchy holding `file` (v1 or v2 layout).
+fn cgroup_file(uuid: &str, v1_controller: &str, v1_file: &str, v2_file: &str) -> PathBuf {
+    let v1 = PathBuf::from(format!("/sys/fs/cgroup/{v1_controller}/skiff/{uuid}/{v1_file}"));
+    if v1.exists() {
+        return v1;
+    }
+    PathBuf::from(format!("/sys/fs/cgroup/skiff/{uuid}/{v2_file}"))
+}
+
+fn skiff_cgroups() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let p = e.path();
+        if p.join("skiff").exists() {
+            out.push(p.join("skiff"));
+        }
+        if p.file_name().is_some_and(|n| n == "skiff") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Dirs of live pods of *this* test only.
+fn pod_cgroups(uuid: &str) -> Vec<PathBuf> {
+    skiff_cgroups().into_iter().map(|p| p.join(uuid)).filter(|p| p.exists()).collect()
+}
+
+#[test]
+fn limits_are_set_on_the_pods_cgroup() {
+    let s = Skiff::new();
+    let mut child = s.spawn(&[
+        "run",
+        &s.image,
+        "--memory",
+        "48M",
+        "--pids-limit",
+        "64",
+        "--cpu",
+        "500m",
+        "--cpu-shares",
+        "512",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "cat /proc/self/cgroup > /tmp/cg; exec sleep 60",
+    ]);
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    s.wait_for("the app to start", || pod_cgroups(&uuid).iter().any(|d| d.join("cgroup.procs").exists()));
+    let mem = std::fs::read_to_string(cgroup_file(&uuid, "memory", "memory.limit_in_bytes", "memory.max")).unwrap();
+    assert_eq!(mem.trim(), (48u64 << 20).to_string());
+    let pids = std::fs::read_to_string(cgroup_file(&uuid, "pids", "pids.max", "pids.max")).unwrap();
+    assert_eq!(pids.trim(), "64");
+    let quota = std::fs::read_to_string(cgroup_file(&uuid, "cpu", "cpu.cfs_quota_us", "cpu.max")).unwrap();
+    assert!(quota.starts_with("50000"), "{quota}");
+    let init = s.status_json(&uuid)["pid"].as_i64().unwrap();
+    s.wait_for("the pod's init to be in its cgroup", || {
+        std::fs::read_to_string(format!("/proc/{init}/cgroup")).is_ok_and(|cg| cg.contains(&format!("/skiff/{uuid}")))
+    });
+    s.wait_for("the app to record its cgroup", || std::fs::read_to_string(format!("/proc/{init}/root/tmp/cg")).is_ok());
+    let inside = std::fs::read_to_string(format!("/proc/{init}/root/tmp/cg")).unwrap();
+    assert!(inside.contains(&format!("/skiff/{uuid}")), "{inside}");
+    let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+    child.wait().unwrap();
+    assert!(pod_cgroups(&uuid).is_empty(), "the cgroup is gone with the pod");
+}
+
+#[test]
+fn going_over_the_memory_limit_is_137_and_says_so() {
+    let s = Skiff::new();
+    let o = s.output(&[
+        "run",
+        &s.image,
+        "--memory",
+        "32M",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "x=$(head -c 80000000 /dev/zero | tr '\\0' a); echo ${#x}",
+    ]);
+    assert_eq!(o.status.code(), Some(137));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("memory limit"), "{err}");
+    assert!(pod_cgroups(&s.only_pod()).is_empty());
+}
+
+#[test]
+fn gc_removes_the_cgroup_of_a_killed_supervisor() {
+    let s = Skiff::new();
+    let mut child = s.spawn(&["run", &s.image, "--memory", "64M", "--exec", "/bin/sleep", "--", "60"]);
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    s.wait_for("the cgroup", || !pod_cgroups(&uuid).is_empty());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    s.wait_for("the pod to exit", || s.status_json(&uuid)["state"] == "exited");
+    s.wait_for("the pod's processes to leave the cgroup", || {
+        pod_cgroups(&uuid)
+            .iter()
+            .all(|d| std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty()))
+    });
+    assert!(!pod_cgroups(&uuid).is_empty(), "nobody removed it yet");
+    s.ok(&["gc", "--grace-period", "0"]);
+    assert!(pod_cgroups(&uuid).is_empty());
+}
+
+#[test]
+fn oom_score_adj_and_bad_values() {
+    let s = Skiff::new();
+    let out =
+        s.ok(&["run", &s.image, "--oom-score-adj", "500", "--exec", "/bin/cat", "--", "/proc/self/oom_score_adj"]);
+    assert_eq!(out, "500\n");
+    for args in [
+        ["--memory", "lots"],
+        ["--cpu", "0"],
+        ["--pids-limit", "0"],
+        ["--oom-score-adj", "5000"],
+        ["--cpu-shares", "1"],
+    ] {
+        let mut a = vec!["run", &s.image];
+        a.extend_from_slice(&args);
+        let o = s.output(&a);
+        assert_eq!(o.status.code(), Some(125), "{args:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(args[0]), "{args:?}");
+    }
+}
