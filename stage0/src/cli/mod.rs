@@ -68,6 +68,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Stop running pods: SIGTERM to every app, SIGKILL after --timeout.
     Stop(stop::StopArgs),
+    /// Run a command in a running pod (default /bin/sh), as its app runs.
+    Enter(stop::EnterArgs),
     /// Print a pod's resolved manifest.
     CatManifest(stop::CatManifestArgs),
     /// Remove exited or prepared pods.
@@ -120,6 +122,7 @@ pub fn main() -> i32 {
         Command::List(a) => list::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Stop(a) => stop::stop(&ctx, a),
+        Command::Enter(a) => stop::enter(&ctx, a),
         Command::CatManifest(a) => stop::cat_manifest(&ctx, a),
         Command::Rm(a) => remove::rm(&ctx, a),
         Command::Gc(a) => remove::gc(&ctx, a),

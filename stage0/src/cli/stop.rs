@@ -24,8 +24,8 @@ pub struct StopArgs {
 }
 
 /// The pod's init, checked to still be PID 1 of its own PID namespace
-/// (so a recycled PID is never signalled).
-fn init_pid(pod: &Pod) -> Option<Pid> {
+/// (so a recycled PID is never signalled or entered).
+pub(super) fn init_pid(pod: &Pod) -> Option<Pid> {
     let pid = pod.pid()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
@@ -74,6 +74,44 @@ pub fn stop(ctx: &Ctx, a: StopArgs) -> Result<i32> {
         }
     }
     Ok(if failed { super::EXIT_SKIFF_ERROR } else { 0 })
+}
+
+#[derive(Args, Debug)]
+pub struct EnterArgs {
+    /// The app whose root, user, environment and confinement the command
+    /// gets (required when the pod has several).
+    #[arg(long, value_name = "NAME")]
+    app: Option<String>,
+    /// UUID (or unique prefix) of a running pod.
+    uuid: String,
+    /// Command and arguments [default: /bin/sh].
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+/// Replaces this process with the command inside the pod; exits with its
+/// status (128+N for signal N).
+pub fn enter(ctx: &Ctx, a: EnterArgs) -> Result<i32> {
+    let pod = Pod::find(&ctx.store, &a.uuid)?;
+    let uuid = pod.uuid().to_string();
+    if pod.state() != PodState::Running {
+        bail!("pod {uuid} is {}, not running", pod.state());
+    }
+    let init = init_pid(&pod).ok_or_else(|| anyhow::anyhow!("pod {uuid} is stopping"))?;
+    let manifest = pod.read_manifest()?;
+    let app = match (&a.app, manifest.apps.as_slice()) {
+        (Some(n), apps) if apps.iter().any(|x| &x.name == n) => n.clone(),
+        (Some(n), apps) => {
+            bail!(
+                "pod {uuid} has no app {n:?} (apps: {})",
+                apps.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+            )
+        }
+        (None, [only]) => only.name.clone(),
+        (None, _) => bail!("pod {uuid} has several apps: choose one with --app"),
+    };
+    let command = if a.command.is_empty() { vec!["/bin/sh".to_string()] } else { a.command };
+    Err(crate::pod::handoff::exec_enter(&pod, &manifest.flavor, ctx.debug, init.as_raw(), &app, &command))
 }
 
 #[derive(Args, Debug)]

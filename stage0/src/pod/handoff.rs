@@ -38,12 +38,34 @@ pub fn exec_run(pod: Pod, flavor: &str, debug: bool) -> anyhow::Error {
     // The fd must outlive this process image: exec keeps it open.
     let raw = fd.into_raw_fd();
     crate::debug!("pod {uuid}: exec {} run (lock fd {raw}, cwd {})", bin.display(), dir.display());
-    let mut cmd = std::process::Command::new(&bin);
-    cmd.arg0(flavor_binary(flavor)).arg("run");
+    let mut cmd = flavor_command(&bin, flavor, "run", debug, &dir);
+    let err = cmd.arg(&uuid).env(LOCK_FD_ENV, raw.to_string()).exec();
+    anyhow!("cannot execute stage1 {}: {err}", bin.display())
+}
+
+fn flavor_command(
+    bin: &std::path::Path,
+    flavor: &str,
+    entrypoint: &str,
+    debug: bool,
+    dir: &std::path::Path,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin);
+    cmd.arg0(flavor_binary(flavor)).arg(entrypoint).current_dir(dir).env(ABI_ENV, ABI_VERSION.to_string());
     if debug {
         cmd.arg("--debug");
     }
-    let err =
-        cmd.arg(&uuid).current_dir(&dir).env(LOCK_FD_ENV, raw.to_string()).env(ABI_ENV, ABI_VERSION.to_string()).exec();
+    cmd
+}
+
+/// Replaces this process with the flavor's `enter` entrypoint, which runs
+/// `argv` in app `app` of the running pod whose init is `pid`.
+pub fn exec_enter(pod: &Pod, flavor: &str, debug: bool, pid: i32, app: &str, argv: &[String]) -> anyhow::Error {
+    let bin = match flavor_path(flavor) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let mut cmd = flavor_command(&bin, flavor, "enter", debug, &pod.path());
+    let err = cmd.args(["--pid", &pid.to_string(), "--app", app, pod.uuid(), "--"]).args(argv).exec();
     anyhow!("cannot execute stage1 {}: {err}", bin.display())
 }

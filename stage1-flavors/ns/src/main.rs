@@ -7,6 +7,7 @@
 //! `SKIFF_LOCK_FD` = the locked pod directory.
 
 mod dev;
+mod enter;
 mod rootfs;
 mod supervisor;
 mod volumes;
@@ -18,29 +19,51 @@ use skiff_pods::manifest::MANIFEST_FILE;
 use skiff_pods::PodManifest;
 use skiff_stage2::exit_code::SKIFF_ERROR;
 
+enum Entrypoint {
+    Run,
+    Enter(enter::EnterArgs),
+}
+
 struct Args {
     debug: bool,
     uuid: String,
+    entrypoint: Entrypoint,
 }
+
+const USAGE: &str =
+    "usage: skiff-stage1-ns run [--debug] UUID | enter [--debug] --pid PID --app NAME UUID -- CMD [ARG...]";
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    match it.next().as_deref() {
-        Some("run") => {}
-        Some(other) => return Err(format!("unknown entrypoint {other:?} (this flavor has: run)")),
-        None => return Err("missing entrypoint (usage: skiff-stage1-ns run [--debug] UUID)".into()),
+    let entry = it.next().ok_or_else(|| format!("missing entrypoint ({USAGE})"))?;
+    if entry != "run" && entry != "enter" {
+        return Err(format!("unknown entrypoint {entry:?} (this flavor has: run, enter)"));
     }
-    let mut debug = false;
-    let mut uuid = None;
-    for a in it {
+    let (mut debug, mut uuid, mut pid, mut app, mut argv) = (false, None, None, None, Vec::new());
+    while let Some(a) = it.next() {
         match a.as_str() {
             "--debug" => debug = true,
-            s if s.starts_with("--") => return Err(format!("unknown option {s:?}")),
+            "--pid" if entry == "enter" => pid = it.next().and_then(|p| p.parse::<i32>().ok()),
+            "--app" if entry == "enter" => app = it.next(),
+            "--" if entry == "enter" => {
+                argv = it.by_ref().collect();
+            }
+            s if s.starts_with("--") => return Err(format!("unknown option {s:?} ({USAGE})")),
             s => uuid = Some(s.to_string()),
         }
     }
-    let uuid = uuid.ok_or("missing pod UUID")?;
-    Ok(Args { debug, uuid })
+    let uuid = uuid.ok_or_else(|| format!("missing pod UUID ({USAGE})"))?;
+    let entrypoint = if entry == "run" {
+        Entrypoint::Run
+    } else {
+        let pid = pid.ok_or_else(|| format!("enter needs --pid ({USAGE})"))?;
+        let app = app.ok_or_else(|| format!("enter needs --app ({USAGE})"))?;
+        if argv.is_empty() {
+            return Err(format!("enter needs a command after -- ({USAGE})"));
+        }
+        Entrypoint::Enter(enter::EnterArgs { pid, app, argv })
+    };
+    Ok(Args { debug, uuid, entrypoint })
 }
 
 fn lock_fd() -> Result<OwnedFd, String> {
@@ -64,12 +87,15 @@ fn start() -> Result<i32, String> {
             return Err(format!("stage0 speaks stage1 ABI {v}, this flavor speaks {ABI_VERSION}"));
         }
     }
-    let lock = lock_fd()?;
     let data = std::fs::read(MANIFEST_FILE).map_err(|e| format!("cannot read {MANIFEST_FILE}: {e}"))?;
     let manifest = PodManifest::from_json(&data).map_err(|e| e.to_string())?;
     if manifest.uuid != args.uuid {
         return Err(format!("pod directory holds pod {}, not {}", manifest.uuid, args.uuid));
     }
+    if let Entrypoint::Enter(e) = &args.entrypoint {
+        return enter::enter(&manifest, e);
+    }
+    let lock = lock_fd()?;
     if manifest.apps.len() != 1 {
         return Err(format!("the ns flavor runs exactly one app per pod, the manifest has {}", manifest.apps.len()));
     }

@@ -1,0 +1,69 @@
+//! The `enter` entrypoint: runs a command in a running pod, in the app's
+//! namespaces, cgroup, root, user, environment and confinement.
+//!
+//! `skiff-stage1-ns enter [--debug] --pid PID --app NAME UUID -- CMD ARGS…`
+//! with the pod directory as cwd; PID is the pod's init as stage0 found it.
+
+use std::os::fd::OwnedFd;
+
+use nix::sched::CloneFlags;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::ForkResult;
+use skiff_pods::cgroup::PodCgroup;
+use skiff_pods::PodManifest;
+use skiff_stage2::app::Prepared;
+use skiff_stage2::exit_code::SIGNAL_BASE;
+
+pub struct EnterArgs {
+    pub pid: i32,
+    pub app: String,
+    pub argv: Vec<String>,
+}
+
+fn open_ns(pid: i32, ns: &str) -> Result<OwnedFd, String> {
+    std::fs::File::open(format!("/proc/{pid}/ns/{ns}"))
+        .map(OwnedFd::from)
+        .map_err(|e| format!("cannot open the pod's {ns} namespace: {e}"))
+}
+
+pub fn enter(manifest: &PodManifest, a: &EnterArgs) -> Result<i32, String> {
+    let app = manifest
+        .apps
+        .iter()
+        .find(|x| x.name == a.app)
+        .ok_or_else(|| format!("pod {} has no app {:?}", manifest.uuid, a.app))?;
+    // All namespace fds first: /proc of the host is out of reach once the
+    // pod's mount namespace is joined.
+    let fds: Vec<(OwnedFd, CloneFlags)> = [
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ]
+    .into_iter()
+    .map(|(ns, f)| open_ns(a.pid, ns).map(|fd| (fd, f)))
+    .collect::<Result<_, _>>()?;
+    PodCgroup::for_pod(&manifest.uuid).enter_self()?;
+    for (fd, flag) in &fds {
+        nix::sched::setns(fd, *flag).map_err(|e| format!("cannot join the pod's namespace: {e}"))?;
+    }
+    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+    let mut spec = app.clone();
+    spec.exec = a.argv.clone();
+    // Resolved inside the pod, like the app itself (its /etc/passwd).
+    let prepared = Prepared::new(&spec)?;
+    // The PID namespace applies to children: the command is one.
+    // SAFETY: this process is single-threaded.
+    match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => prepared.exec(),
+        Ok(ForkResult::Parent { child }) => loop {
+            match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(SIGNAL_BASE + sig as i32),
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(format!("waiting for the command: {e}")),
+            }
+        },
+        Err(e) => Err(format!("cannot fork: {e}")),
+    }
+}

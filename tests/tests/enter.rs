@@ -1,0 +1,46 @@
+//! skiff enter: a command in a running pod, as its app runs.
+
+use skiff_tests::Skiff;
+
+#[test]
+fn enter_joins_the_pod_as_its_app() {
+    let s = Skiff::new();
+    let mut child = s.spawn(&[
+        "run",
+        "--hostname",
+        "entered",
+        &s.image,
+        "--set-env",
+        "SECRET=from-pod",
+        "--user",
+        "1000",
+        "--working-dir",
+        "/tmp",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "echo mark > /tmp/mark; exec sleep 60",
+    ]);
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    s.wait_for("the app's file", || {
+        let pid = s.status_json(&uuid)["pid"].as_i64().unwrap_or(0);
+        std::path::Path::new(&format!("/proc/{pid}/root/tmp/mark")).exists()
+    });
+    let out = s.ok(&[
+        "enter", &uuid[..8], "--", "/bin/sh", "-c",
+        "echo $SECRET $(hostname) $(id -u) $(pwd); cat /tmp/mark; ps -o comm | grep -c sleep; grep CapEff /proc/self/status",
+    ]);
+    assert_eq!(out, "from-pod entered 1000 /tmp\nmark\n1\nCapEff:\t0000000000000000\n");
+    let o = s.output(&["enter", &uuid, "--", "/bin/sh", "-c", "exit 7"]);
+    assert_eq!(o.status.code(), Some(7), "the command's exit code");
+    let o = s.output(&["enter", &uuid, "--app", "nope"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
+    s.ok(&["stop", &uuid]);
+    child.wait().unwrap();
+    let o = s.output(&["enter", &uuid]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not running"));
+}
