@@ -118,6 +118,28 @@ impl Skiff {
         serde_json::from_str(&self.ok(&["list", "--format", "json"])).expect("list json")
     }
 
+    /// `/proc/<init>/root` of a running pod once its init has pivoted into
+    /// the pod's root (before that it is the host's root: writing there
+    /// would write on the host).
+    pub fn pod_root(&self, uuid: &str) -> Option<PathBuf> {
+        use std::os::unix::fs::MetadataExt;
+        let pid = self.status_json(uuid)["pid"].as_i64()?;
+        let root = PathBuf::from(format!("/proc/{pid}/root"));
+        let (pod, host) = (std::fs::metadata(&root).ok()?, std::fs::metadata("/").ok()?);
+        ((pod.dev(), pod.ino()) != (host.dev(), host.ino())).then_some(root)
+    }
+
+    /// Waits until `path` (absolute, inside the pod) exists in the pod's
+    /// root; returns its host-side path.
+    pub fn wait_in_pod(&self, uuid: &str, path: &str) -> PathBuf {
+        let mut found = None;
+        self.wait_for(&format!("{path} in pod {uuid}"), || {
+            found = self.pod_root(uuid).map(|r| r.join(path.trim_start_matches('/'))).filter(|p| p.exists());
+            found.is_some()
+        });
+        found.unwrap_or_default()
+    }
+
     /// The only pod in the store (tests that run one pod at a time).
     pub fn only_pod(&self) -> String {
         let l = self.list_json();

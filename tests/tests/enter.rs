@@ -24,10 +24,7 @@ fn enter_joins_the_pod_as_its_app() {
     ]);
     s.wait_running(1);
     let uuid = s.only_pod();
-    s.wait_for("the app's file", || {
-        let pid = s.status_json(&uuid)["pid"].as_i64().unwrap_or(0);
-        std::path::Path::new(&format!("/proc/{pid}/root/tmp/mark")).exists()
-    });
+    s.wait_in_pod(&uuid, "/tmp/mark");
     let out = s.ok(&[
         "enter", &uuid[..8], "--", "/bin/sh", "-c",
         "echo $SECRET $(hostname) $(id -u) $(pwd); cat /tmp/mark; ps -o comm | grep -c sleep; grep CapEff /proc/self/status",

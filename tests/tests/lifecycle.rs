@@ -151,8 +151,8 @@ fn two_pods_run_at_once() {
     s.wait_running(2);
     // Each pod has its own /tmp: release them one by one through their roots.
     for p in s.list_json().as_array().unwrap() {
-        let pid = s.status_json(p["uuid"].as_str().unwrap())["pid"].as_i64().unwrap();
-        std::fs::write(format!("/proc/{pid}/root/tmp/go"), b"").unwrap();
+        let started = s.wait_in_pod(p["uuid"].as_str().unwrap(), "/tmp/started");
+        std::fs::write(started.with_file_name("go"), b"").unwrap();
     }
     assert_eq!(a.wait().unwrap().code(), Some(5));
     assert_eq!(b.wait().unwrap().code(), Some(5));
@@ -263,9 +263,10 @@ fn stop_terms_then_kills() {
     s.ok(&["rm", &uuid]);
 
     // An app that ignores SIGTERM is killed after the timeout.
-    let mut child = s.spawn_sh("trap '' TERM; while true; do sleep 0.1; done");
+    let mut child = s.spawn_sh("trap '' TERM; touch /tmp/trapped; while true; do sleep 0.1; done");
     s.wait_running(1);
     let uuid = s.only_pod();
+    s.wait_in_pod(&uuid, "/tmp/trapped");
     let start = Instant::now();
     s.ok(&["stop", "--timeout", "500ms", &uuid]);
     assert!(start.elapsed() >= Duration::from_millis(400));

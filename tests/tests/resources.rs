@@ -66,8 +66,7 @@ fn limits_are_set_on_the_pods_cgroup() {
     s.wait_for("the pod's init to be in its cgroup", || {
         std::fs::read_to_string(format!("/proc/{init}/cgroup")).is_ok_and(|cg| cg.contains(&format!("/skiff/{uuid}")))
     });
-    s.wait_for("the app to record its cgroup", || std::fs::read_to_string(format!("/proc/{init}/root/tmp/cg")).is_ok());
-    let inside = std::fs::read_to_string(format!("/proc/{init}/root/tmp/cg")).unwrap();
+    let inside = std::fs::read_to_string(s.wait_in_pod(&uuid, "/tmp/cg")).unwrap();
     assert!(inside.contains(&format!("/skiff/{uuid}")), "{inside}");
     let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
     child.wait().unwrap();
