@@ -156,8 +156,10 @@ pub fn app_help() -> String {
     )
 }
 
+/// What `run` and `prepare` both take: pod options, then the image with
+/// its app options and arguments.
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub struct PodSpecArgs {
     #[command(flatten)]
     pod: PodOptions,
     #[command(flatten)]
@@ -167,16 +169,18 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    spec: PodSpecArgs,
+}
+
+#[derive(Args, Debug)]
 pub struct PrepareArgs {
     /// Print only the pod's UUID (no progress on stderr).
     #[arg(long, short)]
     quiet: bool,
     #[command(flatten)]
-    pod: PodOptions,
-    #[command(flatten)]
-    image: PrepareOptions,
-    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS]")]
-    rest: Vec<String>,
+    spec: PodSpecArgs,
 }
 
 #[derive(Args, Debug)]
@@ -274,14 +278,8 @@ fn check_hostname(h: &str) -> Result<()> {
 }
 
 /// Fetches (if needed) and creates a pod in `prepare/`, locked.
-fn create_pod(
-    ctx: &Ctx,
-    pod: &PodOptions,
-    image_opts: &PrepareOptions,
-    rest: &[String],
-    quiet: bool,
-    progress: &CliProgress,
-) -> Result<Pod> {
+fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress) -> Result<Pod> {
+    let (pod, image_opts, rest) = (&spec.pod, &spec.image, &spec.rest);
     if let Some(h) = &pod.hostname {
         check_hostname(h)?;
     }
@@ -315,13 +313,13 @@ fn create_pod(
 
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     handoff::flavor_path(FLAVOR)?;
-    let mut pod = create_pod(ctx, &a.pod, &a.image, &a.rest, true, &CliProgress::terminal_only())?;
+    let mut pod = create_pod(ctx, &a.spec, true, &CliProgress::terminal_only())?;
     pod.transition(StateDir::Run)?;
     Err(handoff::exec_run(pod, FLAVOR, ctx.debug))
 }
 
 pub fn prepare(ctx: &Ctx, a: PrepareArgs) -> Result<i32> {
-    let mut pod = create_pod(ctx, &a.pod, &a.image, &a.rest, a.quiet, &CliProgress::new(a.quiet))?;
+    let mut pod = create_pod(ctx, &a.spec, a.quiet, &CliProgress::new(a.quiet))?;
     pod.transition(StateDir::Prepared)?;
     if !a.quiet {
         eprintln!("skiff: prepared pod {}", pod.uuid());

@@ -9,7 +9,7 @@ use super::platform::Platform;
 use super::record::{self, ImageRecord};
 use super::reference::{DockerRef, ImageReference};
 use super::source::docker_archive::DockerArchive;
-use super::source::layout::{DirFiles, OciLayout};
+use super::source::layout::{DirFiles, LayoutFiles, OciLayout};
 use super::source::registry::{Registry, RegistryOptions};
 use super::source::tarfile::TarFile;
 use super::{io_err, names, ImageError, ImageStore, Result};
@@ -62,25 +62,11 @@ pub fn fetch(store: &ImageStore, reference: &ImageReference, opts: &FetchOptions
         ImageReference::Name(n) => stored(store, n),
         ImageReference::OciLayout { path, tag } => {
             let abs = absolute(path)?;
-            let layout = OciLayout::open(DirFiles::new(&abs))?;
-            let (resolved, found) = layout.resolve(tag.as_deref(), &opts.platform)?;
-            let name = match found {
-                Some(t) => format!("oci:{}:{t}", abs.display()),
-                None => format!("oci:{}", abs.display()),
-            };
-            let record = import(store, &layout, &resolved, Some(&name), &opts.platform, opts.progress)?;
-            Ok(Fetched { record, name })
+            from_layout(store, DirFiles::new(&abs), "oci", &abs, tag.as_deref(), opts)
         }
         ImageReference::OciArchive { path, tag } => {
             let abs = absolute(path)?;
-            let layout = OciLayout::open(TarFile::open(&abs)?)?;
-            let (resolved, found) = layout.resolve(tag.as_deref(), &opts.platform)?;
-            let name = match found {
-                Some(t) => format!("oci-archive:{}:{t}", abs.display()),
-                None => format!("oci-archive:{}", abs.display()),
-            };
-            let record = import(store, &layout, &resolved, Some(&name), &opts.platform, opts.progress)?;
-            Ok(Fetched { record, name })
+            from_layout(store, TarFile::open(&abs)?, "oci-archive", &abs, tag.as_deref(), opts)
         }
         ImageReference::DockerArchive { path, name } => {
             let abs = absolute(path)?;
@@ -91,6 +77,25 @@ pub fn fetch(store: &ImageStore, reference: &ImageReference, opts: &FetchOptions
         }
         ImageReference::Docker(r) => pull(store, r, opts),
     }
+}
+
+/// An OCI layout (a directory or a tar), named `TRANSPORT:/abs/path[:tag]`.
+fn from_layout<F: LayoutFiles>(
+    store: &ImageStore,
+    files: F,
+    transport: &str,
+    abs: &Path,
+    tag: Option<&str>,
+    opts: &FetchOptions<'_>,
+) -> Result<Fetched> {
+    let layout = OciLayout::open(files)?;
+    let (resolved, found) = layout.resolve(tag, &opts.platform)?;
+    let name = match found {
+        Some(t) => format!("{transport}:{}:{t}", abs.display()),
+        None => format!("{transport}:{}", abs.display()),
+    };
+    let record = import(store, &layout, &resolved, Some(&name), &opts.platform, opts.progress)?;
+    Ok(Fetched { record, name })
 }
 
 fn pull(store: &ImageStore, r: &DockerRef, opts: &FetchOptions<'_>) -> Result<Fetched> {
