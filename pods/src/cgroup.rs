@@ -178,8 +178,13 @@ impl PodCgroup {
 
     /// Moves the calling process into the pod's cgroup everywhere.
     pub fn enter_self(&self) -> Result<(), String> {
+        self.add_pid(0)
+    }
+
+    /// Moves process `pid` (0: the caller) into the pod's cgroup everywhere.
+    pub fn add_pid(&self, pid: i32) -> Result<(), String> {
         for (_, dir) in &self.dirs {
-            write(&dir.join("cgroup.procs"), "0")?;
+            write(&dir.join("cgroup.procs"), &pid.to_string())?;
         }
         Ok(())
     }

@@ -30,7 +30,10 @@ pub fn supervised_signals() -> SigSet {
 /// Runs the pod's init duties and returns the exit code the init should
 /// exit with. Runs inside the pod's root; expects [`supervised_signals`]
 /// to be blocked.
-pub fn run(manifest: &PodManifest, mut reporter: Reporter) -> i32 {
+/// `ready` is called right before the app is forked and must return once
+/// the pod may start (the flavor uses it to finish cgroup placement in
+/// parallel with the root filesystem setup).
+pub fn run(manifest: &PodManifest, mut reporter: Reporter, ready: impl FnOnce() -> Result<(), String>) -> i32 {
     let _ = nix::sys::prctl::set_name(c"skiff-init");
     let app = &manifest.apps[0];
     if let Err(msg) = crate::etc::populate(std::path::Path::new("/"), manifest) {
@@ -48,6 +51,9 @@ pub fn run(manifest: &PodManifest, mut reporter: Reporter) -> i32 {
         if let Err(e) = nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>) {
             return fail(&mut reporter, &format!("cannot make the root filesystem read-only: {e}"));
         }
+    }
+    if let Err(msg) = ready() {
+        return fail(&mut reporter, &msg);
     }
     let sfd = match SignalFd::with_flags(&supervised_signals(), SfdFlags::SFD_CLOEXEC) {
         Ok(s) => s,

@@ -4,7 +4,7 @@
 //! and exits with the app's status.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -39,21 +39,34 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
     // forked below becomes its PID 1, this supervisor stays on the host.
     nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| format!("cannot create a PID namespace: {e}"))?;
     let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    // The supervisor places the init in the pod's cgroup (moving a process
+    // between v1 cgroups costs milliseconds per hierarchy) while the init
+    // builds the root filesystem; one byte on this pipe says it is done.
+    let (placed_r, placed_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     // SAFETY: this process is single-threaded, so the child may run any code.
     let init = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop(report_r);
+            drop(placed_w);
             drop(lock);
-            std::process::exit(pod_init(&plan, &cgroup, manifest, report_w));
+            std::process::exit(pod_init(&plan, manifest, report_w, placed_r));
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return Err(format!("cannot fork the pod's init: {e}")),
     };
     drop(report_w);
+    drop(placed_r);
     let started_at = time::now_rfc3339();
     atomic::replace_at(&lock, PID_FILE, format!("{init}\n").as_bytes())
         .and_then(|()| atomic::replace_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
         .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
+    if let Err(e) = cgroup.add_pid(init.as_raw()) {
+        let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
+        let _ = waitpid(init, None);
+        let _ = cgroup.remove();
+        return Err(e);
+    }
+    let _ = File::from(placed_w).write_all(b"1");
     if debug {
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
     }
@@ -82,7 +95,7 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
 }
 
 /// Runs in the forked child: becomes the pod's PID 1.
-fn pod_init(plan: &rootfs::Plan, cgroup: &PodCgroup, manifest: &PodManifest, report_w: OwnedFd) -> i32 {
+fn pod_init(plan: &rootfs::Plan, manifest: &PodManifest, report_w: OwnedFd, placed: OwnedFd) -> i32 {
     let mut reporter = Reporter::new(report_w);
     // The pod must never outlive its supervisor: if it dies (even by
     // SIGKILL) the init gets SIGKILL, and with it every process in the pod.
@@ -93,13 +106,20 @@ fn pod_init(plan: &rootfs::Plan, cgroup: &PodCgroup, manifest: &PodManifest, rep
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || reader_gone(&reporter) {
         return SKIFF_ERROR;
     }
-    // Joined before anything else, so the app is in the pod's cgroup
-    // from its first instruction.
-    if let Err(msg) = cgroup.enter_self().and_then(|()| rootfs::enter(plan, &manifest.hostname)) {
+    if let Err(msg) = rootfs::enter(plan, &manifest.hostname) {
         let _ = reporter.send(&Report::Error(msg));
         return SKIFF_ERROR;
     }
-    skiff_stage2::init::run(manifest, reporter)
+    // The app is forked only once the supervisor has put this process in
+    // the pod's cgroup: it runs there from its first instruction.
+    let wait_placed = move || {
+        let mut byte = [0u8; 1];
+        match File::from(placed).read(&mut byte) {
+            Ok(1) => Ok(()),
+            _ => Err("the pod's cgroup could not be set up".to_string()),
+        }
+    };
+    skiff_stage2::init::run(manifest, reporter, wait_placed)
 }
 
 fn reader_gone(reporter: &Reporter) -> bool {
