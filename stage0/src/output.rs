@@ -12,6 +12,17 @@ pub enum Format {
     Json,
 }
 
+/// `--format` and `--no-legend`, for every command that prints a table.
+#[derive(clap::Args, Debug)]
+pub struct TableArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Do not print the header line.
+    #[arg(long)]
+    pub no_legend: bool,
+}
+
 /// Prints rows under a header (unless `no_legend`), columns separated by
 /// at least two spaces.
 pub fn table(headers: &[&str], rows: &[Vec<String>], no_legend: bool) -> std::io::Result<()> {

@@ -13,7 +13,7 @@ use crate::image::catalog::{self, Entry};
 use crate::image::digest::Digest;
 use crate::image::reference::DockerRef;
 use crate::image::{export, gc};
-use crate::output::{self, Format};
+use crate::output::{self, Format, TableArgs};
 
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
@@ -46,11 +46,8 @@ pub enum ImageCommand {
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
-    /// Do not print the header line.
-    #[arg(long)]
-    no_legend: bool,
+    #[command(flatten)]
+    table: TableArgs,
 }
 
 #[derive(Args, Debug)]
@@ -128,7 +125,7 @@ fn json_of(e: &Entry) -> serde_json::Value {
 
 fn list(ctx: &Ctx, a: ListArgs) -> Result<i32> {
     let entries = catalog::list(&ctx.images)?;
-    if a.format == Format::Json {
+    if a.table.format == Format::Json {
         output::json(&serde_json::Value::Array(entries.iter().map(json_of).collect()))?;
         return Ok(0);
     }
@@ -144,7 +141,7 @@ fn list(ctx: &Ctx, a: ListArgs) -> Result<i32> {
             ]
         })
         .collect();
-    output::table(&["ID", "NAMES", "SIZE", "CREATED", "LAST USED"], &rows, a.no_legend)?;
+    output::table(&["ID", "NAMES", "SIZE", "CREATED", "LAST USED"], &rows, a.table.no_legend)?;
     Ok(0)
 }
 

@@ -4,23 +4,19 @@ use skiff_pods::Pod;
 
 use super::pod_info::PodInfo;
 use super::Ctx;
-use crate::output::{self, Format};
+use crate::output::{self, Format, TableArgs};
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
-    /// Do not print the header line.
-    #[arg(long)]
-    no_legend: bool,
+    #[command(flatten)]
+    table: TableArgs,
 }
 
 /// Columns: UUID, APP, IMAGE, STATE, CREATED, STARTED; oldest pod first.
 pub fn run(ctx: &Ctx, a: ListArgs) -> Result<i32> {
     let mut pods: Vec<PodInfo> = Pod::all(&ctx.store).iter().map(PodInfo::of).collect();
     pods.sort_by(|x, y| x.created_at.cmp(&y.created_at).then(x.uuid.cmp(&y.uuid)));
-    if a.format == Format::Json {
+    if a.table.format == Format::Json {
         output::json(&serde_json::to_value(&pods)?)?;
         return Ok(0);
     }
@@ -38,6 +34,6 @@ pub fn run(ctx: &Ctx, a: ListArgs) -> Result<i32> {
             ]
         })
         .collect();
-    output::table(&["UUID", "APP", "IMAGE", "STATE", "CREATED", "STARTED"], &rows, a.no_legend)?;
+    output::table(&["UUID", "APP", "IMAGE", "STATE", "CREATED", "STARTED"], &rows, a.table.no_legend)?;
     Ok(0)
 }
