@@ -41,3 +41,15 @@ fn enter_joins_the_pod_as_its_app() {
     assert_eq!(o.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not running"));
 }
+
+#[test]
+fn apps_can_be_named() {
+    let s = Skiff::new();
+    let uuid = s.ok(&["prepare", "-q", &s.image, "--app-name", "web", "--exec", "/bin/sh", "--", "-c", "exit 6"]);
+    let o = s.output(&["run-prepared", uuid.trim()]);
+    assert_eq!(o.status.code(), Some(6));
+    assert!(s.ok(&["status", uuid.trim()]).contains("\napp-web=6\n"));
+    let o = s.output(&["run", &s.image, "--app-name", "Not_Valid", "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Not_Valid"));
+}

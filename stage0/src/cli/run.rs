@@ -82,6 +82,10 @@ impl PrepareOptions {
 #[derive(Parser, Debug)]
 #[command(name = "app options", no_binary_name = true, disable_help_flag = true, help_template = "{options}")]
 struct AppOptions {
+    /// Name of the app in the pod (lowercase letters, digits, '-')
+    /// [default: derived from the image name].
+    #[arg(long, value_name = "NAME")]
+    app_name: Option<String>,
     /// Program to run instead of the image's entrypoint and cmd; its
     /// arguments follow `--`.
     #[arg(long, value_name = "PATH")]
@@ -234,6 +238,9 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
         pids: num(&o.pids_limit, "--pids-limit", 1, 4_194_304)?.map(|v| v.unsigned_abs()),
     };
     let oom_score_adj = num(&o.oom_score_adj, "--oom-score-adj", -1000, 1000)?.and_then(|v| i32::try_from(v).ok());
+    if let Some(n) = &o.app_name {
+        prepare::check_app_name(n).map_err(anyhow::Error::msg)?;
+    }
     let mut env_file = Vec::new();
     for f in &o.set_env_file {
         env_file.extend(prepare::parse_env_file(f).map_err(anyhow::Error::msg)?);
@@ -252,6 +259,7 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
             group,
             env_file,
             mounts,
+            app_name: o.app_name,
             resources: limits,
             oom_score_adj,
             caps,

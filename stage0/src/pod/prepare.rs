@@ -29,6 +29,8 @@ pub struct AppOverrides {
     /// `--set-env-file` entries, below `set_env`.
     pub env_file: Vec<(String, String)>,
     pub mounts: Vec<Mount>,
+    /// `--app-name`: the app's name in the pod (default: from the image).
+    pub app_name: Option<String>,
     pub resources: Resources,
     pub oom_score_adj: Option<i32>,
     /// The app's capabilities (already resolved from the defaults and
@@ -51,6 +53,7 @@ impl Default for AppOverrides {
             group: None,
             env_file: Vec::new(),
             mounts: Vec::new(),
+            app_name: None,
             resources: Resources::default(),
             oom_score_adj: None,
             caps: security::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
@@ -107,6 +110,19 @@ pub fn parse_volume(spec: &str) -> std::result::Result<Mount, String> {
         return Err(bad("the source must be an absolute host path or a volume name ([A-Za-z0-9_.-])"));
     };
     Ok(Mount { source, target: target.to_string(), read_only })
+}
+
+/// An app name: what `apps/<name>/`, `--app` and `status` use.
+pub fn check_app_name(n: &str) -> std::result::Result<(), String> {
+    let ok = !n.is_empty()
+        && n.len() <= 64
+        && n.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid app name {n:?}: use lowercase letters, digits and '-', at most 64"))
+    }
 }
 
 /// Parses an environment file: `KEY=VALUE` lines; blank lines and lines
@@ -202,7 +218,7 @@ pub fn resolve_app(
     }
     let layers = lower_layers(rec)?;
     Ok(App {
-        name: app_name_for(image_name),
+        name: o.app_name.clone().unwrap_or_else(|| app_name_for(image_name)),
         image: ImageRef { name: image_name.to_string(), id: rec.id.clone() },
         rootfs: Rootfs { layers_dir: store.layers_dir(), layers },
         exec,
@@ -329,6 +345,14 @@ mod tests {
             ["/tmp", "/tmp:data", "/tmp:/a/../b", "/nonexistent-skiff:/x", "../x:/y", "a/b:/y", "/tmp:/x:maybe", ":/x"]
         {
             assert!(parse_volume(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn app_names_given() {
+        assert!(check_app_name("web-1").is_ok());
+        for bad in ["", "Web", "-x", "a/b", "..", &"x".repeat(65)] {
+            assert!(check_app_name(bad).is_err(), "{bad}");
         }
     }
 
