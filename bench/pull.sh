@@ -4,14 +4,10 @@
 # unpack, and podman pull when podman is installed, in ONE hyperfine run;
 # prints medians, skiff's ratio to each, and skiff's peak RSS while pulling.
 # Run as root:  bench/pull.sh   (RUNS=10 WARMUP=2)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-command -v cargo >/dev/null || . "$HOME/.cargo/env"
 RUNS=${RUNS:-10}
 WARMUP=${WARMUP:-2}
-scripts/deps.sh bench
-cargo build --release --workspace --quiet
-skiff="$PWD/target/release/skiff"
+source "$(dirname "$0")/common.sh"
+skiff="$SKIFF_BIN"
 
 work=$(mktemp -d /tmp/skiff-pull-bench.XXXXXX)
 reg_pid=

@@ -7,14 +7,11 @@
 #
 # This host has hybrid cgroups (v1 + a cgroup2 mount with one controller),
 # which crun 1.8 refuses; so everything runs inside a private mount namespace
-# where /sys/fs/cgroup/unified is unmounted (skiff uses no cgroups yet).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-command -v cargo >/dev/null || . "$HOME/.cargo/env"
+# where /sys/fs/cgroup/unified is unmounted (skiff, which handles both
+# layouts, then sees a pure v1 host like the others).
 RUNS=${RUNS:-50}
 WARMUP=${WARMUP:-5}
-scripts/deps.sh bench
-cargo build --release --workspace --quiet
+source "$(dirname "$0")/common.sh"
 
 work=$(mktemp -d /tmp/skiff-bench.XXXXXX)
 cleanup() {
@@ -24,7 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-skiff="$PWD/target/release/skiff --dir $work/store"
+skiff="$SKIFF_BIN --dir $work/store"
 scripts/busybox-rootfs.sh "$work/rootfs"
 id=$($skiff image build -q --from-dir "$work/rootfs" --tag bench:1)
 $skiff run "$id" --exec /bin/true
