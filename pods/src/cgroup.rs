@@ -25,12 +25,6 @@ pub struct Resources {
     pub pids: Option<u64>,
 }
 
-impl Resources {
-    pub fn is_empty(&self) -> bool {
-        *self == Resources::default()
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Kind {
     /// A v1 hierarchy and the controllers (or `name=`) it carries.
@@ -198,11 +192,6 @@ impl PodCgroup {
             .lines()
             .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
             .unwrap_or(0)
-    }
-
-    /// The memory limit file's path (for tests and diagnostics).
-    pub fn memory_dir(&self) -> Option<&Path> {
-        self.dir_with("memory")
     }
 
     /// Removes the pod's directories (they must hold no process any more)

@@ -206,10 +206,6 @@ impl Pod {
         OwnedFd::from(self.dir)
     }
 
-    pub fn dir(&self) -> &File {
-        &self.dir
-    }
-
     fn io(&self, what: &str, e: io::Error) -> PodError {
         PodError::Io { uuid: self.uuid.clone(), what: what.into(), err: e }
     }

@@ -21,9 +21,6 @@ use crate::pod::resources;
 use crate::pod::security::{self, Insecure};
 use skiff_pods::cgroup::Resources;
 
-/// The only flavor this version ships.
-const FLAVOR: &str = "ns";
-
 #[derive(Args, Debug, Clone)]
 pub struct PodOptions {
     /// Hostname inside the pod [default: skiff-<first 8 characters of the UUID>].
@@ -320,10 +317,10 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
 }
 
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
-    handoff::flavor_path(FLAVOR)?;
+    handoff::flavor_path(handoff::DEFAULT_FLAVOR)?;
     let mut pod = create_pod(ctx, &a.spec, true, &CliProgress::terminal_only())?;
     pod.transition(StateDir::Run)?;
-    Err(handoff::exec_run(pod, FLAVOR, ctx.debug))
+    Err(handoff::exec_run(pod, handoff::DEFAULT_FLAVOR, ctx.debug))
 }
 
 pub fn prepare(ctx: &Ctx, a: PrepareArgs) -> Result<i32> {
@@ -340,16 +337,18 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
     if let Some(h) = &a.pod.hostname {
         check_hostname(h)?;
     }
-    handoff::flavor_path(FLAVOR)?;
     let mut pod = Pod::find(&ctx.store, &a.uuid)?;
     let state = pod.state();
     if state != PodState::Prepared {
         bail!("pod {} is {state}, not prepared", pod.uuid());
     }
+    // The pod runs with the flavor it was prepared for.
+    let mut manifest = pod.read_manifest()?;
+    handoff::flavor_path(&manifest.flavor)?;
     pod.try_lock()?;
     pod.transition(StateDir::Run).with_context(|| format!("pod {} was taken by another run-prepared", pod.uuid()))?;
     if let Some(h) = &a.pod.hostname {
-        let mut m = pod.read_manifest()?;
+        let m = &mut manifest;
         let old = std::mem::replace(&mut m.hostname, h.clone());
         for app in &mut m.apps {
             for e in &mut app.env {
@@ -361,7 +360,7 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
         skiff_pods::atomic::write_atomic(&pod.path(), skiff_pods::manifest::MANIFEST_FILE, &m.to_json())
             .context("cannot update the pod manifest")?;
     }
-    Err(handoff::exec_run(pod, FLAVOR, ctx.debug))
+    Err(handoff::exec_run(pod, &manifest.flavor, ctx.debug))
 }
 
 #[cfg(test)]

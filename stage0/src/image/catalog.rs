@@ -47,7 +47,7 @@ fn entry(store: &ImageStore, names: &Names, record: ImageRecord) -> Entry {
 /// bare hex ID prefix of at least 4 digits.
 pub enum Selector {
     Name(String),
-    Id(Digest),
+    Id,
 }
 
 /// Finds one stored image; `Name` when it was found by one of its names.
@@ -60,8 +60,7 @@ pub fn find(store: &ImageStore, what: &str) -> Result<(Entry, Selector)> {
     let hex = what.strip_prefix("sha256:").unwrap_or(what);
     if hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         let rec = record::find_by_prefix(store, hex)?;
-        let id = rec.id_digest()?;
-        return Ok((entry(store, &names, rec), Selector::Id(id)));
+        return Ok((entry(store, &names, rec), Selector::Id));
     }
     Err(ImageError::NotFound(what.to_string()))
 }
@@ -79,7 +78,7 @@ pub fn remove(store: &ImageStore, what: &str) -> Result<Vec<String>> {
             Selector::Name(name) => {
                 n.remove(name);
             }
-            Selector::Id(_) => n.retain(|_, v| *v != id_str),
+            Selector::Id => n.retain(|_, v| *v != id_str),
         }
         names::names_of(n, &id_str).len()
     })?;

@@ -10,6 +10,9 @@ use nix::fcntl::{FcntlArg, FdFlag};
 use skiff_pods::abi::{flavor_binary, ABI_ENV, ABI_VERSION, LOCK_FD_ENV};
 use skiff_pods::Pod;
 
+/// The flavor new pods get (the only one this version ships).
+pub const DEFAULT_FLAVOR: &str = "ns";
+
 /// Flavors live next to the `skiff` binary.
 pub fn flavor_path(flavor: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the skiff executable")?;

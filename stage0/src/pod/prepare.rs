@@ -315,7 +315,7 @@ pub fn manifest(
         version: MANIFEST_VERSION,
         uuid: uuid.to_string(),
         created_at: skiff_pods::time::now_rfc3339(),
-        flavor: "ns".into(),
+        flavor: super::handoff::DEFAULT_FLAVOR.into(),
         apps: build_apps(&hostname)?,
         masked_paths: !insecure.paths,
         resolv_conf,
