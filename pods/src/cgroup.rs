@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 /// Name of the parent cgroup of all pods in each hierarchy.
 pub const PARENT: &str = "skiff";
 
+/// The init's leaf in a pod of several apps. App names cannot contain
+/// `_`, so it never collides with an app's leaf.
+pub const INIT_LEAF: &str = "_init";
+
 /// Limits of an app (docs/manifest.md); `None`: no limit.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +88,49 @@ impl PodCgroup {
     /// The cgroup as `/proc/PID/cgroup` shows it.
     pub fn name(uuid: &str) -> String {
         format!("/{PARENT}/{uuid}")
+    }
+
+    /// A child cgroup `name` of this one, in every hierarchy.
+    pub fn child(&self, name: &str) -> PodCgroup {
+        PodCgroup { dirs: self.dirs.iter().map(|(k, d)| (k.clone(), d.join(name))).collect() }
+    }
+
+    /// Where an app of a pod of `n_apps` apps runs: a pod of one app has one
+    /// cgroup (the app's limits are the pod's, and the app inherits it from
+    /// the init for free); in a pod of several, each app has its own leaf
+    /// `/skiff/<uuid>/<app>` and the init runs in [`INIT_LEAF`].
+    pub fn for_app(&self, n_apps: usize, app: &str) -> PodCgroup {
+        if n_apps > 1 {
+            self.child(app)
+        } else {
+            self.clone()
+        }
+    }
+
+    /// Where the pod's init runs (see [`PodCgroup::for_app`]).
+    pub fn for_init(&self, n_apps: usize) -> PodCgroup {
+        if n_apps > 1 {
+            self.child(INIT_LEAF)
+        } else {
+            self.clone()
+        }
+    }
+
+    /// `cgroup.procs` of every hierarchy, opened for writing: a process
+    /// holding them can move itself (or, from inside a PID namespace, a
+    /// process of that namespace) here after it has lost sight of the
+    /// host's /sys.
+    pub fn open_procs(&self) -> Result<Vec<std::fs::File>, String> {
+        self.dirs
+            .iter()
+            .map(|(_, d)| {
+                let p = d.join("cgroup.procs");
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .map_err(|e| format!("cannot open {}: {e}", p.display()))
+            })
+            .collect()
     }
 
     fn dir_with(&self, controller: &str) -> Option<&Path> {
@@ -194,12 +241,12 @@ impl PodCgroup {
             .unwrap_or(0)
     }
 
-    /// Removes the pod's directories (they must hold no process any more)
-    /// and the parents that became empty.
+    /// Removes the pod's directories and their child cgroups (they must
+    /// hold no process any more) and the parents that became empty.
     pub fn remove(&self) -> io::Result<()> {
         let mut first_err = None;
         for (_, dir) in &self.dirs {
-            match remove_when_released(dir) {
+            match remove_tree(dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
@@ -213,6 +260,18 @@ impl PodCgroup {
         }
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// Child cgroups first: a cgroup with children cannot be removed.
+fn remove_tree(dir: &Path) -> io::Result<()> {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&e.path())?;
+            }
+        }
+    }
+    remove_when_released(dir)
 }
 
 /// `rmdir` of a cgroup whose last task has just been reaped can still
@@ -262,6 +321,10 @@ mod tests {
         );
         assert_eq!(c.dir_with("memory"), Some(Path::new("/sys/fs/cgroup/memory/skiff/u1")));
         assert_eq!(PodCgroup::name("u1"), "/skiff/u1");
+        assert_eq!(c.for_app(1, "web").dirs, c.dirs);
+        assert_eq!(c.for_init(1).dirs, c.dirs);
+        assert_eq!(c.for_app(2, "web").dir_with("memory"), Some(Path::new("/sys/fs/cgroup/memory/skiff/u1/web")));
+        assert_eq!(c.for_init(2).dir_with("memory"), Some(Path::new("/sys/fs/cgroup/memory/skiff/u1/_init")));
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub const DEFAULT_DIR: &str = "/var/lib/skiff";
 /// Files stage1 writes into the pod directory (see `docs/stage1-abi.md`).
 pub const PID_FILE: &str = "pid";
 pub const STARTED_FILE: &str = "started";
+/// A flavor's own scratch directory in the pod directory.
+pub const STAGE1_DIR: &str = "stage1";
 /// Written by gc when it marks an exited pod as garbage.
 pub const GC_MARK_FILE: &str = "gc-marked";
 

@@ -31,7 +31,35 @@ pub struct PodManifest {
     /// Written as the pod's /etc/resolv.conf; None keeps the image's.
     #[serde(default)]
     pub resolv_conf: Option<String>,
+    /// When the pod ends and which status it ends with.
+    #[serde(default)]
+    pub exit_policy: ExitPolicy,
     pub apps: Vec<App>,
+}
+
+/// What ends a pod of several apps. Either way the pod's status is that of
+/// the first app that failed on its own (not one stopped by the policy),
+/// or 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExitPolicy {
+    /// Run until every app has exited; when one fails (non-zero status or
+    /// a signal), stop the others.
+    #[default]
+    All,
+    /// Stop the other apps as soon as the first one exits, whatever its
+    /// status.
+    Any,
+}
+
+impl ExitPolicy {
+    pub fn parse(s: &str) -> Result<ExitPolicy, String> {
+        match s {
+            "all" => Ok(ExitPolicy::All),
+            "any" => Ok(ExitPolicy::Any),
+            _ => Err(format!("invalid exit policy {s:?}: expected all or any")),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -156,6 +184,11 @@ impl PodManifest {
         if m.apps.is_empty() {
             return Err(ManifestError::NoApps);
         }
+        for (i, a) in m.apps.iter().enumerate() {
+            if m.apps[..i].iter().any(|b| b.name == a.name) {
+                return Err(ManifestError::DuplicateApp(a.name.clone()));
+            }
+        }
         Ok(m)
     }
 }
@@ -168,6 +201,8 @@ pub enum ManifestError {
     Version(u32),
     #[error("pod manifest has no apps")]
     NoApps,
+    #[error("pod manifest has two apps named {0:?}")]
+    DuplicateApp(String),
 }
 
 #[cfg(test)]
@@ -201,6 +236,7 @@ mod tests {
             }],
             masked_paths: true,
             resolv_conf: None,
+            exit_policy: ExitPolicy::Any,
         }
     }
 
@@ -218,6 +254,9 @@ mod tests {
         let mut m = sample();
         m.apps.clear();
         assert!(matches!(PodManifest::from_json(&m.to_json()), Err(ManifestError::NoApps)));
+        let mut m = sample();
+        m.apps.push(m.apps[0].clone());
+        assert!(matches!(PodManifest::from_json(&m.to_json()), Err(ManifestError::DuplicateApp(_))));
         let mut v: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
         v["bogus"] = 1.into();
         assert!(PodManifest::from_json(v.to_string().as_bytes()).is_err());

@@ -1,20 +1,32 @@
-//! The pod's PID 1: starts the app, reaps every process that ends up as its
-//! child, forwards termination signals, reports exits, and exits with the
-//! app's status.
+//! The pod's PID 1: starts every app, reaps every process that ends up as
+//! its child, forwards termination signals, applies the pod's exit policy,
+//! reports exits, and exits with the pod's status.
 
-use nix::mount::MsFlags;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
-use skiff_pods::PodManifest;
+use skiff_pods::manifest::ExitPolicy;
+use skiff_pods::{App, PodManifest};
 
 use crate::app::Prepared;
 use crate::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use crate::report::{Report, Reporter};
 
-/// Signals a pod's init passes on to its app.
+/// Signals a pod's init passes on to its apps.
 pub const FORWARDED: [Signal; 4] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT];
+
+/// How long apps stopped by the exit policy get between SIGTERM and SIGKILL
+/// (the default of `skiff stop --timeout`).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The signals the flavor must block before forking the init, so none is
 /// lost between `fork` and the init's `signalfd`.
@@ -28,29 +40,26 @@ pub fn supervised_signals() -> SigSet {
 }
 
 /// Runs the pod's init duties and returns the exit code the init should
-/// exit with. Runs inside the pod's root; expects [`supervised_signals`]
+/// exit with. Runs in the pod's root, which holds each app's root at
+/// `/apps/<name>` (see [`crate::app_root`]); expects [`supervised_signals`]
 /// to be blocked.
-/// `ready` is called right before the app is forked and must return once
-/// the pod may start (the flavor uses it to finish cgroup placement in
-/// parallel with the root filesystem setup).
-pub fn run(manifest: &PodManifest, mut reporter: Reporter, ready: impl FnOnce() -> Result<(), String>) -> i32 {
+///
+/// `ready` is called before any app is forked and must return once the pod
+/// may start (the flavor uses it to finish cgroup placement in parallel with
+/// the root filesystem setup). `place` puts a just-forked app process (PID
+/// as this namespace sees it) into the app's cgroup; the app waits for it
+/// before it execs.
+pub fn run(
+    manifest: &PodManifest,
+    mut reporter: Reporter,
+    ready: impl FnOnce() -> Result<(), String>,
+    mut place: impl FnMut(&App, Pid) -> Result<(), String>,
+) -> i32 {
     let _ = nix::sys::prctl::set_name(c"skiff-init");
-    let app = &manifest.apps[0];
-    if let Err(msg) = crate::etc::populate(std::path::Path::new("/"), manifest) {
-        return fail(&mut reporter, &msg);
-    }
-    let prepared = match Prepared::new(app) {
-        Ok(p) => p,
-        Err(msg) => return fail(&mut reporter, &msg),
-    };
-    if let Err(e) = std::fs::create_dir_all(&app.working_dir) {
-        return fail(&mut reporter, &format!("cannot create working directory {}: {e}", app.working_dir));
-    }
-    if app.isolation.readonly_rootfs {
-        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
-        if let Err(e) = nix::mount::mount(None::<&str>, "/", None::<&str>, flags, None::<&str>) {
-            return fail(&mut reporter, &format!("cannot make the root filesystem read-only: {e}"));
-        }
+    // The init's root holds every app's root: apps (even root in the pod,
+    // without CAP_SYS_PTRACE) must not reach it through /proc/1/root.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        return fail(&mut reporter, &format!("cannot make the init non-dumpable: {e}"));
     }
     if let Err(msg) = ready() {
         return fail(&mut reporter, &msg);
@@ -59,14 +68,22 @@ pub fn run(manifest: &PodManifest, mut reporter: Reporter, ready: impl FnOnce() 
         Ok(s) => s,
         Err(e) => return fail(&mut reporter, &format!("signalfd: {e}")),
     };
-    // SAFETY: the init is single-threaded, so the child may do anything.
-    let child = match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => prepared.exec(),
-        Ok(ForkResult::Parent { child }) => child,
-        Err(e) => return fail(&mut reporter, &format!("cannot fork the app: {e}")),
-    };
-    let _ = reporter.send(&Report::Started { app: app.name.clone(), pid: child.as_raw() });
-    supervise(&sfd, child, &app.name, &mut reporter)
+    let mut running = Vec::new();
+    for app in &manifest.apps {
+        match start(manifest, app, &mut reporter, &mut place) {
+            Ok(pid) => running.push(Running { pid, name: app.name.clone() }),
+            Err(msg) => {
+                // The apps already started are stopped like a failed app's
+                // siblings; the pod fails with skiff's own status.
+                let _ = reporter.send(&Report::Error(msg));
+                let mut sup = Supervision::new(running, manifest.exit_policy);
+                sup.status = Some(SKIFF_ERROR);
+                sup.stop_all();
+                return sup.run(&sfd, &mut reporter);
+            }
+        }
+    }
+    Supervision::new(running, manifest.exit_policy).run(&sfd, &mut reporter)
 }
 
 fn fail(reporter: &mut Reporter, msg: &str) -> i32 {
@@ -74,39 +91,151 @@ fn fail(reporter: &mut Reporter, msg: &str) -> i32 {
     SKIFF_ERROR
 }
 
-fn supervise(sfd: &SignalFd, app: Pid, name: &str, reporter: &mut Reporter) -> i32 {
-    loop {
-        let sig = match sfd.read_signal() {
-            Ok(Some(info)) => info.ssi_signo as i32,
-            Ok(None) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return fail(reporter, &format!("reading signals: {e}")),
-        };
-        if sig != Signal::SIGCHLD as i32 {
-            if let Ok(s) = Signal::try_from(sig) {
-                let _ = kill(app, s);
-            }
-            continue;
+/// Forks one app: the child enters the app's root and prepares while the
+/// init places it in its cgroup, then waits for the init's go.
+fn start(
+    manifest: &PodManifest,
+    app: &App,
+    reporter: &mut Reporter,
+    place: &mut impl FnMut(&App, Pid) -> Result<(), String>,
+) -> Result<Pid, String> {
+    let (go_r, go_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: the init is single-threaded, so the child may do anything.
+    let child = match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => {
+            drop(go_w);
+            let msg = match become_app(manifest, app, go_r) {
+                Ok(prepared) => prepared.exec(),
+                Err(msg) => msg,
+            };
+            let _ = reporter.send(&Report::Error(msg));
+            std::process::exit(SKIFF_ERROR);
         }
-        if let Some(code) = reap(app, name, reporter) {
-            return code;
-        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => return Err(format!("cannot fork app {}: {e}", app.name)),
+    };
+    drop(go_r);
+    if let Err(msg) = place(app, child) {
+        let _ = kill(child, Signal::SIGKILL);
+        let _ = waitpid(child, None);
+        return Err(msg);
+    }
+    // Closing the pipe without this byte makes the child give up.
+    File::from(go_w).write_all(b"1").map_err(|e| format!("cannot start app {}: {e}", app.name))?;
+    let _ = reporter.send(&Report::Started { app: app.name.clone(), pid: child.as_raw() });
+    Ok(child)
+}
+
+/// In the forked child: everything up to the `execve`.
+fn become_app(manifest: &PodManifest, app: &App, go: OwnedFd) -> Result<Prepared, String> {
+    crate::app_root::enter(app)?;
+    crate::etc::populate(Path::new("/"), manifest)?;
+    std::fs::create_dir_all(&app.working_dir)
+        .map_err(|e| format!("app {}: cannot create working directory {}: {e}", app.name, app.working_dir))?;
+    if app.isolation.readonly_rootfs {
+        crate::app_root::make_readonly()?;
+    }
+    let prepared = Prepared::new(app)?;
+    let mut byte = [0u8; 1];
+    match File::from(go).read(&mut byte) {
+        Ok(1) => Ok(prepared),
+        _ => Err(format!("app {}: the pod did not start it", app.name)),
     }
 }
 
-/// Reaps every exited child; returns the app's exit code once it is gone.
-fn reap(app: Pid, name: &str, reporter: &mut Reporter) -> Option<i32> {
-    let mut result = None;
-    loop {
-        let (pid, exit_code, signal) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => (pid, code, None),
-            Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, SIGNAL_BASE + sig as i32, Some(sig as i32)),
-            Ok(WaitStatus::StillAlive) | Err(_) => return result,
-            Ok(_) => continue,
-        };
-        if pid == app {
-            let _ = reporter.send(&Report::Exited { app: name.to_string(), exit_code, signal });
-            result = Some(exit_code);
+struct Running {
+    pid: Pid,
+    name: String,
+}
+
+/// The apps still running and what the exit policy has decided so far.
+struct Supervision {
+    running: Vec<Running>,
+    policy: ExitPolicy,
+    /// The pod's status: the first app that failed on its own.
+    status: Option<i32>,
+    /// Set once the policy stopped the pod: when SIGKILL follows SIGTERM.
+    kill_at: Option<Instant>,
+    killed: bool,
+}
+
+impl Supervision {
+    fn new(running: Vec<Running>, policy: ExitPolicy) -> Supervision {
+        Supervision { running, policy, status: None, kill_at: None, killed: false }
+    }
+
+    fn run(mut self, sfd: &SignalFd, reporter: &mut Reporter) -> i32 {
+        loop {
+            if self.running.is_empty() {
+                return self.status.unwrap_or(0);
+            }
+            let timeout = match self.kill_at {
+                Some(at) if !self.killed => {
+                    let ms = at.saturating_duration_since(Instant::now()).as_millis();
+                    PollTimeout::from(u16::try_from(ms).unwrap_or(u16::MAX))
+                }
+                _ => PollTimeout::NONE,
+            };
+            let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(0) => {
+                    if self.kill_at.is_some_and(|at| Instant::now() >= at) {
+                        self.signal_all(Signal::SIGKILL);
+                        self.killed = true;
+                    }
+                    continue;
+                }
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return fail(reporter, &format!("poll: {e}")),
+            }
+            let sig = match sfd.read_signal() {
+                Ok(Some(info)) => info.ssi_signo as i32,
+                Ok(None) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return fail(reporter, &format!("reading signals: {e}")),
+            };
+            if sig == Signal::SIGCHLD as i32 {
+                self.reap(reporter);
+            } else if let Ok(s) = Signal::try_from(sig) {
+                self.signal_all(s);
+            }
+        }
+    }
+
+    fn signal_all(&self, sig: Signal) {
+        for r in &self.running {
+            let _ = kill(r.pid, sig);
+        }
+    }
+
+    fn stop_all(&mut self) {
+        if self.kill_at.is_none() {
+            self.kill_at = Some(Instant::now() + STOP_TIMEOUT);
+            self.signal_all(Signal::SIGTERM);
+        }
+    }
+
+    /// Reaps every exited child; reports the apps' exits and applies the
+    /// exit policy.
+    fn reap(&mut self, reporter: &mut Reporter) {
+        loop {
+            let (pid, exit_code, signal) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, code, None),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, SIGNAL_BASE + sig as i32, Some(sig as i32)),
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(_) => continue,
+            };
+            let Some(i) = self.running.iter().position(|r| r.pid == pid) else { continue };
+            let app = self.running.remove(i);
+            let _ = reporter.send(&Report::Exited { app: app.name, exit_code, signal });
+            if self.kill_at.is_some() {
+                continue; // stopped by the policy: not a failure of its own
+            }
+            if exit_code != 0 {
+                self.status.get_or_insert(exit_code);
+            }
+            if exit_code != 0 || self.policy == ExitPolicy::Any {
+                self.stop_all();
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 //! flavor has built the root filesystem, and hold no host file descriptors.
 
 pub mod app;
+pub mod app_root;
 pub mod etc;
 pub mod identity;
 pub mod init;

@@ -118,26 +118,34 @@ impl Skiff {
         serde_json::from_str(&self.ok(&["list", "--format", "json"])).expect("list json")
     }
 
-    /// `/proc/<init>/root` of a running pod once its init has pivoted into
-    /// the pod's root (before that it is the host's root: writing there
-    /// would write on the host).
-    pub fn pod_root(&self, uuid: &str) -> Option<PathBuf> {
+    /// The root of app `app` of a running pod, seen through its init (whose
+    /// own root holds each app's at `/apps/<name>`), once the init has
+    /// pivoted into the pod's root (before that `/proc/<init>/root` is the
+    /// host's root: writing there would write on the host).
+    pub fn app_root(&self, uuid: &str, app: &str) -> Option<PathBuf> {
         use std::os::unix::fs::MetadataExt;
         let pid = self.status_json(uuid)["pid"].as_i64()?;
         let root = PathBuf::from(format!("/proc/{pid}/root"));
         let (pod, host) = (std::fs::metadata(&root).ok()?, std::fs::metadata("/").ok()?);
-        ((pod.dev(), pod.ino()) != (host.dev(), host.ino())).then_some(root)
+        ((pod.dev(), pod.ino()) != (host.dev(), host.ino())).then(|| root.join("apps").join(app))
     }
 
-    /// Waits until `path` (absolute, inside the pod) exists in the pod's
-    /// root; returns its host-side path.
-    pub fn wait_in_pod(&self, uuid: &str, path: &str) -> PathBuf {
+    /// Waits until `path` (absolute, inside the app) exists in the root of
+    /// app `app`; returns its host-side path.
+    pub fn wait_in_app(&self, uuid: &str, app: &str, path: &str) -> PathBuf {
         let mut found = None;
-        self.wait_for(&format!("{path} in pod {uuid}"), || {
-            found = self.pod_root(uuid).map(|r| r.join(path.trim_start_matches('/'))).filter(|p| p.exists());
+        self.wait_for(&format!("{path} in app {app} of pod {uuid}"), || {
+            found = self.app_root(uuid, app).map(|r| r.join(path.trim_start_matches('/'))).filter(|p| p.exists());
             found.is_some()
         });
         found.unwrap_or_default()
+    }
+
+    /// [`Skiff::wait_in_app`] for a pod of one app.
+    pub fn wait_in_pod(&self, uuid: &str, path: &str) -> PathBuf {
+        let status = self.status_json(uuid);
+        let app = status["apps"][0]["name"].as_str().unwrap_or("app").to_string();
+        self.wait_in_app(uuid, &app, path)
     }
 
     /// The only pod in the store (tests that run one pod at a time).

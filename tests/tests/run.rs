@@ -151,7 +151,7 @@ fn mounts_made_in_the_pod_stay_in_the_pod() {
     ]);
     s.wait_for("the pod to mount its tmpfs", || {
         s.list_json()[0]["state"] == "running"
-            && std::fs::read_to_string(format!("/proc/{}/mountinfo", pid_of_init(&s)))
+            && std::fs::read_to_string(format!("/proc/{}/mountinfo", pid_of_app(&s)))
                 .is_ok_and(|m| m.contains("skiffmarker"))
     });
     let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -163,8 +163,14 @@ fn mounts_made_in_the_pod_stay_in_the_pod() {
     assert_eq!(status.code(), Some(143));
 }
 
-fn pid_of_init(s: &Skiff) -> i32 {
-    s.list_json()[0]["uuid"].as_str().map(|u| s.status_json(u)["pid"].as_i64().unwrap_or(0) as i32).unwrap_or(0)
+/// The app's process: the init's child (the app has a mount namespace of
+/// its own).
+fn pid_of_app(s: &Skiff) -> i32 {
+    let init = s.list_json()[0]["uuid"].as_str().map(|u| s.status_json(u)["pid"].as_i64().unwrap_or(0)).unwrap_or(0);
+    std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+        .ok()
+        .and_then(|c| c.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]

@@ -20,6 +20,7 @@ use crate::pod::prepare::{self, AppOverrides};
 use crate::pod::resources;
 use crate::pod::security::{self, Insecure};
 use skiff_pods::cgroup::Resources;
+use skiff_pods::manifest::ExitPolicy;
 
 #[derive(Args, Debug, Clone)]
 pub struct PodOptions {
@@ -39,6 +40,10 @@ pub struct PrepareOptions {
     /// read-only /proc and /sys paths); comma-separated.
     #[arg(long, value_name = "LIST", value_parser = Insecure::parse)]
     insecure_options: Option<Insecure>,
+    /// When a pod of several apps ends: all (when every app has exited;
+    /// one failing stops the others) or any (when the first app exits).
+    #[arg(long, value_name = "all|any", value_parser = ExitPolicy::parse, default_value = "all")]
+    exit_policy: ExitPolicy,
     /// Pass this process's environment to the apps, below their images'.
     #[arg(long)]
     inherit_env: bool,
@@ -149,7 +154,8 @@ struct AppOptions {
 pub fn app_help() -> String {
     let mut cmd = AppOptions::command();
     format!(
-        "IMAGE is oci:PATH[:TAG] (an OCI image layout) or sha256:ID (a fetched image).\n\nApp options (after IMAGE, before --):\n{}\n\n\
+        "IMAGE is oci:PATH[:TAG] (an OCI image layout) or sha256:ID (a fetched image).\n\
+         A pod of several apps: IMAGE [APP OPTIONS] [-- ARGS] --- IMAGE [APP OPTIONS] [-- ARGS] ...\n\nApp options (after IMAGE, before --):\n{}\n\n\
          The network namespace is the host's in this version; mount, PID, UTS and IPC namespaces are the pod's own.\n\
          Exit codes: the app's own status; 128+N when the app died of signal N; 125 when skiff failed;\n\
          126 when the app's file cannot be executed; 127 when it does not exist (docs/exit-codes.md).",
@@ -165,7 +171,7 @@ pub struct PodSpecArgs {
     pod: PodOptions,
     #[command(flatten)]
     image: PrepareOptions,
-    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS]")]
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS] [--- IMAGE ...]")]
     rest: Vec<String>,
 }
 
@@ -192,10 +198,18 @@ pub struct RunPreparedArgs {
     uuid: String,
 }
 
+/// Splits `IMAGE [APP OPTIONS] [-- ARGS] [--- IMAGE ...]` into apps.
+fn parse_apps(rest: &[String]) -> Result<Vec<(String, AppOverrides)>> {
+    rest.split(|a| a == APP_SEPARATOR).map(parse_image_args).collect()
+}
+
+/// Separates the apps of a pod on the command line (rkt's).
+const APP_SEPARATOR: &str = "---";
+
 /// Splits `IMAGE [APP OPTIONS] [-- ARGS]`.
 fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
     let Some((image, after)) = rest.split_first() else {
-        bail!("no image given");
+        bail!("no image given (before or after {APP_SEPARATOR})");
     };
     if image.starts_with('-') {
         bail!("expected an image before app options, got {image:?}");
@@ -288,8 +302,11 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
     if let Some(h) = &pod.hostname {
         check_hostname(h)?;
     }
-    let (image, overrides) = parse_image_args(rest)?;
-    let reference = ImageReference::parse(&image).map_err(anyhow::Error::msg)?;
+    let apps = parse_apps(rest)?;
+    let references = apps
+        .iter()
+        .map(|(image, _)| ImageReference::parse(image).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
     ctx.images.ensure_dirs()?;
     // Held until the pod's manifest is written: from then on the pod
     // itself keeps its layer trees from `image gc`.
@@ -300,18 +317,32 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
         registry: ctx.registry.clone(),
         policy: image_opts.pull_policy,
     };
-    let fetched = fetch(&ctx.images, &reference, &opts)?;
-    let (rec, display_name) = (&fetched.record, &fetched.name);
-    catalog::touch_used(&ctx.images, &rec.id_digest()?);
-    if !quiet {
-        eprintln!("skiff: image {} ({display_name})", rec.id);
+    let mut fetched = Vec::new();
+    for reference in &references {
+        let f = fetch(&ctx.images, reference, &opts)?;
+        catalog::touch_used(&ctx.images, &f.record.id_digest()?);
+        if !quiet {
+            eprintln!("skiff: image {} ({})", f.record.id, f.name);
+        }
+        fetched.push(f);
     }
     prepare::create(&ctx.store, |uuid| {
         let insecure = image_opts.insecure_options.unwrap_or_default();
         let pod_env = image_opts.pod_env();
-        let resolv_conf = image_opts.resolv_conf()?;
-        prepare::manifest(uuid, pod.hostname.as_deref(), insecure, resolv_conf, |hostname| {
-            Ok(vec![prepare::resolve_app(rec, display_name, &ctx.images, &overrides, hostname, &pod_env, insecure)?])
+        let settings = prepare::PodSettings {
+            hostname: pod.hostname.as_deref(),
+            insecure,
+            resolv_conf: image_opts.resolv_conf()?,
+            exit_policy: image_opts.exit_policy,
+        };
+        prepare::manifest(uuid, settings, |hostname| {
+            fetched
+                .iter()
+                .zip(&apps)
+                .map(|(f, (_, o))| {
+                    prepare::resolve_app(&f.record, &f.name, &ctx.images, o, hostname, &pod_env, insecure)
+                })
+                .collect()
         })
     })
 }
@@ -381,6 +412,16 @@ mod tests {
         assert_eq!(o.args, Some(v(&["-c", "exit 3"])));
         let (_, o) = parse_image_args(&v(&["oci:x"])).unwrap();
         assert_eq!(o, AppOverrides::default());
+    }
+
+    #[test]
+    fn apps_are_separated_by_three_dashes() {
+        let apps = parse_apps(&v(&["oci:a", "--exec", "/x", "--", "1", "---", "oci:b", "--", "--", "2"])).unwrap();
+        assert_eq!(apps.len(), 2);
+        assert_eq!((apps[0].0.as_str(), apps[0].1.args.clone()), ("oci:a", Some(v(&["1"]))));
+        assert_eq!((apps[1].0.as_str(), apps[1].1.args.clone()), ("oci:b", Some(v(&["--", "2"]))));
+        assert!(parse_apps(&v(&["oci:a", "---"])).is_err());
+        assert!(parse_apps(&v(&["---", "oci:a"])).is_err());
     }
 
     #[test]

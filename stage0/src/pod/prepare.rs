@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use skiff_pods::cgroup::Resources;
-use skiff_pods::manifest::{ImageRef, Isolation, Mount, MountSource, Rootfs, Seccomp, MANIFEST_VERSION};
+use skiff_pods::manifest::{ExitPolicy, ImageRef, Isolation, Mount, MountSource, Rootfs, Seccomp, MANIFEST_VERSION};
 use skiff_pods::{App, Pod, PodManifest, StateDir, Store};
 
 use crate::image::digest::Digest;
@@ -303,22 +303,36 @@ fn write_pod(pod: &Pod, m: &PodManifest) -> Result<()> {
         .with_context(|| format!("cannot write the manifest of pod {}", pod.uuid()))
 }
 
+/// Pod-wide settings of a new pod.
+pub struct PodSettings<'a> {
+    pub hostname: Option<&'a str>,
+    pub insecure: Insecure,
+    pub resolv_conf: Option<String>,
+    pub exit_policy: ExitPolicy,
+}
+
 pub fn manifest(
     uuid: &str,
-    hostname: Option<&str>,
-    insecure: Insecure,
-    resolv_conf: Option<String>,
+    pod: PodSettings,
     build_apps: impl FnOnce(&str) -> Result<Vec<App>>,
 ) -> Result<PodManifest> {
+    let PodSettings { hostname, insecure, resolv_conf, exit_policy } = pod;
     let hostname = hostname.map(str::to_string).unwrap_or_else(|| default_hostname(uuid));
+    let apps = build_apps(&hostname)?;
+    for (i, a) in apps.iter().enumerate() {
+        if apps[..i].iter().any(|b| b.name == a.name) {
+            bail!("two apps of the pod are named {:?}: name them with --app-name", a.name);
+        }
+    }
     Ok(PodManifest {
         version: MANIFEST_VERSION,
         uuid: uuid.to_string(),
         created_at: skiff_pods::time::now_rfc3339(),
         flavor: super::handoff::DEFAULT_FLAVOR.into(),
-        apps: build_apps(&hostname)?,
+        apps,
         masked_paths: !insecure.paths,
         resolv_conf,
+        exit_policy,
         hostname,
     })
 }

@@ -43,11 +43,16 @@ pub fn enter(manifest: &PodManifest, a: &EnterArgs) -> Result<i32, String> {
     .into_iter()
     .map(|(ns, f)| open_ns(a.pid, ns).map(|fd| (fd, f)))
     .collect::<Result<_, _>>()?;
-    PodCgroup::for_pod(&manifest.uuid).enter_self()?;
+    PodCgroup::for_pod(&manifest.uuid).for_app(manifest.apps.len(), &app.name).enter_self()?;
     for (fd, flag) in &fds {
         nix::sched::setns(fd, *flag).map_err(|e| format!("cannot join the pod's namespace: {e}"))?;
     }
-    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+    // Joining the init's mount namespace lands in the pod's root; the app's
+    // own view is a private copy rooted at its root, as the app got it.
+    skiff_stage2::app_root::enter(app)?;
+    if app.isolation.readonly_rootfs {
+        skiff_stage2::app_root::make_readonly()?;
+    }
     let mut spec = app.clone();
     spec.exec = a.argv.clone();
     // Resolved inside the pod, like the app itself (its /etc/passwd).

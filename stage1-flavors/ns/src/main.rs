@@ -96,9 +96,6 @@ fn start() -> Result<i32, String> {
         return enter::enter(&manifest, e);
     }
     let lock = lock_fd()?;
-    if manifest.apps.len() != 1 {
-        return Err(format!("the ns flavor runs exactly one app per pod, the manifest has {}", manifest.apps.len()));
-    }
     let pod_dir = std::env::current_dir().map_err(|e| format!("cannot find the pod directory: {e}"))?;
     supervisor::run(&manifest, &pod_dir, lock, args.debug)
 }

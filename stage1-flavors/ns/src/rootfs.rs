@@ -7,25 +7,43 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
+use skiff_pods::layout::STAGE1_DIR;
 use skiff_pods::{App, PodManifest};
+use skiff_stage2::app_root::APPS_DIR;
 
 use crate::dev;
 
 /// overlayfs takes its options in one page; longer lists fail at mount.
 const MOUNT_DATA_MAX: usize = 4095;
 
-/// Everything computed before `fork`, so the child only makes syscalls.
-pub struct Plan {
+/// One app's root filesystem, computed before `fork`.
+struct AppPlan {
+    name: String,
     layers_dir: PathBuf,
-    rootfs: PathBuf,
-    pod_dir: PathBuf,
     overlay_data: String,
-    masked_paths: bool,
     mounts: Vec<skiff_pods::manifest::Mount>,
 }
 
+/// Everything computed before `fork`, so the child only makes syscalls.
+pub struct Plan {
+    /// Mount point of the pod's own root (a tmpfs holding the apps' roots).
+    pod_root: PathBuf,
+    pod_dir: PathBuf,
+    masked_paths: bool,
+    apps: Vec<AppPlan>,
+}
+
 impl Plan {
-    pub fn new(manifest: &PodManifest, app: &App, pod_dir: &Path) -> Result<Plan, String> {
+    pub fn new(manifest: &PodManifest, pod_dir: &Path) -> Result<Plan, String> {
+        let apps = manifest.apps.iter().map(|app| AppPlan::new(manifest, app, pod_dir)).collect::<Result<_, _>>()?;
+        let pod_root = pod_dir.join(STAGE1_DIR).join("root");
+        std::fs::create_dir_all(&pod_root).map_err(|e| format!("cannot create {}: {e}", pod_root.display()))?;
+        Ok(Plan { pod_root, pod_dir: pod_dir.to_path_buf(), masked_paths: manifest.masked_paths, apps })
+    }
+}
+
+impl AppPlan {
+    fn new(manifest: &PodManifest, app: &App, pod_dir: &Path) -> Result<AppPlan, String> {
         let app_dir = pod_dir.join("apps").join(&app.name);
         if app.rootfs.layers.is_empty() {
             return Err(format!("app {}: the image has no layers", app.name));
@@ -52,42 +70,58 @@ impl Plan {
                 pod_dir.display()
             ));
         }
-        Ok(Plan {
+        Ok(AppPlan {
+            name: app.name.clone(),
             layers_dir: app.rootfs.layers_dir.clone(),
-            rootfs: app_dir.join("rootfs"),
-            pod_dir: pod_dir.to_path_buf(),
             overlay_data,
-            masked_paths: manifest.masked_paths,
             mounts: app.mounts.clone(),
         })
     }
 }
 
-/// Runs in the pod's init: new mount/UTS/IPC namespaces, overlay root,
-/// /proc, /dev, /sys, hostname, pivot_root. Returns a one-line error.
+/// Runs in the pod's init: new mount/UTS/IPC namespaces; the pod's root, a
+/// small read-only tmpfs holding each app's complete root filesystem (overlay,
+/// /proc, /dev, /sys, volumes) at `/apps/<name>`; hostname; pivot_root into
+/// the pod's root. Each app then pivots into its own root (stage2), so no app
+/// sees another's files. Returns a one-line error.
 pub fn enter(plan: &Plan, hostname: &str) -> Result<(), String> {
     let flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     nix::sched::unshare(flags).map_err(|e| format!("cannot create namespaces: {e}"))?;
     // Nothing mounted from here on may propagate back to the host.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
         .map_err(|e| format!("cannot make / a slave mount: {e}"))?;
-    std::env::set_current_dir(&plan.layers_dir)
-        .map_err(|e| format!("cannot enter the layer store {}: {e}", plan.layers_dir.display()))?;
-    mount(Some("overlay"), &plan.rootfs, Some("overlay"), MsFlags::empty(), Some(plan.overlay_data.as_str()))
-        .map_err(|e| format!("cannot mount the pod's root filesystem (overlay on {}): {e}", plan.rootfs.display()))?;
+    let root = &plan.pod_root;
+    let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("tmpfs"), root, Some("tmpfs"), tmpfs_flags, Some("mode=0700,size=64k"))
+        .map_err(|e| format!("cannot mount the pod's root: {e}"))?;
     let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    mount_api_filesystems(&plan.rootfs)?;
-    if plan.masked_paths {
-        mask_paths(&plan.rootfs)?;
+    for app in &plan.apps {
+        let app_root = root.join(APPS_DIR).join(&app.name);
+        std::fs::create_dir_all(&app_root).map_err(|e| format!("cannot create {}: {e}", app_root.display()))?;
+        mount_app(plan, app, &app_root)?;
     }
-    crate::volumes::mount_all(&plan.rootfs, &plan.pod_dir, &plan.mounts)?;
+    mount(None::<&str>, root, None::<&str>, tmpfs_flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
+        .map_err(|e| format!("cannot make the pod's root read-only: {e}"))?;
     nix::unistd::sethostname(hostname).map_err(|e| format!("cannot set hostname {hostname:?}: {e}"))?;
-    pivot(&plan.rootfs)?;
+    pivot(root)?;
     nix::sys::stat::umask(old_umask);
     // A session of its own: the caller's terminal signals reach the pod
     // only through the supervisor, which forwards them once.
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     Ok(())
+}
+
+fn mount_app(plan: &Plan, app: &AppPlan, rootfs: &Path) -> Result<(), String> {
+    std::env::set_current_dir(&app.layers_dir)
+        .map_err(|e| format!("cannot enter the layer store {}: {e}", app.layers_dir.display()))?;
+    mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(app.overlay_data.as_str())).map_err(
+        |e| format!("cannot mount the root filesystem of app {} (overlay on {}): {e}", app.name, rootfs.display()),
+    )?;
+    mount_api_filesystems(rootfs)?;
+    if plan.masked_paths {
+        mask_paths(rootfs)?;
+    }
+    crate::volumes::mount_all(rootfs, &plan.pod_dir, &app.mounts)
 }
 
 fn mount_api_filesystems(rootfs: &Path) -> Result<(), String> {

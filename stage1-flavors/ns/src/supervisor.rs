@@ -26,13 +26,15 @@ use crate::rootfs;
 
 pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -> Result<i32, String> {
     close_on_exec_all()?;
-    let app = &manifest.apps[0];
-    let plan = rootfs::Plan::new(manifest, app, pod_dir)?;
+    let plan = rootfs::Plan::new(manifest, pod_dir)?;
     let cgroup = PodCgroup::for_pod(&manifest.uuid);
-    if let Err(e) = cgroup.create().and_then(|()| cgroup.apply(&app.resources)) {
-        let _ = cgroup.remove();
-        return Err(e);
-    }
+    let cgroups = match Cgroups::create(manifest, &cgroup) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = cgroup.remove();
+            return Err(e);
+        }
+    };
     let mask = skiff_stage2::init::supervised_signals();
     mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
     // Only children of this process enter the new PID namespace: the init
@@ -49,18 +51,19 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
             drop(report_r);
             drop(placed_w);
             drop(lock);
-            std::process::exit(pod_init(&plan, manifest, report_w, placed_r));
+            std::process::exit(pod_init(&plan, manifest, cgroups.app_procs, report_w, placed_r));
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return Err(format!("cannot fork the pod's init: {e}")),
     };
     drop(report_w);
     drop(placed_r);
+    drop(cgroups.app_procs);
     let started_at = time::now_rfc3339();
     atomic::replace_at(&lock, PID_FILE, format!("{init}\n").as_bytes())
         .and_then(|()| atomic::replace_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
         .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
-    if let Err(e) = cgroup.add_pid(init.as_raw()) {
+    if let Err(e) = cgroup.for_init(manifest.apps.len()).add_pid(init.as_raw()) {
         let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
         let _ = waitpid(init, None);
         let _ = cgroup.remove();
@@ -71,22 +74,21 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
     }
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
-    let mut sup = Supervisor { lock, init, started_at, setup_error: None, buf: Vec::new(), killed_app: None };
+    let mut sup = Supervisor { lock, init, started_at, buf: Vec::new(), killed_apps: Vec::new() };
     let status = sup.wait(&sfd, File::from(report_r))?;
-    if sup.killed_app.is_some() && cgroup.oom_kills() > 0 {
-        let limit = app
-            .resources
-            .memory_bytes
-            .map_or("its memory limit".to_string(), |b| format!("its memory limit of {b} bytes"));
-        eprintln!("skiff: app {} was killed by the kernel's OOM killer: the pod exceeded {limit}", app.name);
+    for name in &sup.killed_apps {
+        let Some(app) = manifest.apps.iter().find(|a| &a.name == name) else { continue };
+        if cgroup.for_app(manifest.apps.len(), name).oom_kills() > 0 {
+            let limit = app
+                .resources
+                .memory_bytes
+                .map_or("its memory limit".to_string(), |b| format!("its memory limit of {b} bytes"));
+            eprintln!("skiff: app {name} was killed by the kernel's OOM killer: it exceeded {limit}");
+        }
     }
     // Every process of the pod is gone with its init; a cgroup that cannot
     // be removed now is removed by gc.
     let _ = cgroup.remove();
-    if let Some(msg) = sup.setup_error {
-        eprintln!("skiff: {msg}");
-        return Ok(SKIFF_ERROR);
-    }
     Ok(match status {
         WaitStatus::Exited(_, code) => code,
         WaitStatus::Signaled(_, sig, _) => SIGNAL_BASE + sig as i32,
@@ -94,8 +96,40 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
     })
 }
 
+/// The pod's cgroups, made and limited before the init exists.
+struct Cgroups {
+    /// Per app, the `cgroup.procs` files of its own cgroup, for the init
+    /// to place the app there (empty in a pod of one app, whose process
+    /// inherits the init's cgroup).
+    app_procs: Vec<(String, Vec<File>)>,
+}
+
+impl Cgroups {
+    fn create(manifest: &PodManifest, pod: &PodCgroup) -> Result<Cgroups, String> {
+        let n = manifest.apps.len();
+        pod.create()?;
+        pod.for_init(n).create()?;
+        let mut app_procs = Vec::new();
+        for app in &manifest.apps {
+            let cg = pod.for_app(n, &app.name);
+            cg.create()?;
+            cg.apply(&app.resources)?;
+            if n > 1 {
+                app_procs.push((app.name.clone(), cg.open_procs()?));
+            }
+        }
+        Ok(Cgroups { app_procs })
+    }
+}
+
 /// Runs in the forked child: becomes the pod's PID 1.
-fn pod_init(plan: &rootfs::Plan, manifest: &PodManifest, report_w: OwnedFd, placed: OwnedFd) -> i32 {
+fn pod_init(
+    plan: &rootfs::Plan,
+    manifest: &PodManifest,
+    app_procs: Vec<(String, Vec<File>)>,
+    report_w: OwnedFd,
+    placed: OwnedFd,
+) -> i32 {
     let mut reporter = Reporter::new(report_w);
     // The pod must never outlive its supervisor: if it dies (even by
     // SIGKILL) the init gets SIGKILL, and with it every process in the pod.
@@ -110,8 +144,8 @@ fn pod_init(plan: &rootfs::Plan, manifest: &PodManifest, report_w: OwnedFd, plac
         let _ = reporter.send(&Report::Error(msg));
         return SKIFF_ERROR;
     }
-    // The app is forked only once the supervisor has put this process in
-    // the pod's cgroup: it runs there from its first instruction.
+    // Apps are forked only once the supervisor has put this process in
+    // the pod's cgroup: they run there from their first instruction.
     let wait_placed = move || {
         let mut byte = [0u8; 1];
         match File::from(placed).read(&mut byte) {
@@ -119,7 +153,17 @@ fn pod_init(plan: &rootfs::Plan, manifest: &PodManifest, report_w: OwnedFd, plac
             _ => Err("the pod's cgroup could not be set up".to_string()),
         }
     };
-    skiff_stage2::init::run(manifest, reporter, wait_placed)
+    // A PID written to cgroup.procs is read in the writer's PID namespace:
+    // the init's, in which `pid` is given.
+    let place = |app: &skiff_pods::App, pid: nix::unistd::Pid| {
+        let Some((_, files)) = app_procs.iter().find(|(n, _)| *n == app.name) else { return Ok(()) };
+        for mut f in files {
+            f.write_all(pid.to_string().as_bytes())
+                .map_err(|e| format!("cannot put app {} in its cgroup: {e}", app.name))?;
+        }
+        Ok(())
+    };
+    skiff_stage2::init::run(manifest, reporter, wait_placed, place)
 }
 
 fn reader_gone(reporter: &Reporter) -> bool {
@@ -134,10 +178,9 @@ struct Supervisor {
     lock: OwnedFd,
     init: Pid,
     started_at: String,
-    setup_error: Option<String>,
     buf: Vec<u8>,
-    /// The app that SIGKILL ended, if one did.
-    killed_app: Option<String>,
+    /// The apps that SIGKILL ended.
+    killed_apps: Vec<String>,
 }
 
 impl Supervisor {
@@ -206,11 +249,11 @@ impl Supervisor {
 
     fn record(&mut self, r: Report) {
         match r {
-            Report::Error(msg) => self.setup_error = Some(msg),
+            Report::Error(msg) => eprintln!("skiff: {msg}"),
             Report::Started { .. } => {}
             Report::Exited { app, exit_code, signal } => {
                 if signal == Some(Signal::SIGKILL as i32) {
-                    self.killed_app = Some(app.clone());
+                    self.killed_apps.push(app.clone());
                 }
                 let exit = AppExit {
                     exit_code,
