@@ -11,6 +11,7 @@ pub mod cgroup;
 pub mod layout;
 pub mod manifest;
 pub mod pod;
+pub mod spec;
 pub mod state;
 pub mod time;
 pub mod uuid;

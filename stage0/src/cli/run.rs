@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, CommandFactory, Parser};
+use clap::{Args, CommandFactory, Parser, ValueEnum};
 use skiff_pods::{Pod, PodState, StateDir};
 
 use super::progress::CliProgress;
@@ -21,6 +21,7 @@ use crate::pod::resources;
 use crate::pod::security::{self, Insecure};
 use skiff_pods::cgroup::Resources;
 use skiff_pods::manifest::ExitPolicy;
+use skiff_pods::spec::{AppSpec, PodSpec};
 
 #[derive(Args, Debug, Clone)]
 pub struct PodOptions {
@@ -33,17 +34,18 @@ pub struct PodOptions {
 #[derive(Args, Debug, Clone)]
 pub struct PrepareOptions {
     /// When to pull a docker:// image: new (only when not in the store),
-    /// update (always ask the registry), never.
-    #[arg(long, value_enum, default_value_t = PullPolicy::New)]
-    pull_policy: PullPolicy,
+    /// update (always ask the registry), never [default: new].
+    #[arg(long, value_enum)]
+    pull_policy: Option<PullPolicy>,
     /// Lift default protections: seccomp (no filter), paths (no masked or
     /// read-only /proc and /sys paths); comma-separated.
     #[arg(long, value_name = "LIST", value_parser = Insecure::parse)]
     insecure_options: Option<Insecure>,
     /// When a pod of several apps ends: all (when every app has exited;
-    /// one failing stops the others) or any (when the first app exits).
-    #[arg(long, value_name = "all|any", value_parser = ExitPolicy::parse, default_value = "all")]
-    exit_policy: ExitPolicy,
+    /// one failing stops the others) or any (when the first app exits)
+    /// [default: all].
+    #[arg(long, value_name = "all|any", value_parser = ExitPolicy::parse)]
+    exit_policy: Option<ExitPolicy>,
     /// Pass this process's environment to the apps, below their images'.
     #[arg(long)]
     inherit_env: bool,
@@ -59,16 +61,57 @@ pub struct PrepareOptions {
     dns_opt: Vec<String>,
 }
 
-impl PrepareOptions {
-    /// Environment every app of the pod starts from: TERM when run from a
-    /// terminal, and the caller's environment with --inherit-env.
-    fn resolv_conf(&self) -> Result<Option<String>> {
-        let o =
-            DnsOptions { servers: self.dns.clone(), search: self.dns_search.clone(), options: self.dns_opt.clone() };
-        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        dns::resolv_conf(&o, &host).map_err(anyhow::Error::msg)
+/// Pod-wide settings: the command line's, over a pod manifest file's.
+#[derive(Debug, Default)]
+struct PodWide {
+    hostname: Option<String>,
+    pull_policy: PullPolicy,
+    exit_policy: ExitPolicy,
+    insecure: Insecure,
+    inherit_env: bool,
+    dns: DnsOptions,
+}
+
+impl PodWide {
+    fn new(pod: &PodOptions, cli: &PrepareOptions, file: Option<&PodSpec>) -> Result<PodWide> {
+        let file = file.cloned().unwrap_or_default();
+        let or_file = |cli: &Vec<String>, file: Vec<String>| if cli.is_empty() { file } else { cli.clone() };
+        let pull_policy = match (cli.pull_policy, &file.pull_policy) {
+            (Some(p), _) => p,
+            (None, Some(p)) => PullPolicy::from_str(p, false).map_err(|_| {
+                anyhow::anyhow!("invalid pull-policy {p:?} in the pod manifest: expected new, update or never")
+            })?,
+            (None, None) => PullPolicy::default(),
+        };
+        let insecure = match cli.insecure_options {
+            Some(i) => i,
+            None => Insecure::parse(&file.insecure_options.join(",")).map_err(anyhow::Error::msg)?,
+        };
+        let wide = PodWide {
+            hostname: pod.hostname.clone().or(file.hostname),
+            pull_policy,
+            exit_policy: cli.exit_policy.or(file.exit_policy).unwrap_or_default(),
+            insecure,
+            inherit_env: cli.inherit_env || file.inherit_env,
+            dns: DnsOptions {
+                servers: or_file(&cli.dns, file.dns),
+                search: or_file(&cli.dns_search, file.dns_search),
+                options: or_file(&cli.dns_opt, file.dns_opt),
+            },
+        };
+        if let Some(h) = &wide.hostname {
+            check_hostname(h)?;
+        }
+        Ok(wide)
     }
 
+    fn resolv_conf(&self) -> Result<Option<String>> {
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        dns::resolv_conf(&self.dns, &host).map_err(anyhow::Error::msg)
+    }
+
+    /// Environment every app of the pod starts from: TERM when run from a
+    /// terminal, and the caller's environment with --inherit-env.
     fn pod_env(&self) -> Vec<(String, String)> {
         let mut env = Vec::new();
         if std::io::stdin().is_terminal() {
@@ -81,7 +124,7 @@ impl PrepareOptions {
     }
 }
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Default)]
 #[command(name = "app options", no_binary_name = true, disable_help_flag = true, help_template = "{options}")]
 struct AppOptions {
     /// Name of the app in the pod (lowercase letters, digits, '-')
@@ -171,7 +214,11 @@ pub struct PodSpecArgs {
     pod: PodOptions,
     #[command(flatten)]
     image: PrepareOptions,
-    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS] [--- IMAGE ...]")]
+    /// Read the pod's apps (and pod options) from this TOML file
+    /// (docs/pod-manifest.md); pod options given here win over the file's.
+    #[arg(long, value_name = "FILE", conflicts_with = "rest")]
+    pod_manifest: Option<PathBuf>,
+    #[arg(required_unless_present = "pod_manifest", num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS] [--- IMAGE ...]")]
     rest: Vec<String>,
 }
 
@@ -225,6 +272,45 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
             msg.lines().next().unwrap_or("invalid").trim_start_matches("error: ")
         )
     })?;
+    Ok((image.clone(), overrides(o, args)?))
+}
+
+impl AppOptions {
+    /// The same options, from an `[[app]]` of a pod manifest file.
+    fn from_spec(a: &AppSpec) -> Result<AppOptions> {
+        let mut set_env = Vec::new();
+        for (k, v) in &a.env {
+            if k.is_empty() || k.contains('=') {
+                bail!("invalid environment variable name {k:?}");
+            }
+            set_env.push(format!("{k}={v}"));
+        }
+        Ok(AppOptions {
+            app_name: a.name.clone(),
+            exec: a.exec.clone(),
+            set_env,
+            working_dir: a.working_dir.clone(),
+            user: a.user.clone(),
+            group: a.group.clone(),
+            set_env_file: a.env_files.clone(),
+            volume: a.volumes.clone(),
+            memory: a.memory.clone(),
+            cpu: a.cpu.clone(),
+            cpu_shares: a.cpu_shares.map(|v| v.to_string()),
+            pids_limit: a.pids_limit.map(|v| v.to_string()),
+            oom_score_adj: a.oom_score_adj.map(|v| v.to_string()),
+            caps_retain: a.caps_retain.as_ref().map(|c| c.join(",")),
+            caps_remove: a.caps_remove.as_ref().map(|c| c.join(",")),
+            seccomp: a.seccomp.clone(),
+            no_new_privileges: a.no_new_privileges,
+            readonly_rootfs: a.readonly_rootfs,
+        })
+    }
+}
+
+/// Checks one app's options and resolves what can be resolved without its
+/// image; `args` are the ones after `--`.
+fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppOverrides> {
     let mut set_env = Vec::new();
     for kv in &o.set_env {
         match kv.split_once('=') {
@@ -259,26 +345,41 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
     let caps =
         security::resolve_caps(o.caps_retain.as_deref(), o.caps_remove.as_deref()).map_err(anyhow::Error::msg)?;
     let seccomp = o.seccomp.as_deref().map(security::parse_seccomp).transpose().map_err(anyhow::Error::msg)?;
-    Ok((
-        image.clone(),
-        AppOverrides {
-            exec: o.exec,
-            args,
-            set_env,
-            working_dir: o.working_dir,
-            user,
-            group,
-            env_file,
-            mounts,
-            app_name: o.app_name,
-            resources: limits,
-            oom_score_adj,
-            caps,
-            seccomp,
-            no_new_privileges: o.no_new_privileges.unwrap_or(true),
-            readonly_rootfs: o.readonly_rootfs,
-        },
-    ))
+    Ok(AppOverrides {
+        exec: o.exec,
+        args,
+        set_env,
+        working_dir: o.working_dir,
+        user,
+        group,
+        env_file,
+        mounts,
+        app_name: o.app_name,
+        resources: limits,
+        oom_score_adj,
+        caps,
+        seccomp,
+        no_new_privileges: o.no_new_privileges.unwrap_or(true),
+        readonly_rootfs: o.readonly_rootfs,
+    })
+}
+
+/// Reads a pod manifest file: its pod-wide settings and its apps.
+fn read_pod_manifest(path: &std::path::Path) -> Result<(PodSpec, Vec<(String, AppOverrides)>)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read pod manifest {}", path.display()))?;
+    let spec = PodSpec::from_toml(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
+    let apps = spec
+        .apps
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            AppOptions::from_spec(a)
+                .and_then(|o| overrides(o, a.args.clone()))
+                .map(|o| (a.image.clone(), o))
+                .with_context(|| format!("{}: app {} ({})", path.display(), i + 1, a.image))
+        })
+        .collect::<Result<_>>()?;
+    Ok((spec, apps))
 }
 
 fn check_hostname(h: &str) -> Result<()> {
@@ -298,11 +399,14 @@ fn check_hostname(h: &str) -> Result<()> {
 
 /// Fetches (if needed) and creates a pod in `prepare/`, locked.
 fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress) -> Result<Pod> {
-    let (pod, image_opts, rest) = (&spec.pod, &spec.image, &spec.rest);
-    if let Some(h) = &pod.hostname {
-        check_hostname(h)?;
-    }
-    let apps = parse_apps(rest)?;
+    let (file, apps) = match &spec.pod_manifest {
+        Some(path) => {
+            let (file, apps) = read_pod_manifest(path)?;
+            (Some(file), apps)
+        }
+        None => (None, parse_apps(&spec.rest)?),
+    };
+    let wide = PodWide::new(&spec.pod, &spec.image, file.as_ref())?;
     let references = apps
         .iter()
         .map(|(image, _)| ImageReference::parse(image).map_err(anyhow::Error::msg))
@@ -315,7 +419,7 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
         platform: Platform::default(),
         progress,
         registry: ctx.registry.clone(),
-        policy: image_opts.pull_policy,
+        policy: wide.pull_policy,
     };
     let mut fetched = Vec::new();
     for reference in &references {
@@ -327,13 +431,13 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
         fetched.push(f);
     }
     prepare::create(&ctx.store, |uuid| {
-        let insecure = image_opts.insecure_options.unwrap_or_default();
-        let pod_env = image_opts.pod_env();
+        let insecure = wide.insecure;
+        let pod_env = wide.pod_env();
         let settings = prepare::PodSettings {
-            hostname: pod.hostname.as_deref(),
+            hostname: wide.hostname.as_deref(),
             insecure,
-            resolv_conf: image_opts.resolv_conf()?,
-            exit_policy: image_opts.exit_policy,
+            resolv_conf: wide.resolv_conf()?,
+            exit_policy: wide.exit_policy,
         };
         prepare::manifest(uuid, settings, |hostname| {
             fetched
