@@ -20,6 +20,7 @@ use skiff_pods::{App, PodManifest};
 use crate::app::Prepared;
 use crate::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use crate::report::{Report, Reporter};
+use crate::terminal::{Console, Master};
 
 /// Signals a pod's init passes on to its apps.
 pub const FORWARDED: [Signal; 4] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT];
@@ -49,9 +50,12 @@ pub fn supervised_signals() -> SigSet {
 /// the root filesystem setup). `place` puts a just-forked app process (PID
 /// as this namespace sees it) into the app's cgroup; the app waits for it
 /// before it execs.
+/// With `console`, the first app (a pod with a terminal has one app) gets a
+/// pseudo-terminal (see [`crate::terminal`]).
 pub fn run(
     manifest: &PodManifest,
     mut reporter: Reporter,
+    mut console: Option<Console>,
     ready: impl FnOnce() -> Result<(), String>,
     mut place: impl FnMut(&App, Pid) -> Result<(), String>,
 ) -> i32 {
@@ -69,9 +73,14 @@ pub fn run(
         Err(e) => return fail(&mut reporter, &format!("signalfd: {e}")),
     };
     let mut running = Vec::new();
+    // Held until the init exits (see terminal::Master::send).
+    let mut _terminal_hold = None;
     for app in &manifest.apps {
-        match start(manifest, app, &mut reporter, &mut place) {
-            Ok(pid) => running.push(Running { pid, name: app.name.clone() }),
+        match start(manifest, app, console.take(), &mut reporter, &mut place) {
+            Ok((pid, hold)) => {
+                running.push(Running { pid, name: app.name.clone() });
+                _terminal_hold = _terminal_hold.or(hold);
+            }
             Err(msg) => {
                 // The apps already started are stopped like a failed app's
                 // siblings; the pod fails with skiff's own status.
@@ -96,15 +105,17 @@ fn fail(reporter: &mut Reporter, msg: &str) -> i32 {
 fn start(
     manifest: &PodManifest,
     app: &App,
+    console: Option<Console>,
     reporter: &mut Reporter,
     place: &mut impl FnMut(&App, Pid) -> Result<(), String>,
-) -> Result<Pid, String> {
+) -> Result<(Pid, Option<OwnedFd>), String> {
+    let terminal = console.map(|c| Master::open(app, c.size).map(|m| (m, c.socket))).transpose()?;
     let (go_r, go_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     // SAFETY: the init is single-threaded, so the child may do anything.
     let child = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop(go_w);
-            let msg = match become_app(manifest, app, go_r) {
+            let msg = match become_app(manifest, app, terminal.as_ref().map(|(m, _)| m), go_r) {
                 Ok(prepared) => prepared.exec(),
                 Err(msg) => msg,
             };
@@ -115,6 +126,7 @@ fn start(
         Err(e) => return Err(format!("cannot fork app {}: {e}", app.name)),
     };
     drop(go_r);
+    let hold = terminal.map(|(master, socket)| master.send(&socket)).transpose()?;
     if let Err(msg) = place(app, child) {
         let _ = kill(child, Signal::SIGKILL);
         let _ = waitpid(child, None);
@@ -123,17 +135,20 @@ fn start(
     // Closing the pipe without this byte makes the child give up.
     File::from(go_w).write_all(b"1").map_err(|e| format!("cannot start app {}: {e}", app.name))?;
     let _ = reporter.send(&Report::Started { app: app.name.clone(), pid: child.as_raw() });
-    Ok(child)
+    Ok((child, hold))
 }
 
 /// In the forked child: everything up to the `execve`.
-fn become_app(manifest: &PodManifest, app: &App, go: OwnedFd) -> Result<Prepared, String> {
+fn become_app(manifest: &PodManifest, app: &App, terminal: Option<&Master>, go: OwnedFd) -> Result<Prepared, String> {
     crate::app_root::enter(app)?;
     crate::etc::populate(Path::new("/"), manifest)?;
     std::fs::create_dir_all(&app.working_dir)
         .map_err(|e| format!("app {}: cannot create working directory {}: {e}", app.name, app.working_dir))?;
     if app.isolation.readonly_rootfs {
         crate::app_root::make_readonly()?;
+    }
+    if let Some(t) = terminal {
+        t.attach_slave()?;
     }
     let prepared = Prepared::new(app)?;
     let mut byte = [0u8; 1];

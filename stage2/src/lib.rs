@@ -12,6 +12,7 @@ pub mod identity;
 pub mod init;
 pub mod report;
 pub mod seccomp;
+pub mod terminal;
 
 /// Exit codes shared by every stage (see `docs/exit-codes.md`).
 pub mod exit_code {

@@ -5,6 +5,7 @@
 pub mod fixture;
 pub mod flaky_registry;
 pub mod oci;
+pub mod pty;
 pub mod rawtar;
 pub mod registry;
 pub mod skiff;

@@ -78,6 +78,26 @@ impl Skiff {
         child
     }
 
+    /// Starts skiff with `terminal` as its controlling terminal and stdio
+    /// (util-linux `setsid --ctty`, which execs skiff in the same process);
+    /// it is killed on drop if still there.
+    pub fn spawn_on_terminal(&self, args: &[&str], terminal: &std::fs::File) -> Child {
+        let io = || Stdio::from(terminal.try_clone().expect("dup terminal"));
+        let child = Command::new("setsid")
+            .arg("--ctty")
+            .arg(bin_dir().join("skiff"))
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(args)
+            .stdin(io())
+            .stdout(io())
+            .stderr(io())
+            .spawn()
+            .expect("spawn setsid skiff");
+        self.children.borrow_mut().push(child.id());
+        child
+    }
+
     /// `skiff run IMAGE --exec /bin/sh -- -c SCRIPT`, waited for.
     pub fn run_sh(&self, script: &str) -> Output {
         self.output(&["run", &self.image, "--exec", "/bin/sh", "--", "-c", script])

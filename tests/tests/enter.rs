@@ -20,7 +20,7 @@ fn enter_joins_the_pod_as_its_app() {
         "/bin/sh",
         "--",
         "-c",
-        "echo mark > /tmp/mark; exec sleep 60",
+        "echo mark > /tmp/mark.new; mv /tmp/mark.new /tmp/mark; exec sleep 60",
     ]);
     s.wait_running(1);
     let uuid = s.only_pod();

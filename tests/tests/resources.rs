@@ -51,7 +51,7 @@ fn limits_are_set_on_the_pods_cgroup() {
         "/bin/sh",
         "--",
         "-c",
-        "cat /proc/self/cgroup > /tmp/cg; exec sleep 60",
+        "cat /proc/self/cgroup > /tmp/cg.new; mv /tmp/cg.new /tmp/cg; exec sleep 60",
     ]);
     s.wait_running(1);
     let uuid = s.only_pod();

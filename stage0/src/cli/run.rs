@@ -28,6 +28,32 @@ pub struct PodOptions {
     /// Hostname inside the pod [default: skiff-<first 8 characters of the UUID>].
     #[arg(long, value_name = "NAME")]
     hostname: Option<String>,
+    /// Give the app a pseudo-terminal and pass your stdin to it (your
+    /// terminal goes to raw mode until the pod ends). One app only.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Give the app a pseudo-terminal; its output comes to your stdout, and
+    /// without -i your stdin is not passed. One app only.
+    #[arg(short = 't', long)]
+    tty: bool,
+}
+
+impl PodOptions {
+    /// The flavor's `run` options for the app's stdio.
+    fn stdio_args(&self) -> &'static [&'static str] {
+        match (self.interactive, self.tty) {
+            (true, _) => &["--interactive"],
+            (false, true) => &["--tty"],
+            (false, false) => &[],
+        }
+    }
+
+    fn check_terminal(&self, n_apps: usize) -> Result<()> {
+        if (self.interactive || self.tty) && n_apps > 1 {
+            bail!("-i/--interactive and -t/--tty need a pod of one app (this one has {n_apps})");
+        }
+        Ok(())
+    }
 }
 
 /// Pod options of `run` and `prepare` only (fixed once a pod is prepared).
@@ -111,10 +137,11 @@ impl PodWide {
     }
 
     /// Environment every app of the pod starts from: TERM when run from a
-    /// terminal, and the caller's environment with --inherit-env.
-    fn pod_env(&self) -> Vec<(String, String)> {
+    /// terminal or given one (-t/-i), and the caller's environment with
+    /// --inherit-env.
+    fn pod_env(&self, terminal: bool) -> Vec<(String, String)> {
         let mut env = Vec::new();
-        if std::io::stdin().is_terminal() {
+        if terminal || std::io::stdin().is_terminal() {
             env.push(("TERM".to_string(), std::env::var("TERM").unwrap_or_else(|_| "xterm".into())));
         }
         if self.inherit_env {
@@ -407,6 +434,7 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
         None => (None, parse_apps(&spec.rest)?),
     };
     let wide = PodWide::new(&spec.pod, &spec.image, file.as_ref())?;
+    spec.pod.check_terminal(apps.len())?;
     let references = apps
         .iter()
         .map(|(image, _)| ImageReference::parse(image).map_err(anyhow::Error::msg))
@@ -432,7 +460,7 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
     }
     prepare::create(&ctx.store, |uuid| {
         let insecure = wide.insecure;
-        let pod_env = wide.pod_env();
+        let pod_env = wide.pod_env(spec.pod.interactive || spec.pod.tty);
         let settings = prepare::PodSettings {
             hostname: wide.hostname.as_deref(),
             insecure,
@@ -455,7 +483,7 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     handoff::flavor_path(handoff::DEFAULT_FLAVOR)?;
     let mut pod = create_pod(ctx, &a.spec, true, &CliProgress::terminal_only())?;
     pod.transition(StateDir::Run)?;
-    Err(handoff::exec_run(pod, handoff::DEFAULT_FLAVOR, ctx.debug))
+    Err(handoff::exec_run(pod, handoff::DEFAULT_FLAVOR, ctx.debug, a.spec.pod.stdio_args()))
 }
 
 pub fn prepare(ctx: &Ctx, a: PrepareArgs) -> Result<i32> {
@@ -479,6 +507,7 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
     }
     // The pod runs with the flavor it was prepared for.
     let mut manifest = pod.read_manifest()?;
+    a.pod.check_terminal(manifest.apps.len())?;
     handoff::flavor_path(&manifest.flavor)?;
     pod.try_lock()?;
     pod.transition(StateDir::Run).with_context(|| format!("pod {} was taken by another run-prepared", pod.uuid()))?;
@@ -495,7 +524,7 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
         skiff_pods::atomic::write_atomic(&pod.path(), skiff_pods::manifest::MANIFEST_FILE, &m.to_json())
             .context("cannot update the pod manifest")?;
     }
-    Err(handoff::exec_run(pod, &manifest.flavor, ctx.debug))
+    Err(handoff::exec_run(pod, &manifest.flavor, ctx.debug, a.pod.stdio_args()))
 }
 
 #[cfg(test)]

@@ -27,7 +27,9 @@ pub fn flavor_path(flavor: &str) -> Result<PathBuf> {
 /// Replaces this process with the flavor's `run` entrypoint. Returns only
 /// if the exec failed; the pod is then left unlocked in `run/`, which reads
 /// as exited and is collected by gc.
-pub fn exec_run(pod: Pod, flavor: &str, debug: bool) -> anyhow::Error {
+/// `stdio` are the flavor's options for the apps' stdio (`--tty`,
+/// `--interactive`).
+pub fn exec_run(pod: Pod, flavor: &str, debug: bool, stdio: &[&str]) -> anyhow::Error {
     let bin = match flavor_path(flavor) {
         Ok(b) => b,
         Err(e) => return e,
@@ -42,7 +44,7 @@ pub fn exec_run(pod: Pod, flavor: &str, debug: bool) -> anyhow::Error {
     let raw = fd.into_raw_fd();
     crate::debug!("pod {uuid}: exec {} run (lock fd {raw}, cwd {})", bin.display(), dir.display());
     let mut cmd = flavor_command(&bin, flavor, "run", debug, &dir);
-    let err = cmd.arg(&uuid).env(LOCK_FD_ENV, raw.to_string()).exec();
+    let err = cmd.args(stdio).arg(&uuid).env(LOCK_FD_ENV, raw.to_string()).exec();
     anyhow!("cannot execute stage1 {}: {err}", bin.display())
 }
 

@@ -6,6 +6,7 @@
 //! `skiff-stage1-ns run [--debug] UUID`, cwd = pod directory,
 //! `SKIFF_LOCK_FD` = the locked pod directory.
 
+mod console;
 mod dev;
 mod enter;
 mod rootfs;
@@ -26,12 +27,13 @@ enum Entrypoint {
 
 struct Args {
     debug: bool,
+    stdio: supervisor::Stdio,
     uuid: String,
     entrypoint: Entrypoint,
 }
 
 const USAGE: &str =
-    "usage: skiff-stage1-ns run [--debug] UUID | enter [--debug] --pid PID --app NAME UUID -- CMD [ARG...]";
+    "usage: skiff-stage1-ns run [--debug] [--tty|--interactive] UUID | enter [--debug] --pid PID --app NAME UUID -- CMD [ARG...]";
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -40,9 +42,13 @@ fn parse_args() -> Result<Args, String> {
         return Err(format!("unknown entrypoint {entry:?} (this flavor has: run, enter)"));
     }
     let (mut debug, mut uuid, mut pid, mut app, mut argv) = (false, None, None, None, Vec::new());
+    let mut stdio = supervisor::Stdio::Inherit;
     while let Some(a) = it.next() {
         match a.as_str() {
             "--debug" => debug = true,
+            "--tty" if entry == "run" && stdio == supervisor::Stdio::Inherit => stdio = supervisor::Stdio::Tty,
+            "--tty" if entry == "run" => {}
+            "--interactive" if entry == "run" => stdio = supervisor::Stdio::Interactive,
             "--pid" if entry == "enter" => pid = it.next().and_then(|p| p.parse::<i32>().ok()),
             "--app" if entry == "enter" => app = it.next(),
             "--" if entry == "enter" => {
@@ -63,7 +69,7 @@ fn parse_args() -> Result<Args, String> {
         }
         Entrypoint::Enter(enter::EnterArgs { pid, app, argv })
     };
-    Ok(Args { debug, uuid, entrypoint })
+    Ok(Args { debug, stdio, uuid, entrypoint })
 }
 
 fn lock_fd() -> Result<OwnedFd, String> {
@@ -97,7 +103,7 @@ fn start() -> Result<i32, String> {
     }
     let lock = lock_fd()?;
     let pod_dir = std::env::current_dir().map_err(|e| format!("cannot find the pod directory: {e}"))?;
-    supervisor::run(&manifest, &pod_dir, lock, args.debug)
+    supervisor::run(&manifest, &pod_dir, lock, args.debug, args.stdio)
 }
 
 fn main() {

@@ -22,10 +22,26 @@ use skiff_pods::{atomic, time, PodManifest};
 use skiff_stage2::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use skiff_stage2::report::{self, Report, Reporter};
 
+use crate::console::{self, Relay};
 use crate::rootfs;
+use skiff_stage2::terminal::Console;
 
-pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -> Result<i32, String> {
+/// How the pod's apps get their stdio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stdio {
+    /// The caller's stdin, stdout and stderr, as they are.
+    Inherit,
+    /// A pseudo-terminal, relayed to the caller's stdout.
+    Tty,
+    /// A pseudo-terminal, relayed both ways.
+    Interactive,
+}
+
+pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, stdio: Stdio) -> Result<i32, String> {
     close_on_exec_all()?;
+    if stdio != Stdio::Inherit && manifest.apps.len() > 1 {
+        return Err(format!("a terminal needs a pod of one app, pod {} has {}", manifest.uuid, manifest.apps.len()));
+    }
     let plan = rootfs::Plan::new(manifest, pod_dir)?;
     let cgroup = PodCgroup::for_pod(&manifest.uuid);
     let cgroups = match Cgroups::create(manifest, &cgroup) {
@@ -35,8 +51,16 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
             return Err(e);
         }
     };
-    let mask = skiff_stage2::init::supervised_signals();
+    let mut mask = skiff_stage2::init::supervised_signals();
+    mask.add(Signal::SIGWINCH);
     mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
+    let (mut relay, console) = match stdio {
+        Stdio::Inherit => (None, None),
+        Stdio::Tty | Stdio::Interactive => {
+            let (r, c) = Relay::new(stdio == Stdio::Interactive)?;
+            (Some(r), Some(c))
+        }
+    };
     // Only children of this process enter the new PID namespace: the init
     // forked below becomes its PID 1, this supervisor stays on the host.
     nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| format!("cannot create a PID namespace: {e}"))?;
@@ -51,7 +75,10 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
             drop(report_r);
             drop(placed_w);
             drop(lock);
-            std::process::exit(pod_init(&plan, manifest, cgroups.app_procs, report_w, placed_r));
+            // The supervisor's relay: its drop would restore the caller's
+            // terminal while the pod runs.
+            std::mem::forget(relay);
+            std::process::exit(pod_init(&plan, manifest, cgroups.app_procs, console, report_w, placed_r));
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return Err(format!("cannot fork the pod's init: {e}")),
@@ -59,6 +86,7 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
     drop(report_w);
     drop(placed_r);
     drop(cgroups.app_procs);
+    drop(console);
     let started_at = time::now_rfc3339();
     atomic::replace_at(&lock, PID_FILE, format!("{init}\n").as_bytes())
         .and_then(|()| atomic::replace_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
@@ -75,7 +103,7 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool) -
     }
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
     let mut sup = Supervisor { lock, init, started_at, buf: Vec::new(), killed_apps: Vec::new() };
-    let status = sup.wait(&sfd, File::from(report_r))?;
+    let status = sup.wait(&sfd, File::from(report_r), relay.as_mut())?;
     for name in &sup.killed_apps {
         let Some(app) = manifest.apps.iter().find(|a| &a.name == name) else { continue };
         if cgroup.for_app(manifest.apps.len(), name).oom_kills() > 0 {
@@ -127,6 +155,7 @@ fn pod_init(
     plan: &rootfs::Plan,
     manifest: &PodManifest,
     app_procs: Vec<(String, Vec<File>)>,
+    console: Option<Console>,
     report_w: OwnedFd,
     placed: OwnedFd,
 ) -> i32 {
@@ -163,7 +192,7 @@ fn pod_init(
         }
         Ok(())
     };
-    skiff_stage2::init::run(manifest, reporter, wait_placed, place)
+    skiff_stage2::init::run(manifest, reporter, console, wait_placed, place)
 }
 
 fn reader_gone(reporter: &Reporter) -> bool {
@@ -172,6 +201,13 @@ fn reader_gone(reporter: &Reporter) -> bool {
         Ok(_) => fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLERR)),
         Err(_) => true,
     }
+}
+
+#[derive(Clone, Copy)]
+enum Source {
+    Signals,
+    Reports,
+    Console(console::Source),
 }
 
 struct Supervisor {
@@ -184,43 +220,68 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    /// Forwards signals and records reports until the init has exited.
-    fn wait(&mut self, sfd: &SignalFd, mut reports: File) -> Result<WaitStatus, String> {
+    /// Forwards signals, records reports and relays the pod's terminal
+    /// until the init has exited.
+    fn wait(&mut self, sfd: &SignalFd, mut reports: File, mut relay: Option<&mut Relay>) -> Result<WaitStatus, String> {
         let mut pipe_open = true;
         loop {
-            let (sig_ready, pipe_ready) = {
-                let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+            let ready: Vec<Source> = {
+                let mut sources = vec![(Source::Signals, sfd.as_fd())];
                 if pipe_open {
-                    fds.push(PollFd::new(reports.as_fd(), PollFlags::POLLIN));
+                    sources.push((Source::Reports, reports.as_fd()));
                 }
+                if let Some(r) = &relay {
+                    sources.extend(r.sources().into_iter().map(|(s, fd)| (Source::Console(s), fd)));
+                }
+                let mut fds: Vec<PollFd> = sources.iter().map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)).collect();
                 match nix::poll::poll(&mut fds, PollTimeout::NONE) {
                     Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                     Err(e) => return Err(format!("poll: {e}")),
                 }
-                let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-                (ready(&fds[0]), fds.get(1).is_some_and(ready))
+                sources
+                    .iter()
+                    .zip(&fds)
+                    .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
+                    .map(|((s, _), _)| *s)
+                    .collect()
             };
-            if pipe_ready {
-                pipe_open = self.read_reports(&mut reports);
-            }
-            if sig_ready {
-                if let Some(status) = self.handle_signal(sfd)? {
-                    // The init is gone, so every write end is closed: read
-                    // whatever it reported last.
-                    while pipe_open {
-                        pipe_open = self.read_reports(&mut reports);
+            for source in ready {
+                match source {
+                    Source::Reports => pipe_open = self.read_reports(&mut reports),
+                    Source::Console(c) => {
+                        if let Some(r) = relay.as_deref_mut() {
+                            r.handle(c)?;
+                        }
                     }
-                    return Ok(status);
+                    Source::Signals => {
+                        if let Some(status) = self.handle_signal(sfd, relay.as_deref())? {
+                            // The init is gone, so every write end is closed:
+                            // read whatever it reported and wrote last.
+                            while pipe_open {
+                                pipe_open = self.read_reports(&mut reports);
+                            }
+                            if let Some(r) = relay.as_deref_mut() {
+                                r.drain();
+                            }
+                            return Ok(status);
+                        }
+                    }
                 }
             }
         }
     }
 
-    fn handle_signal(&mut self, sfd: &SignalFd) -> Result<Option<WaitStatus>, String> {
+    fn handle_signal(&mut self, sfd: &SignalFd, relay: Option<&Relay>) -> Result<Option<WaitStatus>, String> {
         let Ok(Some(info)) = sfd.read_signal() else {
             return Ok(None);
         };
         let sig = Signal::try_from(info.ssi_signo as i32).map_err(|e| format!("signal: {e}"))?;
+        if sig == Signal::SIGWINCH {
+            if let Some(r) = relay {
+                r.resize();
+            }
+            return Ok(None);
+        }
         if sig != Signal::SIGCHLD {
             let _ = nix::sys::signal::kill(self.init, sig);
             return Ok(None);

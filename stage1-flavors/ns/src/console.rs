@@ -1,0 +1,153 @@
+//! The supervisor's side of a pod's terminal (`run --tty` / `--interactive`):
+//! relays the pod's pseudo-terminal to the caller's stdout and, when
+//! interactive, the caller's stdin to it; puts the caller's terminal in raw
+//! mode (so keys such as ^C reach the app's terminal, which turns them into
+//! signals) and restores it, whatever the end; passes window size changes on.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use rustix::termios::{OptionalActions, Termios};
+use skiff_stage2::terminal::{self, Console};
+
+/// End-of-file for the pod's terminal (^D), sent when a non-terminal stdin
+/// ends.
+const EOF_CHAR: u8 = 0x04;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The socket the init sends the master over.
+    Socket,
+    Master,
+    Stdin,
+}
+
+pub struct Relay {
+    socket: Option<OwnedFd>,
+    master: Option<File>,
+    forward_stdin: bool,
+    /// The caller's terminal settings, restored on drop.
+    saved: Option<Termios>,
+}
+
+impl Relay {
+    /// Before the init is forked: the socket pair (the init gets the
+    /// returned [`Console`]) and the caller's window size.
+    pub fn new(interactive: bool) -> Result<(Relay, Console), String> {
+        let (ours, theirs) =
+            rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
+                .map_err(|e| format!("socketpair: {e}"))?;
+        let size = rustix::termios::tcgetwinsize(std::io::stdin())
+            .or_else(|_| rustix::termios::tcgetwinsize(std::io::stdout()))
+            .ok();
+        let mut relay = Relay { socket: Some(ours), master: None, forward_stdin: interactive, saved: None };
+        if interactive && rustix::termios::isatty(std::io::stdin()) {
+            let saved = rustix::termios::tcgetattr(std::io::stdin()).map_err(|e| format!("tcgetattr: {e}"))?;
+            let mut raw = saved.clone();
+            raw.make_raw();
+            rustix::termios::tcsetattr(std::io::stdin(), OptionalActions::Now, &raw)
+                .map_err(|e| format!("cannot put the terminal in raw mode: {e}"))?;
+            relay.saved = Some(saved);
+        }
+        Ok((relay, Console { socket: theirs, size }))
+    }
+
+    /// What to poll now.
+    pub fn sources(&self) -> Vec<(Source, BorrowedFd<'_>)> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.socket {
+            out.push((Source::Socket, s.as_fd()));
+        }
+        if let Some(m) = &self.master {
+            out.push((Source::Master, m.as_fd()));
+            if self.forward_stdin {
+                out.push((Source::Stdin, rustix::stdio::stdin()));
+            }
+        }
+        out
+    }
+
+    pub fn handle(&mut self, source: Source) -> Result<(), String> {
+        match source {
+            Source::Socket => {
+                if let Some(s) = self.socket.take() {
+                    self.master = terminal::receive_master(&s)?.map(File::from);
+                }
+            }
+            Source::Master => {
+                if !self.copy_out() {
+                    self.master = None;
+                }
+            }
+            Source::Stdin => self.copy_in(),
+        }
+        Ok(())
+    }
+
+    /// One read from the pod's terminal to stdout; false once it is over.
+    fn copy_out(&mut self) -> bool {
+        let Some(m) = &mut self.master else { return false };
+        let mut buf = [0u8; 8192];
+        match m.read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                let mut out = std::io::stdout().lock();
+                // A caller that closed its stdout only loses the output.
+                let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => true,
+            // EIO: the pod's last process holding the terminal is gone.
+            Err(_) => false,
+        }
+    }
+
+    fn copy_in(&mut self) {
+        let Some(m) = &mut self.master else { return };
+        let mut buf = [0u8; 8192];
+        match std::io::stdin().lock().read(&mut buf) {
+            Ok(0) | Err(_) => {
+                self.forward_stdin = false;
+                let _ = m.write_all(&[EOF_CHAR]);
+            }
+            Ok(n) => {
+                let _ = m.write_all(&buf[..n]);
+            }
+        }
+    }
+
+    /// SIGWINCH: the caller's terminal changed size.
+    pub fn resize(&self) {
+        let Some(m) = &self.master else { return };
+        let size = rustix::termios::tcgetwinsize(std::io::stdin())
+            .or_else(|_| rustix::termios::tcgetwinsize(std::io::stdout()));
+        if let Ok(ws) = size {
+            let _ = rustix::termios::tcsetwinsize(m, ws);
+        }
+    }
+
+    /// After the pod is over: what the app wrote last.
+    pub fn drain(&mut self) {
+        while let Some(m) = &self.master {
+            let mut fds = [PollFd::new(m.as_fd(), PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, PollTimeout::ZERO) {
+                Ok(n) if n > 0 => {}
+                _ => return,
+            }
+            if !self.copy_out() {
+                self.master = None;
+            }
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = rustix::termios::tcsetattr(std::io::stdin(), OptionalActions::Now, t);
+        }
+    }
+}
