@@ -12,3 +12,8 @@ pub mod skiff;
 
 pub use fixture::busybox_image;
 pub use skiff::Skiff;
+
+/// A command's stderr, as text (for assertions and their messages).
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

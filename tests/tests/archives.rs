@@ -7,15 +7,11 @@ use std::process::Command;
 use skiff_tests::fixture::busybox_rootfs_tar;
 use skiff_tests::oci::sha256;
 use skiff_tests::rawtar::{dir, file, tar_of};
-use skiff_tests::Skiff;
+use skiff_tests::{stderr, Skiff};
 
 fn skopeo(args: &[&str]) {
     let o = Command::new("skopeo").args(args).output().expect("skopeo is installed (apt-get install skopeo)");
-    assert!(o.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    assert!(o.status.success(), "skopeo {args:?}: {}", stderr(&o));
 }
 
 #[test]

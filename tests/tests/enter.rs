@@ -1,6 +1,6 @@
 //! skiff enter: a command in a running pod, as its app runs.
 
-use skiff_tests::Skiff;
+use skiff_tests::{stderr, Skiff};
 
 #[test]
 fn enter_joins_the_pod_as_its_app() {
@@ -34,12 +34,12 @@ fn enter_joins_the_pod_as_its_app() {
     assert_eq!(o.status.code(), Some(7), "the command's exit code");
     let o = s.output(&["enter", &uuid, "--app", "nope"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
+    assert!(stderr(&o).contains("nope"));
     s.ok(&["stop", &uuid]);
     child.wait().unwrap();
     let o = s.output(&["enter", &uuid]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not running"));
+    assert!(stderr(&o).contains("not running"));
 }
 
 #[test]
@@ -51,5 +51,5 @@ fn apps_can_be_named() {
     assert!(s.ok(&["status", uuid.trim()]).contains("\napp-web=6\n"));
     let o = s.output(&["run", &s.image, "--app-name", "Not_Valid", "--exec", "/bin/true"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("Not_Valid"));
+    assert!(stderr(&o).contains("Not_Valid"));
 }

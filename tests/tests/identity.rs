@@ -3,7 +3,7 @@
 use skiff_tests::fixture::busybox_spec;
 use skiff_tests::oci::{write_layout, Layer};
 use skiff_tests::rawtar::{dir, file, tar_of};
-use skiff_tests::Skiff;
+use skiff_tests::{stderr, Skiff};
 
 /// The busybox image with accounts for a user `web` and its groups, an
 /// image user of `web` when `as_web`, and its own /etc/hosts when asked.
@@ -49,7 +49,7 @@ fn users_and_groups_by_name() {
     for (opt, name) in [("--user", "nosuchuser"), ("--group", "nosuchgroup")] {
         let o = s.output(&["run", &img, opt, name, "--exec", "/bin/true"]);
         assert_eq!(o.status.code(), Some(125));
-        assert!(String::from_utf8_lossy(&o.stderr).contains(name), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(stderr(&o).contains(name), "{}", stderr(&o));
     }
 }
 

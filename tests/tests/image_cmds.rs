@@ -2,13 +2,9 @@
 //! other tools (umoci, buildah) and read back by them (skopeo, umoci).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use skiff_tests::Skiff;
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use skiff_tests::{stderr, Skiff};
 
 fn tool(name: &str, args: &[&str]) -> String {
     let o =

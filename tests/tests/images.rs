@@ -7,15 +7,11 @@ use std::process::Command;
 use skiff_tests::fixture::busybox_spec;
 use skiff_tests::oci::{write_layout, Layer};
 use skiff_tests::rawtar::{dir, entry, file, link, tar_of, Entry};
-use skiff_tests::Skiff;
+use skiff_tests::{stderr, Skiff};
 use tar::EntryType;
 
 fn code(o: &std::process::Output) -> i32 {
     o.status.code().expect("exited normally")
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The busybox image plus `extra` layers, as an `oci:` reference.
@@ -214,7 +210,7 @@ fn an_image_rewritten_by_skopeo_runs() {
     let back = s.tmp().join("bb-from-skopeo");
     let run = |args: &[&str]| {
         let o = Command::new("skopeo").args(args).output().expect("skopeo is installed (apt-get install skopeo)");
-        assert!(o.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "skopeo {args:?}: {}", stderr(&o));
     };
     // Through Docker's archive format and back: skopeo writes the manifest,
     // the index and (uncompressed) layers itself.

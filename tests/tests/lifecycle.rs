@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use skiff_tests::Skiff;
+use skiff_tests::{stderr, Skiff};
 
 fn code(o: &std::process::Output) -> i32 {
     o.status.code().expect("exited normally")
@@ -26,7 +26,7 @@ fn prepare_then_run_prepared() {
     // A pod runs once.
     let o = s.output(&["run-prepared", &uuid]);
     assert_eq!(code(&o), 125);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not prepared"));
+    assert!(stderr(&o).contains("not prepared"));
 }
 
 fn skiff_pods_uuid_like(s: &str) -> bool {
@@ -83,7 +83,7 @@ fn rm_refuses_running_pods_and_removes_the_rest() {
     let running = s.only_pod();
     let o = s.output(&["rm", &running]);
     assert_eq!(code(&o), 125);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("running"));
+    assert!(stderr(&o).contains("running"));
     let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     assert_eq!(child.wait().unwrap().code(), Some(143));
     let prepared = s.ok(&["prepare", "-q", &s.image]).trim().to_string();
@@ -93,7 +93,7 @@ fn rm_refuses_running_pods_and_removes_the_rest() {
     assert!(!s.dir.join("pods/run").join(&running).exists());
     let o = s.output(&["rm", &running]);
     assert_eq!(code(&o), 125);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no pod matches"));
+    assert!(stderr(&o).contains("no pod matches"));
 }
 
 #[test]
@@ -179,7 +179,7 @@ fn run_prepared_can_set_the_hostname() {
     assert_eq!(s.ok(&["run-prepared", uuid.trim()]), "kept\n");
     let o = s.output(&["prepare", "--hostname", "bad_name", &s.image]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("bad_name"));
+    assert!(stderr(&o).contains("bad_name"));
 }
 
 #[test]
@@ -190,7 +190,7 @@ fn a_relative_store_directory_works() {
         .args(["--dir", "relstore", "run", &s.image, "--exec", "/bin/echo", "--", "ok"])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n", "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "ok\n", "{}", stderr(&o));
     let o = std::process::Command::new(skiff_tests::skiff::bin_dir().join("skiff"))
         .current_dir(s.tmp())
         .args(["--dir", "relstore", "gc", "--grace-period", "0"])
@@ -243,7 +243,7 @@ fn gc_collects_what_it_can_and_reports_the_rest() {
     let guard = Immutable::set(&s, &stuck);
     let o = s.output(&["gc", "--grace-period", "0"]);
     assert_eq!(code(&o), 125);
-    assert!(String::from_utf8_lossy(&o.stderr).contains(&stuck), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stderr(&o).contains(&stuck), "{}", stderr(&o));
     let left: Vec<String> =
         s.list_json().as_array().unwrap().iter().map(|p| p["uuid"].as_str().unwrap().to_string()).collect();
     assert_eq!(left, std::slice::from_ref(&stuck), "the other pod was collected");
@@ -281,7 +281,7 @@ fn stop_terms_then_kills() {
     let prepared = s.ok(&["prepare", "-q", &s.image]).trim().to_string();
     let o = s.output(&["stop", &prepared]);
     assert_eq!(code(&o), 125);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not running"));
+    assert!(stderr(&o).contains("not running"));
 }
 
 #[test]

@@ -4,11 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use skiff_tests::Skiff;
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use skiff_tests::{stderr, Skiff};
 
 #[test]
 fn apps_share_namespaces_and_volumes_but_not_roots() {

@@ -1,15 +1,11 @@
 //! `--pod-manifest FILE`: pods described in TOML (docs/pod-manifest.md).
 
-use skiff_tests::Skiff;
+use skiff_tests::{stderr, Skiff};
 
 fn write(s: &Skiff, text: &str) -> String {
     let p = s.tmp().join("pod.toml");
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

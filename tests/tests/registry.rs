@@ -7,14 +7,10 @@ use skiff_tests::flaky_registry::FlakyRegistry;
 use skiff_tests::oci::{write_layout, Layer};
 use skiff_tests::rawtar::{dir, file, tar_of};
 use skiff_tests::registry::Registry;
-use skiff_tests::Skiff;
+use skiff_tests::{stderr, Skiff};
 
 fn code(o: &Output) -> i32 {
     o.status.code().expect("exited normally")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The busybox image plus `extra` layers, as a local layout `oci:` ref.

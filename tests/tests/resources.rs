@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use skiff_tests::Skiff;
+use skiff_tests::{stderr, Skiff};
 
 /// The pod's directory in the hierarchy holding `file` (v1 or v2 layout).
 fn cgroup_file(uuid: &str, v1_controller: &str, v1_file: &str, v2_file: &str) -> PathBuf {
@@ -88,7 +88,7 @@ fn going_over_the_memory_limit_is_137_and_says_so() {
         "x=$(head -c 80000000 /dev/zero | tr '\\0' a); echo ${#x}",
     ]);
     assert_eq!(o.status.code(), Some(137));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert!(err.contains("memory limit"), "{err}");
     assert!(pod_cgroups(&s.only_pod()).is_empty());
 }
@@ -130,6 +130,6 @@ fn oom_score_adj_and_bad_values() {
         a.extend_from_slice(&args);
         let o = s.output(&a);
         assert_eq!(o.status.code(), Some(125), "{args:?}");
-        assert!(String::from_utf8_lossy(&o.stderr).contains(args[0]), "{args:?}");
+        assert!(stderr(&o).contains(args[0]), "{args:?}");
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::Stdio;
 
-use skiff_tests::Skiff;
+use skiff_tests::{stderr, Skiff};
 
 fn code(o: &std::process::Output) -> i32 {
     o.status.code().expect("skiff exited normally")
@@ -25,10 +25,10 @@ fn missing_and_unexecutable_programs() {
     let s = Skiff::new();
     let o = s.output(&["run", &s.image, "--exec", "/no/such/tool"]);
     assert_eq!(code(&o), 127);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/tool"), "message names the path");
+    assert!(stderr(&o).contains("/no/such/tool"), "message names the path");
     let o = s.output(&["run", &s.image, "--exec", "/etc/passwd"]);
     assert_eq!(code(&o), 126);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("/etc/passwd"));
+    assert!(stderr(&o).contains("/etc/passwd"));
     let o = s.output(&["run", &s.image, "--exec", "no-such-name"]);
     assert_eq!(code(&o), 127, "bare names are searched in PATH");
 }
@@ -46,7 +46,7 @@ fn skiff_errors_exit_125_with_one_line() {
     ] {
         let o = s.output(&args);
         assert_eq!(code(&o), 125, "{args:?}");
-        let err = String::from_utf8_lossy(&o.stderr);
+        let err = stderr(&o);
         assert!(!err.trim().is_empty(), "{args:?} explains itself");
         assert!(o.stdout.is_empty(), "{args:?} prints nothing on stdout");
     }
@@ -187,7 +187,7 @@ fn debug_goes_to_stderr_only() {
     let o = s.output(&["--debug", "run", &s.image, "--exec", "/bin/echo", "--", "data"]);
     assert!(o.status.success());
     assert_eq!(String::from_utf8_lossy(&o.stdout), "data\n");
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert!(err.contains("skiff: debug: layer sha256:"), "{err}");
     assert!(err.contains("stage1 ns: pod"), "{err}");
     let quiet = s.output(&["run", &s.image, "--exec", "/bin/true"]);

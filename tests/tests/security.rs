@@ -1,6 +1,6 @@
 //! Default confinement and its overrides, observed from inside the pod.
 
-use skiff_tests::Skiff;
+use skiff_tests::{stderr, Skiff};
 
 /// The 14 default capabilities as /proc/self/status prints them.
 const DEFAULT_CAPS: &str = "00000000a80425fb";
@@ -137,10 +137,6 @@ fn bad_security_options_are_refused() {
     ] {
         let o = s.output(&args);
         assert_eq!(o.status.code(), Some(125), "{args:?}");
-        assert!(
-            String::from_utf8_lossy(&o.stderr).contains(needle),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use rustix::termios::LocalModes;
 use skiff_tests::pty::Pty;
-use skiff_tests::Skiff;
+use skiff_tests::{stderr, Skiff};
 
 #[test]
 fn interactive_pod_on_a_terminal() {
@@ -58,7 +58,7 @@ fn tty_without_stdin() {
         "-c",
         "t=$(tty); [ -t 0 ] && a=stdin-tty; [ -t 1 ] && b=stdout-tty; [ -n \"$TERM\" ] && c=term; echo $t $a $b $c; exit 3",
     ]);
-    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     // The pod's terminal turns \n into \r\n, as any terminal does.
     assert_eq!(String::from_utf8_lossy(&o.stdout), "/dev/pts/0 stdin-tty stdout-tty term\r\n");
 }
@@ -75,7 +75,7 @@ fn interactive_with_a_pipe_ends_at_eof() {
         .unwrap();
     child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
     let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // The pod's terminal echoes the input, then the app's answer.
     assert!(String::from_utf8_lossy(&o.stdout).ends_with("got:hello\r\n"), "{:?}", o.stdout);
 }
@@ -85,6 +85,6 @@ fn a_terminal_needs_a_pod_of_one_app() {
     let s = Skiff::new();
     let o = s.output(&["run", "-t", &s.image, "--app-name", "a", "---", &s.image, "--app-name", "b"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("one app"));
+    assert!(stderr(&o).contains("one app"));
     assert_eq!(s.list_json().as_array().map(Vec::len), Some(0), "nothing created");
 }

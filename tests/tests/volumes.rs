@@ -6,12 +6,8 @@ use std::process::Command;
 use skiff_tests::fixture::busybox_spec;
 use skiff_tests::oci::{write_layout, Layer};
 use skiff_tests::rawtar::{dir, link, tar_of};
-use skiff_tests::Skiff;
+use skiff_tests::{stderr, Skiff};
 use tar::EntryType;
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 #[test]
 fn host_volumes_read_write_and_read_only() {
