@@ -42,7 +42,8 @@ fn cstring(s: &str, what: &str) -> Result<CString, String> {
 
 impl Prepared {
     /// Runs inside the pod (the account files read are the app's own).
-    pub fn new(app: &App) -> Result<Prepared, String> {
+    /// `seccomp` is the app's filter, compiled (see [`seccomp::compile_all`]).
+    pub fn new(app: &App, seccomp: Option<seccomp::Compiled>) -> Result<Prepared, String> {
         let id = identity::resolve(Path::new("/"), &app.user, app.group.as_deref())
             .map_err(|e| format!("app {}: {e}", app.name))?;
         let mut env = app.env.clone();
@@ -78,7 +79,7 @@ impl Prepared {
                 .map(|c| Capability::from_str(c).map_err(|_| format!("app {}: unknown capability {c:?}", app.name)))
                 .collect::<Result<_, _>>()?,
             no_new_privileges: app.isolation.no_new_privileges,
-            seccomp: app.isolation.seccomp.as_ref().map(seccomp::compile).transpose()?,
+            seccomp,
             oom_score_adj: app.oom_score_adj,
         })
     }
@@ -206,21 +207,9 @@ mod tests {
     }
 
     #[test]
-    fn nul_bytes_are_refused_before_fork() {
-        let app = skiff_pods::App {
-            name: "a".into(),
-            image: skiff_pods::manifest::ImageRef { name: "i".into(), id: "sha256:0".into() },
-            rootfs: skiff_pods::manifest::Rootfs { layers_dir: "/".into(), layers: vec![] },
-            exec: vec!["/bin/sh".into(), "a\0b".into()],
-            env: vec![],
-            working_dir: "/".into(),
-            user: "0".into(),
-            group: None,
-            isolation: Default::default(),
-            mounts: Vec::new(),
-            resources: Default::default(),
-            oom_score_adj: None,
-        };
-        assert!(Prepared::new(&app).unwrap_err().contains("NUL"));
+    fn nul_bytes_are_refused_before_exec() {
+        let mut app = crate::test_app("a");
+        app.exec = vec!["/bin/sh".into(), "a\0b".into()];
+        assert!(Prepared::new(&app, None).unwrap_err().contains("NUL"));
     }
 }

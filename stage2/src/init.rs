@@ -20,6 +20,7 @@ use skiff_pods::{App, PodManifest};
 use crate::app::Prepared;
 use crate::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use crate::report::{Report, Reporter};
+use crate::seccomp::Compiled;
 use crate::terminal::{Console, Master};
 
 /// Signals a pod's init passes on to its apps.
@@ -72,11 +73,15 @@ pub fn run(
         Ok(s) => s,
         Err(e) => return fail(&mut reporter, &format!("signalfd: {e}")),
     };
+    let filters = match crate::seccomp::compile_all(&manifest.apps) {
+        Ok(f) => f,
+        Err(msg) => return fail(&mut reporter, &msg),
+    };
     let mut running = Vec::new();
     // Held until the init exits (see terminal::Master::send).
     let mut _terminal_hold = None;
-    for app in &manifest.apps {
-        match start(manifest, app, console.take(), &mut reporter, &mut place) {
+    for (app, filter) in manifest.apps.iter().zip(filters) {
+        match start(manifest, app, filter, console.take(), &mut reporter, &mut place) {
             Ok((pid, hold)) => {
                 running.push(Running { pid, name: app.name.clone() });
                 _terminal_hold = _terminal_hold.or(hold);
@@ -105,6 +110,7 @@ fn fail(reporter: &mut Reporter, msg: &str) -> i32 {
 fn start(
     manifest: &PodManifest,
     app: &App,
+    filter: Option<Compiled>,
     console: Option<Console>,
     reporter: &mut Reporter,
     place: &mut impl FnMut(&App, Pid) -> Result<(), String>,
@@ -115,7 +121,7 @@ fn start(
     let child = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop(go_w);
-            let msg = match become_app(manifest, app, terminal.as_ref().map(|(m, _)| m), go_r) {
+            let msg = match become_app(manifest, app, filter, terminal.as_ref().map(|(m, _)| m), go_r) {
                 Ok(prepared) => prepared.exec(),
                 Err(msg) => msg,
             };
@@ -139,7 +145,13 @@ fn start(
 }
 
 /// In the forked child: everything up to the `execve`.
-fn become_app(manifest: &PodManifest, app: &App, terminal: Option<&Master>, go: OwnedFd) -> Result<Prepared, String> {
+fn become_app(
+    manifest: &PodManifest,
+    app: &App,
+    filter: Option<Compiled>,
+    terminal: Option<&Master>,
+    go: OwnedFd,
+) -> Result<Prepared, String> {
     crate::app_root::enter(app)?;
     crate::etc::populate(Path::new("/"), manifest)?;
     std::fs::create_dir_all(&app.working_dir)
@@ -150,7 +162,7 @@ fn become_app(manifest: &PodManifest, app: &App, terminal: Option<&Master>, go: 
     if let Some(t) = terminal {
         t.attach_slave()?;
     }
-    let prepared = Prepared::new(app)?;
+    let prepared = Prepared::new(app, filter)?;
     let mut byte = [0u8; 1];
     match File::from(go).read(&mut byte) {
         Ok(1) => Ok(prepared),

@@ -25,3 +25,22 @@ pub mod exit_code {
     /// Added to the signal number when the app died of a signal.
     pub const SIGNAL_BASE: i32 = 128;
 }
+
+/// A minimal app spec for unit tests.
+#[cfg(test)]
+pub(crate) fn test_app(name: &str) -> skiff_pods::App {
+    skiff_pods::App {
+        name: name.into(),
+        image: skiff_pods::manifest::ImageRef { name: "i".into(), id: "sha256:0".into() },
+        rootfs: skiff_pods::manifest::Rootfs { layers_dir: "/".into(), layers: vec![] },
+        exec: vec!["/bin/sh".into()],
+        env: vec![],
+        working_dir: "/".into(),
+        user: "0".into(),
+        group: None,
+        isolation: Default::default(),
+        mounts: Vec::new(),
+        resources: Default::default(),
+        oom_score_adj: None,
+    }
+}

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
 };
+use skiff_pods::App;
 use skiff_pods::manifest::{Seccomp, SeccompMode};
 
 /// What skiff itself calls between loading the filter and `execve`; a
@@ -53,8 +54,26 @@ pub fn errno_number(name: &str) -> Option<i32> {
 }
 
 /// BPF programs to load, in order (the kernel applies the strictest).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Compiled(Vec<BpfProgram>);
+
+/// Each app's filter, compiled once per distinct profile in the pod (apps
+/// of a pod usually share the default one).
+pub fn compile_all(apps: &[App]) -> Result<Vec<Option<Compiled>>, String> {
+    let mut out: Vec<Option<Compiled>> = Vec::with_capacity(apps.len());
+    for (i, app) in apps.iter().enumerate() {
+        let Some(spec) = &app.isolation.seccomp else {
+            out.push(None);
+            continue;
+        };
+        let same = apps[..i].iter().position(|a| a.isolation.seccomp.as_ref() == Some(spec));
+        out.push(Some(match same.and_then(|j| out[j].clone()) {
+            Some(c) => c,
+            None => compile(spec).map_err(|e| format!("app {}: {e}", app.name))?,
+        }));
+    }
+    Ok(out)
+}
 
 fn rule(arg: u8, mask: u64, value: u64) -> Result<SeccompRule, String> {
     let c = SeccompCondition::new(arg, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(mask), value)
@@ -174,5 +193,20 @@ mod tests {
         assert_eq!(compile(&spec(SeccompMode::Retain, &["read"], false)).unwrap().0.len(), 1);
         assert_eq!(compile(&spec(SeccompMode::Remove, &["clone", "unshare"], true)).unwrap().0.len(), 2);
         assert!(compile(&spec(SeccompMode::Remove, &["not_a_syscall"], false)).unwrap_err().contains("not_a_syscall"));
+    }
+
+    #[test]
+    fn one_compile_per_distinct_profile() {
+        let with = |name: &str, s: Option<Seccomp>| {
+            let mut a = crate::test_app(name);
+            a.isolation.seccomp = s;
+            a
+        };
+        let default = spec(SeccompMode::Remove, &["mount"], true);
+        let apps = [with("a", Some(default.clone())), with("b", None), with("c", Some(default))];
+        let got = compile_all(&apps).unwrap();
+        assert!(got[0].is_some() && got[1].is_none() && got[2].is_some());
+        let bad = [with("x", Some(spec(SeccompMode::Remove, &["bogus"], false)))];
+        assert!(compile_all(&bad).unwrap_err().starts_with("app x: "));
     }
 }

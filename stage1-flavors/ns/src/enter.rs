@@ -56,7 +56,8 @@ pub fn enter(manifest: &PodManifest, a: &EnterArgs) -> Result<i32, String> {
     let mut spec = app.clone();
     spec.exec = a.argv.clone();
     // Resolved inside the pod, like the app itself (its /etc/passwd).
-    let prepared = Prepared::new(&spec)?;
+    let filter = spec.isolation.seccomp.as_ref().map(skiff_stage2::seccomp::compile).transpose()?;
+    let prepared = Prepared::new(&spec, filter)?;
     // The PID namespace applies to children: the command is one.
     // SAFETY: this process is single-threaded.
     match unsafe { nix::unistd::fork() } {
