@@ -7,8 +7,8 @@ use std::str::FromStr;
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
 };
-use skiff_pods::App;
 use skiff_pods::manifest::{Seccomp, SeccompMode};
+use skiff_pods::App;
 
 /// What skiff itself calls between loading the filter and `execve`; a
 /// `retain` profile always allows them, or no app could start.
