@@ -1,8 +1,10 @@
-//! The stage0 → stage1 hand-off, as constants both sides compile against.
-//! The normative text is `docs/stage1-abi.md`.
+//! The stage0 → stage1 hand-off, as constants and types both sides compile
+//! against. The normative text is `docs/stage1-abi.md`.
+
+use serde::{Deserialize, Serialize};
 
 /// Version of the stage1 ABI described in `docs/stage1-abi.md`.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Environment variable holding the inherited, exclusively locked pod
 /// directory fd. The flavor must keep it open for the pod's whole life.
@@ -14,4 +16,115 @@ pub const ABI_ENV: &str = "SKIFF_STAGE1_ABI";
 /// Flavor binaries are named `skiff-stage1-<flavor>`.
 pub fn flavor_binary(flavor: &str) -> String {
     format!("skiff-stage1-{flavor}")
+}
+
+/// What a flavor can do beyond the contract every flavor keeps (one app,
+/// its argv, environment, working directory, user and groups, stdio, exit
+/// codes, status files, stop, gc). stage0 refuses to give a flavor a pod
+/// that asks for a feature it does not declare.
+pub mod feature {
+    /// More than one app per pod.
+    pub const MULTI_APP: &str = "multi-app";
+    /// A hostname of the pod's own (a UTS namespace).
+    pub const HOSTNAME: &str = "hostname";
+    /// Memory, CPU and pids limits (a cgroup per pod).
+    pub const CGROUP_LIMITS: &str = "cgroup-limits";
+    /// Capability sets as the manifest says.
+    pub const CAPABILITIES: &str = "capabilities";
+    /// A seccomp filter as the manifest says.
+    pub const SECCOMP: &str = "seccomp";
+    /// `no_new_privs`.
+    pub const NO_NEW_PRIVILEGES: &str = "no-new-privileges";
+    /// Hidden and read-only /proc and /sys paths.
+    pub const MASKED_PATHS: &str = "masked-paths";
+    /// A read-only root filesystem for the app.
+    pub const READONLY_ROOTFS: &str = "readonly-rootfs";
+    /// Host-path and pod-private volumes.
+    pub const VOLUMES: &str = "volumes";
+    /// A pseudo-terminal for the app (`run --tty` / `--interactive`).
+    pub const TERMINAL: &str = "terminal";
+    /// The `enter` entrypoint.
+    pub const ENTER: &str = "enter";
+    /// The pod's own PID namespace (apps do not see the host's processes).
+    pub const PID_NAMESPACE: &str = "pid-namespace";
+    /// The pod's own mount namespace and root, built on the image.
+    pub const MOUNT_NAMESPACE: &str = "mount-namespace";
+    /// Pods of several apps end as their `exit_policy` says.
+    pub const EXIT_POLICY: &str = "exit-policy";
+    /// The app's `oom_score_adj`.
+    pub const OOM_SCORE_ADJ: &str = "oom-score-adj";
+
+    /// Every feature this version of skiff knows, in the order the README
+    /// table lists them.
+    pub const ALL: [&str; 15] = [
+        PID_NAMESPACE,
+        MOUNT_NAMESPACE,
+        HOSTNAME,
+        MULTI_APP,
+        EXIT_POLICY,
+        CGROUP_LIMITS,
+        CAPABILITIES,
+        SECCOMP,
+        NO_NEW_PRIVILEGES,
+        MASKED_PATHS,
+        READONLY_ROOTFS,
+        VOLUMES,
+        OOM_SCORE_ADJ,
+        TERMINAL,
+        ENTER,
+    ];
+}
+
+/// What `skiff-stage1-<name> --describe` prints (one JSON object).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Description {
+    /// The flavor's name, e.g. `ns`.
+    pub name: String,
+    /// The ABI version the flavor implements.
+    pub abi_version: u32,
+    /// The features it implements (see [`feature`]); unknown ones are kept
+    /// and ignored, so newer flavors work with older stage0s.
+    pub features: Vec<String>,
+    /// One line for humans.
+    #[serde(default)]
+    pub summary: String,
+}
+
+impl Description {
+    pub fn new(name: &str, features: &[&str], summary: &str) -> Description {
+        Description {
+            name: name.to_string(),
+            abi_version: ABI_VERSION,
+            features: features.iter().map(|f| f.to_string()).collect(),
+            summary: summary.to_string(),
+        }
+    }
+
+    pub fn supports(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
+    }
+
+    pub fn to_json(&self) -> String {
+        // Plain strings and numbers always serialise.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(data: &[u8]) -> Result<Description, String> {
+        serde_json::from_slice(data).map_err(|e| format!("invalid --describe output: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_round_trip_and_tolerate_new_features() {
+        let d = Description::new("ns", &[feature::ENTER], "x");
+        assert_eq!(Description::from_json(d.to_json().as_bytes()).unwrap(), d);
+        let newer = br#"{"name":"x","abi_version":2,"features":["enter","time-travel"]}"#;
+        let d = Description::from_json(newer).unwrap();
+        assert!(d.supports("enter") && !d.supports("multi-app"));
+        assert!(Description::from_json(b"{\"name\":1}").is_err());
+    }
 }

@@ -124,7 +124,8 @@ pub struct Mount {
 pub struct Isolation {
     /// Capabilities (`CAP_…`) kept in the bounding and inheritable sets, and
     /// in the permitted and effective sets of an app running as uid 0.
-    pub capabilities: Vec<String>,
+    /// `None`: the capability sets stay as the flavor's (a privileged app).
+    pub capabilities: Option<Vec<String>>,
     pub no_new_privileges: bool,
     /// None: no seccomp filter.
     pub seccomp: Option<Seccomp>,

@@ -18,6 +18,8 @@ use crate::manifest::ExitPolicy;
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PodSpec {
+    /// The stage1 flavor: a name or an absolute path.
+    pub stage1: Option<String>,
     pub hostname: Option<String>,
     pub exit_policy: Option<ExitPolicy>,
     /// `new`, `update` or `never`.
@@ -81,12 +83,18 @@ pub struct SpecError {
     pub message: String,
 }
 
+/// Reads any TOML file skiff takes (pod manifests, the config file), with
+/// errors that point at the place.
+pub fn from_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, SpecError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |s| line_column(text, s.start));
+        SpecError { line, column, message: e.message().trim_end().replace('\n', " ") }
+    })
+}
+
 impl PodSpec {
     pub fn from_toml(text: &str) -> Result<PodSpec, SpecError> {
-        let spec: PodSpec = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map_or((1, 1), |s| line_column(text, s.start));
-            SpecError { line, column, message: e.message().trim_end().replace('\n', " ") }
-        })?;
+        let spec: PodSpec = from_toml(text)?;
         if spec.apps.is_empty() {
             return Err(SpecError { line: 1, column: 1, message: "the pod has no [[app]]".into() });
         }

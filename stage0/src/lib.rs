@@ -2,6 +2,7 @@
 //! prepares pods on disk, and hands each pod to its stage1 flavor by `exec`.
 
 pub mod cli;
+pub mod config;
 pub mod image;
 pub mod log;
 pub mod output;

@@ -30,7 +30,8 @@ pub struct Prepared {
     uid: Uid,
     gid: Gid,
     groups: Vec<Gid>,
-    caps: CapsHashSet,
+    /// `None`: left as they are.
+    caps: Option<CapsHashSet>,
     no_new_privileges: bool,
     seccomp: Option<seccomp::Compiled>,
     oom_score_adj: Option<i32>,
@@ -75,9 +76,15 @@ impl Prepared {
             caps: app
                 .isolation
                 .capabilities
-                .iter()
-                .map(|c| Capability::from_str(c).map_err(|_| format!("app {}: unknown capability {c:?}", app.name)))
-                .collect::<Result<_, _>>()?,
+                .as_ref()
+                .map(|list| {
+                    list.iter()
+                        .map(|c| {
+                            Capability::from_str(c).map_err(|_| format!("app {}: unknown capability {c:?}", app.name))
+                        })
+                        .collect::<Result<_, _>>()
+                })
+                .transpose()?,
             no_new_privileges: app.isolation.no_new_privileges,
             seccomp,
             oom_score_adj: app.oom_score_adj,
@@ -134,34 +141,39 @@ impl Prepared {
         if self.no_new_privileges {
             nix::sys::prctl::set_no_new_privs().map_err(|e| format!("cannot set no_new_privs: {e}"))?;
         }
-        for cap in caps::all() {
-            if !self.caps.contains(&cap) {
-                match caps::drop(None, CapSet::Bounding, cap) {
-                    // A capability this kernel does not know is not held.
-                    Err(_) if !caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) => {}
-                    Err(e) => return Err(format!("cannot drop {cap} from the bounding set: {e}")),
-                    Ok(()) => {}
-                }
-            }
+        if let Some(keep) = &self.caps {
+            limit_caps(keep)?;
         }
-        caps::clear(None, CapSet::Ambient).map_err(|e| format!("cannot clear the ambient capabilities: {e}"))?;
-        caps::set(None, CapSet::Inheritable, &self.caps)
-            .map_err(|e| format!("cannot set inheritable capabilities: {e}"))?;
         // Replaces the supplementary groups inherited from the host, which
         // would otherwise follow the app into the pod.
         nix::unistd::setgroups(&self.groups).map_err(|e| format!("setgroups: {e}"))?;
         nix::unistd::setresgid(self.gid, self.gid, self.gid).map_err(|e| format!("setgid {}: {e}", self.gid))?;
         nix::unistd::setresuid(self.uid, self.uid, self.uid).map_err(|e| format!("setuid {}: {e}", self.uid))?;
-        if self.uid.is_root() {
+        if let (true, Some(keep)) = (self.uid.is_root(), &self.caps) {
             // Effective first: it must stay a subset of permitted.
-            caps::set(None, CapSet::Effective, &self.caps)
-                .map_err(|e| format!("cannot set effective capabilities: {e}"))?;
-            caps::set(None, CapSet::Permitted, &self.caps)
-                .map_err(|e| format!("cannot set permitted capabilities: {e}"))?;
+            caps::set(None, CapSet::Effective, keep).map_err(|e| format!("cannot set effective capabilities: {e}"))?;
+            caps::set(None, CapSet::Permitted, keep).map_err(|e| format!("cannot set permitted capabilities: {e}"))?;
         }
         nix::unistd::chdir(self.working_dir.as_c_str())
             .map_err(|e| format!("cannot change to working directory {}: {e}", self.working_dir.to_string_lossy()))
     }
+}
+
+/// Cuts the bounding set to `keep` (while CAP_SETPCAP is held), clears the
+/// ambient set and sets the inheritable one.
+fn limit_caps(keep: &CapsHashSet) -> Result<(), String> {
+    for cap in caps::all() {
+        if !keep.contains(&cap) {
+            match caps::drop(None, CapSet::Bounding, cap) {
+                // A capability this kernel does not know is not held.
+                Err(_) if !caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) => {}
+                Err(e) => return Err(format!("cannot drop {cap} from the bounding set: {e}")),
+                Ok(()) => {}
+            }
+        }
+    }
+    caps::clear(None, CapSet::Ambient).map_err(|e| format!("cannot clear the ambient capabilities: {e}"))?;
+    caps::set(None, CapSet::Inheritable, keep).map_err(|e| format!("cannot set inheritable capabilities: {e}"))
 }
 
 /// The app starts with no signal blocked and SIGPIPE at its default: the

@@ -17,8 +17,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use skiff_pods::Store;
 
+use crate::config::Config;
 use crate::image::source::registry::RegistryOptions;
 use crate::image::ImageStore;
+use crate::pod::flavor::Flavor;
 
 /// Exit code for skiff's own failures (see docs/exit-codes.md).
 pub const EXIT_SKIFF_ERROR: i32 = 125;
@@ -48,6 +50,9 @@ pub struct Cli {
     /// ~/.docker/config.json].
     #[arg(long, value_name = "FILE")]
     authfile: Option<PathBuf>,
+    /// Configuration file [default: /etc/skiff/config.toml, if it exists].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -87,6 +92,14 @@ pub struct Ctx {
     pub images: ImageStore,
     pub debug: bool,
     pub registry: RegistryOptions,
+    pub config: Config,
+}
+
+impl Ctx {
+    /// Flavor `id`, described (docs/stage1-abi.md).
+    pub fn flavor(&self, id: &str) -> anyhow::Result<Flavor> {
+        Flavor::find(id, &crate::pod::flavor::cache_dir(&self.store))
+    }
 }
 
 /// Runs the command line; returns the process exit code.
@@ -108,11 +121,19 @@ pub fn main() -> i32 {
             return EXIT_SKIFF_ERROR;
         }
     };
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("skiff: {e:#}");
+            return EXIT_SKIFF_ERROR;
+        }
+    };
     let ctx = Ctx {
         store: Store::new(&dir),
         images: ImageStore::new(&dir),
         debug: cli.debug,
         registry: RegistryOptions { insecure: cli.insecure_registries, authfile: cli.authfile },
+        config,
     };
     let result = match cli.command {
         Command::Fetch(a) => fetch::run(&ctx, a),

@@ -43,7 +43,7 @@ fn rm_one(ctx: &Ctx, id: &str) -> Result<String> {
         _ => {}
     }
     pod.try_lock()?;
-    gc::destroy(pod)?;
+    gc::destroy(&ctx.store, pod)?;
     Ok(uuid)
 }
 

@@ -9,16 +9,19 @@ use skiff_pods::{Pod, PodState, StateDir};
 
 use super::progress::CliProgress;
 use super::Ctx;
+use crate::config::Config;
 use crate::image::catalog;
 use crate::image::fetch::{fetch, FetchOptions, PullPolicy};
 use crate::image::lock::StoreLock;
 use crate::image::platform::Platform;
 use crate::image::reference::ImageReference;
 use crate::pod::dns::{self, DnsOptions};
+use crate::pod::flavor::{Flavor, DEFAULT_FLAVOR};
 use crate::pod::handoff;
 use crate::pod::prepare::{self, AppOverrides};
 use crate::pod::resources;
 use crate::pod::security::{self, Insecure};
+use skiff_pods::abi::feature;
 use skiff_pods::cgroup::Resources;
 use skiff_pods::manifest::ExitPolicy;
 use skiff_pods::spec::{AppSpec, PodSpec};
@@ -59,6 +62,10 @@ impl PodOptions {
 /// Pod options of `run` and `prepare` only (fixed once a pod is prepared).
 #[derive(Args, Debug, Clone)]
 pub struct PrepareOptions {
+    /// The stage1 flavor that isolates the pod: ns, fly, nspawn, or an
+    /// absolute path [default: the config file's, else ns].
+    #[arg(long, value_name = "NAME|PATH")]
+    stage1: Option<String>,
     /// When to pull a docker:// image: new (only when not in the store),
     /// update (always ask the registry), never [default: new].
     #[arg(long, value_enum)]
@@ -90,6 +97,9 @@ pub struct PrepareOptions {
 /// Pod-wide settings: the command line's, over a pod manifest file's.
 #[derive(Debug, Default)]
 struct PodWide {
+    stage1: String,
+    /// Given, not defaulted (a flavor must support what is asked for).
+    exit_policy_given: bool,
     hostname: Option<String>,
     pull_policy: PullPolicy,
     exit_policy: ExitPolicy,
@@ -99,7 +109,7 @@ struct PodWide {
 }
 
 impl PodWide {
-    fn new(pod: &PodOptions, cli: &PrepareOptions, file: Option<&PodSpec>) -> Result<PodWide> {
+    fn new(pod: &PodOptions, cli: &PrepareOptions, file: Option<&PodSpec>, config: &Config) -> Result<PodWide> {
         let file = file.cloned().unwrap_or_default();
         let or_file = |cli: &Vec<String>, file: Vec<String>| if cli.is_empty() { file } else { cli.clone() };
         let pull_policy = match (cli.pull_policy, &file.pull_policy) {
@@ -113,7 +123,10 @@ impl PodWide {
             Some(i) => i,
             None => Insecure::parse(&file.insecure_options.join(",")).map_err(anyhow::Error::msg)?,
         };
+        let stage1 = cli.stage1.clone().or(file.stage1).or_else(|| config.stage1.clone());
         let wide = PodWide {
+            stage1: stage1.unwrap_or_else(|| DEFAULT_FLAVOR.to_string()),
+            exit_policy_given: cli.exit_policy.is_some() || file.exit_policy.is_some(),
             hostname: pod.hostname.clone().or(file.hostname),
             pull_policy,
             exit_policy: cli.exit_policy.or(file.exit_policy).unwrap_or_default(),
@@ -369,8 +382,12 @@ fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppOverrides> {
     for f in &o.set_env_file {
         env_file.extend(prepare::parse_env_file(f).map_err(anyhow::Error::msg)?);
     }
-    let caps =
-        security::resolve_caps(o.caps_retain.as_deref(), o.caps_remove.as_deref()).map_err(anyhow::Error::msg)?;
+    let caps = match (&o.caps_retain, &o.caps_remove) {
+        (None, None) => None,
+        (retain, remove) => {
+            Some(security::resolve_caps(retain.as_deref(), remove.as_deref()).map_err(anyhow::Error::msg)?)
+        }
+    };
     let seccomp = o.seccomp.as_deref().map(security::parse_seccomp).transpose().map_err(anyhow::Error::msg)?;
     Ok(AppOverrides {
         exec: o.exec,
@@ -386,7 +403,7 @@ fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppOverrides> {
         oom_score_adj,
         caps,
         seccomp,
-        no_new_privileges: o.no_new_privileges.unwrap_or(true),
+        no_new_privileges: o.no_new_privileges,
         readonly_rootfs: o.readonly_rootfs,
     })
 }
@@ -424,8 +441,41 @@ fn check_hostname(h: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a pod that asks its flavor for something the flavor cannot do.
+fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides)], pod: &PodOptions) -> Result<()> {
+    if apps.len() > 1 {
+        flavor.require(feature::MULTI_APP, &format!("a pod of {} apps", apps.len()))?;
+    }
+    if wide.exit_policy_given {
+        flavor.require(feature::EXIT_POLICY, "--exit-policy")?;
+    }
+    if wide.hostname.is_some() {
+        flavor.require(feature::HOSTNAME, "--hostname")?;
+    }
+    if pod.interactive || pod.tty {
+        flavor.require(feature::TERMINAL, "-i/-t")?;
+    }
+    for (image, o) in apps {
+        let asks = [
+            (o.resources != Resources::default(), feature::CGROUP_LIMITS, "--memory/--cpu/--cpu-shares/--pids-limit"),
+            (o.caps.is_some(), feature::CAPABILITIES, "--caps-retain/--caps-remove"),
+            (o.seccomp.is_some(), feature::SECCOMP, "--seccomp"),
+            (o.no_new_privileges == Some(true), feature::NO_NEW_PRIVILEGES, "--no-new-privileges"),
+            (o.readonly_rootfs, feature::READONLY_ROOTFS, "--readonly-rootfs"),
+            (!o.mounts.is_empty(), feature::VOLUMES, "--volume"),
+            (o.oom_score_adj.is_some(), feature::OOM_SCORE_ADJ, "--oom-score-adj"),
+        ];
+        for (asked, feature, option) in asks {
+            if asked {
+                flavor.require(feature, &format!("{option} of {image}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Fetches (if needed) and creates a pod in `prepare/`, locked.
-fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress) -> Result<Pod> {
+fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress) -> Result<(Pod, Flavor)> {
     let (file, apps) = match &spec.pod_manifest {
         Some(path) => {
             let (file, apps) = read_pod_manifest(path)?;
@@ -433,8 +483,10 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
         }
         None => (None, parse_apps(&spec.rest)?),
     };
-    let wide = PodWide::new(&spec.pod, &spec.image, file.as_ref())?;
+    let wide = PodWide::new(&spec.pod, &spec.image, file.as_ref(), &ctx.config)?;
     spec.pod.check_terminal(apps.len())?;
+    let flavor = ctx.flavor(&wide.stage1)?;
+    check_features(&flavor, &wide, &apps, &spec.pod)?;
     let references = apps
         .iter()
         .map(|(image, _)| ImageReference::parse(image).map_err(anyhow::Error::msg))
@@ -458,7 +510,7 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
         }
         fetched.push(f);
     }
-    prepare::create(&ctx.store, |uuid| {
+    let pod = prepare::create(&ctx.store, |uuid| {
         let insecure = wide.insecure;
         let pod_env = wide.pod_env(spec.pod.interactive || spec.pod.tty);
         let settings = prepare::PodSettings {
@@ -466,28 +518,30 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
             insecure,
             resolv_conf: wide.resolv_conf()?,
             exit_policy: wide.exit_policy,
+            flavor: (&wide.stage1, &flavor.description),
         };
         prepare::manifest(uuid, settings, |hostname| {
-            fetched
-                .iter()
-                .zip(&apps)
-                .map(|(f, (_, o))| {
-                    prepare::resolve_app(&f.record, &f.name, &ctx.images, o, hostname, &pod_env, insecure)
-                })
-                .collect()
+            let cx = prepare::AppContext {
+                images: &ctx.images,
+                hostname,
+                pod_env: &pod_env,
+                insecure,
+                flavor: &flavor.description,
+            };
+            fetched.iter().zip(&apps).map(|(f, (_, o))| prepare::resolve_app(&f.record, &f.name, o, &cx)).collect()
         })
-    })
+    })?;
+    Ok((pod, flavor))
 }
 
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
-    handoff::flavor_path(handoff::DEFAULT_FLAVOR)?;
-    let mut pod = create_pod(ctx, &a.spec, true, &CliProgress::terminal_only())?;
+    let (mut pod, flavor) = create_pod(ctx, &a.spec, true, &CliProgress::terminal_only())?;
     pod.transition(StateDir::Run)?;
-    Err(handoff::exec_run(pod, handoff::DEFAULT_FLAVOR, ctx.debug, a.spec.pod.stdio_args()))
+    Err(handoff::exec_run(pod, &flavor, ctx.debug, a.spec.pod.stdio_args()))
 }
 
 pub fn prepare(ctx: &Ctx, a: PrepareArgs) -> Result<i32> {
-    let mut pod = create_pod(ctx, &a.spec, a.quiet, &CliProgress::new(a.quiet))?;
+    let (mut pod, _) = create_pod(ctx, &a.spec, a.quiet, &CliProgress::new(a.quiet))?;
     pod.transition(StateDir::Prepared)?;
     if !a.quiet {
         eprintln!("skiff: prepared pod {}", pod.uuid());
@@ -508,7 +562,13 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
     // The pod runs with the flavor it was prepared for.
     let mut manifest = pod.read_manifest()?;
     a.pod.check_terminal(manifest.apps.len())?;
-    handoff::flavor_path(&manifest.flavor)?;
+    let flavor = ctx.flavor(&manifest.flavor)?;
+    if a.pod.interactive || a.pod.tty {
+        flavor.require(feature::TERMINAL, "-i/-t")?;
+    }
+    if a.pod.hostname.is_some() {
+        flavor.require(feature::HOSTNAME, "--hostname")?;
+    }
     pod.try_lock()?;
     pod.transition(StateDir::Run).with_context(|| format!("pod {} was taken by another run-prepared", pod.uuid()))?;
     if let Some(h) = &a.pod.hostname {
@@ -524,7 +584,7 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
         skiff_pods::atomic::write_atomic(&pod.path(), skiff_pods::manifest::MANIFEST_FILE, &m.to_json())
             .context("cannot update the pod manifest")?;
     }
-    Err(handoff::exec_run(pod, &manifest.flavor, ctx.debug, a.pod.stdio_args()))
+    Err(handoff::exec_run(pod, &flavor, ctx.debug, a.pod.stdio_args()))
 }
 
 #[cfg(test)]

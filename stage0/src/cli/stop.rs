@@ -4,12 +4,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use clap::Args;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use skiff_pods::abi::feature;
 use skiff_pods::{Pod, PodState};
 
 use super::status::wait_exited;
 use super::{parse_duration, Ctx};
+use crate::pod::handoff;
 
 #[derive(Args, Debug)]
 pub struct StopArgs {
@@ -23,16 +23,6 @@ pub struct StopArgs {
     uuids: Vec<String>,
 }
 
-/// The pod's init, checked to still be PID 1 of its own PID namespace
-/// (so a recycled PID is never signalled or entered).
-pub(super) fn init_pid(pod: &Pod) -> Option<Pid> {
-    let pid = pod.pid()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
-    let ids: Vec<&str> = nspid.split_whitespace().collect();
-    (ids.len() >= 2 && ids.last() == Some(&"1")).then(|| Pid::from_raw(pid))
-}
-
 fn stop_one(ctx: &Ctx, id: &str, force: bool, timeout: Duration) -> Result<String> {
     let pod = Pod::find(&ctx.store, id)?;
     let uuid = pod.uuid().to_string();
@@ -41,22 +31,18 @@ fn stop_one(ctx: &Ctx, id: &str, force: bool, timeout: Duration) -> Result<Strin
         s if s.has_exited() || s == PodState::Garbage => return Ok(uuid),
         s => bail!("pod {uuid} is {s}, not running"),
     }
-    let Some(init) = init_pid(&pod) else {
-        // Running without a live init: its supervisor is finishing.
-        wait_exited(ctx, &uuid, Some(Instant::now() + timeout))?;
-        return Ok(uuid);
-    };
+    let flavor = ctx.flavor(&pod.read_manifest()?.flavor)?;
+    let stop = |opts: &[&str]| handoff::call(&pod.path(), &uuid, &flavor, ctx.debug, "stop", opts);
     if !force {
-        // The init forwards SIGTERM to every app.
-        let _ = kill(init, Signal::SIGTERM);
+        // The flavor asks every app to stop (SIGTERM).
+        stop(&[])?;
         if wait_exited(ctx, &uuid, Some(Instant::now() + timeout))? {
             return Ok(uuid);
         }
     }
-    // SIGKILL to a PID namespace's init ends every process in it.
-    let _ = kill(init, Signal::SIGKILL);
+    stop(&["--force"])?;
     if !wait_exited(ctx, &uuid, Some(Instant::now() + Duration::from_secs(10)))? {
-        bail!("pod {uuid} did not exit after SIGKILL");
+        bail!("pod {uuid} did not exit after stop --force");
     }
     Ok(uuid)
 }
@@ -97,8 +83,9 @@ pub fn enter(ctx: &Ctx, a: EnterArgs) -> Result<i32> {
     if pod.state() != PodState::Running {
         bail!("pod {uuid} is {}, not running", pod.state());
     }
-    let init = init_pid(&pod).ok_or_else(|| anyhow::anyhow!("pod {uuid} is stopping"))?;
     let manifest = pod.read_manifest()?;
+    let flavor = ctx.flavor(&manifest.flavor)?;
+    flavor.require(feature::ENTER, "enter")?;
     let app = match (&a.app, manifest.apps.as_slice()) {
         (Some(n), apps) if apps.iter().any(|x| &x.name == n) => n.clone(),
         (Some(n), apps) => {
@@ -111,7 +98,7 @@ pub fn enter(ctx: &Ctx, a: EnterArgs) -> Result<i32> {
         (None, _) => bail!("pod {uuid} has several apps: choose one with --app"),
     };
     let command = if a.command.is_empty() { vec!["/bin/sh".to_string()] } else { a.command };
-    Err(crate::pod::handoff::exec_enter(&pod, &manifest.flavor, ctx.debug, init.as_raw(), &app, &command))
+    Err(handoff::exec_enter(&pod, &flavor, ctx.debug, &app, &command))
 }
 
 #[derive(Args, Debug)]

@@ -8,6 +8,8 @@ use skiff_pods::cgroup::PodCgroup;
 use skiff_pods::layout::GC_MARK_FILE;
 use skiff_pods::{atomic, time, Pod, PodState, StateDir, Store};
 
+use super::flavor::{self, Flavor};
+use super::handoff;
 use super::unmount::unmount_all_under;
 
 /// Embryos younger than this may still be getting their lock.
@@ -60,7 +62,7 @@ pub fn gc(store: &Store, opts: &GcOptions) -> GcReport {
         };
         if due && pod.try_lock().is_ok() {
             let uuid = pod.uuid().to_string();
-            match destroy(pod) {
+            match destroy(store, pod) {
                 Ok(()) => report.deleted.push(uuid),
                 Err(e) => report.failed.push(format!("{e:#}")),
             }
@@ -81,13 +83,23 @@ fn marked_at(pod: &Pod) -> Option<SystemTime> {
 }
 
 /// Deletes a pod this process has locked: moves it to `garbage/` first (so
-/// an interrupted delete is finished by the next gc), unmounts whatever is
-/// still mounted under it, then removes the tree.
-pub fn destroy(mut pod: Pod) -> Result<()> {
+/// an interrupted delete is finished by the next gc), lets its flavor free
+/// what it holds outside the pod directory, unmounts whatever is still
+/// mounted under it, then removes the tree.
+pub fn destroy(store: &Store, mut pod: Pod) -> Result<()> {
     if pod.state_dir() != StateDir::Garbage {
         pod.transition(StateDir::Garbage)?;
     }
     let dir = pod.path();
+    if let Ok(m) = pod.read_manifest() {
+        match Flavor::find(&m.flavor, &flavor::cache_dir(store)) {
+            // A failed gc keeps the pod for the next run to try again.
+            Ok(f) => handoff::call(&dir, pod.uuid(), &f, false, "gc", &[])?,
+            // Nothing can run the gc of a flavor that is gone; what skiff
+            // itself knows of (cgroup, mounts) is cleaned below anyway.
+            Err(e) => eprintln!("skiff: pod {}: {e:#}", pod.uuid()),
+        }
+    }
     // A pod whose supervisor was SIGKILLed leaves its (empty) cgroup.
     PodCgroup::for_pod(pod.uuid())
         .remove()

@@ -2,6 +2,7 @@
 //! stage1 flavor, and removing them again.
 
 pub mod dns;
+pub mod flavor;
 pub mod gc;
 pub mod handoff;
 pub mod prepare;

@@ -2,6 +2,7 @@
 //! creating the pod directory that holds it.
 
 use anyhow::{bail, Context, Result};
+use skiff_pods::abi::{feature, Description};
 use skiff_pods::cgroup::Resources;
 use skiff_pods::manifest::{ExitPolicy, ImageRef, Isolation, Mount, MountSource, Rootfs, Seccomp, MANIFEST_VERSION};
 use skiff_pods::{App, Pod, PodManifest, StateDir, Store};
@@ -15,7 +16,7 @@ use crate::pod::security::{self, Insecure};
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What the user said about one app, after its image on the command line.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct AppOverrides {
     pub exec: Option<String>,
     /// The arguments after `--`; `Some` even when empty if `--` was given.
@@ -33,35 +34,14 @@ pub struct AppOverrides {
     pub app_name: Option<String>,
     pub resources: Resources,
     pub oom_score_adj: Option<i32>,
-    /// The app's capabilities (already resolved from the defaults and
-    /// `--caps-retain`/`--caps-remove`).
-    pub caps: Vec<String>,
+    /// The app's capabilities when `--caps-retain`/`--caps-remove` were
+    /// given (resolved against the default set).
+    pub caps: Option<Vec<String>>,
     /// `--seccomp`, when given.
     pub seccomp: Option<Seccomp>,
-    pub no_new_privileges: bool,
+    /// `--no-new-privileges`, when given.
+    pub no_new_privileges: Option<bool>,
     pub readonly_rootfs: bool,
-}
-
-impl Default for AppOverrides {
-    fn default() -> Self {
-        AppOverrides {
-            exec: None,
-            args: None,
-            set_env: Vec::new(),
-            working_dir: None,
-            user: None,
-            group: None,
-            env_file: Vec::new(),
-            mounts: Vec::new(),
-            app_name: None,
-            resources: Resources::default(),
-            oom_score_adj: None,
-            caps: security::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
-            seccomp: None,
-            no_new_privileges: true,
-            readonly_rootfs: false,
-        }
-    }
 }
 
 fn valid_account(v: &str) -> bool {
@@ -173,15 +153,18 @@ pub fn app_name_for(image_name: &str) -> String {
     }
 }
 
-pub fn resolve_app(
-    rec: &ImageRecord,
-    image_name: &str,
-    store: &ImageStore,
-    o: &AppOverrides,
-    hostname: &str,
-    pod_env: &[(String, String)],
-    insecure: Insecure,
-) -> Result<App> {
+/// What every app of a pod is resolved against.
+pub struct AppContext<'a> {
+    pub images: &'a ImageStore,
+    pub hostname: &'a str,
+    /// The pod's environment, below the image's (see `resolve_app`).
+    pub pod_env: &'a [(String, String)],
+    pub insecure: Insecure,
+    pub flavor: &'a Description,
+}
+
+pub fn resolve_app(rec: &ImageRecord, image_name: &str, o: &AppOverrides, cx: &AppContext) -> Result<App> {
+    let AppContext { images: store, hostname, pod_env, insecure, flavor } = *cx;
     let run = &rec.run;
     let exec: Vec<String> = match &o.exec {
         Some(e) => std::iter::once(e.clone()).chain(o.args.clone().unwrap_or_default()).collect(),
@@ -226,23 +209,38 @@ pub fn resolve_app(
         working_dir,
         user,
         group,
-        isolation: isolation(o, insecure)?,
+        isolation: isolation(o, insecure, flavor)?,
         mounts: o.mounts.clone(),
         resources: o.resources.clone(),
         oom_score_adj: o.oom_score_adj,
     })
 }
 
-fn isolation(o: &AppOverrides, insecure: Insecure) -> Result<Isolation> {
+/// The app's confinement: what the user asked for, else the defaults of
+/// what the flavor can do (a flavor without capabilities, seccomp or
+/// no_new_privs, such as fly, runs privileged tools unconfined).
+fn isolation(o: &AppOverrides, insecure: Insecure, flavor: &Description) -> Result<Isolation> {
+    let capabilities = match &o.caps {
+        Some(c) => Some(c.clone()),
+        None if flavor.supports(feature::CAPABILITIES) => {
+            Some(security::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect())
+        }
+        None => None,
+    };
     let seccomp = match (&o.seccomp, insecure.seccomp) {
         (Some(_), true) => bail!("--seccomp and --insecure-options=seccomp contradict each other"),
         (Some(s), false) => Some(s.clone()),
         (None, true) => None,
-        (None, false) => Some(security::default_seccomp(&o.caps)),
+        (None, false) if flavor.supports(feature::SECCOMP) => {
+            // Without a capability list the app keeps every capability.
+            let all: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+            Some(security::default_seccomp(capabilities.as_deref().unwrap_or(&all)))
+        }
+        (None, false) => None,
     };
     Ok(Isolation {
-        capabilities: o.caps.clone(),
-        no_new_privileges: o.no_new_privileges,
+        capabilities,
+        no_new_privileges: o.no_new_privileges.unwrap_or(flavor.supports(feature::NO_NEW_PRIVILEGES)),
         seccomp,
         readonly_rootfs: o.readonly_rootfs,
     })
@@ -309,6 +307,8 @@ pub struct PodSettings<'a> {
     pub insecure: Insecure,
     pub resolv_conf: Option<String>,
     pub exit_policy: ExitPolicy,
+    /// The flavor's id as `--stage1` named it, and what it can do.
+    pub flavor: (&'a str, &'a Description),
 }
 
 pub fn manifest(
@@ -316,7 +316,7 @@ pub fn manifest(
     pod: PodSettings,
     build_apps: impl FnOnce(&str) -> Result<Vec<App>>,
 ) -> Result<PodManifest> {
-    let PodSettings { hostname, insecure, resolv_conf, exit_policy } = pod;
+    let PodSettings { hostname, insecure, resolv_conf, exit_policy, flavor: (flavor, description) } = pod;
     let hostname = hostname.map(str::to_string).unwrap_or_else(|| default_hostname(uuid));
     let apps = build_apps(&hostname)?;
     for (i, a) in apps.iter().enumerate() {
@@ -328,9 +328,9 @@ pub fn manifest(
         version: MANIFEST_VERSION,
         uuid: uuid.to_string(),
         created_at: skiff_pods::time::now_rfc3339(),
-        flavor: super::handoff::DEFAULT_FLAVOR.into(),
+        flavor: flavor.to_string(),
         apps,
-        masked_paths: !insecure.paths,
+        masked_paths: !insecure.paths && description.supports(feature::MASKED_PATHS),
         resolv_conf,
         exit_policy,
         hostname,

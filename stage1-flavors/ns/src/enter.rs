@@ -1,37 +1,31 @@
 //! The `enter` entrypoint: runs a command in a running pod, in the app's
 //! namespaces, cgroup, root, user, environment and confinement.
 //!
-//! `skiff-stage1-ns enter [--debug] --pid PID --app NAME UUID -- CMD ARGS…`
-//! with the pod directory as cwd; PID is the pod's init as stage0 found it.
+//! `skiff-stage1-ns enter [--debug] --app NAME UUID -- CMD ARGS…` with the
+//! pod directory as cwd.
 
 use std::os::fd::OwnedFd;
 
 use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::ForkResult;
+use nix::unistd::{ForkResult, Pid};
 use skiff_pods::cgroup::PodCgroup;
 use skiff_pods::PodManifest;
 use skiff_stage2::app::Prepared;
 use skiff_stage2::exit_code::SIGNAL_BASE;
 
-pub struct EnterArgs {
-    pub pid: i32,
-    pub app: String,
-    pub argv: Vec<String>,
-}
-
-fn open_ns(pid: i32, ns: &str) -> Result<OwnedFd, String> {
+fn open_ns(pid: Pid, ns: &str) -> Result<OwnedFd, String> {
     std::fs::File::open(format!("/proc/{pid}/ns/{ns}"))
         .map(OwnedFd::from)
         .map_err(|e| format!("cannot open the pod's {ns} namespace: {e}"))
 }
 
-pub fn enter(manifest: &PodManifest, a: &EnterArgs) -> Result<i32, String> {
+pub fn enter(manifest: &PodManifest, init: Pid, app: &str, argv: &[String]) -> Result<i32, String> {
     let app = manifest
         .apps
         .iter()
-        .find(|x| x.name == a.app)
-        .ok_or_else(|| format!("pod {} has no app {:?}", manifest.uuid, a.app))?;
+        .find(|x| x.name == app)
+        .ok_or_else(|| format!("pod {} has no app {app:?}", manifest.uuid))?;
     // All namespace fds first: /proc of the host is out of reach once the
     // pod's mount namespace is joined.
     let fds: Vec<(OwnedFd, CloneFlags)> = [
@@ -41,7 +35,7 @@ pub fn enter(manifest: &PodManifest, a: &EnterArgs) -> Result<i32, String> {
         ("mnt", CloneFlags::CLONE_NEWNS),
     ]
     .into_iter()
-    .map(|(ns, f)| open_ns(a.pid, ns).map(|fd| (fd, f)))
+    .map(|(ns, f)| open_ns(init, ns).map(|fd| (fd, f)))
     .collect::<Result<_, _>>()?;
     PodCgroup::for_pod(&manifest.uuid).for_app(manifest.apps.len(), &app.name).enter_self()?;
     for (fd, flag) in &fds {
@@ -54,7 +48,7 @@ pub fn enter(manifest: &PodManifest, a: &EnterArgs) -> Result<i32, String> {
         skiff_stage2::app_root::make_readonly()?;
     }
     let mut spec = app.clone();
-    spec.exec = a.argv.clone();
+    spec.exec = argv.to_vec();
     // Resolved inside the pod, like the app itself (its /etc/passwd).
     let filter = spec.isolation.seccomp.as_ref().map(skiff_stage2::seccomp::compile).transpose()?;
     let prepared = Prepared::new(&spec, filter)?;

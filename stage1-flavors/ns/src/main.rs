@@ -1,118 +1,85 @@
 //! `skiff-stage1-ns`: the default stage1 flavor. Runs a pod in fresh mount,
-//! PID, UTS and IPC namespaces (the network namespace stays the host's) on
-//! an overlayfs root, with skiff's init (stage2) as PID 1.
+//! PID, UTS and IPC namespaces (the network namespace stays the host's) with
+//! a root filesystem per app and skiff's init (stage2) as PID 1.
 //!
-//! Invoked by stage0 per `docs/stage1-abi.md`:
-//! `skiff-stage1-ns run [--debug] UUID`, cwd = pod directory,
-//! `SKIFF_LOCK_FD` = the locked pod directory.
+//! Invoked by stage0 per `docs/stage1-abi.md`.
 
 mod console;
 mod dev;
 mod enter;
 mod rootfs;
 mod supervisor;
-mod volumes;
 
-use std::os::fd::{FromRawFd, OwnedFd};
-
-use skiff_pods::abi::{ABI_ENV, ABI_VERSION, LOCK_FD_ENV};
-use skiff_pods::manifest::MANIFEST_FILE;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use skiff_pods::abi::{feature, Description};
+use skiff_pods::cgroup::PodCgroup;
 use skiff_pods::PodManifest;
-use skiff_stage2::exit_code::SKIFF_ERROR;
+use skiff_stage1::entry::{Flavor, RunPod, Stdio};
 
-enum Entrypoint {
-    Run,
-    Enter(enter::EnterArgs),
-}
+struct Ns;
 
-struct Args {
-    debug: bool,
-    stdio: supervisor::Stdio,
-    uuid: String,
-    entrypoint: Entrypoint,
-}
-
-const USAGE: &str =
-    "usage: skiff-stage1-ns run [--debug] [--tty|--interactive] UUID | enter [--debug] --pid PID --app NAME UUID -- CMD [ARG...]";
-
-fn parse_args() -> Result<Args, String> {
-    let mut it = std::env::args().skip(1);
-    let entry = it.next().ok_or_else(|| format!("missing entrypoint ({USAGE})"))?;
-    if entry != "run" && entry != "enter" {
-        return Err(format!("unknown entrypoint {entry:?} (this flavor has: run, enter)"));
-    }
-    let (mut debug, mut uuid, mut pid, mut app, mut argv) = (false, None, None, None, Vec::new());
-    let mut stdio = supervisor::Stdio::Inherit;
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--debug" => debug = true,
-            "--tty" if entry == "run" && stdio == supervisor::Stdio::Inherit => stdio = supervisor::Stdio::Tty,
-            "--tty" if entry == "run" => {}
-            "--interactive" if entry == "run" => stdio = supervisor::Stdio::Interactive,
-            "--pid" if entry == "enter" => pid = it.next().and_then(|p| p.parse::<i32>().ok()),
-            "--app" if entry == "enter" => app = it.next(),
-            "--" if entry == "enter" => {
-                argv = it.by_ref().collect();
-            }
-            s if s.starts_with("--") => return Err(format!("unknown option {s:?} ({USAGE})")),
-            s => uuid = Some(s.to_string()),
-        }
-    }
-    let uuid = uuid.ok_or_else(|| format!("missing pod UUID ({USAGE})"))?;
-    let entrypoint = if entry == "run" {
-        Entrypoint::Run
+/// The pod's init, checked to still be PID 1 of a PID namespace of its own
+/// (so a recycled PID is never signalled or entered).
+fn pod_init(pid: i32) -> Result<Pid, String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let ids: Vec<&str> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .map(|n| n.split_whitespace().collect())
+        .unwrap_or_default();
+    if ids.len() >= 2 && ids.last() == Some(&"1") {
+        Ok(Pid::from_raw(pid))
     } else {
-        let pid = pid.ok_or_else(|| format!("enter needs --pid ({USAGE})"))?;
-        let app = app.ok_or_else(|| format!("enter needs --app ({USAGE})"))?;
-        if argv.is_empty() {
-            return Err(format!("enter needs a command after -- ({USAGE})"));
-        }
-        Entrypoint::Enter(enter::EnterArgs { pid, app, argv })
-    };
-    Ok(Args { debug, stdio, uuid, entrypoint })
+        Err(format!("process {pid} is not the pod's init (the pod is stopping)"))
+    }
 }
 
-fn lock_fd() -> Result<OwnedFd, String> {
-    let raw: i32 = std::env::var(LOCK_FD_ENV)
-        .map_err(|_| format!("{LOCK_FD_ENV} is not set: stage1 must be started by skiff"))?
-        .parse()
-        .map_err(|_| format!("{LOCK_FD_ENV} is not a file descriptor number"))?;
-    // The fd must really be open before this process takes ownership of it.
-    if std::fs::symlink_metadata(format!("/proc/self/fd/{raw}")).is_err() {
-        return Err(format!("{LOCK_FD_ENV}={raw} is not an open file descriptor"));
+impl Flavor for Ns {
+    fn description(&self) -> Description {
+        use feature::*;
+        let features = [
+            PID_NAMESPACE,
+            MOUNT_NAMESPACE,
+            HOSTNAME,
+            MULTI_APP,
+            EXIT_POLICY,
+            CGROUP_LIMITS,
+            CAPABILITIES,
+            SECCOMP,
+            NO_NEW_PRIVILEGES,
+            MASKED_PATHS,
+            READONLY_ROOTFS,
+            VOLUMES,
+            OOM_SCORE_ADJ,
+            TERMINAL,
+            ENTER,
+        ];
+        Description::new("ns", &features, "namespaces, an overlay root per app, cgroups, capabilities, seccomp")
     }
-    // SAFETY: the fd is open (checked above) and stage0 handed it to this
-    // process for it alone to own (see docs/stage1-abi.md).
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-}
 
-fn start() -> Result<i32, String> {
-    let args = parse_args()?;
-    if let Ok(v) = std::env::var(ABI_ENV) {
-        if v != ABI_VERSION.to_string() {
-            return Err(format!("stage0 speaks stage1 ABI {v}, this flavor speaks {ABI_VERSION}"));
-        }
+    fn run(&self, pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32, String> {
+        supervisor::run(&pod.manifest, &pod.dir, pod.lock, debug, stdio)
     }
-    let data = std::fs::read(MANIFEST_FILE).map_err(|e| format!("cannot read {MANIFEST_FILE}: {e}"))?;
-    let manifest = PodManifest::from_json(&data).map_err(|e| e.to_string())?;
-    if manifest.uuid != args.uuid {
-        return Err(format!("pod directory holds pod {}, not {}", manifest.uuid, args.uuid));
+
+    fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32, String> {
+        enter::enter(manifest, pod_init(pid)?, app, argv)
     }
-    if let Entrypoint::Enter(e) = &args.entrypoint {
-        return enter::enter(&manifest, e);
+
+    fn stop(&self, _: &PodManifest, pid: i32, force: bool) -> Result<(), String> {
+        // SIGTERM: the init forwards it to every app. SIGKILL to a PID
+        // namespace's init ends every process in it.
+        let sig = if force { Signal::SIGKILL } else { Signal::SIGTERM };
+        kill(pod_init(pid)?, sig).map_err(|e| format!("cannot signal the pod's init: {e}"))
     }
-    let lock = lock_fd()?;
-    let pod_dir = std::env::current_dir().map_err(|e| format!("cannot find the pod directory: {e}"))?;
-    supervisor::run(&manifest, &pod_dir, lock, args.debug, args.stdio)
+
+    fn gc(&self, manifest: &PodManifest) -> Result<(), String> {
+        PodCgroup::for_pod(&manifest.uuid)
+            .remove()
+            .map_err(|e| format!("cannot remove the cgroup of pod {}: {e}", manifest.uuid))
+    }
 }
 
 fn main() {
-    let code = match start() {
-        Ok(code) => code,
-        Err(msg) => {
-            eprintln!("skiff: stage1 ns: {msg}");
-            SKIFF_ERROR
-        }
-    };
-    std::process::exit(code);
+    skiff_stage1::entry::main(&Ns)
 }

@@ -8,19 +8,16 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use skiff_pods::layout::STAGE1_DIR;
-use skiff_pods::{App, PodManifest};
+use skiff_pods::PodManifest;
+use skiff_stage1::overlay::Overlay;
 use skiff_stage2::app_root::APPS_DIR;
 
 use crate::dev;
 
-/// overlayfs takes its options in one page; longer lists fail at mount.
-const MOUNT_DATA_MAX: usize = 4095;
-
 /// One app's root filesystem, computed before `fork`.
 struct AppPlan {
     name: String,
-    layers_dir: PathBuf,
-    overlay_data: String,
+    overlay: Overlay,
     mounts: Vec<skiff_pods::manifest::Mount>,
 }
 
@@ -35,47 +32,20 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(manifest: &PodManifest, pod_dir: &Path) -> Result<Plan, String> {
-        let apps = manifest.apps.iter().map(|app| AppPlan::new(manifest, app, pod_dir)).collect::<Result<_, _>>()?;
+        let apps = manifest
+            .apps
+            .iter()
+            .map(|app| {
+                Ok(AppPlan {
+                    name: app.name.clone(),
+                    overlay: Overlay::for_app(manifest, app, pod_dir)?,
+                    mounts: app.mounts.clone(),
+                })
+            })
+            .collect::<Result<_, String>>()?;
         let pod_root = pod_dir.join(STAGE1_DIR).join("root");
         std::fs::create_dir_all(&pod_root).map_err(|e| format!("cannot create {}: {e}", pod_root.display()))?;
         Ok(Plan { pod_root, pod_dir: pod_dir.to_path_buf(), masked_paths: manifest.masked_paths, apps })
-    }
-}
-
-impl AppPlan {
-    fn new(manifest: &PodManifest, app: &App, pod_dir: &Path) -> Result<AppPlan, String> {
-        let app_dir = pod_dir.join("apps").join(&app.name);
-        if app.rootfs.layers.is_empty() {
-            return Err(format!("app {}: the image has no layers", app.name));
-        }
-        // Layer paths are given relative to layers_dir (the mount runs with
-        // it as cwd) so that long layer lists still fit in one page.
-        let lower: Vec<&str> = app.rootfs.layers.iter().rev().map(String::as_str).collect();
-        for l in &lower {
-            if l.contains([':', ',']) || l.starts_with('/') || l.split('/').any(|c| c == "..") {
-                return Err(format!("pod {}: invalid layer name {l:?} in the manifest", manifest.uuid));
-            }
-        }
-        let overlay_data = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.join(":"),
-            app_dir.join("upper").display(),
-            app_dir.join("work").display()
-        );
-        if overlay_data.len() > MOUNT_DATA_MAX || overlay_data.matches(',').count() != 2 {
-            return Err(format!(
-                "app {}: cannot build the overlay mount options ({} layers; pod directory {})",
-                app.name,
-                lower.len(),
-                pod_dir.display()
-            ));
-        }
-        Ok(AppPlan {
-            name: app.name.clone(),
-            layers_dir: app.rootfs.layers_dir.clone(),
-            overlay_data,
-            mounts: app.mounts.clone(),
-        })
     }
 }
 
@@ -112,16 +82,12 @@ pub fn enter(plan: &Plan, hostname: &str) -> Result<(), String> {
 }
 
 fn mount_app(plan: &Plan, app: &AppPlan, rootfs: &Path) -> Result<(), String> {
-    std::env::set_current_dir(&app.layers_dir)
-        .map_err(|e| format!("cannot enter the layer store {}: {e}", app.layers_dir.display()))?;
-    mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(app.overlay_data.as_str())).map_err(
-        |e| format!("cannot mount the root filesystem of app {} (overlay on {}): {e}", app.name, rootfs.display()),
-    )?;
+    app.overlay.mount(rootfs)?;
     mount_api_filesystems(rootfs)?;
     if plan.masked_paths {
         mask_paths(rootfs)?;
     }
-    crate::volumes::mount_all(rootfs, &plan.pod_dir, &app.mounts)
+    skiff_stage1::volumes::mount_all(rootfs, &plan.pod_dir, &app.mounts)
 }
 
 fn mount_api_filesystems(rootfs: &Path) -> Result<(), String> {

@@ -5,10 +5,10 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-use nix::fcntl::{FcntlArg, FdFlag, OFlag};
+use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
@@ -24,21 +24,11 @@ use skiff_stage2::report::{self, Report, Reporter};
 
 use crate::console::{self, Relay};
 use crate::rootfs;
+use skiff_stage1::entry::Stdio;
 use skiff_stage2::terminal::Console;
 
-/// How the pod's apps get their stdio.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stdio {
-    /// The caller's stdin, stdout and stderr, as they are.
-    Inherit,
-    /// A pseudo-terminal, relayed to the caller's stdout.
-    Tty,
-    /// A pseudo-terminal, relayed both ways.
-    Interactive,
-}
-
 pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, stdio: Stdio) -> Result<i32, String> {
-    close_on_exec_all()?;
+    skiff_stage1::fds::close_on_exec_all()?;
     if stdio != Stdio::Inherit && manifest.apps.len() > 1 {
         return Err(format!("a terminal needs a pod of one app, pod {} has {}", manifest.uuid, manifest.apps.len()));
     }
@@ -328,26 +318,4 @@ impl Supervisor {
             }
         }
     }
-}
-
-/// Marks every inherited descriptor above stderr close-on-exec, so nothing
-/// the caller leaked (nor the lock fd) reaches the app.
-fn close_on_exec_all() -> Result<(), String> {
-    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .map_err(|e| format!("cannot list open files: {e}"))?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|&fd| fd > 2)
-        .collect();
-    for fd in fds {
-        set_cloexec_raw(fd);
-    }
-    Ok(())
-}
-
-fn set_cloexec_raw(fd: i32) {
-    // SAFETY: the number was just listed in /proc/self/fd of this
-    // single-threaded process; the borrow lives for one fcntl call, which
-    // fails harmlessly with EBADF if it was the read_dir's own, now closed, fd.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    let _ = nix::fcntl::fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
 }

@@ -1,0 +1,205 @@
+//! The entrypoints stage0 invokes (docs/stage1-abi.md), parsed once for
+//! every flavor, and the flow around them: ABI check, manifest, lock, pid.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use skiff_pods::abi::{Description, ABI_ENV, ABI_VERSION, LOCK_FD_ENV};
+use skiff_pods::layout::PID_FILE;
+use skiff_pods::manifest::MANIFEST_FILE;
+use skiff_pods::PodManifest;
+use skiff_stage2::exit_code::SKIFF_ERROR;
+
+/// How the pod's app gets its stdio (`run` options).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stdio {
+    /// The caller's stdin, stdout and stderr, as they are.
+    Inherit,
+    /// A pseudo-terminal, relayed to the caller's stdout (`--tty`).
+    Tty,
+    /// A pseudo-terminal, relayed both ways (`--interactive`).
+    Interactive,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Entrypoint {
+    Run { stdio: Stdio },
+    Enter { app: String, argv: Vec<String> },
+    Stop { force: bool },
+    Gc,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Invocation {
+    pub debug: bool,
+    pub uuid: String,
+    pub entrypoint: Entrypoint,
+}
+
+/// A pod being started by `run`: its manifest, directory (the cwd) and the
+/// inherited lock the flavor must hold until the pod is over.
+pub struct RunPod {
+    pub manifest: PodManifest,
+    pub dir: std::path::PathBuf,
+    pub lock: OwnedFd,
+}
+
+/// What a flavor implements. Each returns the flavor's exit status or a
+/// one-line error (exit 125).
+pub trait Flavor {
+    fn description(&self) -> Description;
+    fn run(&self, pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32, String>;
+    /// `pid` is what the flavor wrote to `pid`, still alive.
+    fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32, String>;
+    /// Asks the pod to stop (`force`: at once). Returns without waiting.
+    fn stop(&self, manifest: &PodManifest, pid: i32, force: bool) -> Result<(), String>;
+    /// Frees what the flavor keeps outside the pod directory, for a pod
+    /// that is over (its lock is held by stage0's gc).
+    fn gc(&self, manifest: &PodManifest) -> Result<(), String>;
+}
+
+fn usage(name: &str) -> String {
+    format!(
+        "usage: skiff-stage1-{name} --describe | run [--debug] [--tty|--interactive] UUID | \
+         enter [--debug] --app NAME UUID -- CMD [ARG...] | stop [--debug] [--force] UUID | gc [--debug] UUID"
+    )
+}
+
+/// Parses argv (without argv[0]); `None` for `--describe`.
+pub fn parse(d: &Description, mut it: impl Iterator<Item = String>) -> Result<Option<Invocation>, String> {
+    let u = usage(&d.name);
+    let entry = it.next().ok_or_else(|| format!("missing entrypoint ({u})"))?;
+    if entry == "--describe" {
+        return Ok(None);
+    }
+    if !matches!(entry.as_str(), "run" | "enter" | "stop" | "gc") {
+        return Err(format!("unknown entrypoint {entry:?} ({u})"));
+    }
+    let (mut debug, mut uuid, mut app, mut argv, mut force) = (false, None, None, Vec::new(), false);
+    let mut stdio = Stdio::Inherit;
+    let terminal = d.supports(skiff_pods::abi::feature::TERMINAL);
+    while let Some(a) = it.next() {
+        match (entry.as_str(), a.as_str()) {
+            (_, "--debug") => debug = true,
+            ("run", "--tty") if terminal && stdio == Stdio::Inherit => stdio = Stdio::Tty,
+            ("run", "--tty") if terminal => {}
+            ("run", "--interactive") if terminal => stdio = Stdio::Interactive,
+            ("enter", "--app") => app = it.next(),
+            ("enter", "--") => argv = it.by_ref().collect(),
+            ("stop", "--force") => force = true,
+            (_, s) if s.starts_with('-') => return Err(format!("unknown option {s:?} for {entry} ({u})")),
+            (_, s) if uuid.is_none() => uuid = Some(s.to_string()),
+            (_, s) => return Err(format!("unexpected argument {s:?} ({u})")),
+        }
+    }
+    let uuid = uuid.ok_or_else(|| format!("missing pod UUID ({u})"))?;
+    let entrypoint = match entry.as_str() {
+        "run" => Entrypoint::Run { stdio },
+        "enter" => {
+            let app = app.ok_or_else(|| format!("enter needs --app ({u})"))?;
+            if argv.is_empty() {
+                return Err(format!("enter needs a command after -- ({u})"));
+            }
+            Entrypoint::Enter { app, argv }
+        }
+        "stop" => Entrypoint::Stop { force },
+        _ => Entrypoint::Gc,
+    };
+    Ok(Some(Invocation { debug, uuid, entrypoint }))
+}
+
+fn lock_fd() -> Result<OwnedFd, String> {
+    let raw: i32 = std::env::var(LOCK_FD_ENV)
+        .map_err(|_| format!("{LOCK_FD_ENV} is not set: stage1 must be started by skiff"))?
+        .parse()
+        .map_err(|_| format!("{LOCK_FD_ENV} is not a file descriptor number"))?;
+    // The fd must really be open before this process takes ownership of it.
+    if std::fs::symlink_metadata(format!("/proc/self/fd/{raw}")).is_err() {
+        return Err(format!("{LOCK_FD_ENV}={raw} is not an open file descriptor"));
+    }
+    // SAFETY: the fd is open (checked above) and stage0 handed it to this
+    // process for it alone to own (see docs/stage1-abi.md).
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The pod's first process as this flavor wrote it to `pid`, if it is
+/// still alive.
+pub fn live_pid() -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(PID_FILE).ok()?.trim().parse().ok()?;
+    (pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()).then_some(pid)
+}
+
+fn start(flavor: &dyn Flavor) -> Result<i32, String> {
+    let d = flavor.description();
+    let Some(inv) = parse(&d, std::env::args().skip(1))? else {
+        println!("{}", d.to_json());
+        return Ok(0);
+    };
+    if let Ok(v) = std::env::var(ABI_ENV) {
+        if v != ABI_VERSION.to_string() {
+            return Err(format!("stage0 speaks stage1 ABI {v}, this flavor speaks {ABI_VERSION}"));
+        }
+    }
+    let data = std::fs::read(MANIFEST_FILE).map_err(|e| format!("cannot read {MANIFEST_FILE}: {e}"))?;
+    let manifest = PodManifest::from_json(&data).map_err(|e| e.to_string())?;
+    if manifest.uuid != inv.uuid {
+        return Err(format!("pod directory holds pod {}, not {}", manifest.uuid, inv.uuid));
+    }
+    match inv.entrypoint {
+        Entrypoint::Run { stdio } => {
+            let lock = lock_fd()?;
+            let dir = std::env::current_dir().map_err(|e| format!("cannot find the pod directory: {e}"))?;
+            flavor.run(RunPod { manifest, dir, lock }, stdio, inv.debug)
+        }
+        Entrypoint::Enter { app, argv } => {
+            let pid = live_pid().ok_or_else(|| format!("pod {} is not running", manifest.uuid))?;
+            flavor.enter(&manifest, pid, &app, &argv)
+        }
+        Entrypoint::Stop { force } => match live_pid() {
+            Some(pid) => flavor.stop(&manifest, pid, force).map(|()| 0),
+            None => Ok(0), // nothing left to stop
+        },
+        Entrypoint::Gc => flavor.gc(&manifest).map(|()| 0),
+    }
+}
+
+/// The flavor's whole `main`: exits with the entrypoint's status, or 125
+/// with one line on stderr.
+pub fn main(flavor: &dyn Flavor) -> ! {
+    let code = match start(flavor) {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("skiff: stage1 {}: {msg}", flavor.description().name);
+            SKIFF_ERROR
+        }
+    };
+    std::process::exit(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skiff_pods::abi::feature;
+
+    fn args(s: &[&str]) -> impl Iterator<Item = String> {
+        s.iter().map(|a| a.to_string()).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn entrypoints() {
+        let d = Description::new("x", &[feature::TERMINAL], "");
+        let p = |s: &[&str]| parse(&d, args(s));
+        assert_eq!(p(&["--describe"]).unwrap(), None);
+        let run = p(&["run", "--debug", "--interactive", "u1"]).unwrap().unwrap();
+        assert_eq!((run.debug, run.entrypoint), (true, Entrypoint::Run { stdio: Stdio::Interactive }));
+        let enter = p(&["enter", "--app", "web", "u1", "--", "/bin/sh", "-c", "--"]).unwrap().unwrap();
+        let argv = vec!["/bin/sh".to_string(), "-c".into(), "--".into()];
+        assert_eq!(enter.entrypoint, Entrypoint::Enter { app: "web".into(), argv });
+        assert_eq!(p(&["stop", "--force", "u1"]).unwrap().unwrap().entrypoint, Entrypoint::Stop { force: true });
+        assert_eq!(p(&["gc", "u1"]).unwrap().unwrap().entrypoint, Entrypoint::Gc);
+        for bad in [&["fly"][..], &["run"], &["run", "--bogus", "u"], &["enter", "u", "--", "x"], &["gc", "a", "b"]] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
+        let plain = Description::new("x", &[], "");
+        assert!(parse(&plain, args(&["run", "--tty", "u"])).unwrap_err().contains("--tty"));
+    }
+}

@@ -1,0 +1,9 @@
+//! What every skiff stage1 flavor shares (docs/stage1-abi.md): parsing the
+//! entrypoints stage0 invokes, taking over the pod lock, reading the pod's
+//! manifest and pid, and building an app's overlay root and volumes.
+//! A flavor is a small `main` around [`entry::main`].
+
+pub mod entry;
+pub mod fds;
+pub mod overlay;
+pub mod volumes;
