@@ -9,10 +9,11 @@ use std::str::FromStr;
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::errno::Errno;
 use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal};
-use nix::unistd::{Gid, Uid};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{ForkResult, Gid, Uid};
 use skiff_pods::App;
 
-use crate::exit_code::{CANNOT_INVOKE, NOT_FOUND, SKIFF_ERROR};
+use crate::exit_code::{CANNOT_INVOKE, NOT_FOUND, SIGNAL_BASE, SKIFF_ERROR};
 use crate::{identity, seccomp};
 
 /// Used when the app's environment has no `PATH` (same as Docker's).
@@ -122,6 +123,25 @@ impl Prepared {
             die(code, &format!("cannot execute {} in the pod: {}", self.name, why.desc()));
         }
         die(NOT_FOUND, &format!("{}: not found in the app's root filesystem", self.name));
+    }
+
+    /// Runs the app as a child (for `enter`) and returns its status (128+N
+    /// for signal N).
+    pub fn spawn_and_wait(&self) -> Result<i32, String> {
+        // SAFETY: the callers are single-threaded, so the child may run
+        // any code.
+        match unsafe { nix::unistd::fork() } {
+            Ok(ForkResult::Child) => self.exec(),
+            Ok(ForkResult::Parent { child }) => loop {
+                match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+                    Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(SIGNAL_BASE + sig as i32),
+                    Ok(_) | Err(Errno::EINTR) => continue,
+                    Err(e) => return Err(format!("waiting for the command: {e}")),
+                }
+            },
+            Err(e) => Err(format!("cannot fork: {e}")),
+        }
     }
 
     /// Confines the process, then becomes the app's user. The seccomp

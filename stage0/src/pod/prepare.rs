@@ -317,7 +317,16 @@ pub fn manifest(
     build_apps: impl FnOnce(&str) -> Result<Vec<App>>,
 ) -> Result<PodManifest> {
     let PodSettings { hostname, insecure, resolv_conf, exit_policy, flavor: (flavor, description) } = pod;
-    let hostname = hostname.map(str::to_string).unwrap_or_else(|| default_hostname(uuid));
+    let hostname = match hostname {
+        Some(h) => h.to_string(),
+        None if description.supports(feature::HOSTNAME) => default_hostname(uuid),
+        // The pod shares the host's UTS namespace: its /etc/hostname and
+        // HOSTNAME say the host's name.
+        None => nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".to_string()),
+    };
     let apps = build_apps(&hostname)?;
     for (i, a) in apps.iter().enumerate() {
         if apps[..i].iter().any(|b| b.name == a.name) {

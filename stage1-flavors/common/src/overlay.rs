@@ -56,3 +56,18 @@ impl Overlay {
         })
     }
 }
+
+/// `rootfs/name` as a directory to mount on. The image controls the root,
+/// so a symlink there (which would resolve against the host's root at this
+/// point) is refused rather than followed.
+pub fn mountpoint(rootfs: &Path, name: &str) -> Result<PathBuf, String> {
+    let p = rootfs.join(name);
+    match std::fs::symlink_metadata(&p) {
+        Ok(md) if md.is_dir() => Ok(p),
+        Ok(_) => Err(format!("the image's /{name} is not a directory")),
+        Err(_) => {
+            std::fs::create_dir(&p).map_err(|e| format!("cannot create /{name} in the pod: {e}"))?;
+            Ok(p)
+        }
+    }
+}

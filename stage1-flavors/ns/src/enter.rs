@@ -7,12 +7,10 @@
 use std::os::fd::OwnedFd;
 
 use nix::sched::CloneFlags;
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 use skiff_pods::cgroup::PodCgroup;
 use skiff_pods::PodManifest;
 use skiff_stage2::app::Prepared;
-use skiff_stage2::exit_code::SIGNAL_BASE;
 
 fn open_ns(pid: Pid, ns: &str) -> Result<OwnedFd, String> {
     std::fs::File::open(format!("/proc/{pid}/ns/{ns}"))
@@ -53,17 +51,5 @@ pub fn enter(manifest: &PodManifest, init: Pid, app: &str, argv: &[String]) -> R
     let filter = spec.isolation.seccomp.as_ref().map(skiff_stage2::seccomp::compile).transpose()?;
     let prepared = Prepared::new(&spec, filter)?;
     // The PID namespace applies to children: the command is one.
-    // SAFETY: this process is single-threaded.
-    match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => prepared.exec(),
-        Ok(ForkResult::Parent { child }) => loop {
-            match waitpid(child, None) {
-                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(SIGNAL_BASE + sig as i32),
-                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(format!("waiting for the command: {e}")),
-            }
-        },
-        Err(e) => Err(format!("cannot fork: {e}")),
-    }
+    prepared.spawn_and_wait()
 }

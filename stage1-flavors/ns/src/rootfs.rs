@@ -9,7 +9,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use skiff_pods::layout::STAGE1_DIR;
 use skiff_pods::PodManifest;
-use skiff_stage1::overlay::Overlay;
+use skiff_stage1::overlay::{mountpoint, Overlay};
 use skiff_stage2::app_root::APPS_DIR;
 
 use crate::dev;
@@ -158,21 +158,6 @@ fn mask_paths(rootfs: &Path) -> Result<(), String> {
             .map_err(|e| format!("cannot make /{rel} read-only: {e}"))?;
     }
     Ok(())
-}
-
-/// `rootfs/name` as a directory to mount on. The image controls the root,
-/// so a symlink there (which would resolve against the host's root at this
-/// point) is refused rather than followed.
-pub fn mountpoint(rootfs: &Path, name: &str) -> Result<PathBuf, String> {
-    let p = rootfs.join(name);
-    match std::fs::symlink_metadata(&p) {
-        Ok(md) if md.is_dir() => Ok(p),
-        Ok(_) => Err(format!("the image's /{name} is not a directory")),
-        Err(_) => {
-            std::fs::create_dir(&p).map_err(|e| format!("cannot create /{name} in the pod: {e}"))?;
-            Ok(p)
-        }
-    }
 }
 
 fn pivot(rootfs: &Path) -> Result<(), String> {

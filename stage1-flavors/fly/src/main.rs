@@ -1,0 +1,64 @@
+//! `skiff-stage1-fly`: runs one app chrooted into its image's root with the
+//! host's PID, network, IPC and UTS namespaces, for privileged tools that
+//! must see the host (rkt's fly). **It isolates nothing**: the app runs as
+//! the user says, with every capability, no seccomp filter and no cgroup.
+//! Unlike rkt's fly, its mounts (the overlay root, `/dev`, `/proc`, `/sys`,
+//! volumes) live in a private mount namespace, so the host's mount table
+//! never sees them and nothing is left to unmount after the pod.
+
+mod supervisor;
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use skiff_pods::abi::{feature, Description};
+use skiff_pods::PodManifest;
+use skiff_stage1::entry::{Flavor, RunPod, Stdio};
+use skiff_stage2::app::Prepared;
+
+struct Fly;
+
+impl Flavor for Fly {
+    fn description(&self) -> Description {
+        use feature::*;
+        let features = [MOUNT_NAMESPACE, READONLY_ROOTFS, VOLUMES, OOM_SCORE_ADJ, ENTER];
+        Description::new("fly", &features, "chroot only, the host's namespaces: no isolation, for privileged tools")
+    }
+
+    fn run(&self, pod: RunPod, _stdio: Stdio, debug: bool) -> Result<i32, String> {
+        supervisor::run(pod, debug)
+    }
+
+    fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32, String> {
+        let app = manifest
+            .apps
+            .iter()
+            .find(|a| a.name == app)
+            .ok_or_else(|| format!("pod {} has no app {app:?}", manifest.uuid))?;
+        // The app's mount namespace (the supervisor's private one) holds
+        // its root where the supervisor mounted it.
+        let mnt = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
+            .map_err(|e| format!("cannot open the pod's mount namespace: {e}"))?;
+        let root = std::env::current_dir().map_err(|e| format!("pod directory: {e}"))?.join(supervisor::rootfs(app));
+        nix::sched::setns(mnt, CloneFlags::CLONE_NEWNS).map_err(|e| format!("cannot join the pod: {e}"))?;
+        nix::unistd::chroot(&root).map_err(|e| format!("chroot {}: {e}", root.display()))?;
+        std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+        let mut spec = app.clone();
+        spec.exec = argv.to_vec();
+        Prepared::new(&spec, None)?.spawn_and_wait()
+    }
+
+    fn stop(&self, _: &PodManifest, pid: i32, force: bool) -> Result<(), String> {
+        let sig = if force { Signal::SIGKILL } else { Signal::SIGTERM };
+        kill(Pid::from_raw(pid), sig).map_err(|e| format!("cannot signal the app: {e}"))
+    }
+
+    fn gc(&self, _: &PodManifest) -> Result<(), String> {
+        // Everything fly made lived in a mount namespace that is gone.
+        Ok(())
+    }
+}
+
+fn main() {
+    skiff_stage1::entry::main(&Fly)
+}

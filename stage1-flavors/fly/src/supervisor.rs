@@ -1,0 +1,124 @@
+//! fly's `run`: the flavor process builds the app's root in a private mount
+//! namespace, forks the app into it (chroot), forwards signals, records the
+//! app's exit and exits with its status.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+use skiff_pods::app_status::{self, AppExit};
+use skiff_pods::layout::{PID_FILE, STARTED_FILE};
+use skiff_pods::{atomic, time, App, PodManifest};
+use skiff_stage1::entry::RunPod;
+use skiff_stage1::overlay::{mountpoint, Overlay};
+use skiff_stage2::app::Prepared;
+use skiff_stage2::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
+
+/// The app's root, relative to the pod directory.
+pub fn rootfs(app: &App) -> PathBuf {
+    Path::new("apps").join(&app.name).join("rootfs")
+}
+
+pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
+    skiff_stage1::fds::close_on_exec_all()?;
+    let m = &pod.manifest;
+    let [app] = m.apps.as_slice() else {
+        return Err(format!("the fly flavor runs one app per pod, pod {} has {}", m.uuid, m.apps.len()));
+    };
+    let overlay = Overlay::for_app(m, app, &pod.dir)?;
+    let root = pod.dir.join(rootfs(app));
+    let mask = skiff_stage2::init::supervised_signals();
+    mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
+    build_root(&overlay, &root, &pod.dir, app)?;
+    // SAFETY: this process is single-threaded, so the child may run any code.
+    let child = match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => {
+            drop(pod.lock);
+            let msg = match become_app(m, app, &root) {
+                Ok(prepared) => prepared.exec(),
+                Err(msg) => msg,
+            };
+            eprintln!("skiff: stage1 fly: {msg}");
+            std::process::exit(SKIFF_ERROR);
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => return Err(format!("cannot fork the app: {e}")),
+    };
+    let started_at = time::now_rfc3339();
+    atomic::replace_at(&pod.lock, PID_FILE, format!("{child}\n").as_bytes())
+        .and_then(|()| atomic::replace_at(&pod.lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
+        .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
+    if debug {
+        eprintln!("skiff: stage1 fly: pod {} app {} is pid {child}", m.uuid, app.name);
+    }
+    let (exit_code, signal) = wait(&mask, child)?;
+    let exit = AppExit { exit_code, signal, started_at: Some(started_at), exited_at: time::now_rfc3339() };
+    if let Err(e) = app_status::write_exit_at(&pod.lock, &app.name, &exit) {
+        eprintln!("skiff: cannot record the exit status of app {}: {e}", app.name);
+    }
+    Ok(exit_code)
+}
+
+/// The app's root in a mount namespace of this process's own: the overlay,
+/// the host's /dev, /proc and /sys (recursively), the volumes.
+fn build_root(overlay: &Overlay, root: &Path, pod_dir: &Path, app: &App) -> Result<(), String> {
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("cannot create a mount namespace: {e}"))?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
+        .map_err(|e| format!("cannot make / a slave mount: {e}"))?;
+    overlay.mount(root)?;
+    for d in ["dev", "proc", "sys"] {
+        let target = mountpoint(root, d)?;
+        mount(
+            Some(Path::new("/").join(d).as_path()),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| format!("cannot bind the host's /{d}: {e}"))?;
+    }
+    skiff_stage1::volumes::mount_all(root, pod_dir, &app.mounts)
+}
+
+/// In the forked child: everything up to the `execve`.
+fn become_app(m: &PodManifest, app: &App, root: &Path) -> Result<Prepared, String> {
+    // The app must not outlive the flavor, which holds the pod's lock.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
+    nix::unistd::chroot(root).map_err(|e| format!("chroot {}: {e}", root.display()))?;
+    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+    skiff_stage2::etc::populate(Path::new("/"), m)?;
+    std::fs::create_dir_all(&app.working_dir)
+        .map_err(|e| format!("app {}: cannot create working directory {}: {e}", app.name, app.working_dir))?;
+    if app.isolation.readonly_rootfs {
+        skiff_stage2::app_root::make_readonly()?;
+    }
+    Prepared::new(app, None)
+}
+
+/// Forwards signals to the app until it exits; its status and signal.
+fn wait(mask: &nix::sys::signal::SigSet, child: Pid) -> Result<(i32, Option<i32>), String> {
+    let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
+    loop {
+        let sig = match sfd.read_signal() {
+            Ok(Some(info)) => info.ssi_signo as i32,
+            Ok(None) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("reading signals: {e}")),
+        };
+        if sig != Signal::SIGCHLD as i32 {
+            if let Ok(s) = Signal::try_from(sig) {
+                let _ = nix::sys::signal::kill(child, s);
+            }
+            continue;
+        }
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok((code, None)),
+            Ok(WaitStatus::Signaled(_, s, _)) => return Ok((SIGNAL_BASE + s as i32, Some(s as i32))),
+            Ok(_) => {}
+            Err(e) => return Err(format!("waiting for the app: {e}")),
+        }
+    }
+}
