@@ -102,15 +102,35 @@ fn states(f: &Flavor) {
     assert_eq!(s.list_json().as_array().map(Vec::len), Some(0), "{}: gc", f.id);
 }
 
+/// A `sleep` argument no other process has, to find the app's processes.
+fn unique_sleep() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("60.{}{nanos:09}", std::process::id())
+}
+
+/// Processes whose command line holds `needle`.
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
 fn stop(f: &Flavor) {
     let s = Skiff::new();
-    let mut child = s.spawn(&args(&s, f, &[], &["--exec", "/bin/sleep", "--", "60"]));
+    let secs = unique_sleep();
+    let mut child = s.spawn(&args(&s, f, &[], &["--exec", "/bin/sleep", "--", &secs]));
     s.wait_running(1);
     let uuid = s.only_pod();
     s.wait_for("the app", || s.status_json(&uuid)["pid"].as_i64().is_some());
     s.ok(&["stop", &uuid]);
     assert_eq!(child.wait().unwrap().code(), Some(143), "{}", f.id);
     assert_eq!(s.status_json(&uuid)["apps"][0]["exit_code"], 143, "{}", f.id);
+    assert_eq!(processes_with(&secs), Vec::<String>::new(), "{}: the app outlived the pod", f.id);
 }
 
 /// Asserts that skiff refused the pod because the flavor lacks `feature`.
@@ -216,7 +236,8 @@ fn features(f: &Flavor) {
 
 fn enter(f: &Flavor) {
     let s = Skiff::new();
-    let mut child = s.spawn(&args(&s, f, &[], &["--set-env", "SEEN=by-enter", "--exec", "/bin/sleep", "--", "60"]));
+    let secs = unique_sleep();
+    let mut child = s.spawn(&args(&s, f, &[], &["--set-env", "SEEN=by-enter", "--exec", "/bin/sleep", "--", &secs]));
     s.wait_running(1);
     let uuid = s.only_pod();
     s.wait_for("the app", || s.status_json(&uuid)["pid"].as_i64().is_some());
@@ -228,6 +249,7 @@ fn enter(f: &Flavor) {
     }
     s.ok(&["stop", "--force", &uuid]);
     assert_eq!(child.wait().unwrap().code(), Some(137), "{}", f.id);
+    assert_eq!(processes_with(&secs), Vec::<String>::new(), "{}: the app outlived the pod", f.id);
 }
 
 macro_rules! conformance {
