@@ -1,0 +1,77 @@
+//! Choosing a flavor: `--stage1`, the config file, the pod manifest file;
+//! flavors that are missing or speak another ABI are refused clearly; a
+//! pod keeps its flavor.
+
+use skiff_tests::{stderr, Skiff};
+
+fn write(s: &Skiff, name: &str, text: &str) -> String {
+    let p = s.tmp().join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn the_config_file_chooses_the_default_flavor() {
+    let s = Skiff::new();
+    let config = write(&s, "config.toml", "stage1 = \"fly\"\n");
+    let probe = ["--exec", "/bin/sh", "--", "-c", "ls /proc | grep -c '^[0-9]'"];
+    let mut a = vec!["--config", config.as_str(), "run", s.image.as_str()];
+    a.extend(probe);
+    let out = s.ok(&a);
+    let host_procs: u32 = out.trim().parse().unwrap();
+    assert!(host_procs > 10, "fly sees the host's processes: {out}");
+    let m: serde_json::Value = serde_json::from_str(&s.ok(&["cat-manifest", &s.only_pod()])).unwrap();
+    assert_eq!(m["flavor"], "fly");
+    assert_eq!(m["apps"][0]["isolation"]["capabilities"], serde_json::Value::Null);
+    // --stage1 wins over the config file.
+    s.ok(&["gc", "--grace-period", "0"]);
+    let mut a = vec!["--config", config.as_str(), "run", "--stage1", "ns", s.image.as_str()];
+    a.extend(["--exec", "/bin/true"]);
+    s.ok(&a);
+    let m: serde_json::Value = serde_json::from_str(&s.ok(&["cat-manifest", &s.only_pod()])).unwrap();
+    assert_eq!(m["flavor"], "ns");
+    let bad = write(&s, "bad.toml", "stage1 = \"fly\"\nstgae2 = 1\n");
+    let o = s.output(&["--config", &bad, "list"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains(&format!("{bad}:2:1:")) && stderr(&o).contains("stgae2"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_pod_manifest_file_names_its_flavor() {
+    let s = Skiff::new();
+    let file =
+        write(&s, "pod.toml", &format!("stage1 = \"fly\"\n[[app]]\nimage = \"{}\"\nexec = \"/bin/true\"\n", s.image));
+    s.ok(&["run", "--pod-manifest", &file]);
+    let m: serde_json::Value = serde_json::from_str(&s.ok(&["cat-manifest", &s.only_pod()])).unwrap();
+    assert_eq!(m["flavor"], "fly");
+}
+
+#[test]
+fn missing_and_foreign_flavors_are_refused() {
+    let s = Skiff::new();
+    let o = s.output(&["run", "--stage1", "nope", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("\"nope\" is not installed"), "{}", stderr(&o));
+    let old = write(&s, "old-flavor", "#!/bin/sh\necho '{\"name\":\"old\",\"abi_version\":1,\"features\":[]}'\n");
+    std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = s.output(&["run", "--stage1", &old, &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("ABI 1"), "{}", stderr(&o));
+    let o = s.output(&["run", "--stage1", "Not/Valid", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(s.list_json().as_array().map(Vec::len), Some(0), "nothing created");
+}
+
+#[test]
+fn a_prepared_pod_runs_with_its_own_flavor() {
+    let s = Skiff::new();
+    let uuid = s.ok(&["prepare", "-q", "--stage1", "fly", &s.image, "--exec", "/bin/sh", "--", "-c", "exit 9"]);
+    let config = write(&s, "config.toml", "stage1 = \"ns\"\n");
+    let o = s.output(&["--config", &config, "run-prepared", uuid.trim()]);
+    assert_eq!(o.status.code(), Some(9));
+    let uuid = s.ok(&["prepare", "-q", "--stage1", "fly", &s.image, "--exec", "/bin/true"]);
+    let o = s.output(&["run-prepared", "-t", uuid.trim()]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("does not support terminal"), "{}", stderr(&o));
+    assert_eq!(s.status_json(uuid.trim())["state"], "prepared", "still prepared");
+}
