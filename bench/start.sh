@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Start latency of a one-shot pod: median wall time of
 #   skiff run IMG --exec /bin/true          (image already fetched)
+#   skiff run --stage1 fly IMG --exec /bin/true
+# (fly is compared with `unshare --mount chroot`, its floor: a private mount
+# namespace and a chroot, nothing else)
 # against crun, runc, bwrap and a bare unshare+chroot floor running /bin/true
 # in the same busybox root, all in ONE hyperfine run. Prints each median and
 # skiff's ratio to each peer. Run as root:  bench/start.sh   (RUNS=50 WARMUP=5)
@@ -42,18 +45,22 @@ set -e
 if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
 hyperfine -N --style basic --warmup $WARMUP --runs $RUNS --export-json $work/result.json \
   -n skiff "$skiff run $id --exec /bin/true" \
+  -n skiff-fly "$skiff run --stage1 fly $id --exec /bin/true" \
   -n crun "crun --root $work/crun run --bundle $bundle bench-crun" \
   -n runc "runc --root $work/runc run --bundle $bundle bench-runc" \
   -n bwrap "bwrap --unshare-pid --unshare-ipc --unshare-uts --bind $root / --proc /proc --dev /dev /bin/true" \
-  -n unshare-chroot "unshare --fork --pid --mount --uts --ipc chroot $root /bin/true" >&2
+  -n unshare-chroot "unshare --fork --pid --mount --uts --ipc chroot $root /bin/true" \
+  -n unshare-m-chroot "unshare --mount chroot $root /bin/true" >&2
 INNER
 unshare -m --propagation private bash "$work/inner.sh"
 
 echo
-printf '%-16s %10s %14s\n' tool "median ms" "skiff / tool"
+printf '%-16s %10s %14s %12s\n' tool "median ms" "skiff / tool" "fly / tool"
 jq -r '.results as $r | ($r[] | select(.command == "skiff") | .median) as $s
-  | $r[] | [.command, (.median * 1000 * 100 | round / 100), ($s / .median * 100 | round / 100)] | @tsv' \
-  "$work/result.json" | while IFS=$'\t' read -r name median ratio; do
-  printf '%-16s %10s %14s\n' "$name" "$median" "$ratio"
+  | ($r[] | select(.command == "skiff-fly") | .median) as $f
+  | $r[] | [.command, (.median * 1000 * 100 | round / 100), ($s / .median * 100 | round / 100),
+            ($f / .median * 100 | round / 100)] | @tsv' \
+  "$work/result.json" | while IFS=$'\t' read -r name median ratio fly; do
+  printf '%-16s %10s %14s %12s\n' "$name" "$median" "$ratio" "$fly"
 done
 $skiff gc --grace-period 0 >/dev/null
