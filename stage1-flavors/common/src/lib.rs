@@ -3,6 +3,9 @@
 //! manifest and pid, and building an app's overlay root and volumes.
 //! A flavor is a small `main` around [`entry::main`].
 
+pub mod apifs;
+pub mod dev;
+pub mod enter;
 pub mod entry;
 pub mod fds;
 pub mod overlay;

@@ -5,35 +5,17 @@
 //! Invoked by stage0 per `docs/stage1-abi.md`.
 
 mod console;
-mod dev;
-mod enter;
 mod rootfs;
 mod supervisor;
 
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use skiff_pods::abi::{feature, Description};
 use skiff_pods::cgroup::PodCgroup;
 use skiff_pods::PodManifest;
+use skiff_stage1::enter::{self, pod_init};
 use skiff_stage1::entry::{Flavor, RunPod, Stdio};
 
 struct Ns;
-
-/// The pod's init, checked to still be PID 1 of a PID namespace of its own
-/// (so a recycled PID is never signalled or entered).
-fn pod_init(pid: i32) -> Result<Pid, String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let ids: Vec<&str> = status
-        .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))
-        .map(|n| n.split_whitespace().collect())
-        .unwrap_or_default();
-    if ids.len() >= 2 && ids.last() == Some(&"1") {
-        Ok(Pid::from_raw(pid))
-    } else {
-        Err(format!("process {pid} is not the pod's init (the pod is stopping)"))
-    }
-}
 
 impl Flavor for Ns {
     fn description(&self) -> Description {
@@ -63,7 +45,8 @@ impl Flavor for Ns {
     }
 
     fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32, String> {
-        enter::enter(manifest, pod_init(pid)?, app, argv)
+        let cgroup = PodCgroup::for_pod(&manifest.uuid);
+        enter::enter(manifest, pod_init(pid)?, app, argv, Some(&cgroup))
     }
 
     fn stop(&self, _: &PodManifest, pid: i32, force: bool) -> Result<(), String> {

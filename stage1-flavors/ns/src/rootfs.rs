@@ -9,10 +9,9 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use skiff_pods::layout::STAGE1_DIR;
 use skiff_pods::PodManifest;
-use skiff_stage1::overlay::{mountpoint, Overlay};
+use skiff_stage1::apifs;
+use skiff_stage1::overlay::Overlay;
 use skiff_stage2::app_root::APPS_DIR;
-
-use crate::dev;
 
 /// One app's root filesystem, computed before `fork`.
 struct AppPlan {
@@ -83,81 +82,8 @@ pub fn enter(plan: &Plan, hostname: &str) -> Result<(), String> {
 
 fn mount_app(plan: &Plan, app: &AppPlan, rootfs: &Path) -> Result<(), String> {
     app.overlay.mount(rootfs)?;
-    mount_api_filesystems(rootfs)?;
-    if plan.masked_paths {
-        mask_paths(rootfs)?;
-    }
+    apifs::mount(rootfs, plan.masked_paths)?;
     skiff_stage1::volumes::mount_all(rootfs, &plan.pod_dir, &app.mounts)
-}
-
-fn mount_api_filesystems(rootfs: &Path) -> Result<(), String> {
-    let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    let proc = mountpoint(rootfs, "proc")?;
-    mount(Some("proc"), &proc, Some("proc"), nosuid_nodev_noexec, None::<&str>)
-        .map_err(|e| format!("cannot mount /proc: {e}"))?;
-    dev::populate(&mountpoint(rootfs, "dev")?)?;
-    let sys = mountpoint(rootfs, "sys")?;
-    mount(Some("sysfs"), &sys, Some("sysfs"), nosuid_nodev_noexec | MsFlags::MS_RDONLY, None::<&str>)
-        .map_err(|e| format!("cannot mount /sys: {e}"))?;
-    Ok(())
-}
-
-/// Hidden: files get /dev/null bound over them, directories an empty
-/// read-only tmpfs (Docker's list).
-const MASKED: [&str; 10] = [
-    "proc/acpi",
-    "proc/kcore",
-    "proc/keys",
-    "proc/latency_stats",
-    "proc/timer_list",
-    "proc/timer_stats",
-    "proc/sched_debug",
-    "proc/scsi",
-    "sys/firmware",
-    "sys/devices/virtual/powercap",
-];
-
-/// Visible but read-only.
-const READ_ONLY: [&str; 5] = ["proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger"];
-
-fn mask_paths(rootfs: &Path) -> Result<(), String> {
-    let null = rootfs.join("dev/null");
-    for rel in MASKED {
-        let p = rootfs.join(rel);
-        // These live in the pod's fresh procfs and sysfs, not in the image,
-        // so following them cannot leave the pod's root.
-        let Ok(md) = std::fs::metadata(&p) else { continue };
-        let r = if md.is_dir() {
-            mount(
-                Some("tmpfs"),
-                &p,
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-                Some("size=0"),
-            )
-        } else {
-            mount(Some(&null), &p, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        };
-        r.map_err(|e| format!("cannot mask /{rel}: {e}"))?;
-    }
-    for rel in READ_ONLY {
-        let p = rootfs.join(rel);
-        if !p.exists() {
-            continue;
-        }
-        mount(Some(&p), &p, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .and_then(|()| {
-                let ro = MsFlags::MS_REMOUNT
-                    | MsFlags::MS_BIND
-                    | MsFlags::MS_RDONLY
-                    | MsFlags::MS_NOSUID
-                    | MsFlags::MS_NODEV
-                    | MsFlags::MS_NOEXEC;
-                mount(None::<&str>, &p, None::<&str>, ro, None::<&str>)
-            })
-            .map_err(|e| format!("cannot make /{rel} read-only: {e}"))?;
-    }
-    Ok(())
 }
 
 fn pivot(rootfs: &Path) -> Result<(), String> {

@@ -1,8 +1,7 @@
-//! The `enter` entrypoint: runs a command in a running pod, in the app's
-//! namespaces, cgroup, root, user, environment and confinement.
-//!
-//! `skiff-stage1-ns enter [--debug] --app NAME UUID -- CMD ARGS…` with the
-//! pod directory as cwd.
+//! `enter` for flavors whose pod has an init (PID 1 of the pod's PID
+//! namespace) with each app's root at `/apps/<name>` of its mount namespace
+//! (stage2's layout): runs a command in the app's namespaces, cgroup, root,
+//! user, environment and confinement.
 
 use std::os::fd::OwnedFd;
 
@@ -18,7 +17,30 @@ fn open_ns(pid: Pid, ns: &str) -> Result<OwnedFd, String> {
         .map_err(|e| format!("cannot open the pod's {ns} namespace: {e}"))
 }
 
-pub fn enter(manifest: &PodManifest, init: Pid, app: &str, argv: &[String]) -> Result<i32, String> {
+/// The pod's init, checked to still be PID 1 of a PID namespace of its own
+/// (so a recycled PID is never signalled or entered).
+pub fn pod_init(pid: i32) -> Result<Pid, String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let ids: Vec<&str> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .map(|n| n.split_whitespace().collect())
+        .unwrap_or_default();
+    if ids.len() >= 2 && ids.last() == Some(&"1") {
+        Ok(Pid::from_raw(pid))
+    } else {
+        Err(format!("process {pid} is not the pod's init (the pod is stopping)"))
+    }
+}
+
+/// `cgroup`: the app's cgroup to join first, for flavors that make one.
+pub fn enter(
+    manifest: &PodManifest,
+    init: Pid,
+    app: &str,
+    argv: &[String],
+    cgroup: Option<&PodCgroup>,
+) -> Result<i32, String> {
     let app = manifest
         .apps
         .iter()
@@ -35,7 +57,9 @@ pub fn enter(manifest: &PodManifest, init: Pid, app: &str, argv: &[String]) -> R
     .into_iter()
     .map(|(ns, f)| open_ns(init, ns).map(|fd| (fd, f)))
     .collect::<Result<_, _>>()?;
-    PodCgroup::for_pod(&manifest.uuid).for_app(manifest.apps.len(), &app.name).enter_self()?;
+    if let Some(cg) = cgroup {
+        cg.for_app(manifest.apps.len(), &app.name).enter_self()?;
+    }
     for (fd, flag) in &fds {
         nix::sched::setns(fd, *flag).map_err(|e| format!("cannot join the pod's namespace: {e}"))?;
     }
