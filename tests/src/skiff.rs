@@ -18,7 +18,7 @@ pub struct Skiff {
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
-    for b in ["skiff", "skiff-stage1-ns", "skiff-stage1-fly"] {
+    for b in ["skiff", "skiff-stage1-ns", "skiff-stage1-fly", "skiff-stage1-nspawn"] {
         assert!(dir.join(b).is_file(), "{} missing: run `cargo build --workspace` first", dir.join(b).display());
     }
     dir

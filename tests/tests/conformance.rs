@@ -2,8 +2,8 @@
 //! flavors keep (exit codes, argv, environment, working directory, user,
 //! stdin, status files, pod states, stop, gc), then every feature: a flavor
 //! that declares it in `--describe` must do it, and for one that does not,
-//! skiff must refuse the pod, naming the feature. Run against `ns`, `fly`
-//! and `sh`, a third-party flavor written as a shell script from the ABI
+//! skiff must refuse the pod, naming the feature. Run against `ns`, `fly`,
+//! `nspawn` and `sh`, a third-party flavor written as a shell script from the ABI
 //! document alone (tests/flavors/skiff-stage1-sh).
 
 use std::io::Write;
@@ -289,5 +289,6 @@ macro_rules! conformance {
 conformance! {
     ns => "ns";
     fly => "fly";
+    nspawn => "nspawn";
     third_party_sh => super::script_flavor();
 }

@@ -4,7 +4,7 @@
 
 use skiff_tests::skiff::bin_dir;
 
-const FLAVORS: [&str; 2] = ["ns", "fly"];
+const FLAVORS: [&str; 3] = ["ns", "fly", "nspawn"];
 const START: &str = "<!-- flavor-table:start -->\n";
 const END: &str = "<!-- flavor-table:end -->";
 

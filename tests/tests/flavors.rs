@@ -75,3 +75,17 @@ fn a_prepared_pod_runs_with_its_own_flavor() {
     assert!(stderr(&o).contains("does not support terminal"), "{}", stderr(&o));
     assert_eq!(s.status_json(uuid.trim())["state"], "prepared", "still prepared");
 }
+
+#[test]
+fn nspawn_without_systemd_nspawn_names_the_package() {
+    let s = Skiff::new();
+    let o = s
+        .cmd(&["run", "--stage1", "nspawn", &s.image, "--exec", "/bin/true"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("systemd-container"), "{}", stderr(&o));
+    s.ok(&["gc", "--grace-period", "0"]);
+    assert_eq!(s.list_json().as_array().map(Vec::len), Some(0));
+}

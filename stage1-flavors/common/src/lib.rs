@@ -9,4 +9,5 @@ pub mod enter;
 pub mod entry;
 pub mod fds;
 pub mod overlay;
+pub mod recorder;
 pub mod volumes;

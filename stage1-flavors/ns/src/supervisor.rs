@@ -15,16 +15,16 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
-use skiff_pods::app_status::{self, AppExit};
 use skiff_pods::cgroup::PodCgroup;
 use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, PodManifest};
 use skiff_stage2::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
-use skiff_stage2::report::{self, Report, Reporter};
+use skiff_stage2::report::{Report, Reporter};
 
 use crate::console::{self, Relay};
 use crate::rootfs;
 use skiff_stage1::entry::Stdio;
+use skiff_stage1::recorder::Recorder;
 use skiff_stage2::terminal::Console;
 
 pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, stdio: Stdio) -> Result<i32, String> {
@@ -92,9 +92,9 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
     }
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
-    let mut sup = Supervisor { lock, init, started_at, buf: Vec::new(), killed_apps: Vec::new() };
+    let mut sup = Supervisor { init, recorder: Recorder::new(lock, started_at) };
     let status = sup.wait(&sfd, File::from(report_r), relay.as_mut())?;
-    for name in &sup.killed_apps {
+    for name in &sup.recorder.killed_apps {
         let Some(app) = manifest.apps.iter().find(|a| &a.name == name) else { continue };
         if cgroup.for_app(manifest.apps.len(), name).oom_kills() > 0 {
             let limit = app
@@ -201,12 +201,8 @@ enum Source {
 }
 
 struct Supervisor {
-    lock: OwnedFd,
     init: Pid,
-    started_at: String,
-    buf: Vec<u8>,
-    /// The apps that SIGKILL ended.
-    killed_apps: Vec<String>,
+    recorder: Recorder,
 }
 
 impl Supervisor {
@@ -284,38 +280,7 @@ impl Supervisor {
         }
     }
 
-    /// Reads what is available; false once the pipe is closed.
     fn read_reports(&mut self, reports: &mut File) -> bool {
-        let mut chunk = [0u8; 4096];
-        let n = match reports.read(&mut chunk) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => n,
-        };
-        self.buf.extend_from_slice(&chunk[..n]);
-        for r in report::drain_lines(&mut self.buf) {
-            self.record(r);
-        }
-        true
-    }
-
-    fn record(&mut self, r: Report) {
-        match r {
-            Report::Error(msg) => eprintln!("skiff: {msg}"),
-            Report::Started { .. } => {}
-            Report::Exited { app, exit_code, signal } => {
-                if signal == Some(Signal::SIGKILL as i32) {
-                    self.killed_apps.push(app.clone());
-                }
-                let exit = AppExit {
-                    exit_code,
-                    signal,
-                    started_at: Some(self.started_at.clone()),
-                    exited_at: time::now_rfc3339(),
-                };
-                if let Err(e) = app_status::write_exit_at(&self.lock, &app, &exit) {
-                    eprintln!("skiff: cannot record the exit status of app {app}: {e}");
-                }
-            }
-        }
+        self.recorder.read(reports)
     }
 }
