@@ -2,6 +2,7 @@
 # Start latency of a one-shot pod: median wall time of
 #   skiff run IMG --exec /bin/true          (image already fetched)
 #   skiff run --stage1 fly IMG --exec /bin/true
+#   skiff run --stage1 nspawn IMG --exec /bin/true
 # (fly is compared with `unshare --mount chroot`, its floor: a private mount
 # namespace and a chroot, nothing else)
 # against crun, runc, bwrap and a bare unshare+chroot floor running /bin/true
@@ -32,6 +33,9 @@ $skiff run "$id" --exec /bin/true
 diff_id=$(jq -r '.layers[0].diff_id' "$work/store/images/${id#sha256:}.json")
 root="$work/store/layers/sha256/${diff_id#sha256:}"
 
+# nspawn writes into its root (mount points): give it a copy, never a layer.
+cp -a "$root" "$work/nspawn-root"
+
 bundle="$work/bundle"
 mkdir -p "$bundle"
 (cd "$bundle" && runc spec)
@@ -46,9 +50,11 @@ if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
 hyperfine -N --style basic --warmup $WARMUP --runs $RUNS --export-json $work/result.json \
   -n skiff "$skiff run $id --exec /bin/true" \
   -n skiff-fly "$skiff run --stage1 fly $id --exec /bin/true" \
+  -n skiff-nspawn "$skiff run --stage1 nspawn $id --exec /bin/true" \
   -n crun "crun --root $work/crun run --bundle $bundle bench-crun" \
   -n runc "runc --root $work/runc run --bundle $bundle bench-runc" \
   -n bwrap "bwrap --unshare-pid --unshare-ipc --unshare-uts --bind $root / --proc /proc --dev /dev /bin/true" \
+  -n systemd-nspawn "systemd-nspawn -q --register=no --keep-unit --console=pipe -D $work/nspawn-root /bin/true" \
   -n unshare-chroot "unshare --fork --pid --mount --uts --ipc chroot $root /bin/true" \
   -n unshare-m-chroot "unshare --mount chroot $root /bin/true" >&2
 INNER
