@@ -19,24 +19,8 @@ struct Ns;
 
 impl Flavor for Ns {
     fn description(&self) -> Description {
-        use feature::*;
-        let features = [
-            PID_NAMESPACE,
-            MOUNT_NAMESPACE,
-            HOSTNAME,
-            MULTI_APP,
-            EXIT_POLICY,
-            CGROUP_LIMITS,
-            CAPABILITIES,
-            SECCOMP,
-            NO_NEW_PRIVILEGES,
-            MASKED_PATHS,
-            READONLY_ROOTFS,
-            VOLUMES,
-            OOM_SCORE_ADJ,
-            TERMINAL,
-            ENTER,
-        ];
+        // Every feature this skiff knows.
+        let features = feature::ALL;
         Description::new("ns", &features, "namespaces, an overlay root per app, cgroups, capabilities, seccomp")
     }
 

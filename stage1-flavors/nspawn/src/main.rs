@@ -17,22 +17,10 @@ struct Nspawn;
 
 impl Flavor for Nspawn {
     fn description(&self) -> Description {
-        use feature::*;
-        let features = [
-            PID_NAMESPACE,
-            MOUNT_NAMESPACE,
-            HOSTNAME,
-            MULTI_APP,
-            EXIT_POLICY,
-            CAPABILITIES,
-            SECCOMP,
-            NO_NEW_PRIVILEGES,
-            MASKED_PATHS,
-            READONLY_ROOTFS,
-            VOLUMES,
-            OOM_SCORE_ADJ,
-            ENTER,
-        ];
+        // All but cgroup limits (nspawn makes them systemd unit properties,
+        // which need systemd as PID 1) and a terminal of skiff's own.
+        let features: Vec<&str> =
+            feature::ALL.into_iter().filter(|f| ![feature::CGROUP_LIMITS, feature::TERMINAL].contains(f)).collect();
         Description::new("nspawn", &features, "a systemd-nspawn container with skiff's init as PID 1")
     }
 
