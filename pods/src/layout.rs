@@ -10,6 +10,11 @@ pub const DEFAULT_DIR: &str = "/var/lib/skiff";
 /// Files stage1 writes into the pod directory (see `docs/stage1-abi.md`).
 pub const PID_FILE: &str = "pid";
 pub const STARTED_FILE: &str = "started";
+/// Written by stage1 once every app of the pod has been started.
+pub const READY_FILE: &str = "ready";
+/// The pod's cgroup (as /proc/PID/cgroup shows it), written by flavors that
+/// make one.
+pub const CGROUP_FILE: &str = "cgroup";
 /// A flavor's own scratch directory in the pod directory.
 pub const STAGE1_DIR: &str = "stage1";
 /// Written by gc when it marks an exited pod as garbage.

@@ -127,6 +127,9 @@ fn stop(f: &Flavor) {
     s.wait_running(1);
     let uuid = s.only_pod();
     s.wait_for("the app", || s.status_json(&uuid)["pid"].as_i64().is_some());
+    let run_dir = s.dir.join("pods/run").join(&uuid);
+    s.wait_for("the ready marker", || run_dir.join("ready").is_file());
+    assert!(run_dir.join("started").is_file(), "{}", f.id);
     s.ok(&["stop", &uuid]);
     assert_eq!(child.wait().unwrap().code(), Some(143), "{}", f.id);
     assert_eq!(s.status_json(&uuid)["apps"][0]["exit_code"], 143, "{}", f.id);

@@ -8,7 +8,8 @@ use std::os::fd::OwnedFd;
 
 use nix::sys::signal::Signal;
 use skiff_pods::app_status::{self, AppExit};
-use skiff_pods::time;
+use skiff_pods::layout::READY_FILE;
+use skiff_pods::{atomic, time};
 use skiff_stage2::report::{self, Report};
 
 pub struct Recorder {
@@ -20,11 +21,13 @@ pub struct Recorder {
     pub killed_apps: Vec<String>,
     /// Whether any report arrived (the init is up).
     pub heard: bool,
+    /// Apps not reported started yet; `ready` is written when none is left.
+    to_start: usize,
 }
 
 impl Recorder {
-    pub fn new(lock: OwnedFd, started_at: String) -> Recorder {
-        Recorder { lock, started_at, buf: Vec::new(), killed_apps: Vec::new(), heard: false }
+    pub fn new(lock: OwnedFd, started_at: String, n_apps: usize) -> Recorder {
+        Recorder { lock, started_at, buf: Vec::new(), killed_apps: Vec::new(), heard: false, to_start: n_apps }
     }
 
     /// Reads what is available; false once the pipe is closed.
@@ -45,7 +48,15 @@ impl Recorder {
     fn record(&mut self, r: Report) {
         match r {
             Report::Error(msg) => eprintln!("skiff: {msg}"),
-            Report::Started { .. } => {}
+            Report::Started { .. } => {
+                self.to_start = self.to_start.saturating_sub(1);
+                if self.to_start == 0 {
+                    let now = format!("{}\n", time::now_rfc3339());
+                    if let Err(e) = atomic::replace_at(&self.lock, READY_FILE, now.as_bytes()) {
+                        eprintln!("skiff: cannot record that the pod is ready: {e}");
+                    }
+                }
+            }
             Report::Exited { app, exit_code, signal } => {
                 if signal == Some(Signal::SIGKILL as i32) {
                     self.killed_apps.push(app.clone());

@@ -11,7 +11,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use skiff_pods::app_status::{self, AppExit};
-use skiff_pods::layout::{PID_FILE, STARTED_FILE};
+use skiff_pods::layout::{PID_FILE, READY_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, App, PodManifest};
 use skiff_stage1::entry::RunPod;
 use skiff_stage1::overlay::{mountpoint, Overlay};
@@ -51,6 +51,8 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     let started_at = time::now_rfc3339();
     atomic::replace_at(&pod.lock, PID_FILE, format!("{child}\n").as_bytes())
         .and_then(|()| atomic::replace_at(&pod.lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
+        // The app is forked; fly has no init to say more.
+        .and_then(|()| atomic::replace_at(&pod.lock, READY_FILE, format!("{started_at}\n").as_bytes()))
         .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
     if debug {
         eprintln!("skiff: stage1 fly: pod {} app {} is pid {child}", m.uuid, app.name);

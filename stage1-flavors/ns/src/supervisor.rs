@@ -16,7 +16,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use skiff_pods::cgroup::PodCgroup;
-use skiff_pods::layout::{PID_FILE, STARTED_FILE};
+use skiff_pods::layout::{CGROUP_FILE, PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, PodManifest};
 use skiff_stage2::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use skiff_stage2::report::{Report, Reporter};
@@ -80,6 +80,9 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
     let started_at = time::now_rfc3339();
     atomic::replace_at(&lock, PID_FILE, format!("{init}\n").as_bytes())
         .and_then(|()| atomic::replace_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
+        .and_then(|()| {
+            atomic::replace_at(&lock, CGROUP_FILE, format!("{}\n", PodCgroup::name(&manifest.uuid)).as_bytes())
+        })
         .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
     if let Err(e) = cgroup.for_init(manifest.apps.len()).add_pid(init.as_raw()) {
         let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
@@ -92,7 +95,7 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
     }
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
-    let mut sup = Supervisor { init, recorder: Recorder::new(lock, started_at) };
+    let mut sup = Supervisor { init, recorder: Recorder::new(lock, started_at, manifest.apps.len()) };
     let status = sup.wait(&sfd, File::from(report_r), relay.as_mut())?;
     for name in &sup.recorder.killed_apps {
         let Some(app) = manifest.apps.iter().find(|a| &a.name == name) else { continue };

@@ -80,7 +80,7 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     let started_at = time::now_rfc3339();
     atomic::replace_at(&pod.lock, STARTED_FILE, format!("{started_at}\n").as_bytes())
         .map_err(|e| format!("cannot record the pod's start: {e}"))?;
-    let mut sup = Supervisor { nspawn: child, init: None, recorder: Recorder::new(pod.lock, started_at) };
+    let mut sup = Supervisor { nspawn: child, init: None, recorder: Recorder::new(pod.lock, started_at, m.apps.len()) };
     let status = sup.wait(&mask, File::from(report_r));
     remove_nspawn_leftovers(&m.uuid);
     status
