@@ -255,6 +255,29 @@ fn enter(f: &Flavor) {
     assert_eq!(processes_with(&secs), Vec::<String>::new(), "{}: the app outlived the pod", f.id);
 }
 
+/// With its own PID namespace, no process of the pod may outlive the
+/// flavor, even when the flavor is killed with SIGKILL; gc then leaves
+/// nothing behind.
+fn sigkilled_flavor(f: &Flavor) {
+    if !f.has("pid-namespace") {
+        return;
+    }
+    let s = Skiff::new();
+    let secs = unique_sleep();
+    let mut child = s.spawn(&args(&s, f, &[], &["--exec", "/bin/sleep", "--", &secs]));
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    s.wait_for("the ready marker", || s.dir.join("pods/run").join(&uuid).join("ready").is_file());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    s.wait_for("the pod's processes to end", || processes_with(&secs).is_empty());
+    s.wait_for("the pod to read as exited", || s.status_json(&uuid)["state"] == "exited");
+    s.ok(&["gc", "--grace-period", "0"]);
+    assert_eq!(s.list_json().as_array().map(Vec::len), Some(0), "{}", f.id);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(s.dir.to_str().unwrap()), "{}: a mount is left", f.id);
+}
+
 macro_rules! conformance {
     ($($flavor:ident => $id:expr;)*) => {$(
         mod $flavor {
@@ -280,6 +303,10 @@ macro_rules! conformance {
             #[test]
             fn declared_features_work_and_others_are_refused() {
                 super::features(&f())
+            }
+            #[test]
+            fn sigkill_of_the_flavor_ends_the_pod() {
+                super::sigkilled_flavor(&f())
             }
             #[test]
             fn enter_where_declared() {
