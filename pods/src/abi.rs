@@ -51,15 +51,18 @@ pub mod feature {
     pub const MOUNT_NAMESPACE: &str = "mount-namespace";
     /// Pods of several apps end as their `exit_policy` says.
     pub const EXIT_POLICY: &str = "exit-policy";
+    /// `net: none`: a network namespace of the pod's own with only `lo`.
+    pub const NET_NONE: &str = "net-none";
     /// The app's `oom_score_adj`.
     pub const OOM_SCORE_ADJ: &str = "oom-score-adj";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 16] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
+        NET_NONE,
         MULTI_APP,
         EXIT_POLICY,
         CGROUP_LIMITS,

@@ -34,7 +34,31 @@ pub struct PodManifest {
     /// When the pod ends and which status it ends with.
     #[serde(default)]
     pub exit_policy: ExitPolicy,
+    /// The pod's network.
+    #[serde(default)]
+    pub net: Net,
     pub apps: Vec<App>,
+}
+
+/// The pod's network (docs/manifest.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Net {
+    /// The host's network namespace.
+    #[default]
+    Host,
+    /// A network namespace of the pod's own with only `lo`, up.
+    None,
+}
+
+impl Net {
+    pub fn parse(s: &str) -> Result<Net, String> {
+        match s {
+            "host" => Ok(Net::Host),
+            "none" => Ok(Net::None),
+            _ => Err(format!("unsupported network {s:?}: this version has host and none")),
+        }
+    }
 }
 
 /// What ends a pod of several apps. Either way the pod's status is that of
@@ -238,6 +262,7 @@ mod tests {
             masked_paths: true,
             resolv_conf: None,
             exit_policy: ExitPolicy::Any,
+            net: Net::None,
         }
     }
 

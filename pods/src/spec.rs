@@ -21,6 +21,8 @@ pub struct PodSpec {
     /// The stage1 flavor: a name or an absolute path.
     pub stage1: Option<String>,
     pub hostname: Option<String>,
+    /// `host` or `none`, as `--net`.
+    pub net: Option<String>,
     pub exit_policy: Option<ExitPolicy>,
     /// `new`, `update` or `never`.
     pub pull_policy: Option<String>,

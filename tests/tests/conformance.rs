@@ -169,6 +169,12 @@ fn features(f: &Flavor) {
     } else {
         refused(f, "hostname", &o);
     }
+    let o = run(&s, f, &["--net", "none"], &sh("grep -c : /proc/net/dev; cat /sys/class/net/lo/flags", &[]));
+    if f.has("net-none") {
+        assert_eq!(ok(&o, "net-none"), "1\n0x9\n", "only lo, and up");
+    } else {
+        refused(f, "net-none", &o);
+    }
     let img = s.image.as_str();
     let two = ["--app-name", "a", "--exec", "/bin/true", "---", img, "--app-name", "b", "--exec", "/bin/true"];
     let o = run(&s, f, &[], &two);
@@ -247,6 +253,22 @@ fn enter(f: &Flavor) {
     let o = s.output(&["enter", &uuid, "--", "/bin/sh", "-c", "echo $SEEN; exit 6"]);
     if f.has("enter") {
         assert_eq!((o.status.code(), stdout(&o)), (Some(6), "by-enter\n".to_string()), "{}: {}", f.id, stderr(&o));
+        if f.has("net-none") {
+            // enter joins the pod's own network namespace too.
+            let secs = unique_sleep();
+            let mut none = s.spawn(&args(&s, f, &["--net", "none"], &["--exec", "/bin/sleep", "--", &secs]));
+            s.wait_for("the second pod", || {
+                s.list_json().as_array().is_some_and(|a| a.iter().filter(|p| p["state"] == "running").count() == 2)
+            });
+            let list = s.list_json();
+            let other = list.as_array().unwrap().iter().find(|p| p["uuid"] != uuid.as_str()).unwrap();
+            let other = other["uuid"].as_str().unwrap().to_string();
+            s.wait_for("its app", || s.dir.join("pods/run").join(&other).join("ready").is_file());
+            let out = s.ok(&["enter", &other, "--", "/bin/sh", "-c", "grep -c : /proc/net/dev"]);
+            assert_eq!(out, "1\n", "{}: enter sees only the pod's lo", f.id);
+            s.ok(&["stop", "--force", &other]);
+            none.wait().unwrap();
+        }
     } else {
         refused(f, "enter", &o);
     }

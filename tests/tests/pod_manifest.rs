@@ -18,6 +18,7 @@ fn a_pod_of_two_apps_from_a_file() {
         &format!(
             r#"
 hostname = "from-toml"
+net = "none"
 exit-policy = "any"
 dns = ["192.0.2.53"]
 
@@ -48,6 +49,7 @@ memory = "48M"
     assert_eq!(String::from_utf8_lossy(&o.stdout), "hello yes from-toml 1000 side 1\n");
     let m: serde_json::Value = serde_json::from_str(&s.ok(&["cat-manifest", &s.only_pod()])).unwrap();
     assert_eq!(m["exit_policy"], "any");
+    assert_eq!(m["net"], "none");
     assert_eq!(m["apps"][1]["resources"]["memory_bytes"], 48u64 << 20);
     // Options given on the command line win over the file's.
     let o = s.output(&["run", "--hostname", "from-cli", "--pod-manifest", &file]);

@@ -23,7 +23,7 @@ use crate::pod::resources;
 use crate::pod::security::{self, Insecure};
 use skiff_pods::abi::feature;
 use skiff_pods::cgroup::Resources;
-use skiff_pods::manifest::ExitPolicy;
+use skiff_pods::manifest::{ExitPolicy, Net};
 use skiff_pods::spec::{AppSpec, PodSpec};
 
 #[derive(Args, Debug, Clone)]
@@ -74,6 +74,10 @@ pub struct PrepareOptions {
     /// read-only /proc and /sys paths); comma-separated.
     #[arg(long, value_name = "LIST", value_parser = Insecure::parse)]
     insecure_options: Option<Insecure>,
+    /// The pod's network: host (the host's network namespace) or none (a
+    /// namespace of its own with only lo) [default: host].
+    #[arg(long, value_name = "host|none", value_parser = Net::parse)]
+    net: Option<Net>,
     /// When a pod of several apps ends: all (when every app has exited;
     /// one failing stops the others) or any (when the first app exits)
     /// [default: all].
@@ -98,6 +102,7 @@ pub struct PrepareOptions {
 #[derive(Debug, Default)]
 struct PodWide {
     stage1: String,
+    net: Net,
     /// Given, not defaulted (a flavor must support what is asked for).
     exit_policy_given: bool,
     hostname: Option<String>,
@@ -124,8 +129,14 @@ impl PodWide {
             None => Insecure::parse(&file.insecure_options.join(",")).map_err(anyhow::Error::msg)?,
         };
         let stage1 = cli.stage1.clone().or(file.stage1).or_else(|| config.stage1.clone());
+        let net = match (cli.net, &file.net) {
+            (Some(n), _) => n,
+            (None, Some(n)) => Net::parse(n).map_err(|e| anyhow::anyhow!("in the pod manifest: {e}"))?,
+            (None, None) => Net::default(),
+        };
         let wide = PodWide {
             stage1: stage1.unwrap_or_else(|| DEFAULT_FLAVOR.to_string()),
+            net,
             exit_policy_given: cli.exit_policy.is_some() || file.exit_policy.is_some(),
             hostname: pod.hostname.clone().or(file.hostname),
             pull_policy,
@@ -452,6 +463,9 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
     if wide.hostname.is_some() {
         flavor.require(feature::HOSTNAME, "--hostname")?;
     }
+    if wide.net == Net::None {
+        flavor.require(feature::NET_NONE, "--net none")?;
+    }
     if pod.interactive || pod.tty {
         flavor.require(feature::TERMINAL, "-i/-t")?;
     }
@@ -518,6 +532,7 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
             insecure,
             resolv_conf: wide.resolv_conf()?,
             exit_policy: wide.exit_policy,
+            net: wide.net,
             flavor: (&wide.stage1, &flavor.description),
         };
         prepare::manifest(uuid, settings, |hostname| {

@@ -4,7 +4,9 @@
 use anyhow::{bail, Context, Result};
 use skiff_pods::abi::{feature, Description};
 use skiff_pods::cgroup::Resources;
-use skiff_pods::manifest::{ExitPolicy, ImageRef, Isolation, Mount, MountSource, Rootfs, Seccomp, MANIFEST_VERSION};
+use skiff_pods::manifest::{
+    ExitPolicy, ImageRef, Isolation, Mount, MountSource, Net, Rootfs, Seccomp, MANIFEST_VERSION,
+};
 use skiff_pods::{App, Pod, PodManifest, StateDir, Store};
 
 use crate::image::digest::Digest;
@@ -307,6 +309,7 @@ pub struct PodSettings<'a> {
     pub insecure: Insecure,
     pub resolv_conf: Option<String>,
     pub exit_policy: ExitPolicy,
+    pub net: Net,
     /// The flavor's id as `--stage1` named it, and what it can do.
     pub flavor: (&'a str, &'a Description),
 }
@@ -316,7 +319,7 @@ pub fn manifest(
     pod: PodSettings,
     build_apps: impl FnOnce(&str) -> Result<Vec<App>>,
 ) -> Result<PodManifest> {
-    let PodSettings { hostname, insecure, resolv_conf, exit_policy, flavor: (flavor, description) } = pod;
+    let PodSettings { hostname, insecure, resolv_conf, exit_policy, net, flavor: (flavor, description) } = pod;
     let hostname = match hostname {
         Some(h) => h.to_string(),
         None if description.supports(feature::HOSTNAME) => default_hostname(uuid),
@@ -342,6 +345,7 @@ pub fn manifest(
         masked_paths: !insecure.paths && description.supports(feature::MASKED_PATHS),
         resolv_conf,
         exit_policy,
+        net,
         hostname,
     })
 }

@@ -8,6 +8,7 @@ use std::os::fd::OwnedFd;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 use skiff_pods::cgroup::PodCgroup;
+use skiff_pods::manifest::Net;
 use skiff_pods::PodManifest;
 use skiff_stage2::app::Prepared;
 
@@ -48,15 +49,15 @@ pub fn enter(
         .ok_or_else(|| format!("pod {} has no app {app:?}", manifest.uuid))?;
     // All namespace fds first: /proc of the host is out of reach once the
     // pod's mount namespace is joined.
-    let fds: Vec<(OwnedFd, CloneFlags)> = [
-        ("ipc", CloneFlags::CLONE_NEWIPC),
-        ("uts", CloneFlags::CLONE_NEWUTS),
-        ("pid", CloneFlags::CLONE_NEWPID),
-        ("mnt", CloneFlags::CLONE_NEWNS),
-    ]
-    .into_iter()
-    .map(|(ns, f)| open_ns(init, ns).map(|fd| (fd, f)))
-    .collect::<Result<_, _>>()?;
+    let mut namespaces =
+        vec![("ipc", CloneFlags::CLONE_NEWIPC), ("uts", CloneFlags::CLONE_NEWUTS), ("pid", CloneFlags::CLONE_NEWPID)];
+    if manifest.net != Net::Host {
+        namespaces.push(("net", CloneFlags::CLONE_NEWNET));
+    }
+    // The mount namespace last: the others are opened through the host's /proc.
+    namespaces.push(("mnt", CloneFlags::CLONE_NEWNS));
+    let fds: Vec<(OwnedFd, CloneFlags)> =
+        namespaces.into_iter().map(|(ns, f)| open_ns(init, ns).map(|fd| (fd, f))).collect::<Result<_, _>>()?;
     if let Some(cg) = cgroup {
         cg.for_app(manifest.apps.len(), &app.name).enter_self()?;
     }

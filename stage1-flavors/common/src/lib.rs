@@ -8,6 +8,7 @@ pub mod dev;
 pub mod enter;
 pub mod entry;
 pub mod fds;
+pub mod net;
 pub mod overlay;
 pub mod recorder;
 pub mod volumes;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use skiff_pods::layout::STAGE1_DIR;
+use skiff_pods::manifest::Net;
 use skiff_pods::PodManifest;
 use skiff_stage1::apifs;
 use skiff_stage1::overlay::Overlay;
@@ -26,6 +27,7 @@ pub struct Plan {
     pod_root: PathBuf,
     pod_dir: PathBuf,
     masked_paths: bool,
+    net: Net,
     apps: Vec<AppPlan>,
 }
 
@@ -44,7 +46,13 @@ impl Plan {
             .collect::<Result<_, String>>()?;
         let pod_root = pod_dir.join(STAGE1_DIR).join("root");
         std::fs::create_dir_all(&pod_root).map_err(|e| format!("cannot create {}: {e}", pod_root.display()))?;
-        Ok(Plan { pod_root, pod_dir: pod_dir.to_path_buf(), masked_paths: manifest.masked_paths, apps })
+        Ok(Plan {
+            pod_root,
+            pod_dir: pod_dir.to_path_buf(),
+            masked_paths: manifest.masked_paths,
+            net: manifest.net,
+            apps,
+        })
     }
 }
 
@@ -54,8 +62,14 @@ impl Plan {
 /// the pod's root. Each app then pivots into its own root (stage2), so no app
 /// sees another's files. Returns a one-line error.
 pub fn enter(plan: &Plan, hostname: &str) -> Result<(), String> {
-    let flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    if plan.net == Net::None {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
     nix::sched::unshare(flags).map_err(|e| format!("cannot create namespaces: {e}"))?;
+    if plan.net == Net::None {
+        skiff_stage1::net::loopback_up()?;
+    }
     // Nothing mounted from here on may propagate back to the host.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
         .map_err(|e| format!("cannot make / a slave mount: {e}"))?;

@@ -19,6 +19,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use skiff_pods::layout::{PID_FILE, STAGE1_DIR, STARTED_FILE};
+use skiff_pods::manifest::Net;
 use skiff_pods::{atomic, time, PodManifest};
 use skiff_stage1::entry::RunPod;
 use skiff_stage1::overlay::Overlay;
@@ -97,6 +98,10 @@ fn nspawn_command(nspawn: &Path, m: &PodManifest, root: &Path, debug: bool) -> s
     cmd.args(["--link-journal=no", "--kill-signal=SIGTERM"]);
     cmd.arg(format!("--machine={}", machine(&m.uuid)));
     cmd.arg(format!("--hostname={}", m.hostname));
+    if m.net == Net::None {
+        // A network namespace with only lo, which nspawn brings up.
+        cmd.arg("--private-network");
+    }
     // nspawn's bounding set is the container's; the apps' own sets are cut
     // from it by stage2. Ask for what the apps need beyond nspawn's default.
     let mut caps: Vec<String> = Vec::new();
