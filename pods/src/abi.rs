@@ -53,16 +53,19 @@ pub mod feature {
     pub const EXIT_POLICY: &str = "exit-policy";
     /// `net: none`: a network namespace of the pod's own with only `lo`.
     pub const NET_NONE: &str = "net-none";
+    /// `net: default`: the pod on skiff's CNI bridge network.
+    pub const NET_DEFAULT: &str = "net-default";
     /// The app's `oom_score_adj`.
     pub const OOM_SCORE_ADJ: &str = "oom-score-adj";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
         NET_NONE,
+        NET_DEFAULT,
         MULTI_APP,
         EXIT_POLICY,
         CGROUP_LIMITS,

@@ -49,6 +49,8 @@ pub enum Net {
     Host,
     /// A network namespace of the pod's own with only `lo`, up.
     None,
+    /// A network namespace of the pod's own on skiff's bridge (CNI).
+    Default,
 }
 
 impl Net {
@@ -56,7 +58,8 @@ impl Net {
         match s {
             "host" => Ok(Net::Host),
             "none" => Ok(Net::None),
-            _ => Err(format!("unsupported network {s:?}: this version has host and none")),
+            "default" => Ok(Net::Default),
+            _ => Err(format!("unsupported network {s:?}: this version has default, host and none")),
         }
     }
 }

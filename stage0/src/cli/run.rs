@@ -74,9 +74,10 @@ pub struct PrepareOptions {
     /// read-only /proc and /sys paths); comma-separated.
     #[arg(long, value_name = "LIST", value_parser = Insecure::parse)]
     insecure_options: Option<Insecure>,
-    /// The pod's network: host (the host's network namespace) or none (a
-    /// namespace of its own with only lo) [default: host].
-    #[arg(long, value_name = "host|none", value_parser = Net::parse)]
+    /// The pod's network: default (its own namespace on skiff's bridge,
+    /// through CNI), host (the host's network namespace) or none (its own
+    /// with only lo) [default: host].
+    #[arg(long, value_name = "default|host|none", value_parser = Net::parse)]
     net: Option<Net>,
     /// When a pod of several apps ends: all (when every app has exited;
     /// one failing stops the others) or any (when the first app exits)
@@ -463,8 +464,10 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
     if wide.hostname.is_some() {
         flavor.require(feature::HOSTNAME, "--hostname")?;
     }
-    if wide.net == Net::None {
-        flavor.require(feature::NET_NONE, "--net none")?;
+    match wide.net {
+        Net::None => flavor.require(feature::NET_NONE, "--net none")?,
+        Net::Default => flavor.require(feature::NET_DEFAULT, "--net default")?,
+        Net::Host => {}
     }
     if pod.interactive || pod.tty {
         flavor.require(feature::TERMINAL, "-i/-t")?;

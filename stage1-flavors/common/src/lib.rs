@@ -4,11 +4,14 @@
 //! A flavor is a small `main` around [`entry::main`].
 
 pub mod apifs;
+pub mod cni;
 pub mod dev;
 pub mod enter;
 pub mod entry;
 pub mod fds;
 pub mod net;
+pub mod netns;
+pub mod network;
 pub mod overlay;
 pub mod recorder;
 pub mod volumes;

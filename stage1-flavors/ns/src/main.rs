@@ -41,6 +41,8 @@ impl Flavor for Ns {
     }
 
     fn gc(&self, manifest: &PodManifest) -> Result<(), String> {
+        let dir = std::env::current_dir().map_err(|e| format!("pod directory: {e}"))?;
+        skiff_stage1::network::detach_leftover(manifest, &dir)?;
         PodCgroup::for_pod(&manifest.uuid)
             .remove()
             .map_err(|e| format!("cannot remove the cgroup of pod {}: {e}", manifest.uuid))

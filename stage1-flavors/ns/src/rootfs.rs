@@ -61,7 +61,8 @@ impl Plan {
 /// /proc, /dev, /sys, volumes) at `/apps/<name>`; hostname; pivot_root into
 /// the pod's root. Each app then pivots into its own root (stage2), so no app
 /// sees another's files. Returns a one-line error.
-pub fn enter(plan: &Plan, hostname: &str) -> Result<(), String> {
+/// `netns`: the pod's network namespace to join, made by the flavor.
+pub fn enter(plan: &Plan, hostname: &str, netns: Option<std::os::fd::OwnedFd>) -> Result<(), String> {
     let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     if plan.net == Net::None {
         flags |= CloneFlags::CLONE_NEWNET;
@@ -69,6 +70,9 @@ pub fn enter(plan: &Plan, hostname: &str) -> Result<(), String> {
     nix::sched::unshare(flags).map_err(|e| format!("cannot create namespaces: {e}"))?;
     if plan.net == Net::None {
         skiff_stage1::net::loopback_up()?;
+    }
+    if let Some(fd) = netns {
+        nix::sched::setns(fd, CloneFlags::CLONE_NEWNET).map_err(|e| format!("cannot join the pod's network: {e}"))?;
     }
     // Nothing mounted from here on may propagate back to the host.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)

@@ -41,6 +41,18 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
             return Err(e);
         }
     };
+    // Before the PID namespace: the namespace is made by a helper child.
+    let network = match skiff_stage1::network::attach(manifest, pod_dir, &lock) {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = cgroup.remove();
+            return Err(e);
+        }
+    };
+    let (network, netns) = match network {
+        Some((n, fd)) => (Some(n), Some(fd)),
+        None => (None, None),
+    };
     let mut mask = skiff_stage2::init::supervised_signals();
     mask.add(Signal::SIGWINCH);
     mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
@@ -50,6 +62,12 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
             let (r, c) = Relay::new(stdio == Stdio::Interactive)?;
             (Some(r), Some(c))
         }
+    };
+    // The CNI plugins that detach the network run after the pod's PID
+    // namespace is gone, where no child can be forked: they go back here.
+    let host_pid_ns = match &network {
+        Some(_) => Some(File::open("/proc/self/ns/pid").map_err(|e| format!("cannot open the PID namespace: {e}"))?),
+        None => None,
     };
     // Only children of this process enter the new PID namespace: the init
     // forked below becomes its PID 1, this supervisor stays on the host.
@@ -68,7 +86,7 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
             // The supervisor's relay: its drop would restore the caller's
             // terminal while the pod runs.
             std::mem::forget(relay);
-            std::process::exit(pod_init(&plan, manifest, cgroups.app_procs, console, report_w, placed_r));
+            std::process::exit(pod_init(&plan, manifest, netns, cgroups.app_procs, console, report_w, placed_r));
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return Err(format!("cannot fork the pod's init: {e}")),
@@ -77,6 +95,7 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
     drop(placed_r);
     drop(cgroups.app_procs);
     drop(console);
+    drop(netns);
     let started_at = time::now_rfc3339();
     atomic::replace_at(&lock, PID_FILE, format!("{init}\n").as_bytes())
         .and_then(|()| atomic::replace_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
@@ -107,9 +126,17 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
             eprintln!("skiff: app {name} was killed by the kernel's OOM killer: it exceeded {limit}");
         }
     }
-    // Every process of the pod is gone with its init; a cgroup that cannot
-    // be removed now is removed by gc.
+    // Every process of the pod is gone with its init; a cgroup or network
+    // that cannot be removed now is removed by gc.
     let _ = cgroup.remove();
+    if let (Some(n), Some(ns)) = (network, host_pid_ns) {
+        let r = nix::sched::setns(ns, CloneFlags::CLONE_NEWPID)
+            .map_err(|e| format!("setns: {e}"))
+            .and_then(|()| n.detach());
+        if let Err(e) = r {
+            eprintln!("skiff: {e}");
+        }
+    }
     Ok(match status {
         WaitStatus::Exited(_, code) => code,
         WaitStatus::Signaled(_, sig, _) => SIGNAL_BASE + sig as i32,
@@ -147,6 +174,7 @@ impl Cgroups {
 fn pod_init(
     plan: &rootfs::Plan,
     manifest: &PodManifest,
+    netns: Option<OwnedFd>,
     app_procs: Vec<(String, Vec<File>)>,
     console: Option<Console>,
     report_w: OwnedFd,
@@ -162,7 +190,7 @@ fn pod_init(
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || reader_gone(&reporter) {
         return SKIFF_ERROR;
     }
-    if let Err(msg) = rootfs::enter(plan, &manifest.hostname) {
+    if let Err(msg) = rootfs::enter(plan, &manifest.hostname, netns) {
         let _ = reporter.send(&Report::Error(msg));
         return SKIFF_ERROR;
     }

@@ -18,9 +18,10 @@ struct Nspawn;
 impl Flavor for Nspawn {
     fn description(&self) -> Description {
         // All but cgroup limits (nspawn makes them systemd unit properties,
-        // which need systemd as PID 1) and a terminal of skiff's own.
-        let features: Vec<&str> =
-            feature::ALL.into_iter().filter(|f| ![feature::CGROUP_LIMITS, feature::TERMINAL].contains(f)).collect();
+        // which need systemd as PID 1), a terminal of skiff's own, and CNI
+        // networks (not wired to nspawn yet).
+        let lacks = [feature::CGROUP_LIMITS, feature::TERMINAL, feature::NET_DEFAULT];
+        let features: Vec<&str> = feature::ALL.into_iter().filter(|f| !lacks.contains(f)).collect();
         Description::new("nspawn", &features, "a systemd-nspawn container with skiff's init as PID 1")
     }
 

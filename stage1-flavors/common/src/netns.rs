@@ -1,0 +1,53 @@
+//! A pod's network namespace, pinned by a bind mount on `netns` in the pod
+//! directory (in the host's mount namespace), so that CNI plugins can be
+//! given its path, and gc finds it to tear the network down even after the
+//! flavor was killed.
+
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::ForkResult;
+
+/// Name of the pinned namespace in the pod directory.
+pub const NETNS_FILE: &str = "netns";
+/// The CNI result of the pod's attachment, for DEL.
+pub const RESULT_FILE: &str = "net.json";
+
+/// Makes a network namespace with `lo` up, pinned on `path`; returns an fd
+/// of it (for `setns`). Must be called before the caller makes a PID
+/// namespace for its children (the helper child would become its init).
+pub fn create(path: &Path) -> Result<OwnedFd, String> {
+    File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    // SAFETY: the flavor is single-threaded, so the child may run any code.
+    match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => {
+            let r = nix::sched::unshare(CloneFlags::CLONE_NEWNET)
+                .map_err(|e| e.to_string())
+                .and_then(|()| crate::net::loopback_up())
+                .and_then(|()| {
+                    mount(Some("/proc/self/ns/net"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                        .map_err(|e| e.to_string())
+                });
+            std::process::exit(if r.is_ok() { 0 } else { 1 });
+        }
+        Ok(ForkResult::Parent { child }) => match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, 0)) => {}
+            _ => {
+                let _ = std::fs::remove_file(path);
+                return Err("cannot create the pod's network namespace".to_string());
+            }
+        },
+        Err(e) => return Err(format!("fork: {e}")),
+    }
+    File::open(path).map(OwnedFd::from).map_err(|e| format!("cannot open {}: {e}", path.display()))
+}
+
+/// Unpins and removes it (harmless when already gone).
+pub fn remove(path: &Path) {
+    let _ = umount2(path, MntFlags::MNT_DETACH);
+    let _ = std::fs::remove_file(path);
+}
