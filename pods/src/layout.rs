@@ -17,6 +17,10 @@ pub const READY_FILE: &str = "ready";
 pub const CGROUP_FILE: &str = "cgroup";
 /// A flavor's own scratch directory in the pod directory.
 pub const STAGE1_DIR: &str = "stage1";
+/// The pod's network namespace, pinned by a bind mount (docs/networking.md).
+pub const NETNS_FILE: &str = "netns";
+/// The CNI result of the pod's network attachment.
+pub const NET_RESULT_FILE: &str = "net.json";
 /// Written by gc when it marks an exited pod as garbage.
 pub const GC_MARK_FILE: &str = "gc-marked";
 

@@ -54,6 +54,14 @@ pub enum Net {
 }
 
 impl Net {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Net::Host => "host",
+            Net::None => "none",
+            Net::Default => "default",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Net, String> {
         match s {
             "host" => Ok(Net::Host),

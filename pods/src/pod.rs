@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::layout::{Store, PID_FILE, STARTED_FILE};
+use crate::layout::{Store, NET_RESULT_FILE, PID_FILE, STARTED_FILE};
 use crate::manifest::{ManifestError, PodManifest, MANIFEST_FILE};
 use crate::state::{PodState, StateDir};
 use crate::uuid;
@@ -189,6 +189,18 @@ impl Pod {
 
     pub fn started_at(&self) -> Option<String> {
         Some(std::fs::read_to_string(self.path().join(STARTED_FILE)).ok()?.trim().to_string())
+    }
+
+    /// The addresses (CIDR) in the CNI result the flavor recorded.
+    pub fn addresses(&self) -> Vec<String> {
+        let result: serde_json::Value = std::fs::read(self.path().join(NET_RESULT_FILE))
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok())
+            .unwrap_or_default();
+        result["ips"]
+            .as_array()
+            .map(|ips| ips.iter().filter_map(|i| i["address"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
     }
 
     /// When the pod directory last changed state (the ctime of the

@@ -35,6 +35,9 @@ fn pods_reach_each_other_and_leave_nothing() {
     let result: serde_json::Value = serde_json::from_slice(&std::fs::read(&net).unwrap()).unwrap();
     let ip = result["ips"][0]["address"].as_str().unwrap().split('/').next().unwrap().to_string();
     assert!(ip.starts_with("10.231."), "{ip}");
+    let st = s.status_json(&a);
+    assert_eq!((st["net"].as_str(), st["ips"][0].as_str()), (Some("default"), result["ips"][0]["address"].as_str()));
+    assert!(s.ok(&["status", &a]).contains(&format!("\nip={ip}/")), "status text shows the address");
     let o = s.output(&[
         "run",
         "--net",

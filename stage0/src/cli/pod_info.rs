@@ -22,6 +22,10 @@ pub struct PodInfo {
     pub created_at: Option<String>,
     pub started_at: Option<String>,
     pub pid: Option<i32>,
+    /// `host`, `none` or `default` (docs/networking.md).
+    pub net: String,
+    /// The pod's addresses (CIDR) while it runs on a CNI network.
+    pub ips: Vec<String>,
     pub apps: Vec<AppInfo>,
 }
 
@@ -49,7 +53,10 @@ impl PodInfo {
                     .collect()
             })
             .unwrap_or_default();
+        let running = state == skiff_pods::PodState::Running;
         PodInfo {
+            net: manifest.as_ref().map(|m| m.net.as_str().to_string()).unwrap_or_default(),
+            ips: if running { pod.addresses() } else { Vec::new() },
             uuid: pod.uuid().to_string(),
             state: state.to_string(),
             created_at: manifest.map(|m| m.created_at),

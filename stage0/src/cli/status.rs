@@ -45,6 +45,10 @@ pub fn run(ctx: &Ctx, a: StatusArgs) -> Result<i32> {
     println!("state={}", info.state);
     println!("created={}", info.created_at.as_deref().unwrap_or(""));
     println!("started={}", info.started_at.as_deref().unwrap_or(""));
+    println!("net={}", info.net);
+    for ip in &info.ips {
+        println!("ip={ip}");
+    }
     if let Some(pid) = info.pid {
         println!("pid={pid}");
     }

@@ -142,25 +142,14 @@ impl Attachment {
     }
 }
 
-/// The pod's IPv4/IPv6 addresses (CIDR) in a CNI result.
-pub fn addresses(result: &serde_json::Value) -> Vec<String> {
-    result["ips"]
-        .as_array()
-        .map(|ips| ips.iter().filter_map(|i| i["address"].as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn default_network_and_results() {
+    fn default_network() {
         let c = default_conflist(Path::new("/store/net/ipam"));
         assert_eq!(c["plugins"][0]["ipam"]["dataDir"], "/store/net/ipam");
         assert!(conflist_for(Net::Host, Path::new("/x")).is_none());
-        let r = serde_json::json!({"ips": [{"address": "10.231.0.2/16"}, {"gateway": "x"}]});
-        assert_eq!(addresses(&r), ["10.231.0.2/16"]);
-        assert!(addresses(&serde_json::Value::Null).is_empty());
     }
 }

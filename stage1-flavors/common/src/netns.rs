@@ -12,10 +12,7 @@ use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::ForkResult;
 
-/// Name of the pinned namespace in the pod directory.
-pub const NETNS_FILE: &str = "netns";
-/// The CNI result of the pod's attachment, for DEL.
-pub const RESULT_FILE: &str = "net.json";
+pub use skiff_pods::layout::{NETNS_FILE, NET_RESULT_FILE as RESULT_FILE};
 
 /// Makes a network namespace with `lo` up, pinned on `path`; returns an fd
 /// of it (for `setns`). Must be called before the caller makes a PID
