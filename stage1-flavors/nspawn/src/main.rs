@@ -18,9 +18,8 @@ struct Nspawn;
 impl Flavor for Nspawn {
     fn description(&self) -> Description {
         // All but cgroup limits (nspawn makes them systemd unit properties,
-        // which need systemd as PID 1), a terminal of skiff's own, and CNI
-        // networks (not wired to nspawn yet).
-        let lacks = [feature::CGROUP_LIMITS, feature::TERMINAL, feature::NET_DEFAULT];
+        // which need systemd as PID 1) and a terminal of skiff's own.
+        let lacks = [feature::CGROUP_LIMITS, feature::TERMINAL];
         let features: Vec<&str> = feature::ALL.into_iter().filter(|f| !lacks.contains(f)).collect();
         Description::new("nspawn", &features, "a systemd-nspawn container with skiff's init as PID 1")
     }
@@ -49,7 +48,8 @@ impl Flavor for Nspawn {
 
     fn gc(&self, manifest: &PodManifest) -> Result<(), String> {
         supervisor::remove_nspawn_leftovers(&manifest.uuid);
-        Ok(())
+        let dir = std::env::current_dir().map_err(|e| format!("pod directory: {e}"))?;
+        skiff_stage1::network::detach_leftover(manifest, &dir)
     }
 }
 

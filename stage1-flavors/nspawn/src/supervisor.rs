@@ -18,7 +18,7 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use skiff_pods::layout::{PID_FILE, STAGE1_DIR, STARTED_FILE};
+use skiff_pods::layout::{NETNS_FILE, PID_FILE, STAGE1_DIR, STARTED_FILE};
 use skiff_pods::manifest::Net;
 use skiff_pods::{atomic, time, PodManifest};
 use skiff_stage1::entry::RunPod;
@@ -58,9 +58,17 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
     let mask = skiff_stage2::init::supervised_signals();
     mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
-    build_root(m, &overlays, &root, &pod.dir)?;
+    // In the host's mount namespace (the pin must be there for gc), before
+    // the flavor makes its own.
+    let network = skiff_stage1::network::attach(m, &pod.dir, &pod.lock)?.map(|(n, _fd)| n);
+    if let Err(e) = build_root(m, &overlays, &root, &pod.dir) {
+        if let Some(n) = network {
+            let _ = n.detach();
+        }
+        return Err(e);
+    }
     let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    let mut cmd = nspawn_command(&nspawn, m, &root, debug);
+    let mut cmd = nspawn_command(&nspawn, m, &pod.dir, &root, debug);
     let report_fd = report_w.as_raw_fd();
     // SAFETY: runs in the forked child before exec and only makes
     // async-signal-safe calls (prctl, dup2).
@@ -84,13 +92,18 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     let mut sup = Supervisor { nspawn: child, init: None, recorder: Recorder::new(pod.lock, started_at, m.apps.len()) };
     let status = sup.wait(&mask, File::from(report_r));
     remove_nspawn_leftovers(&m.uuid);
+    if let Some(n) = network {
+        if let Err(e) = n.detach() {
+            eprintln!("skiff: {e}");
+        }
+    }
     status
 }
 
 /// `systemd-nspawn …`, started through `sh` because nspawn takes passed fds
 /// only when LISTEN_PID is its own pid, known only once it is forked (sh
 /// sets it to its own and execs nspawn in the same process).
-fn nspawn_command(nspawn: &Path, m: &PodManifest, root: &Path, debug: bool) -> std::process::Command {
+fn nspawn_command(nspawn: &Path, m: &PodManifest, pod_dir: &Path, root: &Path, debug: bool) -> std::process::Command {
     let mut cmd = std::process::Command::new("/bin/sh");
     cmd.args(["-c", "LISTEN_PID=$$ exec \"$0\" \"$@\""]).arg(nspawn);
     cmd.arg("--directory").arg(root);
@@ -98,9 +111,16 @@ fn nspawn_command(nspawn: &Path, m: &PodManifest, root: &Path, debug: bool) -> s
     cmd.args(["--link-journal=no", "--kill-signal=SIGTERM"]);
     cmd.arg(format!("--machine={}", machine(&m.uuid)));
     cmd.arg(format!("--hostname={}", m.hostname));
-    if m.net == Net::None {
+    match m.net {
         // A network namespace with only lo, which nspawn brings up.
-        cmd.arg("--private-network");
+        Net::None => {
+            cmd.arg("--private-network");
+        }
+        // The namespace the flavor pinned and attached (docs/networking.md).
+        Net::Default => {
+            cmd.arg(format!("--network-namespace-path={}", pod_dir.join(NETNS_FILE).display()));
+        }
+        Net::Host => {}
     }
     // nspawn's bounding set is the container's; the apps' own sets are cut
     // from it by stage2. Ask for what the apps need beyond nspawn's default.
