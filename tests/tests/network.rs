@@ -85,3 +85,19 @@ fn twenty_killed_pods_leave_nothing_after_gc() {
         assert_eq!(rules_of(u), 0, "iptables rules of {u}");
     }
 }
+
+#[test]
+fn run_prepared_takes_a_network() {
+    let s = Skiff::new();
+    let script = "grep -c : /proc/net/dev";
+    let uuid = s.ok(&["prepare", "-q", &s.image, "--exec", "/bin/sh", "--", "-c", script]);
+    let uuid = uuid.trim();
+    assert_eq!(s.ok(&["run-prepared", "--net", "none", uuid]), "1\n", "only lo");
+    let m: serde_json::Value = serde_json::from_str(&s.ok(&["cat-manifest", uuid])).unwrap();
+    assert_eq!(m["net"], "none");
+    let fly = s.ok(&["prepare", "-q", "--stage1", "fly", &s.image, "--exec", "/bin/true"]);
+    let o = s.output(&["run-prepared", "--net", "default", fly.trim()]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("net-default"), "{}", stderr(&o));
+    assert_eq!(s.status_json(fly.trim())["state"], "prepared", "left as it was");
+}

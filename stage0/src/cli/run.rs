@@ -293,6 +293,10 @@ pub struct PrepareArgs {
 pub struct RunPreparedArgs {
     #[command(flatten)]
     pod: PodOptions,
+    /// The pod's network for this run, instead of the one it was prepared
+    /// with: default, host or none.
+    #[arg(long, value_name = "default|host|none", value_parser = Net::parse)]
+    net: Option<Net>,
     /// UUID (or unique prefix) of a prepared pod.
     uuid: String,
 }
@@ -453,6 +457,14 @@ fn check_hostname(h: &str) -> Result<()> {
     Ok(())
 }
 
+fn require_net(flavor: &Flavor, net: Net) -> Result<()> {
+    match net {
+        Net::None => flavor.require(feature::NET_NONE, "--net none"),
+        Net::Default => flavor.require(feature::NET_DEFAULT, "--net default"),
+        Net::Host => Ok(()),
+    }
+}
+
 /// Refuses a pod that asks its flavor for something the flavor cannot do.
 fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides)], pod: &PodOptions) -> Result<()> {
     if apps.len() > 1 {
@@ -464,11 +476,7 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
     if wide.hostname.is_some() {
         flavor.require(feature::HOSTNAME, "--hostname")?;
     }
-    match wide.net {
-        Net::None => flavor.require(feature::NET_NONE, "--net none")?,
-        Net::Default => flavor.require(feature::NET_DEFAULT, "--net default")?,
-        Net::Host => {}
-    }
+    require_net(flavor, wide.net)?;
     if pod.interactive || pod.tty {
         flavor.require(feature::TERMINAL, "-i/-t")?;
     }
@@ -587,8 +595,16 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
     if a.pod.hostname.is_some() {
         flavor.require(feature::HOSTNAME, "--hostname")?;
     }
+    if let Some(net) = a.net {
+        require_net(&flavor, net)?;
+    }
     pod.try_lock()?;
-    pod.transition(StateDir::Run).with_context(|| format!("pod {} was taken by another run-prepared", pod.uuid()))?;
+    // Changed while the pod is locked in prepared/: a failure leaves it
+    // prepared as it was.
+    let changed = a.pod.hostname.is_some() || a.net.is_some_and(|n| n != manifest.net);
+    if let Some(net) = a.net {
+        manifest.net = net;
+    }
     if let Some(h) = &a.pod.hostname {
         let m = &mut manifest;
         let old = std::mem::replace(&mut m.hostname, h.clone());
@@ -599,9 +615,12 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
                 }
             }
         }
-        skiff_pods::atomic::write_atomic(&pod.path(), skiff_pods::manifest::MANIFEST_FILE, &m.to_json())
+    }
+    if changed {
+        skiff_pods::atomic::write_atomic(&pod.path(), skiff_pods::manifest::MANIFEST_FILE, &manifest.to_json())
             .context("cannot update the pod manifest")?;
     }
+    pod.transition(StateDir::Run).with_context(|| format!("pod {} was taken by another run-prepared", pod.uuid()))?;
     Err(handoff::exec_run(pod, &flavor, ctx.debug, a.pod.stdio_args()))
 }
 
