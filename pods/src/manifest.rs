@@ -37,6 +37,9 @@ pub struct PodManifest {
     /// The pod's network.
     #[serde(default)]
     pub net: Net,
+    /// Extra `/etc/hosts` lines of the apps: (address, name).
+    #[serde(default)]
+    pub hosts_entries: Vec<(String, String)>,
     pub apps: Vec<App>,
 }
 
@@ -274,6 +277,7 @@ mod tests {
             resolv_conf: None,
             exit_policy: ExitPolicy::Any,
             net: Net::None,
+            hosts_entries: vec![("192.0.2.1".into(), "db".into())],
         }
     }
 

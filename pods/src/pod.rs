@@ -193,14 +193,7 @@ impl Pod {
 
     /// The addresses (CIDR) in the CNI result the flavor recorded.
     pub fn addresses(&self) -> Vec<String> {
-        let result: serde_json::Value = std::fs::read(self.path().join(NET_RESULT_FILE))
-            .ok()
-            .and_then(|d| serde_json::from_slice(&d).ok())
-            .unwrap_or_default();
-        result["ips"]
-            .as_array()
-            .map(|ips| ips.iter().filter_map(|i| i["address"].as_str().map(str::to_string)).collect())
-            .unwrap_or_default()
+        net_addresses(&self.path())
     }
 
     /// When the pod directory last changed state (the ctime of the
@@ -235,6 +228,16 @@ fn list_dir(store: &Store, d: StateDir) -> Vec<String> {
         return Vec::new();
     };
     rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).filter(|n| uuid::is_valid(n)).collect()
+}
+
+/// The addresses (CIDR) in the CNI result recorded in pod directory `dir`.
+pub fn net_addresses(dir: &std::path::Path) -> Vec<String> {
+    let result: serde_json::Value =
+        std::fs::read(dir.join(NET_RESULT_FILE)).ok().and_then(|d| serde_json::from_slice(&d).ok()).unwrap_or_default();
+    result["ips"]
+        .as_array()
+        .map(|ips| ips.iter().filter_map(|i| i["address"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -21,8 +21,11 @@ pub struct PodSpec {
     /// The stage1 flavor: a name or an absolute path.
     pub stage1: Option<String>,
     pub hostname: Option<String>,
-    /// `host` or `none`, as `--net`.
+    /// `default`, `host` or `none`, as `--net`.
     pub net: Option<String>,
+    /// `IP=NAME` lines, as `--hosts-entry`.
+    #[serde(default)]
+    pub hosts_entries: Vec<String>,
     pub exit_policy: Option<ExitPolicy>,
     /// `new`, `update` or `never`.
     pub pull_policy: Option<String>,

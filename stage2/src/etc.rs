@@ -17,14 +17,40 @@ fn write(path: &Path, data: &str) -> std::io::Result<()> {
     f.write_all(data.as_bytes())
 }
 
-pub fn populate(root: &Path, m: &PodManifest) -> Result<(), String> {
+/// The /etc/hosts lines skiff adds: the pod's hostname on its addresses
+/// (`ips`, CIDR, from its CNI network) and the manifest's entries.
+fn hosts_lines(m: &PodManifest, ips: &[String]) -> String {
+    let mut out = String::new();
+    for ip in ips {
+        out.push_str(&format!("{}\t{}\n", ip.split('/').next().unwrap_or(ip), m.hostname));
+    }
+    for (ip, name) in &m.hosts_entries {
+        out.push_str(&format!("{ip}\t{name}\n"));
+    }
+    out
+}
+
+/// `ips`: the pod's addresses on its network, if it has one of its own.
+pub fn populate(root: &Path, m: &PodManifest, ips: &[String]) -> Result<(), String> {
     let etc = root.join("etc");
     std::fs::create_dir_all(&etc).map_err(|e| format!("cannot create /etc: {e}"))?;
     let h = &m.hostname;
     write(&etc.join("hostname"), &format!("{h}\n")).map_err(|e| format!("cannot write /etc/hostname: {e}"))?;
-    if std::fs::symlink_metadata(etc.join("hosts")).is_err() {
-        let hosts = format!("127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n");
-        write(&etc.join("hosts"), &hosts).map_err(|e| format!("cannot write /etc/hosts: {e}"))?;
+    let hosts = etc.join("hosts");
+    let extra = hosts_lines(m, ips);
+    if std::fs::symlink_metadata(&hosts).is_err() {
+        // The hostname resolves to the pod's own address when it has one.
+        let on_lo = if ips.is_empty() { format!(" {h}") } else { String::new() };
+        let text = format!("127.0.0.1\tlocalhost{on_lo}\n::1\tlocalhost ip6-localhost ip6-loopback{on_lo}\n{extra}");
+        write(&hosts, &text).map_err(|e| format!("cannot write /etc/hosts: {e}"))?;
+    } else if !extra.is_empty() {
+        // The image's own file, with skiff's lines after it.
+        let mut text = std::fs::read_to_string(&hosts).map_err(|e| format!("cannot read /etc/hosts: {e}"))?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&extra);
+        write(&hosts, &text).map_err(|e| format!("cannot write /etc/hosts: {e}"))?;
     }
     if let Some(conf) = &m.resolv_conf {
         write(&etc.join("resolv.conf"), conf).map_err(|e| format!("cannot write /etc/resolv.conf: {e}"))?;
@@ -34,4 +60,25 @@ pub fn populate(root: &Path, m: &PodManifest) -> Result<(), String> {
             .map_err(|e| format!("cannot create /etc/mtab: {e}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_files() {
+        let d = tempfile::tempdir().unwrap();
+        let mut m = crate::test_manifest();
+        m.hostname = "web".into();
+        m.hosts_entries = vec![("192.0.2.9".into(), "db".into())];
+        populate(d.path(), &m, &["10.231.0.7/16".into()]).unwrap();
+        let hosts = std::fs::read_to_string(d.path().join("etc/hosts")).unwrap();
+        assert!(hosts.contains("127.0.0.1\tlocalhost\n") && hosts.contains("10.231.0.7\tweb\n"), "{hosts}");
+        assert!(hosts.ends_with("192.0.2.9\tdb\n"), "{hosts}");
+        // An image's own file keeps its lines and gets skiff's after them.
+        std::fs::write(d.path().join("etc/hosts"), "10.0.0.1 mine").unwrap();
+        populate(d.path(), &m, &[]).unwrap();
+        assert_eq!(std::fs::read_to_string(d.path().join("etc/hosts")).unwrap(), "10.0.0.1 mine\n192.0.2.9\tdb\n");
+    }
 }

@@ -53,10 +53,12 @@ pub fn supervised_signals() -> SigSet {
 /// before it execs.
 /// With `console`, the first app (a pod with a terminal has one app) gets a
 /// pseudo-terminal (see [`crate::terminal`]).
+/// `ips`: the pod's addresses on its own network (for /etc/hosts).
 pub fn run(
     manifest: &PodManifest,
     mut reporter: Reporter,
     mut console: Option<Console>,
+    ips: &[String],
     ready: impl FnOnce() -> Result<(), String>,
     mut place: impl FnMut(&App, Pid) -> Result<(), String>,
 ) -> i32 {
@@ -81,7 +83,7 @@ pub fn run(
     // Held until the init exits (see terminal::Master::send).
     let mut _terminal_hold = None;
     for (app, filter) in manifest.apps.iter().zip(filters) {
-        match start(manifest, app, filter, console.take(), &mut reporter, &mut place) {
+        match start(manifest, ips, app, filter, console.take(), &mut reporter, &mut place) {
             Ok((pid, hold)) => {
                 running.push(Running { pid, name: app.name.clone() });
                 _terminal_hold = _terminal_hold.or(hold);
@@ -109,6 +111,7 @@ fn fail(reporter: &mut Reporter, msg: &str) -> i32 {
 /// init places it in its cgroup, then waits for the init's go.
 fn start(
     manifest: &PodManifest,
+    ips: &[String],
     app: &App,
     filter: Option<Compiled>,
     console: Option<Console>,
@@ -121,7 +124,7 @@ fn start(
     let child = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop(go_w);
-            let msg = match become_app(manifest, app, filter, terminal.as_ref().map(|(m, _)| m), go_r) {
+            let msg = match become_app(manifest, ips, app, filter, terminal.as_ref().map(|(m, _)| m), go_r) {
                 Ok(prepared) => prepared.exec(),
                 Err(msg) => msg,
             };
@@ -147,13 +150,14 @@ fn start(
 /// In the forked child: everything up to the `execve`.
 fn become_app(
     manifest: &PodManifest,
+    ips: &[String],
     app: &App,
     filter: Option<Compiled>,
     terminal: Option<&Master>,
     go: OwnedFd,
 ) -> Result<Prepared, String> {
     crate::app_root::enter(app)?;
-    crate::etc::populate(Path::new("/"), manifest)?;
+    crate::etc::populate(Path::new("/"), manifest, ips)?;
     std::fs::create_dir_all(&app.working_dir)
         .map_err(|e| format!("app {}: cannot create working directory {}: {e}", app.name, app.working_dir))?;
     if app.isolation.readonly_rootfs {

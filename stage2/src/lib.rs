@@ -44,3 +44,21 @@ pub(crate) fn test_app(name: &str) -> skiff_pods::App {
         oom_score_adj: None,
     }
 }
+
+/// A minimal pod of one app for unit tests.
+#[cfg(test)]
+pub(crate) fn test_manifest() -> skiff_pods::PodManifest {
+    skiff_pods::PodManifest {
+        version: skiff_pods::manifest::MANIFEST_VERSION,
+        uuid: "00000000-0000-4000-8000-000000000000".into(),
+        created_at: String::new(),
+        flavor: "ns".into(),
+        hostname: "pod".into(),
+        masked_paths: true,
+        resolv_conf: None,
+        exit_policy: Default::default(),
+        net: Default::default(),
+        hosts_entries: Vec::new(),
+        apps: vec![test_app("a")],
+    }
+}

@@ -101,3 +101,18 @@ fn run_prepared_takes_a_network() {
     assert!(stderr(&o).contains("net-default"), "{}", stderr(&o));
     assert_eq!(s.status_json(fly.trim())["state"], "prepared", "left as it was");
 }
+
+#[test]
+fn the_hostname_resolves_to_the_pods_address_and_entries_are_added() {
+    let s = Skiff::new();
+    #[rustfmt::skip]
+    let out = s.ok(&[
+        "run", "--net", "default", "--hostname", "web", "--hosts-entry", "192.0.2.7=db.example",
+        &s.image, "--exec", "/bin/sh", "--", "-c",
+        "ip=$(ip -o -4 addr show eth0 | sed 's/.*inet \\([0-9.]*\\).*/\\1/'); grep -c \"^$ip\tweb$\" /etc/hosts; tail -1 /etc/hosts",
+    ]);
+    assert_eq!(out, "1\n192.0.2.7\tdb.example\n");
+    let o = s.output(&["run", "--hosts-entry", "nonsense", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("--hosts-entry"), "{}", stderr(&o));
+}

@@ -79,6 +79,9 @@ pub struct PrepareOptions {
     /// with only lo) [default: host].
     #[arg(long, value_name = "default|host|none", value_parser = Net::parse)]
     net: Option<Net>,
+    /// An extra line of the apps' /etc/hosts (repeatable).
+    #[arg(long, value_name = "IP=NAME", value_parser = prepare::parse_hosts_entry)]
+    hosts_entry: Vec<(String, String)>,
     /// When a pod of several apps ends: all (when every app has exited;
     /// one failing stops the others) or any (when the first app exits)
     /// [default: all].
@@ -104,6 +107,7 @@ pub struct PrepareOptions {
 struct PodWide {
     stage1: String,
     net: Net,
+    hosts_entries: Vec<(String, String)>,
     /// Given, not defaulted (a flavor must support what is asked for).
     exit_policy_given: bool,
     hostname: Option<String>,
@@ -135,9 +139,14 @@ impl PodWide {
             (None, Some(n)) => Net::parse(n).map_err(|e| anyhow::anyhow!("in the pod manifest: {e}"))?,
             (None, None) => Net::default(),
         };
+        let mut hosts_entries = cli.hosts_entry.clone();
+        for e in &file.hosts_entries {
+            hosts_entries.push(prepare::parse_hosts_entry(e).map_err(|e| anyhow::anyhow!("in the pod manifest: {e}"))?);
+        }
         let wide = PodWide {
             stage1: stage1.unwrap_or_else(|| DEFAULT_FLAVOR.to_string()),
             net,
+            hosts_entries,
             exit_policy_given: cli.exit_policy.is_some() || file.exit_policy.is_some(),
             hostname: pod.hostname.clone().or(file.hostname),
             pull_policy,
@@ -544,6 +553,7 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
             resolv_conf: wide.resolv_conf()?,
             exit_policy: wide.exit_policy,
             net: wide.net,
+            hosts_entries: wide.hosts_entries.clone(),
             flavor: (&wide.stage1, &flavor.description),
         };
         prepare::manifest(uuid, settings, |hostname| {

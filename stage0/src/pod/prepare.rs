@@ -94,6 +94,20 @@ pub fn parse_volume(spec: &str) -> std::result::Result<Mount, String> {
     Ok(Mount { source, target: target.to_string(), read_only })
 }
 
+/// Parses `--hosts-entry IP=NAME`.
+pub fn parse_hosts_entry(s: &str) -> std::result::Result<(String, String), String> {
+    let bad = || format!("invalid --hosts-entry {s:?}: expected IP=NAME");
+    let (ip, name) = s.split_once('=').ok_or_else(bad)?;
+    ip.parse::<std::net::IpAddr>().map_err(|_| bad())?;
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if !ok {
+        return Err(bad());
+    }
+    Ok((ip.to_string(), name.to_string()))
+}
+
 /// An app name: what `apps/<name>/`, `--app` and `status` use.
 pub fn check_app_name(n: &str) -> std::result::Result<(), String> {
     let ok = !n.is_empty()
@@ -310,6 +324,7 @@ pub struct PodSettings<'a> {
     pub resolv_conf: Option<String>,
     pub exit_policy: ExitPolicy,
     pub net: Net,
+    pub hosts_entries: Vec<(String, String)>,
     /// The flavor's id as `--stage1` named it, and what it can do.
     pub flavor: (&'a str, &'a Description),
 }
@@ -319,7 +334,8 @@ pub fn manifest(
     pod: PodSettings,
     build_apps: impl FnOnce(&str) -> Result<Vec<App>>,
 ) -> Result<PodManifest> {
-    let PodSettings { hostname, insecure, resolv_conf, exit_policy, net, flavor: (flavor, description) } = pod;
+    let PodSettings { hostname, insecure, resolv_conf, exit_policy, net, hosts_entries, flavor: (flavor, description) } =
+        pod;
     let hostname = match hostname {
         Some(h) => h.to_string(),
         None if description.supports(feature::HOSTNAME) => default_hostname(uuid),
@@ -346,6 +362,7 @@ pub fn manifest(
         resolv_conf,
         exit_policy,
         net,
+        hosts_entries,
         hostname,
     })
 }
@@ -372,6 +389,15 @@ mod tests {
             ["/tmp", "/tmp:data", "/tmp:/a/../b", "/nonexistent-skiff:/x", "../x:/y", "a/b:/y", "/tmp:/x:maybe", ":/x"]
         {
             assert!(parse_volume(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hosts_entries() {
+        assert_eq!(parse_hosts_entry("192.0.2.1=db").unwrap(), ("192.0.2.1".to_string(), "db".to_string()));
+        assert!(parse_hosts_entry("::1=v6.local").is_ok());
+        for bad in ["db", "300.0.0.1=db", "192.0.2.1=", "192.0.2.1=a b", "192.0.2.1=x\ny"] {
+            assert!(parse_hosts_entry(bad).is_err(), "{bad}");
         }
     }
 

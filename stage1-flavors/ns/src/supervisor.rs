@@ -86,7 +86,8 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
             // The supervisor's relay: its drop would restore the caller's
             // terminal while the pod runs.
             std::mem::forget(relay);
-            std::process::exit(pod_init(&plan, manifest, netns, cgroups.app_procs, console, report_w, placed_r));
+            let net = PodNet { netns, ips: skiff_pods::pod::net_addresses(pod_dir) };
+            std::process::exit(pod_init(&plan, manifest, net, cgroups.app_procs, console, report_w, placed_r));
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return Err(format!("cannot fork the pod's init: {e}")),
@@ -170,11 +171,18 @@ impl Cgroups {
     }
 }
 
+/// The pod's own network, for its init: the namespace to join and the
+/// pod's addresses on it.
+struct PodNet {
+    netns: Option<OwnedFd>,
+    ips: Vec<String>,
+}
+
 /// Runs in the forked child: becomes the pod's PID 1.
 fn pod_init(
     plan: &rootfs::Plan,
     manifest: &PodManifest,
-    netns: Option<OwnedFd>,
+    net: PodNet,
     app_procs: Vec<(String, Vec<File>)>,
     console: Option<Console>,
     report_w: OwnedFd,
@@ -190,7 +198,7 @@ fn pod_init(
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || reader_gone(&reporter) {
         return SKIFF_ERROR;
     }
-    if let Err(msg) = rootfs::enter(plan, &manifest.hostname, netns) {
+    if let Err(msg) = rootfs::enter(plan, &manifest.hostname, net.netns) {
         let _ = reporter.send(&Report::Error(msg));
         return SKIFF_ERROR;
     }
@@ -213,7 +221,7 @@ fn pod_init(
         }
         Ok(())
     };
-    skiff_stage2::init::run(manifest, reporter, console, wait_placed, place)
+    skiff_stage2::init::run(manifest, reporter, console, &net.ips, wait_placed, place)
 }
 
 fn reader_gone(reporter: &Reporter) -> bool {

@@ -45,7 +45,10 @@ pub fn main() -> i32 {
         .and_then(|()| read_manifest())
         .and_then(|m| setup(&m).map(|()| m));
     match ready {
-        Ok(manifest) => skiff_stage2::init::run(&manifest, reporter, None, || Ok(()), |_, _| Ok(())),
+        Ok(manifest) => {
+            let ips = skiff_pods::pod::net_addresses(Path::new(POD_DIR));
+            skiff_stage2::init::run(&manifest, reporter, None, &ips, || Ok(()), |_, _| Ok(()))
+        }
         Err(msg) => {
             let _ = reporter.send(&Report::Error(msg));
             SKIFF_ERROR
