@@ -116,3 +116,19 @@ fn the_hostname_resolves_to_the_pods_address_and_entries_are_added() {
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("--hosts-entry"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_missing_plugin_is_named_with_its_package_and_nothing_is_left() {
+    let s = Skiff::new();
+    let o = s
+        .cmd(&["run", "--net", "default", &s.image, "--exec", "/bin/true"])
+        .env("CNI_PATH", "/nonexistent/cni")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    let err = stderr(&o);
+    assert!(err.contains("bridge") && err.contains("containernetworking-plugins"), "{err}");
+    assert_eq!(pinned_namespaces(&s), 0, "the namespace is unpinned");
+    s.ok(&["gc", "--grace-period", "0"]);
+    assert_eq!(s.list_json().as_array().map(Vec::len), Some(0));
+}
