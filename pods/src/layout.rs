@@ -12,9 +12,6 @@ pub const PID_FILE: &str = "pid";
 pub const STARTED_FILE: &str = "started";
 /// Written by stage1 once every app of the pod has been started.
 pub const READY_FILE: &str = "ready";
-/// The pod's cgroup (as /proc/PID/cgroup shows it), written by flavors that
-/// make one.
-pub const CGROUP_FILE: &str = "cgroup";
 /// A flavor's own scratch directory in the pod directory.
 pub const STAGE1_DIR: &str = "stage1";
 /// The pod's network namespace, pinned by a bind mount (docs/networking.md).

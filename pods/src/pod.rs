@@ -234,6 +234,11 @@ fn list_dir(store: &Store, d: StateDir) -> Vec<String> {
 pub fn net_addresses(dir: &std::path::Path) -> Vec<String> {
     let result: serde_json::Value =
         std::fs::read(dir.join(NET_RESULT_FILE)).ok().and_then(|d| serde_json::from_slice(&d).ok()).unwrap_or_default();
+    addresses_in(&result)
+}
+
+/// The addresses (CIDR) in a CNI result.
+pub fn addresses_in(result: &serde_json::Value) -> Vec<String> {
     result["ips"]
         .as_array()
         .map(|ips| ips.iter().filter_map(|i| i["address"].as_str().map(str::to_string)).collect())

@@ -56,6 +56,11 @@ pub fn attach(m: &PodManifest, pod_dir: &Path, lock: impl AsFd) -> Result<Option
 }
 
 impl PodNetwork {
+    /// The pod's addresses (CIDR) on it.
+    pub fn addresses(&self) -> Vec<String> {
+        skiff_pods::pod::addresses_in(&self.result)
+    }
+
     pub fn detach(self) -> Result<(), String> {
         let r = self.attachment.del(&self.result);
         netns::remove(&self.attachment.netns);

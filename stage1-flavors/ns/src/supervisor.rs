@@ -16,7 +16,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use skiff_pods::cgroup::PodCgroup;
-use skiff_pods::layout::{CGROUP_FILE, PID_FILE, STARTED_FILE};
+use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, PodManifest};
 use skiff_stage2::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use skiff_stage2::report::{Report, Reporter};
@@ -53,6 +53,7 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
         Some((n, fd)) => (Some(n), Some(fd)),
         None => (None, None),
     };
+    let ips = network.as_ref().map(|n| n.addresses()).unwrap_or_default();
     let mut mask = skiff_stage2::init::supervised_signals();
     mask.add(Signal::SIGWINCH);
     mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
@@ -86,7 +87,7 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
             // The supervisor's relay: its drop would restore the caller's
             // terminal while the pod runs.
             std::mem::forget(relay);
-            let net = PodNet { netns, ips: skiff_pods::pod::net_addresses(pod_dir) };
+            let net = PodNet { netns, ips };
             std::process::exit(pod_init(&plan, manifest, net, cgroups.app_procs, console, report_w, placed_r));
         }
         Ok(ForkResult::Parent { child }) => child,
@@ -100,9 +101,6 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
     let started_at = time::now_rfc3339();
     atomic::replace_at(&lock, PID_FILE, format!("{init}\n").as_bytes())
         .and_then(|()| atomic::replace_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
-        .and_then(|()| {
-            atomic::replace_at(&lock, CGROUP_FILE, format!("{}\n", PodCgroup::name(&manifest.uuid)).as_bytes())
-        })
         .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
     if let Err(e) = cgroup.for_init(manifest.apps.len()).add_pid(init.as_raw()) {
         let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
