@@ -115,9 +115,14 @@ impl Skiff {
     }
 
     /// Waits until the store holds exactly `n` pods, all running.
+    /// Waits until there are `n` pods, all running with their init's PID
+    /// recorded (a pod is `running` from the moment stage0 moves it to
+    /// `run/`, a little before its flavor writes the PID).
     pub fn wait_running(&self, n: usize) {
         self.wait_for(&format!("{n} running pod(s)"), || {
-            self.list_json().as_array().is_some_and(|a| a.len() == n && a.iter().all(|p| p["state"] == "running"))
+            self.list_json()
+                .as_array()
+                .is_some_and(|a| a.len() == n && a.iter().all(|p| p["state"] == "running" && p["pid"].is_i64()))
         });
     }
 
