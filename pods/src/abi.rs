@@ -53,8 +53,10 @@ pub mod feature {
     pub const EXIT_POLICY: &str = "exit-policy";
     /// `net: none`: a network namespace of the pod's own with only `lo`.
     pub const NET_NONE: &str = "net-none";
-    /// `net: default`: the pod on skiff's CNI bridge network.
-    pub const NET_DEFAULT: &str = "net-default";
+    /// `net: cni`: the pod's own network namespace attached to the
+    /// manifest's CNI networks (the `default` bridge, named networks,
+    /// published ports).
+    pub const NET_CNI: &str = "net-cni";
     /// The app's `oom_score_adj`.
     pub const OOM_SCORE_ADJ: &str = "oom-score-adj";
 
@@ -65,7 +67,7 @@ pub mod feature {
         MOUNT_NAMESPACE,
         HOSTNAME,
         NET_NONE,
-        NET_DEFAULT,
+        NET_CNI,
         MULTI_APP,
         EXIT_POLICY,
         CGROUP_LIMITS,

@@ -34,16 +34,31 @@ pub struct PodManifest {
     /// When the pod ends and which status it ends with.
     #[serde(default)]
     pub exit_policy: ExitPolicy,
-    /// The pod's network.
+    /// The pod's network namespace.
     #[serde(default)]
     pub net: Net,
+    /// With `net: cni`: the networks, attached in this order.
+    #[serde(default)]
+    pub networks: Vec<Network>,
+    /// Host ports forwarded to the pod (on its first network).
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+    /// Where the flavor finds the CNI plugins, searched in order (and
+    /// given to them as `CNI_PATH`).
+    #[serde(default = "default_cni_path")]
+    pub cni_path: Vec<PathBuf>,
+    /// Write the pod's resolv.conf from the CNI result's DNS when it has
+    /// nameservers (set when no `--dns` option was given), else
+    /// `resolv_conf`.
+    #[serde(default)]
+    pub dns_from_network: bool,
     /// Extra `/etc/hosts` lines of the apps: (address, name).
     #[serde(default)]
     pub hosts_entries: Vec<(String, String)>,
     pub apps: Vec<App>,
 }
 
-/// The pod's network (docs/manifest.md).
+/// The kind of network namespace the pod gets (docs/manifest.md).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Net {
@@ -52,27 +67,39 @@ pub enum Net {
     Host,
     /// A network namespace of the pod's own with only `lo`, up.
     None,
-    /// A network namespace of the pod's own on skiff's bridge (CNI).
-    Default,
+    /// A network namespace of the pod's own attached to the manifest's
+    /// `networks` by CNI plugins.
+    Cni,
 }
 
-impl Net {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Net::Host => "host",
-            Net::None => "none",
-            Net::Default => "default",
-        }
-    }
+/// One CNI network a pod is attached to, resolved by stage0 so that the
+/// flavor (and gc, later) need no configuration of their own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// `default` or the `name` of a configured network list.
+    pub name: String,
+    /// The interface in the pod: `eth0` for the first network, then `eth1`…
+    pub ifname: String,
+    /// The CNI network configuration list (spec 1.0.0 JSON), complete.
+    pub conflist: serde_json::Value,
+    /// `CNI_ARGS` for this network (e.g. `IP=10.1.2.3`), in order.
+    #[serde(default)]
+    pub args: Vec<(String, String)>,
+}
 
-    pub fn parse(s: &str) -> Result<Net, String> {
-        match s {
-            "host" => Ok(Net::Host),
-            "none" => Ok(Net::None),
-            "default" => Ok(Net::Default),
-            _ => Err(format!("unsupported network {s:?}: this version has default, host and none")),
-        }
-    }
+/// A published port: `host_ip:host_port` on the host forwarded to
+/// `pod_port` of the pod's first network (CNI `portMappings`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortMapping {
+    /// Empty: every address of the host.
+    #[serde(default)]
+    pub host_ip: String,
+    pub host_port: u16,
+    pub pod_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
 }
 
 /// What ends a pod of several apps. Either way the pod's status is that of
@@ -102,6 +129,13 @@ impl ExitPolicy {
 
 fn yes() -> bool {
     true
+}
+
+/// Debian's containernetworking-plugins.
+pub const DEFAULT_CNI_PLUGIN_DIR: &str = "/usr/lib/cni";
+
+fn default_cni_path() -> Vec<PathBuf> {
+    vec![PathBuf::from(DEFAULT_CNI_PLUGIN_DIR)]
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -210,6 +244,16 @@ pub struct Rootfs {
 }
 
 impl PodManifest {
+    /// What the pod's network looks like to people: `host`, `none`, or the
+    /// names of its CNI networks joined by commas.
+    pub fn net_label(&self) -> String {
+        match self.net {
+            Net::Host => "host".into(),
+            Net::None => "none".into(),
+            Net::Cni => self.networks.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(","),
+        }
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         // Serialising plain strings and numbers cannot fail.
         serde_json::to_vec_pretty(self).unwrap_or_default()
@@ -228,6 +272,17 @@ impl PodManifest {
                 return Err(ManifestError::DuplicateApp(a.name.clone()));
             }
         }
+        if (m.net == Net::Cni) == m.networks.is_empty() {
+            return Err(ManifestError::Networks("net cni needs networks, and only net cni has them"));
+        }
+        if m.ports.iter().any(|p| p.host_port == 0 || p.pod_port == 0) || (!m.ports.is_empty() && m.net != Net::Cni) {
+            return Err(ManifestError::Networks("ports need net cni and non-zero port numbers"));
+        }
+        for (i, n) in m.networks.iter().enumerate() {
+            if m.networks[..i].iter().any(|o| o.ifname == n.ifname || o.name == n.name) {
+                return Err(ManifestError::Networks("two networks with one name or interface"));
+            }
+        }
         Ok(m)
     }
 }
@@ -240,6 +295,8 @@ pub enum ManifestError {
     Version(u32),
     #[error("pod manifest has no apps")]
     NoApps,
+    #[error("invalid pod manifest: {0}")]
+    Networks(&'static str),
     #[error("pod manifest has two apps named {0:?}")]
     DuplicateApp(String),
 }
@@ -276,7 +333,16 @@ mod tests {
             masked_paths: true,
             resolv_conf: None,
             exit_policy: ExitPolicy::Any,
-            net: Net::None,
+            net: Net::Cni,
+            networks: vec![Network {
+                name: "default".into(),
+                ifname: "eth0".into(),
+                conflist: serde_json::json!({"cniVersion": "1.0.0", "name": "x", "plugins": [{"type": "bridge"}]}),
+                args: vec![("IP".into(), "10.231.0.9".into())],
+            }],
+            ports: vec![PortMapping { host_ip: String::new(), host_port: 8080, pod_port: 80, protocol: "tcp".into() }],
+            cni_path: vec![DEFAULT_CNI_PLUGIN_DIR.into()],
+            dns_from_network: true,
             hosts_entries: vec![("192.0.2.1".into(), "db".into())],
         }
     }
@@ -302,5 +368,22 @@ mod tests {
         v["bogus"] = 1.into();
         assert!(PodManifest::from_json(v.to_string().as_bytes()).is_err());
         assert!(PodManifest::from_json(b"{").is_err());
+    }
+
+    #[test]
+    fn networks_must_fit_the_mode() {
+        let mut m = sample();
+        m.net = Net::Host;
+        assert!(matches!(PodManifest::from_json(&m.to_json()), Err(ManifestError::Networks(_))), "host with networks");
+        let mut m = sample();
+        m.networks.clear();
+        assert!(matches!(PodManifest::from_json(&m.to_json()), Err(ManifestError::Networks(_))), "cni without any");
+        let mut m = sample();
+        m.networks.push(m.networks[0].clone());
+        assert!(matches!(PodManifest::from_json(&m.to_json()), Err(ManifestError::Networks(_))), "eth0 twice");
+        let mut m = sample();
+        m.ports[0].host_port = 0;
+        assert!(matches!(PodManifest::from_json(&m.to_json()), Err(ManifestError::Networks(_))), "port 0");
+        assert_eq!(sample().net_label(), "default");
     }
 }

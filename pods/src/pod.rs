@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::layout::{Store, NET_RESULT_FILE, PID_FILE, STARTED_FILE};
+use crate::layout::{Store, PID_FILE, STARTED_FILE};
 use crate::manifest::{ManifestError, PodManifest, MANIFEST_FILE};
 use crate::state::{PodState, StateDir};
 use crate::uuid;
@@ -191,9 +191,9 @@ impl Pod {
         Some(std::fs::read_to_string(self.path().join(STARTED_FILE)).ok()?.trim().to_string())
     }
 
-    /// The addresses (CIDR) in the CNI result the flavor recorded.
-    pub fn addresses(&self) -> Vec<String> {
-        net_addresses(&self.path())
+    /// The networks the flavor recorded as attached.
+    pub fn net_state(&self) -> crate::netstate::NetState {
+        crate::netstate::NetState::read(&self.path())
     }
 
     /// When the pod directory last changed state (the ctime of the
@@ -228,21 +228,6 @@ fn list_dir(store: &Store, d: StateDir) -> Vec<String> {
         return Vec::new();
     };
     rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).filter(|n| uuid::is_valid(n)).collect()
-}
-
-/// The addresses (CIDR) in the CNI result recorded in pod directory `dir`.
-pub fn net_addresses(dir: &std::path::Path) -> Vec<String> {
-    let result: serde_json::Value =
-        std::fs::read(dir.join(NET_RESULT_FILE)).ok().and_then(|d| serde_json::from_slice(&d).ok()).unwrap_or_default();
-    addresses_in(&result)
-}
-
-/// The addresses (CIDR) in a CNI result.
-pub fn addresses_in(result: &serde_json::Value) -> Vec<String> {
-    result["ips"]
-        .as_array()
-        .map(|ips| ips.iter().filter_map(|i| i["address"].as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

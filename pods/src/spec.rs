@@ -21,8 +21,11 @@ pub struct PodSpec {
     /// The stage1 flavor: a name or an absolute path.
     pub stage1: Option<String>,
     pub hostname: Option<String>,
-    /// `default`, `host` or `none`, as `--net`.
+    /// `host`, `none` or `NAME[:ARGS][,NAME…]`, as `--net`.
     pub net: Option<String>,
+    /// `[HOST_IP:]HOST_PORT:POD_PORT[/PROTO]`, as `--port`.
+    #[serde(default)]
+    pub ports: Vec<String>,
     /// `IP=NAME` lines, as `--hosts-entry`.
     #[serde(default)]
     pub hosts_entries: Vec<String>,

@@ -1,10 +1,12 @@
 //! The files every pod gets in its `/etc`: hostname, hosts (unless the
-//! image has one), resolv.conf (as stage0 decided) and the mtab link.
+//! image has one), resolv.conf (from the CNI result's DNS, or as stage0
+//! decided) and the mtab link.
 //! Written from inside the pod, so image symlinks resolve in its root.
 
 use std::io::Write;
 use std::path::Path;
 
+use skiff_pods::netstate::NetState;
 use skiff_pods::PodManifest;
 
 fn write(path: &Path, data: &str) -> std::io::Result<()> {
@@ -30,8 +32,9 @@ fn hosts_lines(m: &PodManifest, ips: &[String]) -> String {
     out
 }
 
-/// `ips`: the pod's addresses on its network, if it has one of its own.
-pub fn populate(root: &Path, m: &PodManifest, ips: &[String]) -> Result<(), String> {
+/// `net`: the pod's CNI networks, if it has any.
+pub fn populate(root: &Path, m: &PodManifest, net: &NetState) -> Result<(), String> {
+    let ips = &net.addresses();
     let etc = root.join("etc");
     std::fs::create_dir_all(&etc).map_err(|e| format!("cannot create /etc: {e}"))?;
     let h = &m.hostname;
@@ -52,7 +55,8 @@ pub fn populate(root: &Path, m: &PodManifest, ips: &[String]) -> Result<(), Stri
         text.push_str(&extra);
         write(&hosts, &text).map_err(|e| format!("cannot write /etc/hosts: {e}"))?;
     }
-    if let Some(conf) = &m.resolv_conf {
+    let from_network = net.dns().filter(|_| m.dns_from_network).map(|d| d.resolv_conf());
+    if let Some(conf) = from_network.as_ref().or(m.resolv_conf.as_ref()) {
         write(&etc.join("resolv.conf"), conf).map_err(|e| format!("cannot write /etc/resolv.conf: {e}"))?;
     }
     if std::fs::symlink_metadata(etc.join("mtab")).is_err() {
@@ -72,13 +76,23 @@ mod tests {
         let mut m = crate::test_manifest();
         m.hostname = "web".into();
         m.hosts_entries = vec![("192.0.2.9".into(), "db".into())];
-        populate(d.path(), &m, &["10.231.0.7/16".into()]).unwrap();
+        let net: NetState = serde_json::from_value(serde_json::json!([{"network": "default", "ifname": "eth0",
+            "result": {"ips": [{"address": "10.231.0.7/16"}], "dns": {"nameservers": ["10.231.0.1"]}}}]))
+        .unwrap();
+        m.resolv_conf = Some("nameserver 192.0.2.53\n".into());
+        populate(d.path(), &m, &net).unwrap();
+        let resolv = std::fs::read_to_string(d.path().join("etc/resolv.conf")).unwrap();
+        assert_eq!(resolv, "nameserver 192.0.2.53\n", "the network's DNS only when asked for");
+        m.dns_from_network = true;
+        populate(d.path(), &m, &net).unwrap();
+        let resolv = std::fs::read_to_string(d.path().join("etc/resolv.conf")).unwrap();
+        assert_eq!(resolv, "nameserver 10.231.0.1\n");
         let hosts = std::fs::read_to_string(d.path().join("etc/hosts")).unwrap();
         assert!(hosts.contains("127.0.0.1\tlocalhost\n") && hosts.contains("10.231.0.7\tweb\n"), "{hosts}");
         assert!(hosts.ends_with("192.0.2.9\tdb\n"), "{hosts}");
         // An image's own file keeps its lines and gets skiff's after them.
         std::fs::write(d.path().join("etc/hosts"), "10.0.0.1 mine").unwrap();
-        populate(d.path(), &m, &[]).unwrap();
+        populate(d.path(), &m, &NetState::default()).unwrap();
         assert_eq!(std::fs::read_to_string(d.path().join("etc/hosts")).unwrap(), "10.0.0.1 mine\n192.0.2.9\tdb\n");
     }
 }

@@ -15,6 +15,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use skiff_pods::manifest::ExitPolicy;
+use skiff_pods::netstate::NetState;
 use skiff_pods::{App, PodManifest};
 
 use crate::app::Prepared;
@@ -53,12 +54,13 @@ pub fn supervised_signals() -> SigSet {
 /// before it execs.
 /// With `console`, the first app (a pod with a terminal has one app) gets a
 /// pseudo-terminal (see [`crate::terminal`]).
-/// `ips`: the pod's addresses on its own network (for /etc/hosts).
+/// `net`: the pod's CNI networks as attached (for /etc/hosts and
+/// resolv.conf).
 pub fn run(
     manifest: &PodManifest,
     mut reporter: Reporter,
     mut console: Option<Console>,
-    ips: &[String],
+    net: &NetState,
     ready: impl FnOnce() -> Result<(), String>,
     mut place: impl FnMut(&App, Pid) -> Result<(), String>,
 ) -> i32 {
@@ -83,7 +85,7 @@ pub fn run(
     // Held until the init exits (see terminal::Master::send).
     let mut _terminal_hold = None;
     for (app, filter) in manifest.apps.iter().zip(filters) {
-        match start(manifest, ips, app, filter, console.take(), &mut reporter, &mut place) {
+        match start(manifest, net, app, filter, console.take(), &mut reporter, &mut place) {
             Ok((pid, hold)) => {
                 running.push(Running { pid, name: app.name.clone() });
                 _terminal_hold = _terminal_hold.or(hold);
@@ -111,7 +113,7 @@ fn fail(reporter: &mut Reporter, msg: &str) -> i32 {
 /// init places it in its cgroup, then waits for the init's go.
 fn start(
     manifest: &PodManifest,
-    ips: &[String],
+    net: &NetState,
     app: &App,
     filter: Option<Compiled>,
     console: Option<Console>,
@@ -124,7 +126,7 @@ fn start(
     let child = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop(go_w);
-            let msg = match become_app(manifest, ips, app, filter, terminal.as_ref().map(|(m, _)| m), go_r) {
+            let msg = match become_app(manifest, net, app, filter, terminal.as_ref().map(|(m, _)| m), go_r) {
                 Ok(prepared) => prepared.exec(),
                 Err(msg) => msg,
             };
@@ -150,14 +152,14 @@ fn start(
 /// In the forked child: everything up to the `execve`.
 fn become_app(
     manifest: &PodManifest,
-    ips: &[String],
+    net: &NetState,
     app: &App,
     filter: Option<Compiled>,
     terminal: Option<&Master>,
     go: OwnedFd,
 ) -> Result<Prepared, String> {
     crate::app_root::enter(app)?;
-    crate::etc::populate(Path::new("/"), manifest, ips)?;
+    crate::etc::populate(Path::new("/"), manifest, net)?;
     std::fs::create_dir_all(&app.working_dir)
         .map_err(|e| format!("app {}: cannot create working directory {}: {e}", app.name, app.working_dir))?;
     if app.isolation.readonly_rootfs {

@@ -58,6 +58,10 @@ pub(crate) fn test_manifest() -> skiff_pods::PodManifest {
         resolv_conf: None,
         exit_policy: Default::default(),
         net: Default::default(),
+        networks: Vec::new(),
+        ports: Vec::new(),
+        cni_path: vec![skiff_pods::manifest::DEFAULT_CNI_PLUGIN_DIR.into()],
+        dns_from_network: false,
         hosts_entries: Vec::new(),
         apps: vec![test_app("a")],
     }

@@ -181,11 +181,11 @@ fn features(f: &Flavor) {
         &["--net", "default"],
         &sh("ip -o -4 addr show eth0; ping -c1 -W5 10.231.0.1 >/dev/null && echo reached", &[]),
     );
-    if f.has("net-default") {
-        let out = ok(&o, "net-default");
+    if f.has("net-cni") {
+        let out = ok(&o, "net-cni");
         assert!(out.contains("inet 10.231.") && out.ends_with("reached\n"), "{}: {out}", f.id);
     } else {
-        refused(f, "net-default", &o);
+        refused(f, "net-cni", &o);
     }
     let img = s.image.as_str();
     let two = ["--app-name", "a", "--exec", "/bin/true", "---", img, "--app-name", "b", "--exec", "/bin/true"];

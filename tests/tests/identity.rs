@@ -112,8 +112,12 @@ fn a_terminal_caller_gives_the_app_a_term() {
 fn etc_files() {
     let s = Skiff::new();
     let img = accounts_image(&s, "acc", false, false);
+    // Without a network of its own the hostname is on the loopback lines
+    // (tests/tests/network.rs has it on the pod's address).
     let out = s.ok(&[
         "run",
+        "--net",
+        "none",
         "--hostname",
         "web-7",
         &img,
@@ -128,7 +132,10 @@ fn etc_files() {
         "web-7\n127.0.0.1\tlocalhost web-7\n::1\tlocalhost ip6-localhost ip6-loopback web-7\n/proc/self/mounts\n"
     );
     let own = accounts_image(&s, "acc-hosts", false, true);
-    assert_eq!(s.ok(&["run", &own, "--exec", "/bin/cat", "--", "/etc/hosts"]), "10.9.8.7 from-the-image\n");
+    assert_eq!(
+        s.ok(&["run", "--net", "none", &own, "--exec", "/bin/cat", "--", "/etc/hosts"]),
+        "10.9.8.7 from-the-image\n"
+    );
     // resolv.conf: the host's servers by default, or what the options say.
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let want: String =

@@ -41,7 +41,7 @@ fn list_shows_pods_in_table_and_json() {
     let table = s.ok(&["list"]);
     let mut lines = table.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["UUID", "APP", "IMAGE", "STATE", "CREATED", "STARTED"]);
+    assert_eq!(header, ["UUID", "APP", "IMAGE", "STATE", "NETWORKS", "CREATED", "STARTED"]);
     assert_eq!(lines.count(), 2);
     assert_eq!(s.ok(&["list", "--no-legend"]).lines().count(), 2);
     let l = s.list_json();

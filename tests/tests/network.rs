@@ -14,7 +14,7 @@ fn rules_of(uuid: &str) -> usize {
 }
 
 fn leases(s: &Skiff) -> usize {
-    std::fs::read_dir(s.dir.join("net/ipam/skiff-default"))
+    std::fs::read_dir(s.dir.join("net/ipam/default"))
         .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("10.")).count())
         .unwrap_or(0)
 }
@@ -32,7 +32,9 @@ fn pods_reach_each_other_and_leave_nothing() {
     let a = s.only_pod();
     let net = s.dir.join("pods/run").join(&a).join("net.json");
     s.wait_for("pod a's network", || net.is_file());
-    let result: serde_json::Value = serde_json::from_slice(&std::fs::read(&net).unwrap()).unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&net).unwrap()).unwrap();
+    assert_eq!((state[0]["network"].as_str(), state[0]["ifname"].as_str()), (Some("default"), Some("eth0")));
+    let result = &state[0]["result"];
     let ip = result["ips"][0]["address"].as_str().unwrap().split('/').next().unwrap().to_string();
     assert!(ip.starts_with("10.231."), "{ip}");
     let st = s.status_json(&a);
@@ -98,7 +100,7 @@ fn run_prepared_takes_a_network() {
     let fly = s.ok(&["prepare", "-q", "--stage1", "fly", &s.image, "--exec", "/bin/true"]);
     let o = s.output(&["run-prepared", "--net", "default", fly.trim()]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(stderr(&o).contains("net-default"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("net-cni"), "{}", stderr(&o));
     assert_eq!(s.status_json(fly.trim())["state"], "prepared", "left as it was");
 }
 
@@ -131,4 +133,216 @@ fn a_missing_plugin_is_named_with_its_package_and_nothing_is_left() {
     assert_eq!(pinned_namespaces(&s), 0, "the namespace is unpinned");
     s.ok(&["gc", "--grace-period", "0"]);
     assert_eq!(s.list_json().as_array().map(Vec::len), Some(0));
+}
+
+/// A network of the test's own: a bridge and a /24 that no other test
+/// uses, as a configuration list in a directory of its own; the bridge is
+/// deleted when the test ends, however it ends.
+struct LabNet {
+    dir: tempfile::TempDir,
+    bridge: String,
+    prefix: String,
+}
+
+impl LabNet {
+    fn new(name: &str, third: u8, dns: bool) -> LabNet {
+        let dir = tempfile::tempdir().unwrap();
+        let bridge = format!("sktest{third}");
+        let prefix = format!("10.232.{third}");
+        let mut conf = serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": name,
+            "plugins": [{
+                "type": "bridge", "bridge": bridge, "isGateway": true,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": format!("{prefix}.0/24")}]],
+                    "dataDir": dir.path().join("ipam"),
+                },
+            }],
+        });
+        if dns {
+            conf["plugins"][0]["dns"] =
+                serde_json::json!({"nameservers": [format!("{prefix}.53")], "search": ["lab.example"]});
+        }
+        std::fs::write(dir.path().join(format!("{name}.conflist")), conf.to_string()).unwrap();
+        LabNet { dir, bridge, prefix }
+    }
+
+    fn dir(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+}
+
+impl Drop for LabNet {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.bridge]).stderr(std::process::Stdio::null()).status();
+    }
+}
+
+/// A pod's shell pipeline printing its IPv4 address on `ifname`.
+fn addr_of(ifname: &str) -> String {
+    format!("ip -o -4 addr show {ifname} | sed 's/.*inet \\([0-9.]*\\).*/\\1/'")
+}
+
+#[test]
+fn configured_networks_in_order_with_a_requested_address_and_their_dns() {
+    let s = Skiff::new();
+    let lab = LabNet::new("lab", 11, true);
+    let want = format!("{}.77", lab.prefix);
+    #[rustfmt::skip]
+    let out = s.ok(&[
+        "run", "--net-config-dir", lab.dir(), "--net", &format!("default,lab:IP={want}"),
+        &s.image, "--exec", "/bin/sh", "--", "-c",
+        &format!("{}; {}; cat /etc/resolv.conf", addr_of("eth0"), addr_of("eth1")),
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("10.231."), "eth0 on default: {out}");
+    assert_eq!(lines[1], want, "eth1 on lab, at the address asked for: {out}");
+    assert_eq!(&lines[2..], [format!("nameserver {}.53", lab.prefix).as_str(), "search lab.example"], "{out}");
+    // The address is the pod's only while it runs.
+    s.ok(&["gc", "--grace-period", "0"]);
+    let mut holder = s.spawn(&[
+        "run",
+        "--net-config-dir",
+        lab.dir(),
+        "--net",
+        &format!("lab:IP={want}"),
+        &s.image,
+        "--exec",
+        "/bin/sleep",
+        "--",
+        "60",
+    ]);
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    s.wait_for("the holder's address", || s.status_json(&uuid)["ips"][0].as_str().is_some());
+    let st = s.status_json(&uuid);
+    assert_eq!(st["net"], "lab");
+    assert_eq!(st["networks"][0]["name"], "lab");
+    assert_eq!(st["networks"][0]["ifname"], "eth0");
+    assert_eq!(st["networks"][0]["ips"][0], format!("{want}/24"));
+    let table = s.ok(&["list", "--no-legend"]);
+    assert!(table.contains(&format!("lab:{want}")), "{table}");
+    let o = s.output(&[
+        "run",
+        "--net-config-dir",
+        lab.dir(),
+        "--net",
+        &format!("lab:IP={want}"),
+        &s.image,
+        "--exec",
+        "/bin/true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    let err = stderr(&o);
+    assert!(err.contains(&want) && err.contains("network lab"), "the conflict is named: {err}");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
+
+#[test]
+fn unknown_and_broken_networks_are_named() {
+    let s = Skiff::new();
+    let lab = LabNet::new("lab", 12, false);
+    let o = s.output(&["run", "--net-config-dir", lab.dir(), "--net", "nosuch", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("network nosuch is not configured"), "{}", stderr(&o));
+    std::fs::write(lab.dir.path().join("bad.conflist"), "{").unwrap();
+    let o = s.output(&["run", "--net-config-dir", lab.dir(), "--net", "lab", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("bad.conflist"), "{}", stderr(&o));
+    let o = s.output(&["run", "--net", "lab:IP=notanip", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("notanip"), "{}", stderr(&o));
+    assert_eq!(s.list_json().as_array().map(Vec::len), Some(0), "nothing was created");
+}
+
+#[test]
+fn pods_are_on_the_default_network_unless_told_otherwise() {
+    let s = Skiff::new();
+    let count = "grep -c : /proc/net/dev";
+    let out = s.ok(&["run", &s.image, "--exec", "/bin/sh", "--", "-c", &format!("{count}; {}", addr_of("eth0"))]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "2", "lo and eth0: {out}");
+    assert!(lines[1].starts_with("10.231."), "{out}");
+    let host = std::fs::read_to_string("/proc/net/dev").unwrap().lines().filter(|l| l.contains(':')).count();
+    let out = s.ok(&["run", "--net", "host", &s.image, "--exec", "/bin/sh", "--", "-c", count]);
+    assert_eq!(out.trim().parse::<usize>().unwrap(), host, "the host's interfaces");
+    let m: serde_json::Value =
+        serde_json::from_str(&s.ok(&["cat-manifest", s.list_json()[0]["uuid"].as_str().unwrap()])).unwrap();
+    assert_eq!(m["networks"][0]["name"], "default");
+}
+
+#[test]
+fn dns_options_win_over_the_networks() {
+    let s = Skiff::new();
+    let lab = LabNet::new("lab", 13, true);
+    #[rustfmt::skip]
+    let out = s.ok(&[
+        "run", "--net-config-dir", lab.dir(), "--net", "lab",
+        "--dns", "192.0.2.53", "--dns-search", "a.example", "--dns-opt", "ndots:3",
+        &s.image, "--exec", "/bin/cat", "--", "/etc/resolv.conf",
+    ]);
+    assert_eq!(out, "nameserver 192.0.2.53\nsearch a.example\noptions ndots:3\n");
+    // The built-in network has no DNS of its own: the host's servers.
+    let host: Vec<String> = std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("nameserver"))
+        .map(|l| l.trim().to_string())
+        .collect();
+    let out = s.ok(&["run", &s.image, "--exec", "/bin/sh", "--", "-c", "grep ^nameserver /etc/resolv.conf || true"]);
+    assert_eq!(out.lines().map(str::to_string).collect::<Vec<_>>(), host);
+}
+
+/// A free TCP port on the host (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The body of `GET /` from `addr`, once the server answers.
+fn http_get(s: &Skiff, addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut body = String::new();
+    s.wait_for(&format!("an answer from {addr}"), || {
+        let Ok(mut c) = std::net::TcpStream::connect(addr) else { return false };
+        let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+        let mut resp = String::new();
+        if c.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() || c.read_to_string(&mut resp).is_err() {
+            return false;
+        }
+        body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        !body.is_empty()
+    });
+    body
+}
+
+#[test]
+fn published_ports_reach_the_pod_and_collisions_are_refused() {
+    let s = Skiff::new();
+    let port = free_port();
+    let serve = "mkdir -p /www && echo hello from the pod > /www/index.html && exec httpd -f -p 8080 -h /www";
+    let mut server =
+        s.spawn(&["run", "--port", &format!("{port}:8080"), &s.image, "--exec", "/bin/sh", "--", "-c", serve]);
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    assert_eq!(http_get(&s, &format!("127.0.0.1:{port}")), "hello from the pod\n", "through loopback");
+    assert_eq!(http_get(&s, &format!("10.231.0.1:{port}")), "hello from the pod\n", "through the bridge's address");
+    assert!(rules_of(&uuid) > 0, "the port's rules while it runs");
+    let o = s.output(&["run", "--port", &format!("127.0.0.1:{port}:80"), &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains(&format!("already published by pod {uuid}")), "{}", stderr(&o));
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let o = s.output(&["run", "--port", &format!("{busy_port}:80"), &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains(&format!("host port {busy_port}/tcp is in use on the host")), "{}", stderr(&o));
+    let o = s.output(&["run", "--net", "host", "--port", "8081:80", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("--port needs a CNI network"), "{}", stderr(&o));
+    s.ok(&["stop", &uuid]);
+    server.wait().unwrap();
+    assert_eq!(rules_of(&uuid), 0, "the port's rules went with the pod");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing answers any more");
 }

@@ -12,7 +12,8 @@ pub struct ListArgs {
     table: TableArgs,
 }
 
-/// Columns: UUID, APP, IMAGE, STATE, CREATED, STARTED; oldest pod first.
+/// Columns: UUID, APP, IMAGE, STATE, NETWORKS, CREATED, STARTED; oldest pod
+/// first.
 pub fn run(ctx: &Ctx, a: ListArgs) -> Result<i32> {
     let mut pods: Vec<PodInfo> = Pod::all(&ctx.store).iter().map(PodInfo::of).collect();
     pods.sort_by(|x, y| x.created_at.cmp(&y.created_at).then(x.uuid.cmp(&y.uuid)));
@@ -29,11 +30,12 @@ pub fn run(ctx: &Ctx, a: ListArgs) -> Result<i32> {
                 first.map_or("-".into(), |a| a.name.clone()),
                 first.map_or("-".into(), |a| a.image_name.clone()),
                 p.state.clone(),
+                p.networks_column(),
                 output::short_time(p.created_at.as_deref()),
                 output::short_time(p.started_at.as_deref()),
             ]
         })
         .collect();
-    output::table(&["UUID", "APP", "IMAGE", "STATE", "CREATED", "STARTED"], &rows, a.table.no_legend)?;
+    output::table(&["UUID", "APP", "IMAGE", "STATE", "NETWORKS", "CREATED", "STARTED"], &rows, a.table.no_legend)?;
     Ok(0)
 }

@@ -15,6 +15,14 @@ pub struct AppInfo {
     pub exited_at: Option<String>,
 }
 
+/// One CNI network of a running pod.
+#[derive(Debug, Serialize)]
+pub struct NetworkInfo {
+    pub name: String,
+    pub ifname: String,
+    pub ips: Vec<String>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct PodInfo {
     pub uuid: String,
@@ -22,14 +30,31 @@ pub struct PodInfo {
     pub created_at: Option<String>,
     pub started_at: Option<String>,
     pub pid: Option<i32>,
-    /// `host`, `none` or `default` (docs/networking.md).
+    /// `host`, `none`, or the CNI networks' names joined by commas
+    /// (docs/networking.md).
     pub net: String,
-    /// The pod's addresses (CIDR) while it runs on a CNI network.
+    /// The pod's addresses (CIDR) while it runs on CNI networks.
     pub ips: Vec<String>,
+    /// Its CNI networks while it runs, in the order they were attached.
+    pub networks: Vec<NetworkInfo>,
     pub apps: Vec<AppInfo>,
 }
 
 impl PodInfo {
+    /// The NETWORKS column of `list`: each network with its addresses
+    /// while the pod runs (`default:10.231.0.5/16`), else the pod's
+    /// network mode.
+    pub fn networks_column(&self) -> String {
+        if self.networks.is_empty() {
+            return self.net.clone();
+        }
+        let each = self.networks.iter().map(|n| {
+            let ips: Vec<&str> = n.ips.iter().map(|ip| ip.split('/').next().unwrap_or(ip)).collect();
+            format!("{}:{}", n.name, ips.join("+"))
+        });
+        each.collect::<Vec<_>>().join(",")
+    }
+
     pub fn of(pod: &Pod) -> PodInfo {
         let state = pod.state();
         let manifest = pod.read_manifest().ok();
@@ -54,9 +79,15 @@ impl PodInfo {
             })
             .unwrap_or_default();
         let running = state == skiff_pods::PodState::Running;
+        let net_state = if running { pod.net_state() } else { Default::default() };
         PodInfo {
-            net: manifest.as_ref().map(|m| m.net.as_str().to_string()).unwrap_or_default(),
-            ips: if running { pod.addresses() } else { Vec::new() },
+            net: manifest.as_ref().map(|m| m.net_label()).unwrap_or_default(),
+            ips: net_state.addresses(),
+            networks: net_state
+                .0
+                .iter()
+                .map(|a| NetworkInfo { name: a.network.clone(), ifname: a.ifname.clone(), ips: a.addresses() })
+                .collect(),
             uuid: pod.uuid().to_string(),
             state: state.to_string(),
             created_at: manifest.map(|m| m.created_at),

@@ -18,12 +18,13 @@ use crate::image::reference::ImageReference;
 use crate::pod::dns::{self, DnsOptions};
 use crate::pod::flavor::{Flavor, DEFAULT_FLAVOR};
 use crate::pod::handoff;
+use crate::pod::network::{self, NetRequest};
 use crate::pod::prepare::{self, AppOverrides};
 use crate::pod::resources;
 use crate::pod::security::{self, Insecure};
 use skiff_pods::abi::feature;
 use skiff_pods::cgroup::Resources;
-use skiff_pods::manifest::{ExitPolicy, Net};
+use skiff_pods::manifest::{ExitPolicy, Net, PortMapping};
 use skiff_pods::spec::{AppSpec, PodSpec};
 
 #[derive(Args, Debug, Clone)]
@@ -74,11 +75,12 @@ pub struct PrepareOptions {
     /// read-only /proc and /sys paths); comma-separated.
     #[arg(long, value_name = "LIST", value_parser = Insecure::parse)]
     insecure_options: Option<Insecure>,
-    /// The pod's network: default (its own namespace on skiff's bridge,
-    /// through CNI), host (the host's network namespace) or none (its own
-    /// with only lo) [default: host].
-    #[arg(long, value_name = "default|host|none", value_parser = Net::parse)]
-    net: Option<Net>,
+    #[command(flatten)]
+    net: NetOptions,
+    /// Publish POD_PORT on the host's HOST_PORT (on HOST_IP only, when
+    /// given), through the pod's first network (repeatable).
+    #[arg(long, value_name = "[HOST_IP:]HOST_PORT:POD_PORT[/tcp|/udp]", value_parser = network::parse_port)]
+    port: Vec<PortMapping>,
     /// An extra line of the apps' /etc/hosts (repeatable).
     #[arg(long, value_name = "IP=NAME", value_parser = prepare::parse_hosts_entry)]
     hosts_entry: Vec<(String, String)>,
@@ -102,11 +104,60 @@ pub struct PrepareOptions {
     dns_opt: Vec<String>,
 }
 
+/// Where a pod's network comes from (`run`, `prepare`, `run-prepared`).
+#[derive(Args, Debug, Clone)]
+pub struct NetOptions {
+    /// The pod's network: default (its own namespace on skiff's bridge
+    /// skiff0, through CNI), NAME[,NAME...] (configured CNI networks, in
+    /// order; NAME:IP=ADDR asks for an address), host (the host's network
+    /// namespace) or none (its own with only lo) [default: default where
+    /// the flavor can do it, else host].
+    #[arg(long, value_name = "default|NAME[:K=V;...][,...]|host|none", value_parser = NetRequest::parse)]
+    net: Option<NetRequest>,
+    /// A directory of CNI configuration lists (*.conflist), searched before
+    /// /etc/skiff/net.d (repeatable).
+    #[arg(long, value_name = "DIR")]
+    net_config_dir: Vec<PathBuf>,
+    /// Where the CNI plugins are [default: $CNI_PATH, else /usr/lib/cni].
+    #[arg(long, value_name = "DIR")]
+    cni_plugin_dir: Option<PathBuf>,
+}
+
+impl NetOptions {
+    fn config(&self, ctx: &Ctx) -> network::NetConfig {
+        let mut config_dirs = self.net_config_dir.clone();
+        config_dirs.push(PathBuf::from(network::DEFAULT_CONFIG_DIR));
+        network::NetConfig { config_dirs, ipam_dir: ctx.store.root().join("net").join("ipam") }
+    }
+
+    fn cni_path(&self) -> Vec<PathBuf> {
+        if let Some(d) = &self.cni_plugin_dir {
+            return vec![d.clone()];
+        }
+        match std::env::var_os("CNI_PATH") {
+            Some(p) if !p.is_empty() => std::env::split_paths(&p).collect(),
+            _ => vec![PathBuf::from(skiff_pods::manifest::DEFAULT_CNI_PLUGIN_DIR)],
+        }
+    }
+}
+
+/// The network a flavor gets when none is asked for: its own on the
+/// `default` network where the flavor can attach one, else the host's.
+fn default_net(flavor: &Flavor) -> NetRequest {
+    if flavor.description.supports(feature::NET_CNI) {
+        NetRequest::Cni(vec![(network::DEFAULT_NETWORK.to_string(), Vec::new())])
+    } else {
+        NetRequest::Host
+    }
+}
+
 /// Pod-wide settings: the command line's, over a pod manifest file's.
 #[derive(Debug, Default)]
 struct PodWide {
     stage1: String,
-    net: Net,
+    /// None: the flavor's default.
+    net: Option<NetRequest>,
+    ports: Vec<PortMapping>,
     hosts_entries: Vec<(String, String)>,
     /// Given, not defaulted (a flavor must support what is asked for).
     exit_policy_given: bool,
@@ -134,10 +185,16 @@ impl PodWide {
             None => Insecure::parse(&file.insecure_options.join(",")).map_err(anyhow::Error::msg)?,
         };
         let stage1 = cli.stage1.clone().or(file.stage1).or_else(|| config.stage1.clone());
-        let net = match (cli.net, &file.net) {
-            (Some(n), _) => n,
-            (None, Some(n)) => Net::parse(n).map_err(|e| anyhow::anyhow!("in the pod manifest: {e}"))?,
-            (None, None) => Net::default(),
+        let net = match (&cli.net.net, &file.net) {
+            (Some(n), _) => Some(n.clone()),
+            (None, Some(n)) => Some(NetRequest::parse(n).map_err(|e| anyhow::anyhow!("in the pod manifest: {e}"))?),
+            (None, None) => None,
+        };
+        let ports = if cli.port.is_empty() {
+            let parsed = file.ports.iter().map(|p| network::parse_port(p)).collect::<Result<Vec<_>, _>>();
+            parsed.map_err(|e| anyhow::anyhow!("in the pod manifest: {e}"))?
+        } else {
+            cli.port.clone()
         };
         let mut hosts_entries = cli.hosts_entry.clone();
         for e in &file.hosts_entries {
@@ -146,6 +203,7 @@ impl PodWide {
         let wide = PodWide {
             stage1: stage1.unwrap_or_else(|| DEFAULT_FLAVOR.to_string()),
             net,
+            ports,
             hosts_entries,
             exit_policy_given: cli.exit_policy.is_some() || file.exit_policy.is_some(),
             hostname: pod.hostname.clone().or(file.hostname),
@@ -302,10 +360,8 @@ pub struct PrepareArgs {
 pub struct RunPreparedArgs {
     #[command(flatten)]
     pod: PodOptions,
-    /// The pod's network for this run, instead of the one it was prepared
-    /// with: default, host or none.
-    #[arg(long, value_name = "default|host|none", value_parser = Net::parse)]
-    net: Option<Net>,
+    #[command(flatten)]
+    net: NetOptions,
     /// UUID (or unique prefix) of a prepared pod.
     uuid: String,
 }
@@ -466,12 +522,37 @@ fn check_hostname(h: &str) -> Result<()> {
     Ok(())
 }
 
-fn require_net(flavor: &Flavor, net: Net) -> Result<()> {
+fn require_net(flavor: &Flavor, net: &NetRequest, ports: &[PortMapping]) -> Result<()> {
     match net {
-        Net::None => flavor.require(feature::NET_NONE, "--net none"),
-        Net::Default => flavor.require(feature::NET_DEFAULT, "--net default"),
-        Net::Host => Ok(()),
+        NetRequest::None => flavor.require(feature::NET_NONE, "--net none")?,
+        NetRequest::Cni(nets) => {
+            let names: Vec<&str> = nets.iter().map(|(n, _)| n.as_str()).collect();
+            flavor.require(feature::NET_CNI, &format!("--net {}", names.join(",")))?;
+        }
+        NetRequest::Host => {}
     }
+    if !ports.is_empty() {
+        flavor.require(feature::NET_CNI, "--port")?;
+    }
+    Ok(())
+}
+
+/// The manifest's network fields for `req`.
+fn resolve_net(ctx: &Ctx, opts: &NetOptions, req: &NetRequest, ports: &[PortMapping]) -> Result<prepare::PodNet> {
+    let (net, networks) = opts.config(ctx).resolve(req, ports).map_err(anyhow::Error::msg)?;
+    Ok(prepare::PodNet { net, networks, ports: ports.to_vec(), cni_path: opts.cni_path() })
+}
+
+/// Moves a pod into `run/`, unless a port it publishes is taken: checked
+/// and moved under the store's ports lock, so of two pods asking for one
+/// port exactly one runs.
+fn start_running(ctx: &Ctx, pod: &mut Pod, ports: &[PortMapping]) -> Result<()> {
+    if ports.is_empty() {
+        return Ok(pod.transition(StateDir::Run)?);
+    }
+    let _lock = network::lock_ports(&ctx.store).map_err(anyhow::Error::msg)?;
+    network::check_ports(ports, &network::published(&ctx.store, pod.uuid())).map_err(anyhow::Error::msg)?;
+    Ok(pod.transition(StateDir::Run)?)
 }
 
 /// Refuses a pod that asks its flavor for something the flavor cannot do.
@@ -485,7 +566,7 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
     if wide.hostname.is_some() {
         flavor.require(feature::HOSTNAME, "--hostname")?;
     }
-    require_net(flavor, wide.net)?;
+    require_net(flavor, wide.net.as_ref().unwrap_or(&default_net(flavor)), &wide.ports)?;
     if pod.interactive || pod.tty {
         flavor.require(feature::TERMINAL, "-i/-t")?;
     }
@@ -509,7 +590,13 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
 }
 
 /// Fetches (if needed) and creates a pod in `prepare/`, locked.
-fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress) -> Result<(Pod, Flavor)> {
+/// Returns the pod, its flavor and the ports it publishes.
+fn create_pod(
+    ctx: &Ctx,
+    spec: &PodSpecArgs,
+    quiet: bool,
+    progress: &CliProgress,
+) -> Result<(Pod, Flavor, Vec<PortMapping>)> {
     let (file, apps) = match &spec.pod_manifest {
         Some(path) => {
             let (file, apps) = read_pod_manifest(path)?;
@@ -521,6 +608,11 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
     spec.pod.check_terminal(apps.len())?;
     let flavor = ctx.flavor(&wide.stage1)?;
     check_features(&flavor, &wide, &apps, &spec.pod)?;
+    let net_request = wide.net.clone().unwrap_or_else(|| default_net(&flavor));
+    let net = resolve_net(ctx, &spec.image.net, &net_request, &wide.ports)?;
+    // Without --dns options the CNI result's DNS, when it has some, wins
+    // over the host's servers.
+    let dns_from_network = wide.dns == DnsOptions::default() && net.net == Net::Cni;
     let references = apps
         .iter()
         .map(|(image, _)| ImageReference::parse(image).map_err(anyhow::Error::msg))
@@ -552,7 +644,8 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
             insecure,
             resolv_conf: wide.resolv_conf()?,
             exit_policy: wide.exit_policy,
-            net: wide.net,
+            net: net.clone(),
+            dns_from_network,
             hosts_entries: wide.hosts_entries.clone(),
             flavor: (&wide.stage1, &flavor.description),
         };
@@ -567,17 +660,17 @@ fn create_pod(ctx: &Ctx, spec: &PodSpecArgs, quiet: bool, progress: &CliProgress
             fetched.iter().zip(&apps).map(|(f, (_, o))| prepare::resolve_app(&f.record, &f.name, o, &cx)).collect()
         })
     })?;
-    Ok((pod, flavor))
+    Ok((pod, flavor, wide.ports))
 }
 
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
-    let (mut pod, flavor) = create_pod(ctx, &a.spec, true, &CliProgress::terminal_only())?;
-    pod.transition(StateDir::Run)?;
+    let (mut pod, flavor, ports) = create_pod(ctx, &a.spec, true, &CliProgress::terminal_only())?;
+    start_running(ctx, &mut pod, &ports)?;
     Err(handoff::exec_run(pod, &flavor, ctx.debug, a.spec.pod.stdio_args()))
 }
 
 pub fn prepare(ctx: &Ctx, a: PrepareArgs) -> Result<i32> {
-    let (mut pod, _) = create_pod(ctx, &a.spec, a.quiet, &CliProgress::new(a.quiet))?;
+    let (mut pod, _, _) = create_pod(ctx, &a.spec, a.quiet, &CliProgress::new(a.quiet))?;
     pod.transition(StateDir::Prepared)?;
     if !a.quiet {
         eprintln!("skiff: prepared pod {}", pod.uuid());
@@ -605,15 +698,17 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
     if a.pod.hostname.is_some() {
         flavor.require(feature::HOSTNAME, "--hostname")?;
     }
-    if let Some(net) = a.net {
-        require_net(&flavor, net)?;
+    if let Some(net) = &a.net.net {
+        require_net(&flavor, net, &manifest.ports)?;
     }
     pod.try_lock()?;
     // Changed while the pod is locked in prepared/: a failure leaves it
     // prepared as it was.
-    let changed = a.pod.hostname.is_some() || a.net.is_some_and(|n| n != manifest.net);
-    if let Some(net) = a.net {
-        manifest.net = net;
+    let changed = a.pod.hostname.is_some() || a.net.net.is_some();
+    if let Some(req) = &a.net.net {
+        let net = resolve_net(ctx, &a.net, req, &manifest.ports)?;
+        manifest.dns_from_network &= net.net == Net::Cni;
+        (manifest.net, manifest.networks, manifest.cni_path) = (net.net, net.networks, net.cni_path);
     }
     if let Some(h) = &a.pod.hostname {
         let m = &mut manifest;
@@ -630,7 +725,7 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
         skiff_pods::atomic::write_atomic(&pod.path(), skiff_pods::manifest::MANIFEST_FILE, &manifest.to_json())
             .context("cannot update the pod manifest")?;
     }
-    pod.transition(StateDir::Run).with_context(|| format!("pod {} was taken by another run-prepared", pod.uuid()))?;
+    start_running(ctx, &mut pod, &manifest.ports).with_context(|| format!("pod {} was not started", pod.uuid()))?;
     Err(handoff::exec_run(pod, &flavor, ctx.debug, a.pod.stdio_args()))
 }
 

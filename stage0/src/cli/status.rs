@@ -49,6 +49,9 @@ pub fn run(ctx: &Ctx, a: StatusArgs) -> Result<i32> {
     for ip in &info.ips {
         println!("ip={ip}");
     }
+    for n in &info.networks {
+        println!("network-{}={}", n.name, n.ips.join(","));
+    }
     if let Some(pid) = info.pid {
         println!("pid={pid}");
     }

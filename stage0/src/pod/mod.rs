@@ -5,6 +5,7 @@ pub mod dns;
 pub mod flavor;
 pub mod gc;
 pub mod handoff;
+pub mod network;
 pub mod prepare;
 pub mod resources;
 pub mod security;

@@ -1,11 +1,13 @@
 //! Resolving an image plus the user's overrides into a final app spec, and
 //! creating the pod directory that holds it.
 
+use std::path::PathBuf;
+
 use anyhow::{bail, Context, Result};
 use skiff_pods::abi::{feature, Description};
 use skiff_pods::cgroup::Resources;
 use skiff_pods::manifest::{
-    ExitPolicy, ImageRef, Isolation, Mount, MountSource, Net, Rootfs, Seccomp, MANIFEST_VERSION,
+    ExitPolicy, ImageRef, Isolation, Mount, MountSource, Net, Network, PortMapping, Rootfs, Seccomp, MANIFEST_VERSION,
 };
 use skiff_pods::{App, Pod, PodManifest, StateDir, Store};
 
@@ -318,12 +320,22 @@ fn write_pod(pod: &Pod, m: &PodManifest) -> Result<()> {
 }
 
 /// Pod-wide settings of a new pod.
+/// The pod's network, resolved (see `pod::network`).
+#[derive(Clone, Debug)]
+pub struct PodNet {
+    pub net: Net,
+    pub networks: Vec<Network>,
+    pub ports: Vec<PortMapping>,
+    pub cni_path: Vec<PathBuf>,
+}
+
 pub struct PodSettings<'a> {
     pub hostname: Option<&'a str>,
     pub insecure: Insecure,
     pub resolv_conf: Option<String>,
     pub exit_policy: ExitPolicy,
-    pub net: Net,
+    pub net: PodNet,
+    pub dns_from_network: bool,
     pub hosts_entries: Vec<(String, String)>,
     /// The flavor's id as `--stage1` named it, and what it can do.
     pub flavor: (&'a str, &'a Description),
@@ -334,8 +346,16 @@ pub fn manifest(
     pod: PodSettings,
     build_apps: impl FnOnce(&str) -> Result<Vec<App>>,
 ) -> Result<PodManifest> {
-    let PodSettings { hostname, insecure, resolv_conf, exit_policy, net, hosts_entries, flavor: (flavor, description) } =
-        pod;
+    let PodSettings {
+        hostname,
+        insecure,
+        resolv_conf,
+        exit_policy,
+        net,
+        dns_from_network,
+        hosts_entries,
+        flavor: (flavor, description),
+    } = pod;
     let hostname = match hostname {
         Some(h) => h.to_string(),
         None if description.supports(feature::HOSTNAME) => default_hostname(uuid),
@@ -361,7 +381,11 @@ pub fn manifest(
         masked_paths: !insecure.paths && description.supports(feature::MASKED_PATHS),
         resolv_conf,
         exit_policy,
-        net,
+        net: net.net,
+        networks: net.networks,
+        ports: net.ports,
+        cni_path: net.cni_path,
+        dns_from_network,
         hosts_entries,
         hostname,
     })

@@ -7,102 +7,105 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use skiff_pods::manifest::Net;
-
-/// Where Debian's containernetworking-plugins live.
-pub const DEFAULT_PLUGIN_DIR: &str = "/usr/lib/cni";
-
-/// The `default` network: a bridge with host-local addresses and outbound
-/// masquerading (docs/networking.md).
-pub const DEFAULT_SUBNET: &str = "10.231.0.0/16";
-pub const DEFAULT_BRIDGE: &str = "skiff0";
+use skiff_pods::manifest::Network;
 
 /// A pod's attachment to one network.
-pub struct Attachment {
-    pub conflist: serde_json::Value,
-    pub plugin_dir: PathBuf,
+pub struct Attachment<'a> {
+    pub network: &'a Network,
+    /// Directories holding the plugins, searched in order.
+    pub cni_path: &'a [PathBuf],
     /// The pod's UUID.
-    pub container_id: String,
-    pub netns: PathBuf,
-    pub ifname: String,
+    pub container_id: &'a str,
+    pub netns: &'a Path,
+    /// What the runtime offers plugins that declare a capability
+    /// (`portMappings` for the pod's first network).
+    pub runtime_config: serde_json::Map<String, serde_json::Value>,
 }
 
-/// The configuration list of the `default` network; host-local keeps its
-/// leases under `ipam_dir` (inside skiff's store).
-pub fn default_conflist(ipam_dir: &Path) -> serde_json::Value {
-    serde_json::json!({
-        "cniVersion": "1.0.0",
-        "name": "skiff-default",
-        "plugins": [{
-            "type": "bridge",
-            "bridge": DEFAULT_BRIDGE,
-            "isGateway": true,
-            "ipMasq": true,
-            "hairpinMode": true,
-            "ipam": {
-                "type": "host-local",
-                "ranges": [[{"subnet": DEFAULT_SUBNET}]],
-                "routes": [{"dst": "0.0.0.0/0"}],
-                "dataDir": ipam_dir,
-            }
-        }]
-    })
-}
-
-/// The conflist a manifest's network needs, or None for host/none.
-pub fn conflist_for(net: Net, ipam_dir: &Path) -> Option<serde_json::Value> {
-    match net {
-        Net::Default => Some(default_conflist(ipam_dir)),
-        Net::Host | Net::None => None,
-    }
-}
-
-impl Attachment {
+impl Attachment<'_> {
+    /// Each plugin's own configuration: its entry of the list with the
+    /// list's name and version, and `runtimeConfig` for the capabilities it
+    /// declares (spec: "Deriving runtimeConfig").
     fn plugins(&self) -> Result<Vec<serde_json::Value>, String> {
-        let list = self.conflist["plugins"].as_array().ok_or("network configuration without plugins")?;
+        let list = &self.network.conflist;
+        let plugins = list["plugins"].as_array().filter(|p| !p.is_empty());
+        let plugins =
+            plugins.ok_or_else(|| format!("network {}: no plugins in its configuration", self.network.name))?;
         let mut out = Vec::new();
-        for p in list {
+        for p in plugins {
             let mut conf = p.clone();
-            conf["name"] = self.conflist["name"].clone();
-            conf["cniVersion"] = self.conflist["cniVersion"].clone();
+            conf["name"] = list["name"].clone();
+            conf["cniVersion"] = list["cniVersion"].clone();
+            let mut rc = serde_json::Map::new();
+            if let Some(caps) = p["capabilities"].as_object() {
+                for (cap, on) in caps {
+                    if let (Some(true), Some(v)) = (on.as_bool(), self.runtime_config.get(cap)) {
+                        rc.insert(cap.clone(), v.clone());
+                    }
+                }
+            }
+            if !rc.is_empty() {
+                conf["runtimeConfig"] = rc.into();
+            }
             out.push(conf);
         }
         Ok(out)
     }
 
-    fn exec(&self, command: &str, conf: &serde_json::Value) -> Result<serde_json::Value, String> {
-        let kind = conf["type"].as_str().ok_or("a plugin without a type")?;
-        let bin = self.plugin_dir.join(kind);
-        if !bin.is_file() {
-            return Err(format!(
-                "CNI plugin {kind} not found in {} (Debian package containernetworking-plugins)",
-                self.plugin_dir.display()
-            ));
+    /// `CNI_ARGS`: the network's arguments, with IgnoreUnknown so that a
+    /// plugin that does not know a key (bridge does not know IP) accepts it.
+    fn cni_args(&self) -> String {
+        if self.network.args.is_empty() {
+            return String::new();
         }
+        let mut s = String::from("IgnoreUnknown=1");
+        for (k, v) in &self.network.args {
+            s.push_str(&format!(";{k}={v}"));
+        }
+        s
+    }
+
+    fn exec(&self, command: &str, conf: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let net = &self.network.name;
+        let kind = conf["type"].as_str().filter(|k| !k.is_empty() && !k.contains('/') && *k != "..");
+        let kind = kind.ok_or_else(|| format!("network {net}: a plugin without a valid type"))?;
+        let Some(bin) = self.cni_path.iter().map(|d| d.join(kind)).find(|b| b.is_file()) else {
+            let dirs: Vec<String> = self.cni_path.iter().map(|d| d.display().to_string()).collect();
+            return Err(format!(
+                "network {net}: CNI plugin {kind} not found in {} (Debian package containernetworking-plugins)",
+                dirs.join(":")
+            ));
+        };
         let mut child = Command::new(&bin)
             .env_clear()
             .env("CNI_COMMAND", command)
-            .env("CNI_CONTAINERID", &self.container_id)
-            .env("CNI_NETNS", &self.netns)
-            .env("CNI_IFNAME", &self.ifname)
-            .env("CNI_PATH", &self.plugin_dir)
+            .env("CNI_CONTAINERID", self.container_id)
+            .env("CNI_NETNS", self.netns)
+            .env("CNI_IFNAME", &self.network.ifname)
+            .env("CNI_ARGS", self.cni_args())
+            .env("CNI_PATH", std::env::join_paths(self.cni_path).unwrap_or_default())
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot run CNI plugin {}: {e}", bin.display()))?;
+            .map_err(|e| format!("network {net}: cannot run CNI plugin {}: {e}", bin.display()))?;
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(conf.to_string().as_bytes());
         }
-        let out = child.wait_with_output().map_err(|e| format!("CNI plugin {kind}: {e}"))?;
+        let out = child.wait_with_output().map_err(|e| format!("network {net}: CNI plugin {kind}: {e}"))?;
         let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
         if !out.status.success() {
             // Errors are a JSON object with a message (CNI spec, "Error").
             let msg = parsed["msg"].as_str().map(str::to_string).unwrap_or_else(|| {
                 String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("no message").to_string()
             });
-            return Err(format!("CNI plugin {kind} {command} failed: {msg}"));
+            let details = parsed["details"].as_str().filter(|d| !d.is_empty() && !msg.contains(d));
+            let msg = match details {
+                Some(d) => format!("{msg}: {d}"),
+                None => msg,
+            };
+            return Err(format!("network {net}: CNI plugin {kind} {command} failed: {msg}"));
         }
         Ok(parsed)
     }
@@ -146,10 +149,56 @@ impl Attachment {
 mod tests {
     use super::*;
 
+    fn network(conflist: serde_json::Value, args: &[(&str, &str)]) -> Network {
+        Network {
+            name: "n".into(),
+            ifname: "eth0".into(),
+            conflist,
+            args: args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn attachment(n: &Network) -> Attachment<'_> {
+        let mut rc = serde_json::Map::new();
+        rc.insert("portMappings".into(), serde_json::json!([{"hostPort": 8080, "containerPort": 80}]));
+        static PATH: [PathBuf; 0] = [];
+        Attachment { network: n, cni_path: &PATH, container_id: "c", netns: Path::new("/n"), runtime_config: rc }
+    }
+
     #[test]
-    fn default_network() {
-        let c = default_conflist(Path::new("/store/net/ipam"));
-        assert_eq!(c["plugins"][0]["ipam"]["dataDir"], "/store/net/ipam");
-        assert!(conflist_for(Net::Host, Path::new("/x")).is_none());
+    fn plugin_configs_carry_the_list_name_and_only_declared_capabilities() {
+        let n = network(
+            serde_json::json!({"cniVersion": "1.0.0", "name": "web", "plugins": [
+                {"type": "bridge"},
+                {"type": "portmap", "capabilities": {"portMappings": true, "bandwidth": true}},
+                {"type": "tuning", "capabilities": {"portMappings": false}},
+            ]}),
+            &[],
+        );
+        let p = attachment(&n).plugins().unwrap();
+        assert_eq!((p[0]["name"].as_str(), p[0]["cniVersion"].as_str()), (Some("web"), Some("1.0.0")));
+        assert!(p[0].get("runtimeConfig").is_none());
+        assert_eq!(p[1]["runtimeConfig"]["portMappings"][0]["hostPort"], 8080);
+        assert!(p[1]["runtimeConfig"].get("bandwidth").is_none(), "nothing offered for it");
+        assert!(p[2].get("runtimeConfig").is_none(), "declared false");
+        assert_eq!(attachment(&n).cni_args(), "");
+        let n = network(n.conflist.clone(), &[("IP", "10.1.2.3")]);
+        assert_eq!(attachment(&n).cni_args(), "IgnoreUnknown=1;IP=10.1.2.3");
+    }
+
+    #[test]
+    fn hostile_configurations_are_errors() {
+        for bad in [
+            serde_json::json!({"name": "x"}),
+            serde_json::json!({"name": "x", "plugins": []}),
+            serde_json::json!({"name": "x", "plugins": "bridge"}),
+        ] {
+            assert!(attachment(&network(bad.clone(), &[])).plugins().is_err(), "{bad}");
+        }
+        for kind in ["../../bin/sh", "", ".."] {
+            let n = network(serde_json::json!({"name": "x", "plugins": [{"type": kind}]}), &[]);
+            let err = attachment(&n).add().unwrap_err();
+            assert!(err.contains("valid type"), "{err}");
+        }
     }
 }

@@ -1,85 +1,107 @@
 //! A pod's network when it is not the host's and not `none`: a network
-//! namespace pinned in the pod directory, attached by CNI plugins before
-//! any app runs and detached when the pod is over (or by gc).
+//! namespace pinned in the pod directory, attached to each of the
+//! manifest's CNI networks in order before any app runs, and detached in
+//! reverse order when the pod is over (or by gc).
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use skiff_pods::manifest::Net;
+use skiff_pods::netstate::{Attached, NetState};
 use skiff_pods::{atomic, PodManifest};
 
-use crate::cni::{self, Attachment};
+use crate::cni::Attachment;
 use crate::netns::{self, NETNS_FILE, RESULT_FILE};
 
-/// host-local's leases live in skiff's store, beside the layer trees.
-fn ipam_dir(m: &PodManifest) -> PathBuf {
-    let layers = m.apps.first().map(|a| a.rootfs.layers_dir.clone()).unwrap_or_default();
-    layers.parent().unwrap_or(Path::new("/")).join("net").join("ipam")
-}
-
-fn plugin_dir() -> PathBuf {
-    std::env::var_os("CNI_PATH").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(cni::DEFAULT_PLUGIN_DIR))
-}
-
+/// The pod's attached networks, for detaching them.
 pub struct PodNetwork {
-    attachment: Attachment,
-    result: serde_json::Value,
+    manifest: PodManifest,
+    netns: PathBuf,
+    state: NetState,
 }
 
-fn attachment(m: &PodManifest, pod_dir: &Path) -> Option<Attachment> {
-    Some(Attachment {
-        conflist: cni::conflist_for(m.net, &ipam_dir(m))?,
-        plugin_dir: plugin_dir(),
-        container_id: m.uuid.clone(),
-        netns: pod_dir.join(NETNS_FILE),
-        ifname: "eth0".into(),
-    })
+/// The CNI attachments of the manifest's networks; published ports go to
+/// the first network.
+fn attachments<'a>(m: &'a PodManifest, netns: &'a Path) -> Vec<Attachment<'a>> {
+    m.networks
+        .iter()
+        .enumerate()
+        .map(|(i, network)| {
+            let mut runtime_config = serde_json::Map::new();
+            if i == 0 && !m.ports.is_empty() {
+                let ports = m.ports.iter().map(|p| {
+                    serde_json::json!({
+                        "hostPort": p.host_port, "containerPort": p.pod_port,
+                        "protocol": p.protocol, "hostIP": p.host_ip,
+                    })
+                });
+                runtime_config.insert("portMappings".into(), ports.collect());
+            }
+            Attachment { network, cni_path: &m.cni_path, container_id: &m.uuid, netns, runtime_config }
+        })
+        .collect()
+}
+
+/// Detaches the first `count` networks of the manifest, last first, with
+/// the results `state` recorded for them, and unpins the namespace. DEL is
+/// harmless for a network that was never (or only partly) attached, so gc
+/// asks for every network: a flavor killed during an ADD recorded nothing
+/// of that network.
+fn detach_first(m: &PodManifest, netns: &Path, state: &NetState, count: usize) -> Result<(), String> {
+    let mut first_err = None;
+    for att in attachments(m, netns).iter().take(count).rev() {
+        let recorded = state.0.iter().find(|a| a.network == att.network.name);
+        let result = recorded.map(|a| a.result.clone()).unwrap_or_default();
+        if let Err(e) = att.del(&result) {
+            first_err.get_or_insert(e);
+        }
+    }
+    netns::remove(netns);
+    first_err.map_or(Ok(()), Err)
 }
 
 /// Creates and attaches the pod's network namespace (None: the manifest
 /// asks for none). Returns it with an fd for the pod's init to `setns`.
+/// Whatever fails is undone: no namespace, lease or rule is left.
 pub fn attach(m: &PodManifest, pod_dir: &Path, lock: impl AsFd) -> Result<Option<(PodNetwork, OwnedFd)>, String> {
-    let Some(att) = attachment(m, pod_dir) else { return Ok(None) };
-    let fd = netns::create(&att.netns)?;
-    let result = match att.add() {
-        Ok(r) => r,
-        Err(e) => {
-            netns::remove(&att.netns);
+    if m.net != Net::Cni {
+        return Ok(None);
+    }
+    let path = pod_dir.join(NETNS_FILE);
+    let fd = netns::create(&path)?;
+    let mut state = NetState::default();
+    for att in attachments(m, &path) {
+        let record = |state: &NetState| atomic::replace_at(&lock, RESULT_FILE, &state.to_json());
+        let added = att.add().and_then(|result| {
+            state.0.push(Attached { network: att.network.name.clone(), ifname: att.network.ifname.clone(), result });
+            record(&state).map_err(|e| format!("cannot record the pod's network: {e}"))
+        });
+        if let Err(e) = added {
+            // A failed ADD undid itself; the networks attached before it go,
+            // and this one too when only recording it failed.
+            let _ = detach_first(m, &path, &state, state.0.len());
             return Err(e);
         }
-    };
-    if let Err(e) = atomic::replace_at(lock, RESULT_FILE, result.to_string().as_bytes()) {
-        let _ = att.del(&result);
-        netns::remove(&att.netns);
-        return Err(format!("cannot record the pod's network: {e}"));
     }
-    Ok(Some((PodNetwork { attachment: att, result }, fd)))
+    Ok(Some((PodNetwork { manifest: m.clone(), netns: path, state }, fd)))
 }
 
 impl PodNetwork {
-    /// The pod's addresses (CIDR) on it.
-    pub fn addresses(&self) -> Vec<String> {
-        skiff_pods::pod::addresses_in(&self.result)
+    pub fn state(&self) -> &NetState {
+        &self.state
     }
 
     pub fn detach(self) -> Result<(), String> {
-        let r = self.attachment.del(&self.result);
-        netns::remove(&self.attachment.netns);
-        r
+        detach_first(&self.manifest, &self.netns, &self.state, self.manifest.networks.len())
     }
 }
 
 /// For gc: detaches what a killed flavor left attached. Harmless when
 /// nothing is.
 pub fn detach_leftover(m: &PodManifest, pod_dir: &Path) -> Result<(), String> {
-    let Some(att) = attachment(m, pod_dir) else { return Ok(()) };
-    if !att.netns.exists() {
+    let netns = pod_dir.join(NETNS_FILE);
+    if m.net != Net::Cni || !netns.exists() {
         return Ok(());
     }
-    let result = std::fs::read(pod_dir.join(RESULT_FILE))
-        .ok()
-        .and_then(|d| serde_json::from_slice(&d).ok())
-        .unwrap_or(serde_json::Value::Null);
-    let r = att.del(&result);
-    netns::remove(&att.netns);
-    r
+    detach_first(m, &netns, &NetState::read(pod_dir), m.networks.len())
 }

@@ -92,7 +92,7 @@ fn become_app(m: &PodManifest, app: &App, root: &Path) -> Result<Prepared, Strin
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
     nix::unistd::chroot(root).map_err(|e| format!("chroot {}: {e}", root.display()))?;
     std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
-    skiff_stage2::etc::populate(Path::new("/"), m, &[])?;
+    skiff_stage2::etc::populate(Path::new("/"), m, &Default::default())?;
     std::fs::create_dir_all(&app.working_dir)
         .map_err(|e| format!("app {}: cannot create working directory {}: {e}", app.name, app.working_dir))?;
     if app.isolation.readonly_rootfs {

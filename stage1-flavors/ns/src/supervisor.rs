@@ -53,7 +53,7 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
         Some((n, fd)) => (Some(n), Some(fd)),
         None => (None, None),
     };
-    let ips = network.as_ref().map(|n| n.addresses()).unwrap_or_default();
+    let net_state = network.as_ref().map(|n| n.state().clone()).unwrap_or_default();
     let mut mask = skiff_stage2::init::supervised_signals();
     mask.add(Signal::SIGWINCH);
     mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
@@ -87,7 +87,7 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
             // The supervisor's relay: its drop would restore the caller's
             // terminal while the pod runs.
             std::mem::forget(relay);
-            let net = PodNet { netns, ips };
+            let net = PodNet { netns, state: net_state };
             std::process::exit(pod_init(&plan, manifest, net, cgroups.app_procs, console, report_w, placed_r));
         }
         Ok(ForkResult::Parent { child }) => child,
@@ -169,11 +169,11 @@ impl Cgroups {
     }
 }
 
-/// The pod's own network, for its init: the namespace to join and the
-/// pod's addresses on it.
+/// The pod's own network, for its init: the namespace to join and what
+/// its CNI networks gave the pod.
 struct PodNet {
     netns: Option<OwnedFd>,
-    ips: Vec<String>,
+    state: skiff_pods::netstate::NetState,
 }
 
 /// Runs in the forked child: becomes the pod's PID 1.
@@ -219,7 +219,7 @@ fn pod_init(
         }
         Ok(())
     };
-    skiff_stage2::init::run(manifest, reporter, console, &net.ips, wait_placed, place)
+    skiff_stage2::init::run(manifest, reporter, console, &net.state, wait_placed, place)
 }
 
 fn reader_gone(reporter: &Reporter) -> bool {

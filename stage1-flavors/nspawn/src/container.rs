@@ -46,8 +46,8 @@ pub fn main() -> i32 {
         .and_then(|m| setup(&m).map(|()| m));
     match ready {
         Ok(manifest) => {
-            let ips = skiff_pods::pod::net_addresses(Path::new(POD_DIR));
-            skiff_stage2::init::run(&manifest, reporter, None, &ips, || Ok(()), |_, _| Ok(()))
+            let net = skiff_pods::netstate::NetState::read(Path::new(POD_DIR));
+            skiff_stage2::init::run(&manifest, reporter, None, &net, || Ok(()), |_, _| Ok(()))
         }
         Err(msg) => {
             let _ = reporter.send(&Report::Error(msg));

@@ -117,7 +117,7 @@ fn nspawn_command(nspawn: &Path, m: &PodManifest, pod_dir: &Path, root: &Path, d
             cmd.arg("--private-network");
         }
         // The namespace the flavor pinned and attached (docs/networking.md).
-        Net::Default => {
+        Net::Cni => {
             cmd.arg(format!("--network-namespace-path={}", pod_dir.join(NETNS_FILE).display()));
         }
         Net::Host => {}
