@@ -126,7 +126,7 @@ pub fn default_conflist(ipam_dir: &Path) -> serde_json::Value {
 
 /// A configuration list as the spec shapes it: a version, a name and a
 /// non-empty list of plugins with a type each.
-fn check_conflist(v: &serde_json::Value) -> Result<String, String> {
+pub fn check_conflist(v: &serde_json::Value) -> Result<String, String> {
     let name = v["name"].as_str().ok_or("no \"name\"")?;
     check_name(name)?;
     v["cniVersion"].as_str().ok_or("no \"cniVersion\"")?;
