@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Start latency of a one-shot pod: median wall time of
-#   skiff run IMG --exec /bin/true          (image already fetched)
+#   skiff run --net host IMG --exec /bin/true   (image already fetched; the
+#   peers get no network namespace either: bench/net.sh measures networks)
 #   skiff run --stage1 fly IMG --exec /bin/true
-#   skiff run --stage1 nspawn IMG --exec /bin/true
+#   skiff run --stage1 nspawn --net host IMG --exec /bin/true
 # (fly is compared with `unshare --mount chroot`, its floor: a private mount
 # namespace and a chroot, nothing else)
 # against crun, runc, bwrap and a bare unshare+chroot floor running /bin/true
@@ -28,7 +29,7 @@ trap cleanup EXIT
 skiff="$SKIFF_BIN --dir $work/store"
 scripts/busybox-rootfs.sh "$work/rootfs"
 id=$($skiff image build -q --from-dir "$work/rootfs" --tag bench:1)
-$skiff run "$id" --exec /bin/true
+$skiff run --net host "$id" --exec /bin/true
 # The very tree skiff uses as the pod's (only) lower layer is every peer's root.
 diff_id=$(jq -r '.layers[0].diff_id' "$work/store/images/${id#sha256:}.json")
 root="$work/store/layers/sha256/${diff_id#sha256:}"
@@ -48,9 +49,9 @@ cat >"$work/inner.sh" <<INNER
 set -e
 if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
 hyperfine -N --style basic --warmup $WARMUP --runs $RUNS --export-json $work/result.json \
-  -n skiff "$skiff run $id --exec /bin/true" \
+  -n skiff "$skiff run --net host $id --exec /bin/true" \
   -n skiff-fly "$skiff run --stage1 fly $id --exec /bin/true" \
-  -n skiff-nspawn "$skiff run --stage1 nspawn $id --exec /bin/true" \
+  -n skiff-nspawn "$skiff run --stage1 nspawn --net host $id --exec /bin/true" \
   -n crun "crun --root $work/crun run --bundle $bundle bench-crun" \
   -n runc "runc --root $work/runc run --bundle $bundle bench-runc" \
   -n bwrap "bwrap --unshare-pid --unshare-ipc --unshare-uts --bind $root / --proc /proc --dev /dev /bin/true" \

@@ -266,9 +266,11 @@ fn pods_are_on_the_default_network_unless_told_otherwise() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "2", "lo and eth0: {out}");
     assert!(lines[1].starts_with("10.231."), "{out}");
-    let host = std::fs::read_to_string("/proc/net/dev").unwrap().lines().filter(|l| l.contains(':')).count();
-    let out = s.ok(&["run", "--net", "host", &s.image, "--exec", "/bin/sh", "--", "-c", count]);
-    assert_eq!(out.trim().parse::<usize>().unwrap(), host, "the host's interfaces");
+    // The host's own network namespace (interfaces come and go with the
+    // other tests' pods, the namespace does not).
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let out = s.ok(&["run", "--net", "host", &s.image, "--exec", "/bin/readlink", "--", "/proc/self/ns/net"]);
+    assert_eq!(out.trim(), host.to_str().unwrap(), "the host's network namespace");
     let m: serde_json::Value =
         serde_json::from_str(&s.ok(&["cat-manifest", s.list_json()[0]["uuid"].as_str().unwrap()])).unwrap();
     assert_eq!(m["networks"][0]["name"], "default");
@@ -345,4 +347,30 @@ fn published_ports_reach_the_pod_and_collisions_are_refused() {
     server.wait().unwrap();
     assert_eq!(rules_of(&uuid), 0, "the port's rules went with the pod");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing answers any more");
+}
+
+#[test]
+fn of_two_pods_started_at_once_with_one_port_exactly_one_runs() {
+    let s = Skiff::new();
+    let port = free_port().to_string();
+    let args = ["run", "--port", &format!("{port}:80"), &s.image, "--exec", "/bin/sleep", "--", "30"];
+    let mut a = s.spawn(&args);
+    let mut b = s.spawn(&args);
+    // The loser ends at once with 125; the winner runs until killed.
+    let (loser, winner) = loop {
+        if let Some(st) = a.try_wait().unwrap() {
+            break (st, &mut b);
+        }
+        if let Some(st) = b.try_wait().unwrap() {
+            break (st, &mut a);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(loser.code(), Some(125), "the second pod is refused");
+    s.wait_for("the winner to run", || {
+        s.list_json().as_array().unwrap().iter().any(|p| p["state"] == "running" && p["pid"].is_i64())
+    });
+    assert_eq!(winner.try_wait().unwrap(), None, "the first pod still runs");
+    winner.kill().unwrap();
+    winner.wait().unwrap();
 }
