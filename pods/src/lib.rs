@@ -10,6 +10,7 @@ pub mod atomic;
 pub mod cgroup;
 pub mod layout;
 pub mod manifest;
+pub mod names;
 pub mod netstate;
 pub mod pod;
 pub mod spec;

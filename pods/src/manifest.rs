@@ -24,6 +24,9 @@ pub struct PodManifest {
     pub created_at: String,
     /// The stage1 flavor that runs (or will run) the pod, e.g. `ns`.
     pub flavor: String,
+    /// The pod's name (`--name`), unique among live pods.
+    #[serde(default)]
+    pub name: Option<String>,
     pub hostname: String,
     /// Hide and write-protect the sensitive parts of /proc and /sys.
     #[serde(default = "yes")]
@@ -311,6 +314,7 @@ mod tests {
             uuid: "3f2b9c1e-8d4a-4e2b-9f6a-1c2d3e4f5a6b".into(),
             created_at: "2026-11-22T07:00:00Z".into(),
             flavor: "ns".into(),
+            name: Some("web".into()),
             hostname: "skiff-3f2b9c1e".into(),
             apps: vec![App {
                 name: "busybox".into(),

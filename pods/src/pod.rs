@@ -58,8 +58,16 @@ impl Pod {
         Ok(Pod { store: store.clone(), uuid, state_dir: StateDir::Embryo, dir, locked: true })
     }
 
-    /// Finds a pod by full UUID or unique prefix, in any state.
+    /// Finds a pod by name (`--name`), full UUID or unique prefix, in any
+    /// state. A name wins over a UUID prefix that happens to spell it.
     pub fn find(store: &Store, id: &str) -> Result<Pod> {
+        if let Some(pod) = crate::names::lookup(store, id).and_then(|u| Self::find_uuid(store, &u).ok()) {
+            return Ok(pod);
+        }
+        Self::find_uuid(store, id)
+    }
+
+    fn find_uuid(store: &Store, id: &str) -> Result<Pod> {
         if !uuid::is_valid_prefix(id) {
             return Err(PodError::BadUuid(id.into()));
         }

@@ -53,6 +53,7 @@ pub(crate) fn test_manifest() -> skiff_pods::PodManifest {
         uuid: "00000000-0000-4000-8000-000000000000".into(),
         created_at: String::new(),
         flavor: "ns".into(),
+        name: None,
         hostname: "pod".into(),
         masked_paths: true,
         resolv_conf: None,

@@ -6,6 +6,7 @@ mod fetch;
 mod image;
 mod list;
 mod pod_info;
+mod pod_ref;
 mod progress;
 mod remove;
 mod run;

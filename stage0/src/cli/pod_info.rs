@@ -26,6 +26,8 @@ pub struct NetworkInfo {
 #[derive(Debug, Serialize)]
 pub struct PodInfo {
     pub uuid: String,
+    /// `--name`, if the pod was given one.
+    pub name: Option<String>,
     pub state: String,
     pub created_at: Option<String>,
     pub started_at: Option<String>,
@@ -89,6 +91,7 @@ impl PodInfo {
                 .map(|a| NetworkInfo { name: a.network.clone(), ifname: a.ifname.clone(), ips: a.addresses() })
                 .collect(),
             uuid: pod.uuid().to_string(),
+            name: manifest.as_ref().and_then(|m| m.name.clone()),
             state: state.to_string(),
             created_at: manifest.map(|m| m.created_at),
             started_at: pod.started_at(),

@@ -9,16 +9,16 @@ use crate::pod::gc::{self, GcOptions};
 
 #[derive(Args, Debug)]
 pub struct RmArgs {
-    /// UUIDs (or unique prefixes) of exited or prepared pods.
-    #[arg(required = true, value_name = "UUID")]
-    uuids: Vec<String>,
+    /// Exited or prepared pods.
+    #[command(flatten)]
+    pods: super::pod_ref::PodRefs,
 }
 
 /// Removes each pod; prints the UUID of each removed one. Running pods are
 /// refused. Exits 125 if any pod could not be removed.
 pub fn rm(ctx: &Ctx, a: RmArgs) -> Result<i32> {
     let mut failed = false;
-    for id in &a.uuids {
+    for id in &a.pods.ids()? {
         match rm_one(ctx, id) {
             Ok(uuid) => println!("{uuid}"),
             Err(e) => {
@@ -44,6 +44,7 @@ fn rm_one(ctx: &Ctx, id: &str) -> Result<String> {
     }
     pod.try_lock()?;
     gc::destroy(&ctx.store, pod)?;
+    skiff_pods::names::sweep(&ctx.store);
     Ok(uuid)
 }
 
@@ -63,6 +64,7 @@ pub struct GcArgs {
 pub fn gc(ctx: &Ctx, a: GcArgs) -> Result<i32> {
     let opts = GcOptions { grace_period: a.grace_period, expire_prepared: a.expire_prepared };
     let report = gc::gc(&ctx.store, &opts);
+    skiff_pods::names::sweep(&ctx.store);
     for uuid in &report.deleted {
         println!("{uuid}");
     }

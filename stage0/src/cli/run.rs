@@ -63,6 +63,13 @@ impl PodOptions {
 /// Pod options of `run` and `prepare` only (fixed once a pod is prepared).
 #[derive(Args, Debug, Clone)]
 pub struct PrepareOptions {
+    /// Name the pod (letters, digits, '_', '.', '-'): usable wherever a
+    /// UUID is; no two live pods have one name.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Write the pod's UUID to FILE as soon as it is allocated.
+    #[arg(long, value_name = "FILE")]
+    uuid_file_save: Option<PathBuf>,
     /// The stage1 flavor that isolates the pod: ns, fly, nspawn, or an
     /// absolute path [default: the config file's, else ns].
     #[arg(long, value_name = "NAME|PATH")]
@@ -318,7 +325,7 @@ pub fn app_help() -> String {
     format!(
         "IMAGE is oci:PATH[:TAG] (an OCI image layout) or sha256:ID (a fetched image).\n\
          A pod of several apps: IMAGE [APP OPTIONS] [-- ARGS] --- IMAGE [APP OPTIONS] [-- ARGS] ...\n\nApp options (after IMAGE, before --):\n{}\n\n\
-         The network namespace is the host's in this version; mount, PID, UTS and IPC namespaces are the pod's own.\n\
+         Mount, PID, UTS, IPC and network namespaces are the pod's own (the network: --net, docs/networking.md).\n\
          Exit codes: the app's own status; 128+N when the app died of signal N; 125 when skiff failed;\n\
          126 when the app's file cannot be executed; 127 when it does not exist (docs/exit-codes.md).",
         cmd.render_help().to_string().trim_end()
@@ -362,8 +369,9 @@ pub struct RunPreparedArgs {
     pod: PodOptions,
     #[command(flatten)]
     net: NetOptions,
-    /// UUID (or unique prefix) of a prepared pod.
-    uuid: String,
+    /// A prepared pod.
+    #[command(flatten)]
+    pod_ref: super::pod_ref::PodRef,
 }
 
 /// Splits `IMAGE [APP OPTIONS] [-- ARGS] [--- IMAGE ...]` into apps.
@@ -507,6 +515,13 @@ fn read_pod_manifest(path: &std::path::Path) -> Result<(PodSpec, Vec<(String, Ap
     Ok((spec, apps))
 }
 
+/// A file's directory and name, for an atomic write.
+fn split_path(f: &std::path::Path) -> Result<(&std::path::Path, &str)> {
+    let name = f.file_name().and_then(|n| n.to_str()).with_context(|| format!("{} is not a file name", f.display()))?;
+    let dir = f.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    Ok((dir, name))
+}
+
 fn check_hostname(h: &str) -> Result<()> {
     let ok = !h.is_empty()
         && h.len() <= 64
@@ -636,10 +651,22 @@ fn create_pod(
         }
         fetched.push(f);
     }
+    if let Some(n) = &spec.image.name {
+        skiff_pods::names::check(n)?;
+    }
     let pod = prepare::create(&ctx.store, |uuid| {
+        if let Some(f) = &spec.image.uuid_file_save {
+            let (dir, file) = split_path(f)?;
+            skiff_pods::atomic::write_atomic(dir, file, format!("{uuid}\n").as_bytes())
+                .with_context(|| format!("cannot write --uuid-file-save {}", f.display()))?;
+        }
+        if let Some(n) = &spec.image.name {
+            skiff_pods::names::claim(&ctx.store, n, uuid)?;
+        }
         let insecure = wide.insecure;
         let pod_env = wide.pod_env(spec.pod.interactive || spec.pod.tty);
         let settings = prepare::PodSettings {
+            name: spec.image.name.clone(),
             hostname: wide.hostname.as_deref(),
             insecure,
             resolv_conf: wide.resolv_conf()?,
@@ -683,7 +710,7 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
     if let Some(h) = &a.pod.hostname {
         check_hostname(h)?;
     }
-    let mut pod = Pod::find(&ctx.store, &a.uuid)?;
+    let mut pod = Pod::find(&ctx.store, &a.pod_ref.id()?)?;
     let state = pod.state();
     if state != PodState::Prepared {
         bail!("pod {} is {state}, not prepared", pod.uuid());

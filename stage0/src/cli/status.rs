@@ -21,8 +21,8 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// UUID (or unique prefix) of the pod.
-    uuid: String,
+    #[command(flatten)]
+    pod: super::pod_ref::PodRef,
 }
 
 pub fn run(ctx: &Ctx, a: StatusArgs) -> Result<i32> {
@@ -31,13 +31,15 @@ pub fn run(ctx: &Ctx, a: StatusArgs) -> Result<i32> {
         Some("forever") => Some(None),
         Some(d) => Some(Some(Instant::now() + parse_duration(d).map_err(anyhow::Error::msg)?)),
     };
+    // A name is resolved once: it may pass to another pod while we wait.
+    let uuid = Pod::find(&ctx.store, &a.pod.id()?)?.uuid().to_string();
     let mut code = 0;
     if let Some(deadline) = deadline {
-        if !wait_exited(ctx, &a.uuid, deadline)? {
+        if !wait_exited(ctx, &uuid, deadline)? {
             code = EXIT_WAIT_TIMEOUT;
         }
     }
-    let info = PodInfo::of(&Pod::find(&ctx.store, &a.uuid)?);
+    let info = PodInfo::of(&Pod::find(&ctx.store, &uuid)?);
     if a.format == Format::Json {
         output::json(&serde_json::to_value(&info)?)?;
         return Ok(code);

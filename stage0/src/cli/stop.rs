@@ -19,8 +19,8 @@ pub struct StopArgs {
     /// How long the apps get to exit after SIGTERM before SIGKILL.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     timeout: Duration,
-    #[arg(required = true, value_name = "UUID")]
-    uuids: Vec<String>,
+    #[command(flatten)]
+    pods: super::pod_ref::PodRefs,
 }
 
 fn stop_one(ctx: &Ctx, id: &str, force: bool, timeout: Duration) -> Result<String> {
@@ -50,7 +50,7 @@ fn stop_one(ctx: &Ctx, id: &str, force: bool, timeout: Duration) -> Result<Strin
 /// Prints the UUID of each pod stopped (or already exited).
 pub fn stop(ctx: &Ctx, a: StopArgs) -> Result<i32> {
     let mut failed = false;
-    for id in &a.uuids {
+    for id in &a.pods.ids()? {
         match stop_one(ctx, id, a.force, a.timeout) {
             Ok(u) => println!("{u}"),
             Err(e) => {
@@ -68,8 +68,9 @@ pub struct EnterArgs {
     /// gets (required when the pod has several).
     #[arg(long, value_name = "NAME")]
     app: Option<String>,
-    /// UUID (or unique prefix) of a running pod.
-    uuid: String,
+    /// A running pod.
+    #[command(flatten)]
+    pod: super::pod_ref::PodRef,
     /// Command and arguments [default: /bin/sh].
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
@@ -78,7 +79,7 @@ pub struct EnterArgs {
 /// Replaces this process with the command inside the pod; exits with its
 /// status (128+N for signal N).
 pub fn enter(ctx: &Ctx, a: EnterArgs) -> Result<i32> {
-    let pod = Pod::find(&ctx.store, &a.uuid)?;
+    let pod = Pod::find(&ctx.store, &a.pod.id()?)?;
     let uuid = pod.uuid().to_string();
     if pod.state() != PodState::Running {
         bail!("pod {uuid} is {}, not running", pod.state());
@@ -103,13 +104,13 @@ pub fn enter(ctx: &Ctx, a: EnterArgs) -> Result<i32> {
 
 #[derive(Args, Debug)]
 pub struct CatManifestArgs {
-    /// UUID (or unique prefix) of the pod.
-    uuid: String,
+    #[command(flatten)]
+    pod: super::pod_ref::PodRef,
 }
 
 /// Prints the pod's resolved manifest (docs/manifest.md).
 pub fn cat_manifest(ctx: &Ctx, a: CatManifestArgs) -> Result<i32> {
-    let m = Pod::find(&ctx.store, &a.uuid)?.read_manifest()?;
+    let m = Pod::find(&ctx.store, &a.pod.id()?)?.read_manifest()?;
     println!("{}", String::from_utf8_lossy(&m.to_json()));
     Ok(0)
 }

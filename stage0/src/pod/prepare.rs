@@ -330,6 +330,8 @@ pub struct PodNet {
 }
 
 pub struct PodSettings<'a> {
+    /// `--name`, already claimed for the pod.
+    pub name: Option<String>,
     pub hostname: Option<&'a str>,
     pub insecure: Insecure,
     pub resolv_conf: Option<String>,
@@ -347,6 +349,7 @@ pub fn manifest(
     build_apps: impl FnOnce(&str) -> Result<Vec<App>>,
 ) -> Result<PodManifest> {
     let PodSettings {
+        name,
         hostname,
         insecure,
         resolv_conf,
@@ -377,6 +380,7 @@ pub fn manifest(
         uuid: uuid.to_string(),
         created_at: skiff_pods::time::now_rfc3339(),
         flavor: flavor.to_string(),
+        name,
         apps,
         masked_paths: !insecure.paths && description.supports(feature::MASKED_PATHS),
         resolv_conf,

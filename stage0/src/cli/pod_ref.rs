@@ -1,0 +1,59 @@
+//! How commands name pods: by name (`--name`), UUID or unique UUID prefix,
+//! or with `--uuid-file FILE` holding a UUID (as `--uuid-file-save` wrote
+//! it, for scripts and systemd units).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+fn read_uuid_file(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --uuid-file {}", path.display()))?;
+    let uuid = text.trim();
+    if !skiff_pods::uuid::is_valid(uuid) {
+        anyhow::bail!("--uuid-file {} does not hold a pod UUID", path.display());
+    }
+    Ok(uuid.to_string())
+}
+
+/// One pod.
+#[derive(Args, Debug)]
+pub struct PodRef {
+    /// Name, UUID or unique UUID prefix of the pod.
+    #[arg(value_name = "POD", required_unless_present = "uuid_file")]
+    id: Option<String>,
+    /// Read the pod's UUID from FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "id")]
+    uuid_file: Option<PathBuf>,
+}
+
+impl PodRef {
+    pub fn id(&self) -> Result<String> {
+        match (&self.id, &self.uuid_file) {
+            (_, Some(f)) => read_uuid_file(f),
+            (Some(id), None) => Ok(id.clone()),
+            (None, None) => anyhow::bail!("no pod given"),
+        }
+    }
+}
+
+/// One or more pods.
+#[derive(Args, Debug)]
+pub struct PodRefs {
+    /// Names, UUIDs or unique UUID prefixes of the pods.
+    #[arg(value_name = "POD", required_unless_present = "uuid_file")]
+    ids: Vec<String>,
+    /// Read a pod's UUID from FILE (repeatable).
+    #[arg(long, value_name = "FILE")]
+    uuid_file: Vec<PathBuf>,
+}
+
+impl PodRefs {
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let mut out = self.ids.clone();
+        for f in &self.uuid_file {
+            out.push(read_uuid_file(f)?);
+        }
+        Ok(out)
+    }
+}
