@@ -202,18 +202,12 @@ fn configured_networks_in_order_with_a_requested_address_and_their_dns() {
     assert_eq!(&lines[2..], [format!("nameserver {}.53", lab.prefix).as_str(), "search lab.example"], "{out}");
     // The address is the pod's only while it runs.
     s.ok(&["gc", "--grace-period", "0"]);
-    let mut holder = s.spawn(&[
-        "run",
-        "--net-config-dir",
-        lab.dir(),
-        "--net",
-        &format!("lab:IP={want}"),
-        &s.image,
-        "--exec",
-        "/bin/sleep",
-        "--",
-        "60",
-    ]);
+    let with_lab_ip = |exec: &[&str]| -> Vec<String> {
+        let pod = ["run", "--net-config-dir", lab.dir(), "--net", &format!("lab:IP={want}"), &s.image, "--exec"];
+        pod.iter().chain(exec).map(|a| a.to_string()).collect()
+    };
+    let holder_args = with_lab_ip(&["/bin/sleep", "--", "60"]);
+    let mut holder = s.spawn(&holder_args.iter().map(String::as_str).collect::<Vec<_>>());
     s.wait_running(1);
     let uuid = s.only_pod();
     s.wait_for("the holder's address", || s.status_json(&uuid)["ips"][0].as_str().is_some());
@@ -224,16 +218,7 @@ fn configured_networks_in_order_with_a_requested_address_and_their_dns() {
     assert_eq!(st["networks"][0]["ips"][0], format!("{want}/24"));
     let table = s.ok(&["list", "--no-legend"]);
     assert!(table.contains(&format!("lab:{want}")), "{table}");
-    let o = s.output(&[
-        "run",
-        "--net-config-dir",
-        lab.dir(),
-        "--net",
-        &format!("lab:IP={want}"),
-        &s.image,
-        "--exec",
-        "/bin/true",
-    ]);
+    let o = s.output(&with_lab_ip(&["/bin/true"]).iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(o.status.code(), Some(125));
     let err = stderr(&o);
     assert!(err.contains(&want) && err.contains("network lab"), "the conflict is named: {err}");
