@@ -59,10 +59,13 @@ pub mod feature {
     pub const NET_CNI: &str = "net-cni";
     /// The app's `oom_score_adj`.
     pub const OOM_SCORE_ADJ: &str = "oom-score-adj";
+    /// `run --rm`: the flavor removes the pod directory once the pod is
+    /// over, and still exits with the pod's status.
+    pub const REMOVE_ON_EXIT: &str = "remove-on-exit";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 18] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
@@ -80,6 +83,7 @@ pub mod feature {
         OOM_SCORE_ADJ,
         TERMINAL,
         ENTER,
+        REMOVE_ON_EXIT,
     ];
 }
 

@@ -46,6 +46,14 @@ pub fn lookup(store: &Store, name: &str) -> Option<String> {
     target.to_str().filter(|u| crate::uuid::is_valid(u)).map(str::to_string)
 }
 
+/// Held while a name's link changes.
+fn lock(store: &Store) -> std::io::Result<File> {
+    std::fs::create_dir_all(dir(store))?;
+    let lock = File::create(store.root().join("pods").join("names.lock"))?;
+    lock.lock()?;
+    Ok(lock)
+}
+
 fn is_live(state: PodState) -> bool {
     matches!(state, PodState::Embryo | PodState::Preparing | PodState::Prepared | PodState::Running)
 }
@@ -55,9 +63,7 @@ pub fn claim(store: &Store, name: &str, uuid: &str) -> Result<(), NameError> {
     check(name)?;
     let io = |err| NameError::Io { name: name.to_string(), err };
     let d = dir(store);
-    std::fs::create_dir_all(&d).map_err(io)?;
-    let lock = File::create(store.root().join("pods").join("names.lock")).map_err(io)?;
-    lock.lock().map_err(io)?;
+    let _lock = lock(store).map_err(io)?;
     if let Some(holder) = lookup(store, name).filter(|h| h != uuid) {
         if let Some(pod) = Pod::find(store, &holder).ok().filter(|p| p.uuid() == holder) {
             let state = pod.state();
@@ -73,8 +79,17 @@ pub fn claim(store: &Store, name: &str, uuid: &str) -> Result<(), NameError> {
     std::fs::rename(&tmp, d.join(name)).map_err(io)
 }
 
+/// Removes `name`'s link if it is pod `uuid`'s (its pod is being removed).
+pub fn release(store: &Store, name: &str, uuid: &str) {
+    let Ok(_lock) = lock(store) else { return };
+    if lookup(store, name).as_deref() == Some(uuid) {
+        let _ = std::fs::remove_file(dir(store).join(name));
+    }
+}
+
 /// Removes the links of pods that are gone (gc and rm call it).
 pub fn sweep(store: &Store) {
+    let Ok(_lock) = lock(store) else { return };
     let Ok(rd) = std::fs::read_dir(dir(store)) else { return };
     for e in rd.flatten() {
         let gone = match std::fs::read_link(e.path()) {

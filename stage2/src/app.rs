@@ -1,6 +1,7 @@
 //! Turning one resolved app spec into the app's process image.
 
 use std::ffi::CString;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -95,7 +96,15 @@ impl Prepared {
     /// Becomes the app. Runs in the freshly forked child; never returns.
     /// Failures print one line to the app's stderr and exit with 125 (setup),
     /// 126 (cannot invoke) or 127 (not found), as shells do.
-    pub fn exec(&self) -> ! {
+    /// Becomes the app. On failure it exits (125, 126 or 127) after writing
+    /// a byte to `failed`, when given: the parent's [`ExecWatch`] end.
+    pub fn exec(&self, failed: Option<&OwnedFd>) -> ! {
+        let die = |code, msg: &str| -> ! {
+            if let Some(fd) = failed {
+                ExecWatch::fail(fd);
+            }
+            die(code, msg)
+        };
         reset_signals();
         if let Err(msg) = self.become_user() {
             die(SKIFF_ERROR, &msg);
@@ -131,7 +140,7 @@ impl Prepared {
         // SAFETY: the callers are single-threaded, so the child may run
         // any code.
         match unsafe { nix::unistd::fork() } {
-            Ok(ForkResult::Child) => self.exec(),
+            Ok(ForkResult::Child) => self.exec(None),
             Ok(ForkResult::Parent { child }) => loop {
                 match waitpid(child, None) {
                     Ok(WaitStatus::Exited(_, code)) => return Ok(code),
@@ -204,6 +213,44 @@ fn reset_signals() {
     // SAFETY: installing SIG_DFL runs no code in this process; it only
     // changes the disposition the exec'ed program inherits.
     let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
+/// Whether a forked child got as far as `execve`: the child keeps the
+/// close-on-exec write end, which a successful `execve` closes without a
+/// byte, and a failure writes one to before the child exits.
+pub struct ExecWatch {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl ExecWatch {
+    pub fn new() -> Result<ExecWatch, String> {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        Ok(ExecWatch { read, write })
+    }
+
+    /// In the child: the end to pass to [`Prepared::exec`].
+    pub fn into_child(self) -> OwnedFd {
+        self.write
+    }
+
+    /// In the child, on a failure before `execve`.
+    pub fn fail(fd: &OwnedFd) {
+        let _ = nix::unistd::write(fd, b"x");
+    }
+
+    /// In the parent: blocks until the child has exec'd (true) or failed.
+    pub fn exec_succeeded(self) -> bool {
+        drop(self.write);
+        let mut byte = [0u8; 1];
+        loop {
+            match nix::unistd::read(&self.read, &mut byte) {
+                Err(Errno::EINTR) => continue,
+                Ok(0) => return true,
+                _ => return false,
+            }
+        }
+    }
 }
 
 fn die(code: i32, msg: &str) -> ! {

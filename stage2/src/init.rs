@@ -18,7 +18,7 @@ use skiff_pods::manifest::ExitPolicy;
 use skiff_pods::netstate::NetState;
 use skiff_pods::{App, PodManifest};
 
-use crate::app::Prepared;
+use crate::app::{ExecWatch, Prepared};
 use crate::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use crate::report::{Report, Reporter};
 use crate::seccomp::Compiled;
@@ -110,7 +110,11 @@ fn fail(reporter: &mut Reporter, msg: &str) -> i32 {
 }
 
 /// Forks one app: the child enters the app's root and prepares while the
-/// init places it in its cgroup, then waits for the init's go.
+/// init places it in its cgroup, then waits for the init's go. The app is
+/// reported started once its program is running: the end of a
+/// close-on-exec pipe that only `execve` closes without a byte.
+/// An app that fails before that is not reported started (the pod never
+/// becomes ready); its exit (125, 126, 127) is reported as usual.
 fn start(
     manifest: &PodManifest,
     net: &NetState,
@@ -122,14 +126,17 @@ fn start(
 ) -> Result<(Pid, Option<OwnedFd>), String> {
     let terminal = console.map(|c| Master::open(app, c.size).map(|m| (m, c.socket))).transpose()?;
     let (go_r, go_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let watch = ExecWatch::new()?;
     // SAFETY: the init is single-threaded, so the child may do anything.
     let child = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop(go_w);
+            let failed = watch.into_child();
             let msg = match become_app(manifest, net, app, filter, terminal.as_ref().map(|(m, _)| m), go_r) {
-                Ok(prepared) => prepared.exec(),
+                Ok(prepared) => prepared.exec(Some(&failed)),
                 Err(msg) => msg,
             };
+            ExecWatch::fail(&failed);
             let _ = reporter.send(&Report::Error(msg));
             std::process::exit(SKIFF_ERROR);
         }
@@ -145,7 +152,9 @@ fn start(
     }
     // Closing the pipe without this byte makes the child give up.
     File::from(go_w).write_all(b"1").map_err(|e| format!("cannot start app {}: {e}", app.name))?;
-    let _ = reporter.send(&Report::Started { app: app.name.clone(), pid: child.as_raw() });
+    if watch.exec_succeeded() {
+        let _ = reporter.send(&Report::Started { app: app.name.clone(), pid: child.as_raw() });
+    }
     Ok((child, hold))
 }
 

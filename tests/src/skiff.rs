@@ -114,7 +114,6 @@ impl Skiff {
         self.spawn(&["run", &self.image, "--exec", "/bin/sh", "--", "-c", script])
     }
 
-    /// Waits until the store holds exactly `n` pods, all running.
     /// Waits until there are `n` pods, all running with their init's PID
     /// recorded (a pod is `running` from the moment stage0 moves it to
     /// `run/`, a little before its flavor writes the PID).

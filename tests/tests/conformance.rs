@@ -184,8 +184,19 @@ fn features(f: &Flavor) {
     if f.has("net-cni") {
         let out = ok(&o, "net-cni");
         assert!(out.contains("inet 10.231.") && out.ends_with("reached\n"), "{}: {out}", f.id);
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let pinned = info.lines().filter(|l| l.contains(s.dir.to_str().unwrap()) && l.contains(" nsfs ")).count();
+        assert_eq!(pinned, 0, "{}: the pod's network namespace is unpinned when it ends", f.id);
     } else {
         refused(f, "net-cni", &o);
+    }
+    let before = s.list_json().as_array().map(Vec::len);
+    let o = run(&s, f, &["--rm"], &sh("exit 3", &[]));
+    if f.has("remove-on-exit") {
+        assert_eq!(o.status.code(), Some(3), "{}: --rm keeps the status: {}", f.id, stderr(&o));
+        assert_eq!(s.list_json().as_array().map(Vec::len), before, "{}: --rm leaves no pod", f.id);
+    } else {
+        refused(f, "remove-on-exit", &o);
     }
     let img = s.image.as_str();
     let two = ["--app-name", "a", "--exec", "/bin/true", "---", img, "--app-name", "b", "--exec", "/bin/true"];

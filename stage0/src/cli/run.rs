@@ -348,8 +348,37 @@ pub struct PodSpecArgs {
     rest: Vec<String>,
 }
 
+/// Options of `run` and `run-prepared` only.
+#[derive(Args, Debug)]
+pub struct RunOnlyOptions {
+    /// Remove the pod as soon as it has exited (`run` still exits with
+    /// its status).
+    #[arg(long)]
+    rm: bool,
+}
+
+impl RunOnlyOptions {
+    fn check(&self, flavor: &Flavor) -> Result<()> {
+        if self.rm {
+            flavor.require(feature::REMOVE_ON_EXIT, "--rm")?;
+        }
+        Ok(())
+    }
+
+    /// The flavor's `run` options, after the stdio ones.
+    fn args<'a>(&self, stdio: &'a [&'a str]) -> Vec<&'a str> {
+        let mut v = stdio.to_vec();
+        if self.rm {
+            v.push("--rm");
+        }
+        v
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct RunArgs {
+    #[command(flatten)]
+    run: RunOnlyOptions,
     #[command(flatten)]
     spec: PodSpecArgs,
 }
@@ -369,6 +398,8 @@ pub struct RunPreparedArgs {
     pod: PodOptions,
     #[command(flatten)]
     net: NetOptions,
+    #[command(flatten)]
+    run: RunOnlyOptions,
     /// A prepared pod.
     #[command(flatten)]
     pod_ref: super::pod_ref::PodRef,
@@ -605,12 +636,14 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
 }
 
 /// Fetches (if needed) and creates a pod in `prepare/`, locked.
-/// Returns the pod, its flavor and the ports it publishes.
+/// Returns the pod, its flavor and the ports it publishes. `check` refuses
+/// what the command's own options ask of the flavor, before anything is made.
 fn create_pod(
     ctx: &Ctx,
     spec: &PodSpecArgs,
     quiet: bool,
     progress: &CliProgress,
+    check: &dyn Fn(&Flavor) -> Result<()>,
 ) -> Result<(Pod, Flavor, Vec<PortMapping>)> {
     let (file, apps) = match &spec.pod_manifest {
         Some(path) => {
@@ -623,6 +656,7 @@ fn create_pod(
     spec.pod.check_terminal(apps.len())?;
     let flavor = ctx.flavor(&wide.stage1)?;
     check_features(&flavor, &wide, &apps, &spec.pod)?;
+    check(&flavor)?;
     let net_request = wide.net.clone().unwrap_or_else(|| default_net(&flavor));
     let net = resolve_net(ctx, &spec.image.net, &net_request, &wide.ports)?;
     // Without --dns options the CNI result's DNS, when it has some, wins
@@ -691,13 +725,17 @@ fn create_pod(
 }
 
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
-    let (mut pod, flavor, ports) = create_pod(ctx, &a.spec, true, &CliProgress::terminal_only())?;
+    let progress = CliProgress::terminal_only();
+    let (mut pod, flavor, ports) = create_pod(ctx, &a.spec, true, &progress, &|f| a.run.check(f))?;
     start_running(ctx, &mut pod, &ports)?;
-    Err(handoff::exec_run(pod, &flavor, ctx.debug, a.spec.pod.stdio_args()))
+    Err(handoff::exec_run(pod, &flavor, ctx.debug, &a.run.args(a.spec.pod.stdio_args())))
 }
 
 pub fn prepare(ctx: &Ctx, a: PrepareArgs) -> Result<i32> {
-    let (mut pod, _, _) = create_pod(ctx, &a.spec, a.quiet, &CliProgress::new(a.quiet))?;
+    if a.spec.pod.interactive || a.spec.pod.tty {
+        bail!("-i/--interactive and -t/--tty apply when the pod runs: give them to run-prepared");
+    }
+    let (mut pod, _, _) = create_pod(ctx, &a.spec, a.quiet, &CliProgress::new(a.quiet), &|_| Ok(()))?;
     pod.transition(StateDir::Prepared)?;
     if !a.quiet {
         eprintln!("skiff: prepared pod {}", pod.uuid());
@@ -725,6 +763,7 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
     if a.pod.hostname.is_some() {
         flavor.require(feature::HOSTNAME, "--hostname")?;
     }
+    a.run.check(&flavor)?;
     if let Some(net) = &a.net.net {
         require_net(&flavor, net, &manifest.ports)?;
     }
@@ -753,7 +792,7 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
             .context("cannot update the pod manifest")?;
     }
     start_running(ctx, &mut pod, &manifest.ports).with_context(|| format!("pod {} was not started", pod.uuid()))?;
-    Err(handoff::exec_run(pod, &flavor, ctx.debug, a.pod.stdio_args()))
+    Err(handoff::exec_run(pod, &flavor, ctx.debug, &a.run.args(a.pod.stdio_args())))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Args;
+use skiff_pods::layout::READY_FILE;
 use skiff_pods::{Pod, PodState};
 
 use super::pod_info::PodInfo;
@@ -18,6 +19,18 @@ pub struct StatusArgs {
     /// given; exits 124 if it is still running then.
     #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "forever")]
     wait: Option<String>,
+    /// Wait until every app of the pod has been started, at most DURATION
+    /// if given; exits 124 if they have not by then, 125 if the pod ended
+    /// without starting them all.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "forever",
+        conflicts_with = "wait"
+    )]
+    wait_ready: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -25,19 +38,36 @@ pub struct StatusArgs {
     pod: super::pod_ref::PodRef,
 }
 
-pub fn run(ctx: &Ctx, a: StatusArgs) -> Result<i32> {
-    let deadline = match a.wait.as_deref() {
+/// `--wait[=DURATION]`: None (no wait), Some(None) (no deadline), or the
+/// deadline.
+fn deadline(arg: Option<&str>) -> Result<Option<Option<Instant>>> {
+    Ok(match arg {
         None => None,
         Some("forever") => Some(None),
         Some(d) => Some(Some(Instant::now() + parse_duration(d).map_err(anyhow::Error::msg)?)),
-    };
+    })
+}
+
+pub fn run(ctx: &Ctx, a: StatusArgs) -> Result<i32> {
+    let exited_by = deadline(a.wait.as_deref())?;
+    let ready_by = deadline(a.wait_ready.as_deref())?;
     // A name is resolved once: it may pass to another pod while we wait.
     let uuid = Pod::find(&ctx.store, &a.pod.id()?)?.uuid().to_string();
     let mut code = 0;
-    if let Some(deadline) = deadline {
+    if let Some(deadline) = exited_by {
         if !wait_exited(ctx, &uuid, deadline)? {
             code = EXIT_WAIT_TIMEOUT;
         }
+    }
+    if let Some(deadline) = ready_by {
+        code = match wait_ready(ctx, &uuid, deadline)? {
+            Ready::Yes => 0,
+            Ready::TimedOut => EXIT_WAIT_TIMEOUT,
+            Ready::Never => {
+                eprintln!("skiff: pod {uuid} ended without starting all its apps");
+                super::EXIT_SKIFF_ERROR
+            }
+        };
     }
     let info = PodInfo::of(&Pod::find(&ctx.store, &uuid)?);
     if a.format == Format::Json {
@@ -63,6 +93,33 @@ pub fn run(ctx: &Ctx, a: StatusArgs) -> Result<i32> {
         }
     }
     Ok(code)
+}
+
+enum Ready {
+    Yes,
+    TimedOut,
+    Never,
+}
+
+/// Waits until the pod's flavor has recorded that every app was started
+/// (`ready`), polling every 10 ms: it is one file's appearance, and the
+/// wait is short.
+fn wait_ready(ctx: &Ctx, uuid: &str, deadline: Option<Instant>) -> Result<Ready> {
+    loop {
+        let pod = Pod::find(&ctx.store, uuid)?;
+        if pod.path().join(READY_FILE).exists() {
+            return Ok(Ready::Yes);
+        }
+        let state = pod.state();
+        if !matches!(state, PodState::Embryo | PodState::Preparing | PodState::Prepared | PodState::Running) {
+            // It may have become ready just before it ended.
+            return Ok(if pod.path().join(READY_FILE).exists() { Ready::Yes } else { Ready::Never });
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(Ready::TimedOut);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Waits until the pod has exited; false if the deadline passed first.

@@ -22,9 +22,18 @@ pub enum Stdio {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Entrypoint {
-    Run { stdio: Stdio },
-    Enter { app: String, argv: Vec<String> },
-    Stop { force: bool },
+    /// `remove`: `--rm`, delete the pod directory once the pod is over.
+    Run {
+        stdio: Stdio,
+        remove: bool,
+    },
+    Enter {
+        app: String,
+        argv: Vec<String>,
+    },
+    Stop {
+        force: bool,
+    },
     Gc,
 }
 
@@ -59,7 +68,7 @@ pub trait Flavor {
 
 fn usage(name: &str) -> String {
     format!(
-        "usage: skiff-stage1-{name} --describe | run [--debug] [--tty|--interactive] UUID | \
+        "usage: skiff-stage1-{name} --describe | run [--debug] [--tty|--interactive] [--rm] UUID | \
          enter [--debug] --app NAME UUID -- CMD [ARG...] | stop [--debug] [--force] UUID | gc [--debug] UUID"
     )
 }
@@ -74,15 +83,17 @@ pub fn parse(d: &Description, mut it: impl Iterator<Item = String>) -> Result<Op
     if !matches!(entry.as_str(), "run" | "enter" | "stop" | "gc") {
         return Err(format!("unknown entrypoint {entry:?} ({u})"));
     }
-    let (mut debug, mut uuid, mut app, mut argv, mut force) = (false, None, None, Vec::new(), false);
+    let (mut debug, mut uuid, mut app, mut argv, mut force, mut remove) = (false, None, None, Vec::new(), false, false);
     let mut stdio = Stdio::Inherit;
     let terminal = d.supports(skiff_pods::abi::feature::TERMINAL);
+    let removes = d.supports(skiff_pods::abi::feature::REMOVE_ON_EXIT);
     while let Some(a) = it.next() {
         match (entry.as_str(), a.as_str()) {
             (_, "--debug") => debug = true,
             ("run", "--tty") if terminal && stdio == Stdio::Inherit => stdio = Stdio::Tty,
             ("run", "--tty") if terminal => {}
             ("run", "--interactive") if terminal => stdio = Stdio::Interactive,
+            ("run", "--rm") if removes => remove = true,
             ("enter", "--app") => app = it.next(),
             ("enter", "--") => argv = it.by_ref().collect(),
             ("stop", "--force") => force = true,
@@ -93,7 +104,7 @@ pub fn parse(d: &Description, mut it: impl Iterator<Item = String>) -> Result<Op
     }
     let uuid = uuid.ok_or_else(|| format!("missing pod UUID ({u})"))?;
     let entrypoint = match entry.as_str() {
-        "run" => Entrypoint::Run { stdio },
+        "run" => Entrypoint::Run { stdio, remove },
         "enter" => {
             let app = app.ok_or_else(|| format!("enter needs --app ({u})"))?;
             if argv.is_empty() {
@@ -145,10 +156,26 @@ fn start(flavor: &dyn Flavor) -> Result<i32, String> {
         return Err(format!("pod directory holds pod {}, not {}", manifest.uuid, inv.uuid));
     }
     match inv.entrypoint {
-        Entrypoint::Run { stdio } => {
+        Entrypoint::Run { stdio, remove } => {
             let lock = lock_fd()?;
             let dir = std::env::current_dir().map_err(|e| format!("cannot find the pod directory: {e}"))?;
-            flavor.run(RunPod { manifest, dir, lock }, stdio, inv.debug)
+            // Flavors may move into a mount namespace of their own, where
+            // the pod's mounts are still there after the pod: the directory
+            // is removed from this one.
+            let host_mnt = match remove {
+                true => Some(std::fs::File::open("/proc/self/ns/mnt").map_err(|e| format!("--rm: {e}"))?),
+                false => None,
+            };
+            let status = flavor.run(RunPod { manifest: manifest.clone(), dir: dir.clone(), lock }, stdio, inv.debug);
+            if let Some(mnt) = host_mnt {
+                let removed = nix::sched::setns(mnt, nix::sched::CloneFlags::CLONE_NEWNS)
+                    .map_err(|e| format!("cannot return to the caller's mount namespace: {e}"))
+                    .and_then(|()| remove_pod(flavor, &manifest, &dir));
+                if let Err(e) = removed {
+                    eprintln!("skiff: stage1 {}: pod {} is left for gc: {e}", flavor.description().name, manifest.uuid);
+                }
+            }
+            status
         }
         Entrypoint::Enter { app, argv } => {
             let pid = live_pid().ok_or_else(|| format!("pod {} is not running", manifest.uuid))?;
@@ -160,6 +187,28 @@ fn start(flavor: &dyn Flavor) -> Result<i32, String> {
         },
         Entrypoint::Gc => flavor.gc(&manifest).map(|()| 0),
     }
+}
+
+/// `run --rm`, once the pod is over (its lock released): takes the lock
+/// again (gc may have been quicker, then it removes the pod), frees what the
+/// flavor holds outside the directory, and deletes the directory the way gc
+/// does: moved to `garbage/` first, so an interrupted delete is finished by
+/// the next gc.
+fn remove_pod(flavor: &dyn Flavor, manifest: &PodManifest, dir: &std::path::Path) -> Result<(), String> {
+    let root = dir.ancestors().nth(3).ok_or("the pod directory is not in a store")?;
+    let store = skiff_pods::Store::new(root);
+    let Ok(mut pod) = skiff_pods::Pod::find(&store, &manifest.uuid) else { return Ok(()) };
+    if pod.try_lock().is_err() {
+        return Ok(());
+    }
+    flavor.gc(manifest)?;
+    pod.transition(skiff_pods::StateDir::Garbage).map_err(|e| e.to_string())?;
+    let gone = pod.path();
+    std::fs::remove_dir_all(&gone).map_err(|e| format!("cannot remove {}: {e}", gone.display()))?;
+    if let Some(name) = &manifest.name {
+        skiff_pods::names::release(&store, name, &manifest.uuid);
+    }
+    Ok(())
 }
 
 /// The flavor's whole `main`: exits with the entrypoint's status, or 125
@@ -190,7 +239,12 @@ mod tests {
         let p = |s: &[&str]| parse(&d, args(s));
         assert_eq!(p(&["--describe"]).unwrap(), None);
         let run = p(&["run", "--debug", "--interactive", "u1"]).unwrap().unwrap();
-        assert_eq!((run.debug, run.entrypoint), (true, Entrypoint::Run { stdio: Stdio::Interactive }));
+        assert_eq!((run.debug, run.entrypoint), (true, Entrypoint::Run { stdio: Stdio::Interactive, remove: false }));
+        let d = Description::new("x", &[feature::REMOVE_ON_EXIT], "");
+        let rm = parse(&d, args(&["run", "--rm", "u1"])).unwrap().unwrap();
+        assert_eq!(rm.entrypoint, Entrypoint::Run { stdio: Stdio::Inherit, remove: true });
+        let d = Description::new("x", &[feature::TERMINAL], "");
+        let p = |s: &[&str]| parse(&d, args(s));
         let enter = p(&["enter", "--app", "web", "u1", "--", "/bin/sh", "-c", "--"]).unwrap().unwrap();
         let argv = vec!["/bin/sh".to_string(), "-c".into(), "--".into()];
         assert_eq!(enter.entrypoint, Entrypoint::Enter { app: "web".into(), argv });
@@ -201,5 +255,6 @@ mod tests {
         }
         let plain = Description::new("x", &[], "");
         assert!(parse(&plain, args(&["run", "--tty", "u"])).unwrap_err().contains("--tty"));
+        assert!(parse(&plain, args(&["run", "--rm", "u"])).unwrap_err().contains("--rm"));
     }
 }

@@ -21,7 +21,7 @@ struct Fly;
 impl Flavor for Fly {
     fn description(&self) -> Description {
         use feature::*;
-        let features = [MOUNT_NAMESPACE, READONLY_ROOTFS, VOLUMES, OOM_SCORE_ADJ, ENTER];
+        let features = [MOUNT_NAMESPACE, READONLY_ROOTFS, VOLUMES, OOM_SCORE_ADJ, ENTER, REMOVE_ON_EXIT];
         Description::new("fly", &features, "chroot only, the host's namespaces: no isolation, for privileged tools")
     }
 

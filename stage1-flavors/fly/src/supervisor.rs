@@ -15,6 +15,7 @@ use skiff_pods::layout::{PID_FILE, READY_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, App, PodManifest};
 use skiff_stage1::entry::RunPod;
 use skiff_stage1::overlay::{mountpoint, Overlay};
+use skiff_stage2::app::ExecWatch;
 use skiff_stage2::app::Prepared;
 use skiff_stage2::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 
@@ -34,14 +35,17 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     let mask = skiff_stage2::init::supervised_signals();
     mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
     build_root(&overlay, &root, &pod.dir, app)?;
+    let watch = ExecWatch::new()?;
     // SAFETY: this process is single-threaded, so the child may run any code.
     let child = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop(pod.lock);
+            let failed = watch.into_child();
             let msg = match become_app(m, app, &root) {
-                Ok(prepared) => prepared.exec(),
+                Ok(prepared) => prepared.exec(Some(&failed)),
                 Err(msg) => msg,
             };
+            ExecWatch::fail(&failed);
             eprintln!("skiff: stage1 fly: {msg}");
             std::process::exit(SKIFF_ERROR);
         }
@@ -51,9 +55,13 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     let started_at = time::now_rfc3339();
     atomic::replace_at(&pod.lock, PID_FILE, format!("{child}\n").as_bytes())
         .and_then(|()| atomic::replace_at(&pod.lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
-        // The app is forked; fly has no init to say more.
-        .and_then(|()| atomic::replace_at(&pod.lock, READY_FILE, format!("{started_at}\n").as_bytes()))
         .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
+    if watch.exec_succeeded() {
+        let now = time::now_rfc3339();
+        if let Err(e) = atomic::replace_at(&pod.lock, READY_FILE, format!("{now}\n").as_bytes()) {
+            eprintln!("skiff: cannot record that the pod is ready: {e}");
+        }
+    }
     if debug {
         eprintln!("skiff: stage1 fly: pod {} app {} is pid {child}", m.uuid, app.name);
     }

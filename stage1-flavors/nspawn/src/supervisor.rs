@@ -61,9 +61,16 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     // In the host's mount namespace (the pin must be there for gc), before
     // the flavor makes its own.
     let network = skiff_stage1::network::attach(m, &pod.dir, &pod.lock)?.map(|(n, _fd)| n);
+    // The pin is unmounted where it was mounted: back in this namespace.
+    let host_mnt = File::open("/proc/self/ns/mnt").map_err(|e| format!("cannot open the mount namespace: {e}"))?;
+    let detach = |n: skiff_stage1::network::PodNetwork| {
+        nix::sched::setns(&host_mnt, CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("cannot return to the host's mount namespace: {e}"))
+            .and_then(|()| n.detach())
+    };
     if let Err(e) = build_root(m, &overlays, &root, &pod.dir) {
         if let Some(n) = network {
-            let _ = n.detach();
+            let _ = detach(n);
         }
         return Err(e);
     }
@@ -93,7 +100,7 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     let status = sup.wait(&mask, File::from(report_r));
     remove_nspawn_leftovers(&m.uuid);
     if let Some(n) = network {
-        if let Err(e) = n.detach() {
+        if let Err(e) = detach(n) {
             eprintln!("skiff: {e}");
         }
     }

@@ -1,0 +1,139 @@
+//! Pods for scripts: `--name` (unique among live pods, usable wherever a
+//! UUID is), `--uuid-file-save` and `--uuid-file`, `run --rm`, `status
+//! --wait-ready`, and a batch of pods started from a shell script.
+
+use skiff_tests::{stderr, Skiff};
+
+#[test]
+fn a_name_finds_its_pod_and_belongs_to_one_live_pod() {
+    let s = Skiff::new();
+    let mut web = s.spawn(&["run", "--name", "web", "--net", "none", &s.image, "--exec", "/bin/sleep", "--", "60"]);
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    let st = s.status_json("web");
+    assert_eq!((st["uuid"].as_str(), st["name"].as_str()), (Some(uuid.as_str()), Some("web")));
+    assert_eq!(s.list_json()[0]["name"], "web");
+    let o = s.output(&["run", "--name", "web", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains(&format!("pod name web is taken by pod {uuid}, which is running")), "{}", stderr(&o));
+    let m: serde_json::Value = serde_json::from_str(&s.ok(&["cat-manifest", "web"])).unwrap();
+    assert_eq!(m["name"], "web");
+    s.ok(&["stop", "web"]);
+    assert_eq!(web.wait().unwrap().code(), Some(143));
+    // Exited, it is still found by its name, until another pod takes it.
+    assert_eq!(s.status_json("web")["state"], "exited");
+    let second = s.ok(&["prepare", "-q", "--name", "web", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(s.status_json("web")["uuid"], second.trim());
+    let o = s.output(&["run", "--name", "no/slash", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("invalid pod name"), "{}", stderr(&o));
+    s.ok(&["rm", "web", &uuid]);
+    assert_eq!(s.output(&["status", "web"]).status.code(), Some(125), "gone with its pod");
+}
+
+#[test]
+fn of_two_pods_asking_for_one_name_at_once_exactly_one_gets_it() {
+    let s = Skiff::new();
+    for round in 0..3 {
+        let name = format!("job-{round}");
+        let args = ["prepare", "-q", "--name", &name, &s.image, "--exec", "/bin/true"];
+        let (a, b) = (s.cmd(&args).spawn().unwrap(), s.cmd(&args).spawn().unwrap());
+        let codes = [a.wait_with_output().unwrap().status.code(), b.wait_with_output().unwrap().status.code()];
+        let mut sorted = codes;
+        sorted.sort();
+        assert_eq!(sorted, [Some(0), Some(125)], "round {round}: {codes:?}");
+    }
+}
+
+#[test]
+fn uuid_files_name_pods_for_scripts() {
+    let s = Skiff::new();
+    let file = s.tmp().join("pod.uuid");
+    let f = file.to_str().unwrap();
+    let o =
+        s.output(&["run", "--uuid-file-save", f, "--net", "none", &s.image, "--exec", "/bin/sh", "--", "-c", "exit 6"]);
+    assert_eq!(o.status.code(), Some(6));
+    let uuid = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(uuid.trim(), s.only_pod());
+    let st: serde_json::Value = serde_json::from_str(&s.ok(&["status", "--format", "json", "--uuid-file", f])).unwrap();
+    assert_eq!(st["apps"][0]["exit_code"], 6);
+    assert!(s.ok(&["cat-manifest", "--uuid-file", f]).contains(uuid.trim()));
+    std::fs::write(s.tmp().join("bad.uuid"), "not a uuid\n").unwrap();
+    let o = s.output(&["status", "--uuid-file", s.tmp().join("bad.uuid").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("does not hold a pod UUID"), "{}", stderr(&o));
+    assert_eq!(s.ok(&["rm", "--uuid-file", f]).trim(), uuid.trim());
+}
+
+#[test]
+fn rm_keeps_the_exit_code_and_leaves_nothing() {
+    let s = Skiff::new();
+    let o = s.output(&["run", "--rm", "--name", "once", &s.image, "--exec", "/bin/sh", "--", "-c", "echo out; exit 9"]);
+    assert_eq!(o.status.code(), Some(9));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert_eq!(s.list_json(), serde_json::json!([]), "no pod left");
+    for d in ["run", "garbage", "exited-garbage"] {
+        assert_eq!(std::fs::read_dir(s.dir.join("pods").join(d)).unwrap().count(), 0, "{d} is empty");
+    }
+    assert!(!s.dir.join("pods/names/once").exists(), "nor its name");
+    // On a flavor that cannot remove pods, --rm is refused before anything is made.
+    let sh = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flavors/skiff-stage1-sh");
+    let o = s.output(&["run", "--rm", "--stage1", sh.to_str().unwrap(), &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("remove-on-exit"), "{}", stderr(&o));
+    assert_eq!(s.list_json(), serde_json::json!([]));
+    // run-prepared --rm too.
+    let uuid = s.ok(&["prepare", "-q", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(s.output(&["run-prepared", "--rm", uuid.trim()]).status.code(), Some(0));
+    assert_eq!(s.list_json(), serde_json::json!([]));
+    let o = s.output(&["prepare", "-i", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125), "-i is for when the pod runs");
+    assert!(stderr(&o).contains("run-prepared"), "{}", stderr(&o));
+}
+
+#[test]
+fn wait_ready_returns_once_every_app_has_started() {
+    let s = Skiff::new();
+    let uuid = s.ok(&["prepare", "-q", "--name", "slow", &s.image, "--exec", "/bin/sleep", "--", "30"]);
+    let o = s.output(&["status", "--wait-ready=100ms", "slow"]);
+    assert_eq!(o.status.code(), Some(124), "prepared, not started");
+    let mut pod = s.spawn(&["run-prepared", uuid.trim()]);
+    let out = s.ok(&["status", "--wait-ready=20s", "slow"]);
+    assert!(out.starts_with("state=running\n"), "{out}");
+    assert!(s.dir.join("pods/run").join(uuid.trim()).join("ready").is_file());
+    s.ok(&["stop", "--force", "slow"]);
+    pod.wait().unwrap();
+    // A pod whose app cannot start never becomes ready.
+    let broken = s.ok(&["prepare", "-q", &s.image, "--user", "nosuchuser", "--exec", "/bin/true"]);
+    assert_eq!(s.output(&["run-prepared", broken.trim()]).status.code(), Some(125));
+    let o = s.output(&["status", "--wait-ready", broken.trim()]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("without starting"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_script_runs_fifty_pods_at_once_and_checks_every_status() {
+    let s = Skiff::new();
+    let skiff = format!("{} --dir {}", skiff_tests::skiff::bin_dir().join("skiff").display(), s.dir.display());
+    let script = format!(
+        r#"set -eu
+for i in $(seq 1 50); do
+  {skiff} run --name job-$i {img} --exec /bin/sh -- -c "exit $i" >/dev/null 2>&1 &
+done
+wait
+bad=0
+for i in $(seq 1 50); do
+  code=$({skiff} status --format json job-$i | jq -r '.apps[0].exit_code')
+  [ "$code" = "$i" ] || {{ echo "job-$i: $code" >&2; bad=1; }}
+done
+for i in $(seq 1 10); do {skiff} run --rm {img} --exec /bin/true & done
+wait
+exit $bad"#,
+        img = s.image
+    );
+    let o = std::process::Command::new("bash").arg("-c").arg(&script).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pods = s.list_json();
+    assert_eq!(pods.as_array().map(Vec::len), Some(50), "the 10 --rm pods left nothing");
+    assert!(pods.as_array().unwrap().iter().all(|p| p["state"] == "exited"));
+}
