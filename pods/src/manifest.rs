@@ -37,6 +37,11 @@ pub struct PodManifest {
     /// When the pod ends and which status it ends with.
     #[serde(default)]
     pub exit_policy: ExitPolicy,
+    /// How long apps get between SIGTERM and SIGKILL when the pod is
+    /// stopped: by its exit policy, by a SIGTERM to the flavor process, and
+    /// by default by `skiff stop`.
+    #[serde(default = "default_stop_timeout_ms")]
+    pub stop_timeout_ms: u64,
     /// The pod's network namespace.
     #[serde(default)]
     pub net: Net,
@@ -132,6 +137,13 @@ impl ExitPolicy {
 
 fn yes() -> bool {
     true
+}
+
+/// docker's, podman's and systemd's default is 10 s too.
+pub const DEFAULT_STOP_TIMEOUT_MS: u64 = 10_000;
+
+fn default_stop_timeout_ms() -> u64 {
+    DEFAULT_STOP_TIMEOUT_MS
 }
 
 /// Debian's containernetworking-plugins.
@@ -247,6 +259,10 @@ pub struct Rootfs {
 }
 
 impl PodManifest {
+    pub fn stop_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.stop_timeout_ms)
+    }
+
     /// What the pod's network looks like to people: `host`, `none`, or the
     /// names of its CNI networks joined by commas.
     pub fn net_label(&self) -> String {
@@ -337,6 +353,7 @@ mod tests {
             masked_paths: true,
             resolv_conf: None,
             exit_policy: ExitPolicy::Any,
+            stop_timeout_ms: 2500,
             net: Net::Cni,
             networks: vec![Network {
                 name: "default".into(),

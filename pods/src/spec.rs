@@ -30,6 +30,8 @@ pub struct PodSpec {
     #[serde(default)]
     pub hosts_entries: Vec<String>,
     pub exit_policy: Option<ExitPolicy>,
+    /// As `--stop-timeout`, e.g. `30s`.
+    pub stop_timeout: Option<String>,
     /// `new`, `update` or `never`.
     pub pull_policy: Option<String>,
     /// `seccomp`, `paths`.

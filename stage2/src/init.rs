@@ -27,10 +27,6 @@ use crate::terminal::{Console, Master};
 /// Signals a pod's init passes on to its apps.
 pub const FORWARDED: [Signal; 4] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT];
 
-/// How long apps stopped by the exit policy get between SIGTERM and SIGKILL
-/// (the default of `skiff stop --timeout`).
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The signals the flavor must block before forking the init, so none is
 /// lost between `fork` and the init's `signalfd`.
 pub fn supervised_signals() -> SigSet {
@@ -94,14 +90,14 @@ pub fn run(
                 // The apps already started are stopped like a failed app's
                 // siblings; the pod fails with skiff's own status.
                 let _ = reporter.send(&Report::Error(msg));
-                let mut sup = Supervision::new(running, manifest.exit_policy);
+                let mut sup = Supervision::new(running, manifest);
                 sup.status = Some(SKIFF_ERROR);
                 sup.stop_all();
                 return sup.run(&sfd, &mut reporter);
             }
         }
     }
-    Supervision::new(running, manifest.exit_policy).run(&sfd, &mut reporter)
+    Supervision::new(running, manifest).run(&sfd, &mut reporter)
 }
 
 fn fail(reporter: &mut Reporter, msg: &str) -> i32 {
@@ -194,6 +190,8 @@ struct Running {
 struct Supervision {
     running: Vec<Running>,
     policy: ExitPolicy,
+    /// Between the policy's SIGTERM and SIGKILL.
+    stop_timeout: Duration,
     /// The pod's status: the first app that failed on its own.
     status: Option<i32>,
     /// Set once the policy stopped the pod: when SIGKILL follows SIGTERM.
@@ -202,8 +200,9 @@ struct Supervision {
 }
 
 impl Supervision {
-    fn new(running: Vec<Running>, policy: ExitPolicy) -> Supervision {
-        Supervision { running, policy, status: None, kill_at: None, killed: false }
+    fn new(running: Vec<Running>, m: &PodManifest) -> Supervision {
+        let (policy, stop_timeout) = (m.exit_policy, m.stop_timeout());
+        Supervision { running, policy, stop_timeout, status: None, kill_at: None, killed: false }
     }
 
     fn run(mut self, sfd: &SignalFd, reporter: &mut Reporter) -> i32 {
@@ -251,7 +250,7 @@ impl Supervision {
 
     fn stop_all(&mut self) {
         if self.kill_at.is_none() {
-            self.kill_at = Some(Instant::now() + STOP_TIMEOUT);
+            self.kill_at = Some(Instant::now() + self.stop_timeout);
             self.signal_all(Signal::SIGTERM);
         }
     }

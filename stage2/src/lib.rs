@@ -58,6 +58,7 @@ pub(crate) fn test_manifest() -> skiff_pods::PodManifest {
         masked_paths: true,
         resolv_conf: None,
         exit_policy: Default::default(),
+        stop_timeout_ms: skiff_pods::manifest::DEFAULT_STOP_TIMEOUT_MS,
         net: Default::default(),
         networks: Vec::new(),
         ports: Vec::new(),

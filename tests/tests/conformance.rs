@@ -136,6 +136,22 @@ fn stop(f: &Flavor) {
     assert_eq!(processes_with(&secs), Vec::<String>::new(), "{}: the app outlived the pod", f.id);
 }
 
+/// A SIGTERM to the flavor process (systemd's KillMode=mixed, or a shell's
+/// kill) is passed on to the app; an app that ignores it is killed once the
+/// pod's stop timeout has passed.
+fn sigterm_escalates(f: &Flavor) {
+    let s = Skiff::new();
+    let secs = unique_sleep();
+    let script = format!("trap '' TERM; sleep {secs}");
+    let mut child = s.spawn(&args(&s, f, &["--stop-timeout", "1s"], &sh(&script, &[])));
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    s.wait_for("the ready marker", || s.dir.join("pods/run").join(&uuid).join("ready").is_file());
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    assert_eq!(child.wait().unwrap().code(), Some(137), "{}: killed after the stop timeout", f.id);
+    assert_eq!(processes_with(&secs), Vec::<String>::new(), "{}: the app outlived the pod", f.id);
+}
+
 /// Asserts that skiff refused the pod because the flavor lacks `feature`.
 fn refused(f: &Flavor, feature: &str, o: &Output) {
     assert_eq!(o.status.code(), Some(125), "{}: {feature} should be refused", f.id);
@@ -348,6 +364,10 @@ macro_rules! conformance {
             #[test]
             fn stop() {
                 super::stop(&f())
+            }
+            #[test]
+            fn sigterm_to_the_flavor_escalates_after_the_stop_timeout() {
+                super::sigterm_escalates(&f())
             }
             #[test]
             fn declared_features_work_and_others_are_refused() {

@@ -96,6 +96,11 @@ pub struct PrepareOptions {
     /// [default: all].
     #[arg(long, value_name = "all|any", value_parser = ExitPolicy::parse)]
     exit_policy: Option<ExitPolicy>,
+    /// How long apps get between SIGTERM and SIGKILL when the pod is
+    /// stopped (by `skiff stop`, a SIGTERM to skiff, or the exit policy)
+    /// [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    stop_timeout: Option<std::time::Duration>,
     /// Pass this process's environment to the apps, below their images'.
     #[arg(long)]
     inherit_env: bool,
@@ -171,6 +176,7 @@ struct PodWide {
     hostname: Option<String>,
     pull_policy: PullPolicy,
     exit_policy: ExitPolicy,
+    stop_timeout: Option<std::time::Duration>,
     insecure: Insecure,
     inherit_env: bool,
     dns: DnsOptions,
@@ -216,6 +222,13 @@ impl PodWide {
             hostname: pod.hostname.clone().or(file.hostname),
             pull_policy,
             exit_policy: cli.exit_policy.or(file.exit_policy).unwrap_or_default(),
+            stop_timeout: match (cli.stop_timeout, &file.stop_timeout) {
+                (Some(t), _) => Some(t),
+                (None, Some(t)) => {
+                    Some(super::parse_duration(t).map_err(|e| anyhow::anyhow!("in the pod manifest: {e}"))?)
+                }
+                (None, None) => None,
+            },
             insecure,
             inherit_env: cli.inherit_env || file.inherit_env,
             dns: DnsOptions {
@@ -705,6 +718,7 @@ fn create_pod(
             insecure,
             resolv_conf: wide.resolv_conf()?,
             exit_policy: wide.exit_policy,
+            stop_timeout: wide.stop_timeout,
             net: net.clone(),
             dns_from_network,
             hosts_entries: wide.hosts_entries.clone(),

@@ -17,13 +17,14 @@ pub struct StopArgs {
     #[arg(long)]
     force: bool,
     /// How long the apps get to exit after SIGTERM before SIGKILL.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
-    timeout: Duration,
+    /// [default: the pod's --stop-timeout, 10s unless set]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    timeout: Option<Duration>,
     #[command(flatten)]
     pods: super::pod_ref::PodRefs,
 }
 
-fn stop_one(ctx: &Ctx, id: &str, force: bool, timeout: Duration) -> Result<String> {
+fn stop_one(ctx: &Ctx, id: &str, force: bool, timeout: Option<Duration>) -> Result<String> {
     let pod = Pod::find(&ctx.store, id)?;
     let uuid = pod.uuid().to_string();
     match pod.state() {
@@ -31,7 +32,9 @@ fn stop_one(ctx: &Ctx, id: &str, force: bool, timeout: Duration) -> Result<Strin
         s if s.has_exited() || s == PodState::Garbage => return Ok(uuid),
         s => bail!("pod {uuid} is {s}, not running"),
     }
-    let flavor = ctx.flavor(&pod.read_manifest()?.flavor)?;
+    let manifest = pod.read_manifest()?;
+    let timeout = timeout.unwrap_or(manifest.stop_timeout());
+    let flavor = ctx.flavor(&manifest.flavor)?;
     let stop = |opts: &[&str]| handoff::call(&pod.path(), &uuid, &flavor, ctx.debug, "stop", opts);
     if !force {
         // The flavor asks every app to stop (SIGTERM).

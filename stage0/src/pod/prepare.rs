@@ -336,6 +336,8 @@ pub struct PodSettings<'a> {
     pub insecure: Insecure,
     pub resolv_conf: Option<String>,
     pub exit_policy: ExitPolicy,
+    /// None: the default.
+    pub stop_timeout: Option<std::time::Duration>,
     pub net: PodNet,
     pub dns_from_network: bool,
     pub hosts_entries: Vec<(String, String)>,
@@ -354,6 +356,7 @@ pub fn manifest(
         insecure,
         resolv_conf,
         exit_policy,
+        stop_timeout,
         net,
         dns_from_network,
         hosts_entries,
@@ -385,6 +388,9 @@ pub fn manifest(
         masked_paths: !insecure.paths && description.supports(feature::MASKED_PATHS),
         resolv_conf,
         exit_policy,
+        stop_timeout_ms: stop_timeout.map_or(skiff_pods::manifest::DEFAULT_STOP_TIMEOUT_MS, |t| {
+            u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
+        }),
         net: net.net,
         networks: net.networks,
         ports: net.ports,

@@ -8,6 +8,7 @@ pub mod cni;
 pub mod dev;
 pub mod enter;
 pub mod entry;
+pub mod escalation;
 pub mod fds;
 pub mod net;
 pub mod netns;

@@ -2,9 +2,11 @@
 //! namespace, forks the app into it (chroot), forwards signals, records the
 //! app's exit and exits with its status.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
+use nix::poll::{PollFd, PollFlags};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -14,6 +16,7 @@ use skiff_pods::app_status::{self, AppExit};
 use skiff_pods::layout::{PID_FILE, READY_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, App, PodManifest};
 use skiff_stage1::entry::RunPod;
+use skiff_stage1::escalation::Escalation;
 use skiff_stage1::overlay::{mountpoint, Overlay};
 use skiff_stage2::app::ExecWatch;
 use skiff_stage2::app::Prepared;
@@ -65,7 +68,7 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     if debug {
         eprintln!("skiff: stage1 fly: pod {} app {} is pid {child}", m.uuid, app.name);
     }
-    let (exit_code, signal) = wait(&mask, child)?;
+    let (exit_code, signal) = wait(&mask, child, Escalation::new(m.stop_timeout()))?;
     let exit = AppExit { exit_code, signal, started_at: Some(started_at), exited_at: time::now_rfc3339() };
     if let Err(e) = app_status::write_exit_at(&pod.lock, &app.name, &exit) {
         eprintln!("skiff: cannot record the exit status of app {}: {e}", app.name);
@@ -110,9 +113,20 @@ fn become_app(m: &PodManifest, app: &App, root: &Path) -> Result<Prepared, Strin
 }
 
 /// Forwards signals to the app until it exits; its status and signal.
-fn wait(mask: &nix::sys::signal::SigSet, child: Pid) -> Result<(i32, Option<i32>), String> {
+fn wait(mask: &nix::sys::signal::SigSet, child: Pid, mut escalation: Escalation) -> Result<(i32, Option<i32>), String> {
     let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
     loop {
+        let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, escalation.poll_timeout()) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(format!("poll: {e}")),
+        }
+        if escalation.due() {
+            let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+        }
+        if !fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+            continue;
+        }
         let sig = match sfd.read_signal() {
             Ok(Some(info)) => info.ssi_signo as i32,
             Ok(None) | Err(nix::errno::Errno::EINTR) => continue,
@@ -121,6 +135,7 @@ fn wait(mask: &nix::sys::signal::SigSet, child: Pid) -> Result<(i32, Option<i32>
         if sig != Signal::SIGCHLD as i32 {
             if let Ok(s) = Signal::try_from(sig) {
                 let _ = nix::sys::signal::kill(child, s);
+                escalation.saw(s);
             }
             continue;
         }

@@ -24,6 +24,7 @@ use skiff_stage2::report::{Report, Reporter};
 use crate::console::{self, Relay};
 use crate::rootfs;
 use skiff_stage1::entry::Stdio;
+use skiff_stage1::escalation::Escalation;
 use skiff_stage1::recorder::Recorder;
 use skiff_stage2::terminal::Console;
 
@@ -113,7 +114,11 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
     }
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
-    let mut sup = Supervisor { init, recorder: Recorder::new(lock, started_at, manifest.apps.len()) };
+    let mut sup = Supervisor {
+        init,
+        recorder: Recorder::new(lock, started_at, manifest.apps.len()),
+        escalation: Escalation::new(manifest.stop_timeout()),
+    };
     let status = sup.wait(&sfd, File::from(report_r), relay.as_mut())?;
     for name in &sup.recorder.killed_apps {
         let Some(app) = manifest.apps.iter().find(|a| &a.name == name) else { continue };
@@ -240,6 +245,7 @@ enum Source {
 struct Supervisor {
     init: Pid,
     recorder: Recorder,
+    escalation: Escalation,
 }
 
 impl Supervisor {
@@ -257,9 +263,13 @@ impl Supervisor {
                     sources.extend(r.sources().into_iter().map(|(s, fd)| (Source::Console(s), fd)));
                 }
                 let mut fds: Vec<PollFd> = sources.iter().map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)).collect();
-                match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+                match nix::poll::poll(&mut fds, self.escalation.poll_timeout()) {
                     Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                     Err(e) => return Err(format!("poll: {e}")),
+                }
+                if self.escalation.due() {
+                    // SIGKILL to the PID namespace's init ends the pod.
+                    let _ = nix::sys::signal::kill(self.init, Signal::SIGKILL);
                 }
                 sources
                     .iter()
@@ -307,6 +317,7 @@ impl Supervisor {
         }
         if sig != Signal::SIGCHLD {
             let _ = nix::sys::signal::kill(self.init, sig);
+            self.escalation.saw(sig);
             return Ok(None);
         }
         match waitpid(self.init, Some(WaitPidFlag::WNOHANG)) {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -22,6 +22,7 @@ use skiff_pods::layout::{NETNS_FILE, PID_FILE, STAGE1_DIR, STARTED_FILE};
 use skiff_pods::manifest::Net;
 use skiff_pods::{atomic, time, PodManifest};
 use skiff_stage1::entry::RunPod;
+use skiff_stage1::escalation::Escalation;
 use skiff_stage1::overlay::Overlay;
 use skiff_stage1::recorder::Recorder;
 use skiff_stage2::app_root::APPS_DIR;
@@ -96,7 +97,12 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     let started_at = time::now_rfc3339();
     atomic::replace_at(&pod.lock, STARTED_FILE, format!("{started_at}\n").as_bytes())
         .map_err(|e| format!("cannot record the pod's start: {e}"))?;
-    let mut sup = Supervisor { nspawn: child, init: None, recorder: Recorder::new(pod.lock, started_at, m.apps.len()) };
+    let mut sup = Supervisor {
+        nspawn: child,
+        init: None,
+        recorder: Recorder::new(pod.lock, started_at, m.apps.len()),
+        escalation: Escalation::new(m.stop_timeout()),
+    };
     let status = sup.wait(&mask, File::from(report_r));
     remove_nspawn_leftovers(&m.uuid);
     if let Some(n) = network {
@@ -197,6 +203,7 @@ struct Supervisor {
     /// The container's PID 1 (skiff's init), once found.
     init: Option<Pid>,
     recorder: Recorder,
+    escalation: Escalation,
 }
 
 impl Supervisor {
@@ -209,9 +216,14 @@ impl Supervisor {
                 if pipe_open {
                     fds.push(PollFd::new(reports.as_fd(), PollFlags::POLLIN));
                 }
-                match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+                match nix::poll::poll(&mut fds, self.escalation.poll_timeout()) {
                     Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                     Err(e) => return Err(format!("poll: {e}")),
+                }
+                if self.escalation.due() {
+                    // As `stop --force`: the container's init dies with
+                    // nspawn (its death signal), and the pod ends 137.
+                    let _ = nix::sys::signal::kill(self.nspawn, Signal::SIGKILL);
                 }
                 let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
                 (ready(&fds[0]), fds.get(1).is_some_and(ready))
@@ -254,6 +266,7 @@ impl Supervisor {
             // nspawn passes SIGTERM on as its --kill-signal.
             let target = self.init.unwrap_or(self.nspawn);
             let _ = nix::sys::signal::kill(target, sig);
+            self.escalation.saw(sig);
             return Ok(None);
         }
         match waitpid(self.nspawn, Some(WaitPidFlag::WNOHANG)) {
