@@ -62,10 +62,17 @@ pub mod feature {
     /// `run --rm`: the flavor removes the pod directory once the pod is
     /// over, and still exits with the pod's status.
     pub const REMOVE_ON_EXIT: &str = "remove-on-exit";
+    /// Descriptors passed to the flavor with `LISTEN_FDS` (for its own PID)
+    /// go to the pod's first app at the same numbers, with `LISTEN_PID`
+    /// set to the app's PID.
+    pub const SOCKET_ACTIVATION: &str = "socket-activation";
+    /// With `NOTIFY_SOCKET`: `READY=1` once every app has started, or
+    /// (`run --notify-app`) the apps' own notifications, relayed.
+    pub const NOTIFY: &str = "notify";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 18] = [
+    pub const ALL: [&str; 20] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
@@ -84,6 +91,8 @@ pub mod feature {
         TERMINAL,
         ENTER,
         REMOVE_ON_EXIT,
+        SOCKET_ACTIVATION,
+        NOTIFY,
     ];
 }
 

@@ -93,11 +93,21 @@ impl Prepared {
         })
     }
 
+    /// Sets environment entries (`KEY=VALUE`) in the forked child, for what
+    /// is only known there (socket activation's `LISTEN_PID`).
+    pub fn set_env(&mut self, entries: &[String]) -> Result<(), String> {
+        for e in entries {
+            let key = e.split('=').next().unwrap_or(e);
+            self.env.retain(|x| x.as_bytes().split(|&b| b == b'=').next() != Some(key.as_bytes()));
+            self.env.push(cstring(e, "environment entry")?);
+        }
+        Ok(())
+    }
+
     /// Becomes the app. Runs in the freshly forked child; never returns.
     /// Failures print one line to the app's stderr and exit with 125 (setup),
-    /// 126 (cannot invoke) or 127 (not found), as shells do.
-    /// Becomes the app. On failure it exits (125, 126 or 127) after writing
-    /// a byte to `failed`, when given: the parent's [`ExecWatch`] end.
+    /// 126 (cannot invoke) or 127 (not found), as shells do, after writing a
+    /// byte to `failed`, when given: the parent's [`ExecWatch`] end.
     pub fn exec(&self, failed: Option<&OwnedFd>) -> ! {
         let die = |code, msg: &str| -> ! {
             if let Some(fd) = failed {

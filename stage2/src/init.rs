@@ -18,6 +18,7 @@ use skiff_pods::manifest::ExitPolicy;
 use skiff_pods::netstate::NetState;
 use skiff_pods::{App, PodManifest};
 
+use crate::activation::Activation;
 use crate::app::{ExecWatch, Prepared};
 use crate::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use crate::report::{Report, Reporter};
@@ -51,12 +52,15 @@ pub fn supervised_signals() -> SigSet {
 /// With `console`, the first app (a pod with a terminal has one app) gets a
 /// pseudo-terminal (see [`crate::terminal`]).
 /// `net`: the pod's CNI networks as attached (for /etc/hosts and
-/// resolv.conf).
+/// resolv.conf). `activation`: the socket-activation descriptors this
+/// process holds, for the first app (the others get them closed).
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     manifest: &PodManifest,
     mut reporter: Reporter,
     mut console: Option<Console>,
     net: &NetState,
+    activation: Option<&Activation>,
     ready: impl FnOnce() -> Result<(), String>,
     mut place: impl FnMut(&App, Pid) -> Result<(), String>,
 ) -> i32 {
@@ -80,8 +84,9 @@ pub fn run(
     let mut running = Vec::new();
     // Held until the init exits (see terminal::Master::send).
     let mut _terminal_hold = None;
-    for (app, filter) in manifest.apps.iter().zip(filters) {
-        match start(manifest, net, app, filter, console.take(), &mut reporter, &mut place) {
+    for (i, (app, filter)) in manifest.apps.iter().zip(filters).enumerate() {
+        let fds = activation.map(|a| (a, i == 0));
+        match start(manifest, net, fds, app, filter, console.take(), &mut reporter, &mut place) {
             Ok((pid, hold)) => {
                 running.push(Running { pid, name: app.name.clone() });
                 _terminal_hold = _terminal_hold.or(hold);
@@ -111,9 +116,11 @@ fn fail(reporter: &mut Reporter, msg: &str) -> i32 {
 /// close-on-exec pipe that only `execve` closes without a byte.
 /// An app that fails before that is not reported started (the pod never
 /// becomes ready); its exit (125, 126, 127) is reported as usual.
+#[allow(clippy::too_many_arguments)]
 fn start(
     manifest: &PodManifest,
     net: &NetState,
+    activation: Option<(&Activation, bool)>,
     app: &App,
     filter: Option<Compiled>,
     console: Option<Console>,
@@ -128,7 +135,9 @@ fn start(
         Ok(ForkResult::Child) => {
             drop(go_w);
             let failed = watch.into_child();
-            let msg = match become_app(manifest, net, app, filter, terminal.as_ref().map(|(m, _)| m), go_r) {
+            let msg = match become_app(manifest, net, app, filter, terminal.as_ref().map(|(m, _)| m), go_r)
+                .and_then(|p| with_activation(p, activation))
+            {
                 Ok(prepared) => prepared.exec(Some(&failed)),
                 Err(msg) => msg,
             };
@@ -152,6 +161,17 @@ fn start(
         let _ = reporter.send(&Report::Started { app: app.name.clone(), pid: child.as_raw() });
     }
     Ok((child, hold))
+}
+
+/// In the forked child: the socket-activation descriptors for the app that
+/// gets them (`true`), closed on exec for the others.
+fn with_activation(mut p: Prepared, activation: Option<(&Activation, bool)>) -> Result<Prepared, String> {
+    match activation {
+        Some((a, true)) => p.set_env(&a.env(nix::unistd::getpid().as_raw()))?,
+        Some((a, false)) => a.withhold(),
+        None => {}
+    }
+    Ok(p)
 }
 
 /// In the forked child: everything up to the `execve`.

@@ -5,6 +5,7 @@
 //! resolved app spec into an `execve`. Both run inside the pod, after the
 //! flavor has built the root filesystem, and hold no host file descriptors.
 
+pub mod activation;
 pub mod app;
 pub mod app_root;
 pub mod etc;

@@ -3,6 +3,7 @@
 //! after the image they apply to, the app's arguments after `--`.
 
 mod fetch;
+mod generate;
 mod image;
 mod list;
 mod pod_info;
@@ -85,6 +86,11 @@ enum Command {
     /// Manage stored images: list, inspect, rm, gc, export, build.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Generate files: systemd units for pods, man pages.
+    #[command(subcommand)]
+    Generate(generate::GenerateCommand),
+    /// Print a shell completion script: bash, zsh or fish.
+    Completion(generate::CompletionArgs),
 }
 
 /// Shared state of one invocation.
@@ -94,6 +100,9 @@ pub struct Ctx {
     pub debug: bool,
     pub registry: RegistryOptions,
     pub config: Config,
+    /// The global options as given (the store made absolute), for commands
+    /// that print skiff command lines.
+    pub globals: Vec<String>,
 }
 
 impl Ctx {
@@ -129,12 +138,18 @@ pub fn main() -> i32 {
             return EXIT_SKIFF_ERROR;
         }
     };
+    let mut globals = vec![format!("--dir={}", dir.display())];
+    globals.extend(cli.insecure_registries.iter().map(|r| format!("--insecure-registry={r}")));
+    let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+    globals.extend(cli.authfile.iter().map(|f| format!("--authfile={}", absolute(f).display())));
+    globals.extend(cli.config.iter().map(|f| format!("--config={}", absolute(f).display())));
     let ctx = Ctx {
         store: Store::new(&dir),
         images: ImageStore::new(&dir),
         debug: cli.debug,
         registry: RegistryOptions { insecure: cli.insecure_registries, authfile: cli.authfile },
         config,
+        globals,
     };
     let result = match cli.command {
         Command::Fetch(a) => fetch::run(&ctx, a),
@@ -149,6 +164,8 @@ pub fn main() -> i32 {
         Command::Rm(a) => remove::rm(&ctx, a),
         Command::Gc(a) => remove::gc(&ctx, a),
         Command::Image(c) => image::run(&ctx, c),
+        Command::Generate(c) => generate::run(&ctx, c),
+        Command::Completion(a) => generate::completion(a),
     };
     match result {
         Ok(code) => code,
@@ -159,15 +176,24 @@ pub fn main() -> i32 {
     }
 }
 
-fn parse() -> Result<Cli, clap::Error> {
-    use clap::{CommandFactory, FromArgMatches};
+/// The whole command line's definition; with `full`, with the app options
+/// of `run` and `prepare` (their own parser's) in their help, which costs
+/// about a millisecond to render.
+pub fn definition(full: bool) -> clap::Command {
+    use clap::CommandFactory;
     let mut cmd = Cli::command();
-    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help" || a == "help") {
+    if full {
         for sub in ["run", "prepare"] {
             cmd = cmd.mut_subcommand(sub, |c| c.after_help(run::app_help()));
         }
     }
-    Cli::from_arg_matches(&cmd.try_get_matches()?)
+    cmd
+}
+
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let help = std::env::args().skip(1).any(|a| a == "-h" || a == "--help" || a == "help");
+    Cli::from_arg_matches(&definition(help).try_get_matches()?)
 }
 
 /// Parses durations such as `30m`, `24h`, `1h30m` or `0`.

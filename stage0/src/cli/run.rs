@@ -257,7 +257,9 @@ impl PodWide {
             env.push(("TERM".to_string(), std::env::var("TERM").unwrap_or_else(|_| "xterm".into())));
         }
         if self.inherit_env {
-            env.extend(std::env::vars());
+            // Meant for skiff (and passed on as such), not for every app.
+            let skiff_own = |k: &str| skiff_stage2::activation::VARIABLES.contains(&k) || k == "NOTIFY_SOCKET";
+            env.extend(std::env::vars().filter(|(k, _)| !skiff_own(k)));
         }
         env
     }
@@ -368,6 +370,19 @@ pub struct RunOnlyOptions {
     /// its status).
     #[arg(long)]
     rm: bool,
+    /// With NOTIFY_SOCKET (systemd's Type=notify): started (READY=1 once
+    /// every app has started), app (the apps' own notifications reach
+    /// systemd) or none [default: started when NOTIFY_SOCKET is set and the
+    /// flavor can notify, else none].
+    #[arg(long, value_enum, value_name = "started|app|none")]
+    notify: Option<Notify>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Notify {
+    Started,
+    App,
+    None,
 }
 
 impl RunOnlyOptions {
@@ -375,16 +390,47 @@ impl RunOnlyOptions {
         if self.rm {
             flavor.require(feature::REMOVE_ON_EXIT, "--rm")?;
         }
+        // exec keeps the PID: descriptors passed to skiff are the flavor's.
+        if skiff_stage2::activation::Activation::inherited().is_some() {
+            flavor.require(feature::SOCKET_ACTIVATION, "LISTEN_FDS")?;
+        }
+        if let Some(n @ (Notify::Started | Notify::App)) = self.notify {
+            let what = if n == Notify::App { "--notify=app" } else { "--notify=started" };
+            flavor.require(feature::NOTIFY, what)?;
+        }
         Ok(())
     }
 
+    fn notify(&self, flavor: &Flavor) -> Notify {
+        let asked = self.notify.unwrap_or(Notify::Started);
+        let can = flavor.description.supports(feature::NOTIFY);
+        if std::env::var_os("NOTIFY_SOCKET").is_none() || !can {
+            Notify::None
+        } else {
+            asked
+        }
+    }
+
     /// The flavor's `run` options, after the stdio ones.
-    fn args<'a>(&self, stdio: &'a [&'a str]) -> Vec<&'a str> {
+    fn args<'a>(&self, stdio: &'a [&'a str], flavor: &Flavor) -> Vec<&'a str> {
         let mut v = stdio.to_vec();
         if self.rm {
             v.push("--rm");
         }
+        if self.notify(flavor) == Notify::App {
+            v.push("--notify-app");
+        }
         v
+    }
+
+    /// What the flavor must not inherit: systemd's socket when nothing is
+    /// to be sent.
+    fn env_remove(&self, flavor: &Flavor) -> &'static [&'static str] {
+        if self.notify(flavor) == Notify::None {
+            &["NOTIFY_SOCKET"]
+        } else {
+            &[]
+        }
     }
 }
 
@@ -394,6 +440,23 @@ pub struct RunArgs {
     run: RunOnlyOptions,
     #[command(flatten)]
     spec: PodSpecArgs,
+}
+
+impl RunArgs {
+    /// Checks the images' app options as `run` will (pod options were
+    /// checked by the parser).
+    pub fn check_apps(&self) -> Result<()> {
+        match &self.spec.pod_manifest {
+            Some(path) => read_pod_manifest(path).map(|_| ()),
+            None => parse_apps(&self.spec.rest).map(|_| ()),
+        }
+    }
+
+    /// The first app's image (or the pod manifest file's name).
+    pub fn first_image(&self) -> Option<String> {
+        let file = || self.spec.pod_manifest.as_ref()?.file_stem().map(|s| s.to_string_lossy().into_owned());
+        self.spec.rest.first().cloned().or_else(file)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -742,7 +805,8 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let progress = CliProgress::terminal_only();
     let (mut pod, flavor, ports) = create_pod(ctx, &a.spec, true, &progress, &|f| a.run.check(f))?;
     start_running(ctx, &mut pod, &ports)?;
-    Err(handoff::exec_run(pod, &flavor, ctx.debug, &a.run.args(a.spec.pod.stdio_args())))
+    let args = a.run.args(a.spec.pod.stdio_args(), &flavor);
+    Err(handoff::exec_run(pod, &flavor, ctx.debug, &args, a.run.env_remove(&flavor)))
 }
 
 pub fn prepare(ctx: &Ctx, a: PrepareArgs) -> Result<i32> {
@@ -806,7 +870,8 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
             .context("cannot update the pod manifest")?;
     }
     start_running(ctx, &mut pod, &manifest.ports).with_context(|| format!("pod {} was not started", pod.uuid()))?;
-    Err(handoff::exec_run(pod, &flavor, ctx.debug, &a.run.args(a.pod.stdio_args())))
+    let args = a.run.args(a.pod.stdio_args(), &flavor);
+    Err(handoff::exec_run(pod, &flavor, ctx.debug, &args, a.run.env_remove(&flavor)))
 }
 
 #[cfg(test)]

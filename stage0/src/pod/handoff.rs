@@ -27,7 +27,9 @@ fn command(flavor: &Flavor, entrypoint: &str, debug: bool, dir: &Path) -> std::p
 /// if the exec failed; the pod is then left unlocked in `run/`, which reads
 /// as exited and is collected by gc. `stdio` are the flavor's options for
 /// the apps' stdio (`--tty`, `--interactive`).
-pub fn exec_run(pod: Pod, flavor: &Flavor, debug: bool, stdio: &[&str]) -> anyhow::Error {
+/// `args` are the `run` options; `env_remove`, variables of skiff's own
+/// environment the flavor must not see.
+pub fn exec_run(pod: Pod, flavor: &Flavor, debug: bool, args: &[&str], env_remove: &[&str]) -> anyhow::Error {
     let dir = pod.path();
     let uuid = pod.uuid().to_string();
     let fd = pod.into_fd();
@@ -37,7 +39,11 @@ pub fn exec_run(pod: Pod, flavor: &Flavor, debug: bool, stdio: &[&str]) -> anyho
     // The fd must outlive this process image: exec keeps it open.
     let raw = fd.into_raw_fd();
     crate::debug!("pod {uuid}: exec {} run (lock fd {raw}, cwd {})", flavor.path.display(), dir.display());
-    let err = command(flavor, "run", debug, &dir).args(stdio).arg(&uuid).env(LOCK_FD_ENV, raw.to_string()).exec();
+    let mut cmd = command(flavor, "run", debug, &dir);
+    for v in env_remove {
+        cmd.env_remove(v);
+    }
+    let err = cmd.args(args).arg(&uuid).env(LOCK_FD_ENV, raw.to_string()).exec();
     anyhow!("cannot execute stage1 {}: {err}", flavor.path.display())
 }
 

@@ -22,10 +22,12 @@ pub enum Stdio {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Entrypoint {
-    /// `remove`: `--rm`, delete the pod directory once the pod is over.
+    /// `remove`: `--rm`, delete the pod directory once the pod is over;
+    /// `notify_app`: `--notify-app`, relay the apps' own notifications.
     Run {
         stdio: Stdio,
         remove: bool,
+        notify_app: bool,
     },
     Enter {
         app: String,
@@ -50,6 +52,8 @@ pub struct RunPod {
     pub manifest: PodManifest,
     pub dir: std::path::PathBuf,
     pub lock: OwnedFd,
+    /// `--notify-app` (see [`crate::notify`]).
+    pub notify_app: bool,
 }
 
 /// What a flavor implements. Each returns the flavor's exit status or a
@@ -68,7 +72,7 @@ pub trait Flavor {
 
 fn usage(name: &str) -> String {
     format!(
-        "usage: skiff-stage1-{name} --describe | run [--debug] [--tty|--interactive] [--rm] UUID | \
+        "usage: skiff-stage1-{name} --describe | run [--debug] [--tty|--interactive] [--rm] [--notify-app] UUID | \
          enter [--debug] --app NAME UUID -- CMD [ARG...] | stop [--debug] [--force] UUID | gc [--debug] UUID"
     )
 }
@@ -87,6 +91,8 @@ pub fn parse(d: &Description, mut it: impl Iterator<Item = String>) -> Result<Op
     let mut stdio = Stdio::Inherit;
     let terminal = d.supports(skiff_pods::abi::feature::TERMINAL);
     let removes = d.supports(skiff_pods::abi::feature::REMOVE_ON_EXIT);
+    let notifies = d.supports(skiff_pods::abi::feature::NOTIFY);
+    let mut notify_app = false;
     while let Some(a) = it.next() {
         match (entry.as_str(), a.as_str()) {
             (_, "--debug") => debug = true,
@@ -94,6 +100,7 @@ pub fn parse(d: &Description, mut it: impl Iterator<Item = String>) -> Result<Op
             ("run", "--tty") if terminal => {}
             ("run", "--interactive") if terminal => stdio = Stdio::Interactive,
             ("run", "--rm") if removes => remove = true,
+            ("run", "--notify-app") if notifies => notify_app = true,
             ("enter", "--app") => app = it.next(),
             ("enter", "--") => argv = it.by_ref().collect(),
             ("stop", "--force") => force = true,
@@ -104,7 +111,7 @@ pub fn parse(d: &Description, mut it: impl Iterator<Item = String>) -> Result<Op
     }
     let uuid = uuid.ok_or_else(|| format!("missing pod UUID ({u})"))?;
     let entrypoint = match entry.as_str() {
-        "run" => Entrypoint::Run { stdio, remove },
+        "run" => Entrypoint::Run { stdio, remove, notify_app },
         "enter" => {
             let app = app.ok_or_else(|| format!("enter needs --app ({u})"))?;
             if argv.is_empty() {
@@ -156,7 +163,7 @@ fn start(flavor: &dyn Flavor) -> Result<i32, String> {
         return Err(format!("pod directory holds pod {}, not {}", manifest.uuid, inv.uuid));
     }
     match inv.entrypoint {
-        Entrypoint::Run { stdio, remove } => {
+        Entrypoint::Run { stdio, remove, notify_app } => {
             let lock = lock_fd()?;
             let dir = std::env::current_dir().map_err(|e| format!("cannot find the pod directory: {e}"))?;
             // Flavors may move into a mount namespace of their own, where
@@ -166,7 +173,8 @@ fn start(flavor: &dyn Flavor) -> Result<i32, String> {
                 true => Some(std::fs::File::open("/proc/self/ns/mnt").map_err(|e| format!("--rm: {e}"))?),
                 false => None,
             };
-            let status = flavor.run(RunPod { manifest: manifest.clone(), dir: dir.clone(), lock }, stdio, inv.debug);
+            let pod = RunPod { manifest: manifest.clone(), dir: dir.clone(), lock, notify_app };
+            let status = flavor.run(pod, stdio, inv.debug);
             if let Some(mnt) = host_mnt {
                 let removed = nix::sched::setns(mnt, nix::sched::CloneFlags::CLONE_NEWNS)
                     .map_err(|e| format!("cannot return to the caller's mount namespace: {e}"))
@@ -239,10 +247,13 @@ mod tests {
         let p = |s: &[&str]| parse(&d, args(s));
         assert_eq!(p(&["--describe"]).unwrap(), None);
         let run = p(&["run", "--debug", "--interactive", "u1"]).unwrap().unwrap();
-        assert_eq!((run.debug, run.entrypoint), (true, Entrypoint::Run { stdio: Stdio::Interactive, remove: false }));
+        assert_eq!(
+            (run.debug, run.entrypoint),
+            (true, Entrypoint::Run { stdio: Stdio::Interactive, remove: false, notify_app: false })
+        );
         let d = Description::new("x", &[feature::REMOVE_ON_EXIT], "");
         let rm = parse(&d, args(&["run", "--rm", "u1"])).unwrap().unwrap();
-        assert_eq!(rm.entrypoint, Entrypoint::Run { stdio: Stdio::Inherit, remove: true });
+        assert_eq!(rm.entrypoint, Entrypoint::Run { stdio: Stdio::Inherit, remove: true, notify_app: false });
         let d = Description::new("x", &[feature::TERMINAL], "");
         let p = |s: &[&str]| parse(&d, args(s));
         let enter = p(&["enter", "--app", "web", "u1", "--", "/bin/sh", "-c", "--"]).unwrap().unwrap();

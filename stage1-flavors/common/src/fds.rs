@@ -5,12 +5,13 @@ use std::os::fd::BorrowedFd;
 use nix::fcntl::{FcntlArg, FdFlag};
 
 /// Marks every inherited descriptor above stderr close-on-exec, so nothing
-/// the caller leaked (nor the lock fd) reaches the app.
-pub fn close_on_exec_all() -> Result<(), String> {
+/// the caller leaked (nor the lock fd) reaches the app; but for `keep`, the
+/// socket-activation descriptors the caller passed for the app.
+pub fn close_on_exec_all(keep: std::ops::Range<i32>) -> Result<(), String> {
     let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
         .map_err(|e| format!("cannot list open files: {e}"))?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|&fd| fd > 2)
+        .filter(|&fd| fd > 2 && !keep.contains(&fd))
         .collect();
     for fd in fds {
         set_cloexec_raw(fd);

@@ -13,6 +13,7 @@ pub mod fds;
 pub mod net;
 pub mod netns;
 pub mod network;
+pub mod notify;
 pub mod overlay;
 pub mod recorder;
 pub mod volumes;

@@ -12,6 +12,8 @@ use skiff_pods::layout::READY_FILE;
 use skiff_pods::{atomic, time};
 use skiff_stage2::report::{self, Report};
 
+use crate::notify::Notifier;
+
 pub struct Recorder {
     /// The pod lock: exit files are written relative to it.
     pub lock: OwnedFd,
@@ -23,11 +25,34 @@ pub struct Recorder {
     pub heard: bool,
     /// Apps not reported started yet; `ready` is written when none is left.
     to_start: usize,
+    /// Told `READY=1` then (`NOTIFY_SOCKET`, unless the apps notify).
+    pub notify: Option<Notifier>,
+}
+
+/// Records that every app has started: `ready`, and `READY=1` to systemd.
+pub fn mark_ready(lock: &OwnedFd, notify: Option<&Notifier>) {
+    let now = format!("{}\n", time::now_rfc3339());
+    if let Err(e) = atomic::replace_at(lock, READY_FILE, now.as_bytes()) {
+        eprintln!("skiff: cannot record that the pod is ready: {e}");
+    }
+    if let Some(n) = notify {
+        if let Err(e) = n.send("READY=1") {
+            eprintln!("skiff: {e}");
+        }
+    }
 }
 
 impl Recorder {
     pub fn new(lock: OwnedFd, started_at: String, n_apps: usize) -> Recorder {
-        Recorder { lock, started_at, buf: Vec::new(), killed_apps: Vec::new(), heard: false, to_start: n_apps }
+        Recorder {
+            lock,
+            started_at,
+            buf: Vec::new(),
+            killed_apps: Vec::new(),
+            heard: false,
+            to_start: n_apps,
+            notify: None,
+        }
     }
 
     /// Reads what is available; false once the pipe is closed.
@@ -51,10 +76,7 @@ impl Recorder {
             Report::Started { .. } => {
                 self.to_start = self.to_start.saturating_sub(1);
                 if self.to_start == 0 {
-                    let now = format!("{}\n", time::now_rfc3339());
-                    if let Err(e) = atomic::replace_at(&self.lock, READY_FILE, now.as_bytes()) {
-                        eprintln!("skiff: cannot record that the pod is ready: {e}");
-                    }
+                    mark_ready(&self.lock, self.notify.as_ref());
                 }
             }
             Report::Exited { app, exit_code, signal } => {

@@ -21,7 +21,16 @@ struct Fly;
 impl Flavor for Fly {
     fn description(&self) -> Description {
         use feature::*;
-        let features = [MOUNT_NAMESPACE, READONLY_ROOTFS, VOLUMES, OOM_SCORE_ADJ, ENTER, REMOVE_ON_EXIT];
+        let features = [
+            MOUNT_NAMESPACE,
+            READONLY_ROOTFS,
+            VOLUMES,
+            OOM_SCORE_ADJ,
+            ENTER,
+            REMOVE_ON_EXIT,
+            SOCKET_ACTIVATION,
+            NOTIFY,
+        ];
         Description::new("fly", &features, "chroot only, the host's namespaces: no isolation, for privileged tools")
     }
 

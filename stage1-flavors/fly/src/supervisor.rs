@@ -13,11 +13,13 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use skiff_pods::app_status::{self, AppExit};
-use skiff_pods::layout::{PID_FILE, READY_FILE, STARTED_FILE};
+use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, App, PodManifest};
 use skiff_stage1::entry::RunPod;
 use skiff_stage1::escalation::Escalation;
+use skiff_stage1::notify::Readiness;
 use skiff_stage1::overlay::{mountpoint, Overlay};
+use skiff_stage2::activation::Activation;
 use skiff_stage2::app::ExecWatch;
 use skiff_stage2::app::Prepared;
 use skiff_stage2::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
@@ -28,8 +30,10 @@ pub fn rootfs(app: &App) -> PathBuf {
 }
 
 pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
-    skiff_stage1::fds::close_on_exec_all()?;
-    let m = &pod.manifest;
+    let activation = Activation::inherited();
+    skiff_stage1::fds::close_on_exec_all(activation.as_ref().map_or(0..0, Activation::fds))?;
+    let (readiness, m) = Readiness::new(&pod.manifest, &pod.dir, pod.notify_app)?;
+    let m = &m;
     let [app] = m.apps.as_slice() else {
         return Err(format!("the fly flavor runs one app per pod, pod {} has {}", m.uuid, m.apps.len()));
     };
@@ -44,7 +48,11 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
         Ok(ForkResult::Child) => {
             drop(pod.lock);
             let failed = watch.into_child();
-            let msg = match become_app(m, app, &root) {
+            let prepared = become_app(m, app, &root).and_then(|mut p| match &activation {
+                Some(a) => p.set_env(&a.env(nix::unistd::getpid().as_raw())).map(|()| p),
+                None => Ok(p),
+            });
+            let msg = match prepared {
                 Ok(prepared) => prepared.exec(Some(&failed)),
                 Err(msg) => msg,
             };
@@ -60,15 +68,12 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
         .and_then(|()| atomic::replace_at(&pod.lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
         .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
     if watch.exec_succeeded() {
-        let now = time::now_rfc3339();
-        if let Err(e) = atomic::replace_at(&pod.lock, READY_FILE, format!("{now}\n").as_bytes()) {
-            eprintln!("skiff: cannot record that the pod is ready: {e}");
-        }
+        skiff_stage1::recorder::mark_ready(&pod.lock, readiness.ready_to.as_ref());
     }
     if debug {
         eprintln!("skiff: stage1 fly: pod {} app {} is pid {child}", m.uuid, app.name);
     }
-    let (exit_code, signal) = wait(&mask, child, Escalation::new(m.stop_timeout()))?;
+    let (exit_code, signal) = wait(&mask, child, Escalation::new(m.stop_timeout()), &readiness)?;
     let exit = AppExit { exit_code, signal, started_at: Some(started_at), exited_at: time::now_rfc3339() };
     if let Err(e) = app_status::write_exit_at(&pod.lock, &app.name, &exit) {
         eprintln!("skiff: cannot record the exit status of app {}: {e}", app.name);
@@ -112,17 +117,27 @@ fn become_app(m: &PodManifest, app: &App, root: &Path) -> Result<Prepared, Strin
     Prepared::new(app, None)
 }
 
-/// Forwards signals to the app until it exits; its status and signal.
-fn wait(mask: &nix::sys::signal::SigSet, child: Pid, mut escalation: Escalation) -> Result<(i32, Option<i32>), String> {
+/// Forwards signals to the app, and with `--notify-app` its notifications,
+/// until it exits; its status and signal.
+fn wait(
+    mask: &nix::sys::signal::SigSet,
+    child: Pid,
+    mut escalation: Escalation,
+    readiness: &Readiness,
+) -> Result<(i32, Option<i32>), String> {
     let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
     loop {
-        let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        fds.extend(readiness.relay_fd().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
         match nix::poll::poll(&mut fds, escalation.poll_timeout()) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(format!("poll: {e}")),
         }
         if escalation.due() {
             let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+        }
+        if fds.get(1).and_then(PollFd::revents).is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+            readiness.forward();
         }
         if !fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
             continue;

@@ -25,14 +25,26 @@ use crate::console::{self, Relay};
 use crate::rootfs;
 use skiff_stage1::entry::Stdio;
 use skiff_stage1::escalation::Escalation;
+use skiff_stage1::notify::Readiness;
 use skiff_stage1::recorder::Recorder;
+use skiff_stage2::activation::Activation;
 use skiff_stage2::terminal::Console;
 
-pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, stdio: Stdio) -> Result<i32, String> {
-    skiff_stage1::fds::close_on_exec_all()?;
+pub fn run(
+    manifest: &PodManifest,
+    pod_dir: &Path,
+    lock: OwnedFd,
+    debug: bool,
+    stdio: Stdio,
+    notify_app: bool,
+) -> Result<i32, String> {
+    let activation = Activation::inherited();
+    skiff_stage1::fds::close_on_exec_all(activation.as_ref().map_or(0..0, Activation::fds))?;
     if stdio != Stdio::Inherit && manifest.apps.len() > 1 {
         return Err(format!("a terminal needs a pod of one app, pod {} has {}", manifest.uuid, manifest.apps.len()));
     }
+    let (readiness, manifest) = Readiness::new(manifest, pod_dir, notify_app)?;
+    let manifest = &manifest;
     let plan = rootfs::Plan::new(manifest, pod_dir)?;
     let cgroup = PodCgroup::for_pod(&manifest.uuid);
     let cgroups = match Cgroups::create(manifest, &cgroup) {
@@ -89,7 +101,8 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
             // terminal while the pod runs.
             std::mem::forget(relay);
             let net = PodNet { netns, state: net_state };
-            std::process::exit(pod_init(&plan, manifest, net, cgroups.app_procs, console, report_w, placed_r));
+            let code = pod_init(&plan, manifest, net, activation, cgroups.app_procs, console, report_w, placed_r);
+            std::process::exit(code);
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return Err(format!("cannot fork the pod's init: {e}")),
@@ -114,11 +127,9 @@ pub fn run(manifest: &PodManifest, pod_dir: &Path, lock: OwnedFd, debug: bool, s
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
     }
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
-    let mut sup = Supervisor {
-        init,
-        recorder: Recorder::new(lock, started_at, manifest.apps.len()),
-        escalation: Escalation::new(manifest.stop_timeout()),
-    };
+    let mut recorder = Recorder::new(lock, started_at, manifest.apps.len());
+    recorder.notify = readiness.ready_to.clone();
+    let mut sup = Supervisor { init, recorder, escalation: Escalation::new(manifest.stop_timeout()), readiness };
     let status = sup.wait(&sfd, File::from(report_r), relay.as_mut())?;
     for name in &sup.recorder.killed_apps {
         let Some(app) = manifest.apps.iter().find(|a| &a.name == name) else { continue };
@@ -182,10 +193,12 @@ struct PodNet {
 }
 
 /// Runs in the forked child: becomes the pod's PID 1.
+#[allow(clippy::too_many_arguments)]
 fn pod_init(
     plan: &rootfs::Plan,
     manifest: &PodManifest,
     net: PodNet,
+    activation: Option<Activation>,
     app_procs: Vec<(String, Vec<File>)>,
     console: Option<Console>,
     report_w: OwnedFd,
@@ -224,7 +237,7 @@ fn pod_init(
         }
         Ok(())
     };
-    skiff_stage2::init::run(manifest, reporter, console, &net.state, wait_placed, place)
+    skiff_stage2::init::run(manifest, reporter, console, &net.state, activation.as_ref(), wait_placed, place)
 }
 
 fn reader_gone(reporter: &Reporter) -> bool {
@@ -239,6 +252,7 @@ fn reader_gone(reporter: &Reporter) -> bool {
 enum Source {
     Signals,
     Reports,
+    Notify,
     Console(console::Source),
 }
 
@@ -246,6 +260,7 @@ struct Supervisor {
     init: Pid,
     recorder: Recorder,
     escalation: Escalation,
+    readiness: Readiness,
 }
 
 impl Supervisor {
@@ -258,6 +273,9 @@ impl Supervisor {
                 let mut sources = vec![(Source::Signals, sfd.as_fd())];
                 if pipe_open {
                     sources.push((Source::Reports, reports.as_fd()));
+                }
+                if let Some(fd) = self.readiness.relay_fd() {
+                    sources.push((Source::Notify, fd));
                 }
                 if let Some(r) = &relay {
                     sources.extend(r.sources().into_iter().map(|(s, fd)| (Source::Console(s), fd)));
@@ -281,6 +299,7 @@ impl Supervisor {
             for source in ready {
                 match source {
                     Source::Reports => pipe_open = self.read_reports(&mut reports),
+                    Source::Notify => self.readiness.forward(),
                     Source::Console(c) => {
                         if let Some(r) = relay.as_deref_mut() {
                             r.handle(c)?;

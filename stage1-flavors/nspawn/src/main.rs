@@ -19,7 +19,10 @@ impl Flavor for Nspawn {
     fn description(&self) -> Description {
         // All but cgroup limits (nspawn makes them systemd unit properties,
         // which need systemd as PID 1) and a terminal of skiff's own.
-        let lacks = [feature::CGROUP_LIMITS, feature::TERMINAL];
+        // nspawn's own LISTEN_FDS carries the report pipe to the init.
+        // Nor readiness yet: the container's init reads the manifest from
+        // the pod directory, where the apps' relay is not.
+        let lacks = [feature::CGROUP_LIMITS, feature::TERMINAL, feature::SOCKET_ACTIVATION, feature::NOTIFY];
         let features: Vec<&str> = feature::ALL.into_iter().filter(|f| !lacks.contains(f)).collect();
         Description::new("nspawn", &features, "a systemd-nspawn container with skiff's init as PID 1")
     }

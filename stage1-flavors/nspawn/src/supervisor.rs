@@ -52,7 +52,7 @@ fn find_nspawn() -> Result<PathBuf, String> {
 
 pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     let nspawn = find_nspawn()?;
-    skiff_stage1::fds::close_on_exec_all()?;
+    skiff_stage1::fds::close_on_exec_all(0..0)?;
     let m = &pod.manifest;
     let overlays = m.apps.iter().map(|a| Overlay::for_app(m, a, &pod.dir)).collect::<Result<Vec<_>, _>>()?;
     let root = pod.dir.join(STAGE1_DIR).join("root");
