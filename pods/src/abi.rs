@@ -69,10 +69,13 @@ pub mod feature {
     /// With `NOTIFY_SOCKET`: `READY=1` once every app has started, or
     /// (`run --notify-app`) the apps' own notifications, relayed.
     pub const NOTIFY: &str = "notify";
+    /// `log.driver = file`: the apps' stdout and stderr also kept in the
+    /// pod directory (`apps/<name>/log`, rotated), for `skiff logs`.
+    pub const LOGS: &str = "logs";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 21] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
@@ -93,6 +96,7 @@ pub mod feature {
         REMOVE_ON_EXIT,
         SOCKET_ACTIVATION,
         NOTIFY,
+        LOGS,
     ];
 }
 

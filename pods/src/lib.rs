@@ -9,6 +9,7 @@ pub mod app_status;
 pub mod atomic;
 pub mod cgroup;
 pub mod layout;
+pub mod logfile;
 pub mod manifest;
 pub mod names;
 pub mod netstate;

@@ -60,6 +60,9 @@ pub struct PodManifest {
     /// `resolv_conf`.
     #[serde(default)]
     pub dns_from_network: bool,
+    /// Whether and how the apps' output is kept in the pod directory.
+    #[serde(default)]
+    pub log: crate::logfile::LogConfig,
     /// Extra `/etc/hosts` lines of the apps: (address, name).
     #[serde(default)]
     pub hosts_entries: Vec<(String, String)>,
@@ -354,6 +357,7 @@ mod tests {
             resolv_conf: None,
             exit_policy: ExitPolicy::Any,
             stop_timeout_ms: 2500,
+            log: crate::logfile::LogConfig { driver: crate::logfile::LogDriver::File, max_size: 4096, max_files: 3 },
             net: Net::Cni,
             networks: vec![Network {
                 name: "default".into(),

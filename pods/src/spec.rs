@@ -32,6 +32,11 @@ pub struct PodSpec {
     pub exit_policy: Option<ExitPolicy>,
     /// As `--stop-timeout`, e.g. `30s`.
     pub stop_timeout: Option<String>,
+    /// `file` or `none`, as `--log-driver`.
+    pub log_driver: Option<String>,
+    /// As `--log-max-size`, e.g. `1M`.
+    pub log_max_size: Option<String>,
+    pub log_max_files: Option<u32>,
     /// `new`, `update` or `never`.
     pub pull_policy: Option<String>,
     /// `seccomp`, `paths`.

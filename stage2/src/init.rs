@@ -18,9 +18,9 @@ use skiff_pods::manifest::ExitPolicy;
 use skiff_pods::netstate::NetState;
 use skiff_pods::{App, PodManifest};
 
-use crate::activation::Activation;
 use crate::app::{ExecWatch, Prepared};
 use crate::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
+use crate::handover::Handover;
 use crate::report::{Report, Reporter};
 use crate::seccomp::Compiled;
 use crate::terminal::{Console, Master};
@@ -52,15 +52,14 @@ pub fn supervised_signals() -> SigSet {
 /// With `console`, the first app (a pod with a terminal has one app) gets a
 /// pseudo-terminal (see [`crate::terminal`]).
 /// `net`: the pod's CNI networks as attached (for /etc/hosts and
-/// resolv.conf). `activation`: the socket-activation descriptors this
-/// process holds, for the first app (the others get them closed).
-#[allow(clippy::too_many_arguments)]
+/// resolv.conf). `handover`: what the apps get from the flavor besides
+/// their specs (socket-activation descriptors, log pipes).
 pub fn run(
     manifest: &PodManifest,
     mut reporter: Reporter,
     mut console: Option<Console>,
     net: &NetState,
-    activation: Option<&Activation>,
+    handover: &Handover,
     ready: impl FnOnce() -> Result<(), String>,
     mut place: impl FnMut(&App, Pid) -> Result<(), String>,
 ) -> i32 {
@@ -85,8 +84,7 @@ pub fn run(
     // Held until the init exits (see terminal::Master::send).
     let mut _terminal_hold = None;
     for (i, (app, filter)) in manifest.apps.iter().zip(filters).enumerate() {
-        let fds = activation.map(|a| (a, i == 0));
-        match start(manifest, net, fds, app, filter, console.take(), &mut reporter, &mut place) {
+        match start(manifest, net, (handover, i == 0), app, filter, console.take(), &mut reporter, &mut place) {
             Ok((pid, hold)) => {
                 running.push(Running { pid, name: app.name.clone() });
                 _terminal_hold = _terminal_hold.or(hold);
@@ -120,7 +118,7 @@ fn fail(reporter: &mut Reporter, msg: &str) -> i32 {
 fn start(
     manifest: &PodManifest,
     net: &NetState,
-    activation: Option<(&Activation, bool)>,
+    handover: (&Handover, bool),
     app: &App,
     filter: Option<Compiled>,
     console: Option<Console>,
@@ -136,7 +134,7 @@ fn start(
             drop(go_w);
             let failed = watch.into_child();
             let msg = match become_app(manifest, net, app, filter, terminal.as_ref().map(|(m, _)| m), go_r)
-                .and_then(|p| with_activation(p, activation))
+                .and_then(|mut p| handover.0.apply(&mut p, &app.name, handover.1).map(|()| p))
             {
                 Ok(prepared) => prepared.exec(Some(&failed)),
                 Err(msg) => msg,
@@ -161,17 +159,6 @@ fn start(
         let _ = reporter.send(&Report::Started { app: app.name.clone(), pid: child.as_raw() });
     }
     Ok((child, hold))
-}
-
-/// In the forked child: the socket-activation descriptors for the app that
-/// gets them (`true`), closed on exec for the others.
-fn with_activation(mut p: Prepared, activation: Option<(&Activation, bool)>) -> Result<Prepared, String> {
-    match activation {
-        Some((a, true)) => p.set_env(&a.env(nix::unistd::getpid().as_raw()))?,
-        Some((a, false)) => a.withhold(),
-        None => {}
-    }
-    Ok(p)
 }
 
 /// In the forked child: everything up to the `execve`.

@@ -9,6 +9,7 @@ pub mod activation;
 pub mod app;
 pub mod app_root;
 pub mod etc;
+pub mod handover;
 pub mod identity;
 pub mod init;
 pub mod report;
@@ -60,6 +61,7 @@ pub(crate) fn test_manifest() -> skiff_pods::PodManifest {
         resolv_conf: None,
         exit_policy: Default::default(),
         stop_timeout_ms: skiff_pods::manifest::DEFAULT_STOP_TIMEOUT_MS,
+        log: Default::default(),
         net: Default::default(),
         networks: Vec::new(),
         ports: Vec::new(),

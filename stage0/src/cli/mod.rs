@@ -6,6 +6,7 @@ mod fetch;
 mod generate;
 mod image;
 mod list;
+mod logs;
 mod pod_info;
 mod pod_ref;
 mod progress;
@@ -79,6 +80,8 @@ enum Command {
     Enter(stop::EnterArgs),
     /// Print a pod's resolved manifest.
     CatManifest(stop::CatManifestArgs),
+    /// Print what an app of a pod wrote to stdout and stderr.
+    Logs(logs::LogsArgs),
     /// Remove exited or prepared pods.
     Rm(remove::RmArgs),
     /// Remove exited pods after a grace period, and stale prepared ones.
@@ -165,6 +168,7 @@ pub fn main() -> i32 {
         Command::Gc(a) => remove::gc(&ctx, a),
         Command::Image(c) => image::run(&ctx, c),
         Command::Generate(c) => generate::run(&ctx, c),
+        Command::Logs(a) => logs::run(&ctx, a),
         Command::Completion(a) => generate::completion(a),
     };
     match result {

@@ -24,6 +24,7 @@ use crate::pod::resources;
 use crate::pod::security::{self, Insecure};
 use skiff_pods::abi::feature;
 use skiff_pods::cgroup::Resources;
+use skiff_pods::logfile::{LogConfig, LogDriver};
 use skiff_pods::manifest::{ExitPolicy, Net, PortMapping};
 use skiff_pods::spec::{AppSpec, PodSpec};
 
@@ -96,6 +97,17 @@ pub struct PrepareOptions {
     /// [default: all].
     #[arg(long, value_name = "all|any", value_parser = ExitPolicy::parse)]
     exit_policy: Option<ExitPolicy>,
+    /// Keep the apps' stdout and stderr in the pod directory for `skiff
+    /// logs` (file; they still reach your stdout and stderr) or not (none)
+    /// [default: file where the flavor can, none with -i/-t].
+    #[arg(long, value_name = "file|none", value_parser = parse_log_driver)]
+    log_driver: Option<LogDriver>,
+    /// Rotate an app's log before it grows past SIZE [default: 1M].
+    #[arg(long, value_name = "SIZE")]
+    log_max_size: Option<String>,
+    /// Log files kept per app, the current one included [default: 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    log_max_files: Option<u32>,
     /// How long apps get between SIGTERM and SIGKILL when the pod is
     /// stopped (by `skiff stop`, a SIGTERM to skiff, or the exit policy)
     /// [default: 10s].
@@ -177,6 +189,10 @@ struct PodWide {
     pull_policy: PullPolicy,
     exit_policy: ExitPolicy,
     stop_timeout: Option<std::time::Duration>,
+    /// None: the flavor's default.
+    log_driver: Option<LogDriver>,
+    log_max_size: u64,
+    log_max_files: u32,
     insecure: Insecure,
     inherit_env: bool,
     dns: DnsOptions,
@@ -222,6 +238,23 @@ impl PodWide {
             hostname: pod.hostname.clone().or(file.hostname),
             pull_policy,
             exit_policy: cli.exit_policy.or(file.exit_policy).unwrap_or_default(),
+            log_driver: match (cli.log_driver, &file.log_driver) {
+                (Some(d), _) => Some(d),
+                (None, Some(d)) => Some(parse_log_driver(d).map_err(|e| anyhow::anyhow!("in the pod manifest: {e}"))?),
+                (None, None) => None,
+            },
+            log_max_size: match cli.log_max_size.as_ref().or(file.log_max_size.as_ref()) {
+                Some(s) => match resources::parse_size(s, "--log-max-size").map_err(anyhow::Error::msg)? {
+                    n if n < 1024 => bail!("--log-max-size {s:?}: at least 1K"),
+                    n => n,
+                },
+                None => skiff_pods::logfile::DEFAULT_MAX_SIZE,
+            },
+            log_max_files: match cli.log_max_files.or(file.log_max_files) {
+                Some(0) => bail!("log max files must be at least 1"),
+                Some(n) => n,
+                None => skiff_pods::logfile::DEFAULT_MAX_FILES,
+            },
             stop_timeout: match (cli.stop_timeout, &file.stop_timeout) {
                 (Some(t), _) => Some(t),
                 (None, Some(t)) => {
@@ -241,6 +274,22 @@ impl PodWide {
             check_hostname(h)?;
         }
         Ok(wide)
+    }
+
+    /// The pod's log: as asked, else `file` where the flavor can keep one
+    /// and the apps have no terminal (whose output is not lines).
+    fn log_config(&self, flavor: &Flavor, terminal: bool) -> Result<LogConfig> {
+        let driver = match self.log_driver {
+            Some(LogDriver::File) if terminal => bail!("--log-driver file cannot log a pod with -i/-t"),
+            Some(LogDriver::File) => {
+                flavor.require(feature::LOGS, "--log-driver file")?;
+                LogDriver::File
+            }
+            Some(LogDriver::None) => LogDriver::None,
+            None if !terminal && flavor.description.supports(feature::LOGS) => LogDriver::File,
+            None => LogDriver::None,
+        };
+        Ok(LogConfig { driver, max_size: self.log_max_size, max_files: self.log_max_files })
     }
 
     fn resolv_conf(&self) -> Result<Option<String>> {
@@ -622,6 +671,14 @@ fn read_pod_manifest(path: &std::path::Path) -> Result<(PodSpec, Vec<(String, Ap
     Ok((spec, apps))
 }
 
+fn parse_log_driver(s: &str) -> Result<LogDriver, String> {
+    match s {
+        "file" => Ok(LogDriver::File),
+        "none" => Ok(LogDriver::None),
+        _ => Err(format!("invalid log driver {s:?}: expected file or none")),
+    }
+}
+
 /// A file's directory and name, for an atomic write.
 fn split_path(f: &std::path::Path) -> Result<(&std::path::Path, &str)> {
     let name = f.file_name().and_then(|n| n.to_str()).with_context(|| format!("{} is not a file name", f.display()))?;
@@ -782,6 +839,7 @@ fn create_pod(
             resolv_conf: wide.resolv_conf()?,
             exit_policy: wide.exit_policy,
             stop_timeout: wide.stop_timeout,
+            log: wide.log_config(&flavor, spec.pod.interactive || spec.pod.tty)?,
             net: net.clone(),
             dns_from_network,
             hosts_entries: wide.hosts_entries.clone(),

@@ -338,6 +338,7 @@ pub struct PodSettings<'a> {
     pub exit_policy: ExitPolicy,
     /// None: the default.
     pub stop_timeout: Option<std::time::Duration>,
+    pub log: skiff_pods::logfile::LogConfig,
     pub net: PodNet,
     pub dns_from_network: bool,
     pub hosts_entries: Vec<(String, String)>,
@@ -357,6 +358,7 @@ pub fn manifest(
         resolv_conf,
         exit_policy,
         stop_timeout,
+        log,
         net,
         dns_from_network,
         hosts_entries,
@@ -391,6 +393,7 @@ pub fn manifest(
         stop_timeout_ms: stop_timeout.map_or(skiff_pods::manifest::DEFAULT_STOP_TIMEOUT_MS, |t| {
             u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
         }),
+        log,
         net: net.net,
         networks: net.networks,
         ports: net.ports,

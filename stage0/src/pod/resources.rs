@@ -3,7 +3,17 @@
 /// Bytes from `1048576`, `512K`, `256M`, `1G` (powers of 1024) or the
 /// Kubernetes forms `Ki`, `Mi`, `Gi`.
 pub fn parse_memory(s: &str) -> Result<u64, String> {
-    let bad = || format!("--memory {s:?}: expected a size such as 256M, 1G or 1048576");
+    let bytes = parse_size(s, "--memory")?;
+    if bytes < 4 << 20 {
+        return Err(format!("--memory {s:?}: at least 4M is needed to start anything"));
+    }
+    Ok(bytes)
+}
+
+/// A size in bytes, with an optional K, M, G or T (powers of 1024, also
+/// as KiB, KB…); `what` names the option in errors.
+pub fn parse_size(s: &str, what: &str) -> Result<u64, String> {
+    let bad = || format!("{what} {s:?}: expected a size such as 256M, 1G or 1048576");
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -16,11 +26,7 @@ pub fn parse_memory(s: &str) -> Result<u64, String> {
         "T" => 1 << 40,
         _ => return Err(bad()),
     };
-    let bytes = n.checked_mul(mult).ok_or_else(bad)?;
-    if bytes < 4 << 20 {
-        return Err(format!("--memory {s:?}: at least 4M is needed to start anything"));
-    }
-    Ok(bytes)
+    n.checked_mul(mult).ok_or_else(bad)
 }
 
 /// Thousandths of a CPU from `500m`, `0.5`, `2`.

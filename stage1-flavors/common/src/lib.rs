@@ -10,6 +10,7 @@ pub mod enter;
 pub mod entry;
 pub mod escalation;
 pub mod fds;
+pub mod logs;
 pub mod net;
 pub mod netns;
 pub mod network;

@@ -30,12 +30,13 @@ impl Flavor for Fly {
             REMOVE_ON_EXIT,
             SOCKET_ACTIVATION,
             NOTIFY,
+            LOGS,
         ];
         Description::new("fly", &features, "chroot only, the host's namespaces: no isolation, for privileged tools")
     }
 
-    fn run(&self, pod: RunPod, _stdio: Stdio, debug: bool) -> Result<i32, String> {
-        supervisor::run(pod, debug)
+    fn run(&self, pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32, String> {
+        supervisor::run(pod, stdio, debug)
     }
 
     fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32, String> {

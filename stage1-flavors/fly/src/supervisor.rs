@@ -16,20 +16,23 @@ use skiff_pods::app_status::{self, AppExit};
 use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, App, PodManifest};
 use skiff_stage1::entry::RunPod;
+use skiff_stage1::entry::Stdio;
 use skiff_stage1::escalation::Escalation;
+use skiff_stage1::logs::Capture;
 use skiff_stage1::notify::Readiness;
 use skiff_stage1::overlay::{mountpoint, Overlay};
 use skiff_stage2::activation::Activation;
 use skiff_stage2::app::ExecWatch;
 use skiff_stage2::app::Prepared;
 use skiff_stage2::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
+use skiff_stage2::handover::Handover;
 
 /// The app's root, relative to the pod directory.
 pub fn rootfs(app: &App) -> PathBuf {
     Path::new("apps").join(&app.name).join("rootfs")
 }
 
-pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
+pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32, String> {
     let activation = Activation::inherited();
     skiff_stage1::fds::close_on_exec_all(activation.as_ref().map_or(0..0, Activation::fds))?;
     let (readiness, m) = Readiness::new(&pod.manifest, &pod.dir, pod.notify_app)?;
@@ -42,16 +45,19 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     let mask = skiff_stage2::init::supervised_signals();
     mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
     build_root(&overlay, &root, &pod.dir, app)?;
+    let (mut capture, outputs) = match Capture::new(m, &pod.dir)?.filter(|_| stdio == Stdio::Inherit) {
+        Some((c, o)) => (Some(c), o),
+        None => (None, Vec::new()),
+    };
+    let handover = Handover { activation, outputs };
     let watch = ExecWatch::new()?;
     // SAFETY: this process is single-threaded, so the child may run any code.
     let child = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop(pod.lock);
             let failed = watch.into_child();
-            let prepared = become_app(m, app, &root).and_then(|mut p| match &activation {
-                Some(a) => p.set_env(&a.env(nix::unistd::getpid().as_raw())).map(|()| p),
-                None => Ok(p),
-            });
+            let prepared =
+                become_app(m, app, &root).and_then(|mut p| handover.apply(&mut p, &app.name, true).map(|()| p));
             let msg = match prepared {
                 Ok(prepared) => prepared.exec(Some(&failed)),
                 Err(msg) => msg,
@@ -63,6 +69,8 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return Err(format!("cannot fork the app: {e}")),
     };
+    // The app's ends of its log pipes are the app's alone.
+    drop(handover);
     let started_at = time::now_rfc3339();
     atomic::replace_at(&pod.lock, PID_FILE, format!("{child}\n").as_bytes())
         .and_then(|()| atomic::replace_at(&pod.lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
@@ -73,7 +81,10 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     if debug {
         eprintln!("skiff: stage1 fly: pod {} app {} is pid {child}", m.uuid, app.name);
     }
-    let (exit_code, signal) = wait(&mask, child, Escalation::new(m.stop_timeout()), &readiness)?;
+    let (exit_code, signal) = wait(&mask, child, Escalation::new(m.stop_timeout()), &readiness, capture.as_mut())?;
+    if let Some(c) = &mut capture {
+        c.drain();
+    }
     let exit = AppExit { exit_code, signal, started_at: Some(started_at), exited_at: time::now_rfc3339() };
     if let Err(e) = app_status::write_exit_at(&pod.lock, &app.name, &exit) {
         eprintln!("skiff: cannot record the exit status of app {}: {e}", app.name);
@@ -117,29 +128,47 @@ fn become_app(m: &PodManifest, app: &App, root: &Path) -> Result<Prepared, Strin
     Prepared::new(app, None)
 }
 
-/// Forwards signals to the app, and with `--notify-app` its notifications,
-/// until it exits; its status and signal.
+/// Forwards signals to the app, with `--notify-app` its notifications,
+/// and with the `file` log driver its output, until it exits; its status
+/// and signal.
 fn wait(
     mask: &nix::sys::signal::SigSet,
     child: Pid,
     mut escalation: Escalation,
     readiness: &Readiness,
+    mut capture: Option<&mut Capture>,
 ) -> Result<(i32, Option<i32>), String> {
     let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
     loop {
-        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        fds.extend(readiness.relay_fd().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
-        match nix::poll::poll(&mut fds, escalation.poll_timeout()) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(format!("poll: {e}")),
-        }
+        // Some(i): log pipe i; None for the relay; the signals first.
+        let (signalled, relay, logs) = {
+            let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+            let relay_fd = readiness.relay_fd();
+            fds.extend(relay_fd.map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+            let log_fds = capture.as_deref().map(Capture::fds).unwrap_or_default();
+            fds.extend(log_fds.iter().map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)));
+            match nix::poll::poll(&mut fds, escalation.poll_timeout()) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(format!("poll: {e}")),
+            }
+            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            let offset = 1 + usize::from(relay_fd.is_some());
+            let logs: Vec<usize> =
+                log_fds.iter().zip(&fds[offset..]).filter(|(_, f)| ready(f)).map(|((i, _), _)| *i).collect();
+            (ready(&fds[0]), relay_fd.is_some() && ready(&fds[1]), logs)
+        };
         if escalation.due() {
             let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
         }
-        if fds.get(1).and_then(PollFd::revents).is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+        if relay {
             readiness.forward();
         }
-        if !fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+        if let Some(c) = capture.as_deref_mut() {
+            for i in logs {
+                c.handle(i);
+            }
+        }
+        if !signalled {
             continue;
         }
         let sig = match sfd.read_signal() {

@@ -25,9 +25,11 @@ use crate::console::{self, Relay};
 use crate::rootfs;
 use skiff_stage1::entry::Stdio;
 use skiff_stage1::escalation::Escalation;
+use skiff_stage1::logs::Capture;
 use skiff_stage1::notify::Readiness;
 use skiff_stage1::recorder::Recorder;
 use skiff_stage2::activation::Activation;
+use skiff_stage2::handover::Handover;
 use skiff_stage2::terminal::Console;
 
 pub fn run(
@@ -46,6 +48,12 @@ pub fn run(
     let (readiness, manifest) = Readiness::new(manifest, pod_dir, notify_app)?;
     let manifest = &manifest;
     let plan = rootfs::Plan::new(manifest, pod_dir)?;
+    // A terminal's output is the terminal's (stage0 gives such pods no log).
+    let (capture, outputs) = match Capture::new(manifest, pod_dir)?.filter(|_| stdio == Stdio::Inherit) {
+        Some((c, o)) => (Some(c), o),
+        None => (None, Vec::new()),
+    };
+    let handover = Handover { activation, outputs };
     let cgroup = PodCgroup::for_pod(&manifest.uuid);
     let cgroups = match Cgroups::create(manifest, &cgroup) {
         Ok(c) => c,
@@ -101,7 +109,7 @@ pub fn run(
             // terminal while the pod runs.
             std::mem::forget(relay);
             let net = PodNet { netns, state: net_state };
-            let code = pod_init(&plan, manifest, net, activation, cgroups.app_procs, console, report_w, placed_r);
+            let code = pod_init(&plan, manifest, net, &handover, cgroups.app_procs, console, report_w, placed_r);
             std::process::exit(code);
         }
         Ok(ForkResult::Parent { child }) => child,
@@ -109,6 +117,8 @@ pub fn run(
     };
     drop(report_w);
     drop(placed_r);
+    // The apps' ends of their log pipes are the init's now.
+    drop(handover);
     drop(cgroups.app_procs);
     drop(console);
     drop(netns);
@@ -129,7 +139,8 @@ pub fn run(
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
     let mut recorder = Recorder::new(lock, started_at, manifest.apps.len());
     recorder.notify = readiness.ready_to.clone();
-    let mut sup = Supervisor { init, recorder, escalation: Escalation::new(manifest.stop_timeout()), readiness };
+    let escalation = Escalation::new(manifest.stop_timeout());
+    let mut sup = Supervisor { init, recorder, escalation, readiness, capture };
     let status = sup.wait(&sfd, File::from(report_r), relay.as_mut())?;
     for name in &sup.recorder.killed_apps {
         let Some(app) = manifest.apps.iter().find(|a| &a.name == name) else { continue };
@@ -198,7 +209,7 @@ fn pod_init(
     plan: &rootfs::Plan,
     manifest: &PodManifest,
     net: PodNet,
-    activation: Option<Activation>,
+    handover: &Handover,
     app_procs: Vec<(String, Vec<File>)>,
     console: Option<Console>,
     report_w: OwnedFd,
@@ -237,7 +248,7 @@ fn pod_init(
         }
         Ok(())
     };
-    skiff_stage2::init::run(manifest, reporter, console, &net.state, activation.as_ref(), wait_placed, place)
+    skiff_stage2::init::run(manifest, reporter, console, &net.state, handover, wait_placed, place)
 }
 
 fn reader_gone(reporter: &Reporter) -> bool {
@@ -253,6 +264,7 @@ enum Source {
     Signals,
     Reports,
     Notify,
+    Log(usize),
     Console(console::Source),
 }
 
@@ -261,6 +273,8 @@ struct Supervisor {
     recorder: Recorder,
     escalation: Escalation,
     readiness: Readiness,
+    /// The apps' output, with the `file` log driver.
+    capture: Option<Capture>,
 }
 
 impl Supervisor {
@@ -276,6 +290,9 @@ impl Supervisor {
                 }
                 if let Some(fd) = self.readiness.relay_fd() {
                     sources.push((Source::Notify, fd));
+                }
+                if let Some(c) = &self.capture {
+                    sources.extend(c.fds().into_iter().map(|(i, fd)| (Source::Log(i), fd)));
                 }
                 if let Some(r) = &relay {
                     sources.extend(r.sources().into_iter().map(|(s, fd)| (Source::Console(s), fd)));
@@ -300,6 +317,11 @@ impl Supervisor {
                 match source {
                     Source::Reports => pipe_open = self.read_reports(&mut reports),
                     Source::Notify => self.readiness.forward(),
+                    Source::Log(i) => {
+                        if let Some(c) = &mut self.capture {
+                            c.handle(i);
+                        }
+                    }
                     Source::Console(c) => {
                         if let Some(r) = relay.as_deref_mut() {
                             r.handle(c)?;
@@ -314,6 +336,9 @@ impl Supervisor {
                             }
                             if let Some(r) = relay.as_deref_mut() {
                                 r.drain();
+                            }
+                            if let Some(c) = &mut self.capture {
+                                c.drain();
                             }
                             return Ok(status);
                         }

@@ -47,7 +47,8 @@ pub fn main() -> i32 {
     match ready {
         Ok(manifest) => {
             let net = skiff_pods::netstate::NetState::read(Path::new(POD_DIR));
-            skiff_stage2::init::run(&manifest, reporter, None, &net, None, || Ok(()), |_, _| Ok(()))
+            let handover = skiff_stage2::handover::Handover::default();
+            skiff_stage2::init::run(&manifest, reporter, None, &net, &handover, || Ok(()), |_, _| Ok(()))
         }
         Err(msg) => {
             let _ = reporter.send(&Report::Error(msg));

@@ -1,0 +1,176 @@
+//! `log.driver = file`: each app's stdout and stderr are pipes to the
+//! flavor, which copies what arrives to its own stdout and stderr (the
+//! caller's, so a terminal or journald still gets it) and appends it, as
+//! records, to the app's log in the pod directory, rotated at `max_size`
+//! (skiff_pods::logfile).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
+
+use nix::fcntl::OFlag;
+use skiff_pods::logfile::{self, LogConfig, LogDriver, Record, Stream};
+use skiff_pods::{time, PodManifest};
+use skiff_stage2::handover::AppOutput;
+
+/// A line longer than this is logged in parts (as partial records).
+const MAX_LINE: usize = 16384;
+
+/// One log file with its rotation.
+struct Writer {
+    path: PathBuf,
+    file: Option<File>,
+    size: u64,
+    config: LogConfig,
+}
+
+impl Writer {
+    fn append(&mut self, bytes: &[u8]) {
+        if self.size > 0 && self.size + bytes.len() as u64 > self.config.max_size {
+            self.rotate();
+        }
+        if self.file.is_none() {
+            self.file = OpenOptions::new().create(true).append(true).open(&self.path).ok();
+            self.size = self.file.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+        }
+        if let Some(f) = &mut self.file {
+            if f.write_all(bytes).is_ok() {
+                self.size += bytes.len() as u64;
+            }
+        }
+    }
+
+    /// log.(n-1) → log.n … log → log.1; the oldest beyond `max_files` goes.
+    fn rotate(&mut self) {
+        self.file = None;
+        self.size = 0;
+        let keep = self.config.max_files.max(1);
+        let name = |i: u32| if i == 0 { self.path.clone() } else { self.path.with_extension(i.to_string()) };
+        let _ = std::fs::remove_file(name(keep - 1));
+        for i in (0..keep - 1).rev() {
+            let _ = std::fs::rename(name(i), name(i + 1));
+        }
+        if keep == 1 {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+struct Pipe {
+    read: File,
+    stream: Stream,
+    buf: Vec<u8>,
+    open: bool,
+    /// Index of the app's writer.
+    app: usize,
+}
+
+/// Every app's output pipes, read by the flavor.
+pub struct Capture {
+    pipes: Vec<Pipe>,
+    writers: Vec<Writer>,
+}
+
+impl Capture {
+    /// The pipes for a manifest whose log driver is `file` (None for `none`),
+    /// and their write ends for the apps.
+    pub fn new(m: &PodManifest, pod_dir: &std::path::Path) -> Result<Option<(Capture, Vec<AppOutput>)>, String> {
+        if m.log.driver != LogDriver::File {
+            return Ok(None);
+        }
+        let mut cap = Capture { pipes: Vec::new(), writers: Vec::new() };
+        let mut outputs = Vec::new();
+        for (i, app) in m.apps.iter().enumerate() {
+            let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("cannot make a log pipe: {e}"));
+            let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
+            for (read, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
+                cap.pipes.push(Pipe { read: File::from(read), stream, buf: Vec::new(), open: true, app: i });
+            }
+            let path = logfile::current(pod_dir, &app.name);
+            cap.writers.push(Writer { path, file: None, size: 0, config: m.log.clone() });
+            outputs.push(AppOutput { app: app.name.clone(), stdout: out_w, stderr: err_w });
+        }
+        Ok(Some((cap, outputs)))
+    }
+
+    /// The read ends still open, by index, for the flavor's poll loop.
+    pub fn fds(&self) -> Vec<(usize, BorrowedFd<'_>)> {
+        self.pipes.iter().enumerate().filter(|(_, p)| p.open).map(|(i, p)| (i, p.read.as_fd())).collect()
+    }
+
+    /// Reads what pipe `i` has (it was readable).
+    pub fn handle(&mut self, i: usize) {
+        let mut chunk = [0u8; 16384];
+        let p = &mut self.pipes[i];
+        match p.read.read(&mut chunk) {
+            Ok(0) | Err(_) => {
+                p.open = false;
+                self.write(i, &[], true);
+            }
+            Ok(n) => self.write(i, &chunk[..n], false),
+        }
+    }
+
+    /// Copies `data` to the flavor's own stream and logs whole lines (and,
+    /// with `flush`, what is left).
+    fn write(&mut self, i: usize, data: &[u8], flush: bool) {
+        let p = &mut self.pipes[i];
+        let _ = match p.stream {
+            Stream::Stdout => std::io::stdout().write_all(data).and_then(|()| std::io::stdout().flush()),
+            Stream::Stderr => std::io::stderr().write_all(data),
+        };
+        p.buf.extend_from_slice(data);
+        let now = time::now_rfc3339();
+        let flush = flush || p.buf.len() > MAX_LINE;
+        let records: Vec<Record> = logfile::split(&mut p.buf, p.stream, &now, flush);
+        let w = &mut self.writers[p.app];
+        for r in records {
+            w.append(&r.to_bytes());
+        }
+    }
+
+    /// Once the pod is over: what is left in the pipes, without waiting for
+    /// writers that may outlive the apps (a fly app's background process).
+    pub fn drain(&mut self) {
+        for i in 0..self.pipes.len() {
+            if !self.pipes[i].open {
+                continue;
+            }
+            let _ = nix::fcntl::fcntl(&self.pipes[i].read, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+            let mut chunk = [0u8; 16384];
+            loop {
+                match self.pipes[i].read.read(&mut chunk) {
+                    Ok(n) if n > 0 => self.write(i, &chunk[..n], false),
+                    _ => break,
+                }
+            }
+            self.pipes[i].open = false;
+            self.write(i, &[], true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_the_cap() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("log");
+        let config = LogConfig { driver: LogDriver::File, max_size: 100, max_files: 3 };
+        let mut w = Writer { path: path.clone(), file: None, size: 0, config };
+        for i in 0..50 {
+            w.append(format!("record {i:03} ........................\n").as_bytes());
+        }
+        let sizes: Vec<u64> =
+            ["log", "log.1", "log.2"].iter().map(|f| std::fs::metadata(d.path().join(f)).unwrap().len()).collect();
+        assert!(sizes.iter().all(|&s| s <= 100), "{sizes:?}");
+        assert!(!d.path().join("log.3").exists());
+        let newest = std::fs::read_to_string(&path).unwrap();
+        assert!(newest.ends_with("record 049 ........................\n"), "{newest}");
+        let oldest = std::fs::read_to_string(d.path().join("log.2")).unwrap();
+        assert!(oldest.starts_with("record 04"), "only the newest records are kept: {oldest}");
+    }
+}
