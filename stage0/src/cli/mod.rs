@@ -2,16 +2,19 @@
 //! before the subcommand, pod options before the first image, app options
 //! after the image they apply to, the app's arguments after `--`.
 
+mod app_options;
 mod fetch;
 mod generate;
 mod image;
 mod list;
 mod logs;
+mod net_options;
 mod pod_info;
 mod pod_ref;
 mod progress;
 mod remove;
 mod run;
+mod run_options;
 mod status;
 mod stop;
 
@@ -188,7 +191,7 @@ pub fn definition(full: bool) -> clap::Command {
     let mut cmd = Cli::command();
     if full {
         for sub in ["run", "prepare"] {
-            cmd = cmd.mut_subcommand(sub, |c| c.after_help(run::app_help()));
+            cmd = cmd.mut_subcommand(sub, |c| c.after_help(app_options::app_help()));
         }
     }
     cmd

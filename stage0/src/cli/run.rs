@@ -4,10 +4,13 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, CommandFactory, Parser, ValueEnum};
+use clap::{Args, ValueEnum};
 use skiff_pods::{Pod, PodState, StateDir};
 
+use super::app_options::{parse_apps, read_pod_manifest};
+use super::net_options::{default_net, require_net, resolve_net, start_running, NetOptions};
 use super::progress::CliProgress;
+use super::run_options::RunOnlyOptions;
 use super::Ctx;
 use crate::config::Config;
 use crate::image::catalog;
@@ -21,12 +24,12 @@ use crate::pod::handoff;
 use crate::pod::network::{self, NetRequest};
 use crate::pod::prepare::{self, AppOverrides};
 use crate::pod::resources;
-use crate::pod::security::{self, Insecure};
+use crate::pod::security::Insecure;
 use skiff_pods::abi::feature;
 use skiff_pods::cgroup::Resources;
 use skiff_pods::logfile::{LogConfig, LogDriver};
 use skiff_pods::manifest::{ExitPolicy, Net, PortMapping};
-use skiff_pods::spec::{AppSpec, PodSpec};
+use skiff_pods::spec::PodSpec;
 
 #[derive(Args, Debug, Clone)]
 pub struct PodOptions {
@@ -126,53 +129,6 @@ pub struct PrepareOptions {
     /// resolv.conf option, e.g. ndots:2 (repeatable).
     #[arg(long, value_name = "OPT")]
     dns_opt: Vec<String>,
-}
-
-/// Where a pod's network comes from (`run`, `prepare`, `run-prepared`).
-#[derive(Args, Debug, Clone)]
-pub struct NetOptions {
-    /// The pod's network: default (its own namespace on skiff's bridge
-    /// skiff0, through CNI), NAME[,NAME...] (configured CNI networks, in
-    /// order; NAME:IP=ADDR asks for an address), host (the host's network
-    /// namespace) or none (its own with only lo) [default: default where
-    /// the flavor can do it, else host].
-    #[arg(long, value_name = "default|NAME[:K=V;...][,...]|host|none", value_parser = NetRequest::parse)]
-    net: Option<NetRequest>,
-    /// A directory of CNI configuration lists (*.conflist), searched before
-    /// /etc/skiff/net.d (repeatable).
-    #[arg(long, value_name = "DIR")]
-    net_config_dir: Vec<PathBuf>,
-    /// Where the CNI plugins are [default: $CNI_PATH, else /usr/lib/cni].
-    #[arg(long, value_name = "DIR")]
-    cni_plugin_dir: Option<PathBuf>,
-}
-
-impl NetOptions {
-    fn config(&self, ctx: &Ctx) -> network::NetConfig {
-        let mut config_dirs = self.net_config_dir.clone();
-        config_dirs.push(PathBuf::from(network::DEFAULT_CONFIG_DIR));
-        network::NetConfig { config_dirs, ipam_dir: ctx.store.root().join("net").join("ipam") }
-    }
-
-    fn cni_path(&self) -> Vec<PathBuf> {
-        if let Some(d) = &self.cni_plugin_dir {
-            return vec![d.clone()];
-        }
-        match std::env::var_os("CNI_PATH") {
-            Some(p) if !p.is_empty() => std::env::split_paths(&p).collect(),
-            _ => vec![PathBuf::from(skiff_pods::manifest::DEFAULT_CNI_PLUGIN_DIR)],
-        }
-    }
-}
-
-/// The network a flavor gets when none is asked for: its own on the
-/// `default` network where the flavor can attach one, else the host's.
-fn default_net(flavor: &Flavor) -> NetRequest {
-    if flavor.description.supports(feature::NET_CNI) {
-        NetRequest::Cni(vec![(network::DEFAULT_NETWORK.to_string(), Vec::new())])
-    } else {
-        NetRequest::Host
-    }
 }
 
 /// Pod-wide settings: the command line's, over a pod manifest file's.
@@ -314,88 +270,6 @@ impl PodWide {
     }
 }
 
-#[derive(Parser, Debug, Default)]
-#[command(name = "app options", no_binary_name = true, disable_help_flag = true, help_template = "{options}")]
-struct AppOptions {
-    /// Name of the app in the pod (lowercase letters, digits, '-')
-    /// [default: derived from the image name].
-    #[arg(long, value_name = "NAME")]
-    app_name: Option<String>,
-    /// Program to run instead of the image's entrypoint and cmd; its
-    /// arguments follow `--`.
-    #[arg(long, value_name = "PATH")]
-    exec: Option<String>,
-    /// Set an environment variable in the app (repeatable); wins over the
-    /// image's environment.
-    #[arg(long = "set-env", value_name = "KEY=VALUE")]
-    set_env: Vec<String>,
-    /// Working directory of the app (absolute, inside the image).
-    #[arg(long, value_name = "DIR")]
-    working_dir: Option<String>,
-    /// User (and group) to run the app as: names from the image's
-    /// /etc/passwd and /etc/group, or numbers.
-    #[arg(long, value_name = "USER[:GROUP]")]
-    user: Option<String>,
-    /// Group to run the app as (name or number); default: the user's.
-    #[arg(long, value_name = "GROUP")]
-    group: Option<String>,
-    /// Environment variables from a file of KEY=VALUE lines (repeatable);
-    /// below --set-env, above the image's.
-    #[arg(long, value_name = "FILE")]
-    set_env_file: Vec<PathBuf>,
-    /// Mount a host path (recursively; ro also for mounts under it) or a
-    /// pod-private volume NAME (empty at first) at TARGET (repeatable).
-    #[arg(long, value_name = "SOURCE:TARGET[:ro]")]
-    volume: Vec<String>,
-    /// Memory limit of the pod's cgroup, e.g. 256M or 1G; going over it gets
-    /// the app OOM-killed (exit 137).
-    #[arg(long, value_name = "SIZE")]
-    memory: Option<String>,
-    /// CPU quota in CPUs, e.g. 500m or 1.5.
-    #[arg(long, value_name = "CPUS")]
-    cpu: Option<String>,
-    /// Relative CPU weight (cgroup v1 cpu.shares scale, 2..262144).
-    #[arg(long, value_name = "N")]
-    cpu_shares: Option<String>,
-    /// Most processes and threads the pod may have.
-    #[arg(long, value_name = "N")]
-    pids_limit: Option<String>,
-    /// The app's oom_score_adj (-1000..1000; lowering it needs CAP_SYS_RESOURCE).
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    oom_score_adj: Option<String>,
-    /// Keep exactly these capabilities (comma-separated, e.g. NET_ADMIN,CHOWN).
-    #[arg(long, value_name = "CAPS")]
-    caps_retain: Option<String>,
-    /// Drop these from the default 14 capabilities.
-    #[arg(long, value_name = "CAPS")]
-    caps_remove: Option<String>,
-    /// Replace the default seccomp profile: mode=remove (deny the listed
-    /// syscalls) or mode=retain (allow only them), errno=NAME (default EPERM).
-    #[arg(long, value_name = "mode=remove|retain[,errno=NAME],SYSCALL,...")]
-    seccomp: Option<String>,
-    /// Set no_new_privs, so setuid binaries and file capabilities grant
-    /// nothing (default true).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    no_new_privileges: Option<bool>,
-    /// Mount the app's root filesystem read-only.
-    #[arg(long)]
-    readonly_rootfs: bool,
-}
-
-/// The help text of the app options, rendered only when help is asked for
-/// (building it costs about a millisecond, on every start otherwise).
-pub fn app_help() -> String {
-    let mut cmd = AppOptions::command();
-    format!(
-        "IMAGE is oci:PATH[:TAG] (an OCI image layout) or sha256:ID (a fetched image).\n\
-         A pod of several apps: IMAGE [APP OPTIONS] [-- ARGS] --- IMAGE [APP OPTIONS] [-- ARGS] ...\n\nApp options (after IMAGE, before --):\n{}\n\n\
-         Mount, PID, UTS, IPC and network namespaces are the pod's own (the network: --net, docs/networking.md).\n\
-         Exit codes: the app's own status; 128+N when the app died of signal N; 125 when skiff failed;\n\
-         126 when the app's file cannot be executed; 127 when it does not exist (docs/exit-codes.md).",
-        cmd.render_help().to_string().trim_end()
-    )
-}
-
 /// What `run` and `prepare` both take: pod options, then the image with
 /// its app options and arguments.
 #[derive(Args, Debug)]
@@ -410,77 +284,6 @@ pub struct PodSpecArgs {
     pod_manifest: Option<PathBuf>,
     #[arg(required_unless_present = "pod_manifest", num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS] [--- IMAGE ...]")]
     rest: Vec<String>,
-}
-
-/// Options of `run` and `run-prepared` only.
-#[derive(Args, Debug)]
-pub struct RunOnlyOptions {
-    /// Remove the pod as soon as it has exited (`run` still exits with
-    /// its status).
-    #[arg(long)]
-    rm: bool,
-    /// With NOTIFY_SOCKET (systemd's Type=notify): started (READY=1 once
-    /// every app has started), app (the apps' own notifications reach
-    /// systemd) or none [default: started when NOTIFY_SOCKET is set and the
-    /// flavor can notify, else none].
-    #[arg(long, value_enum, value_name = "started|app|none")]
-    notify: Option<Notify>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Notify {
-    Started,
-    App,
-    None,
-}
-
-impl RunOnlyOptions {
-    fn check(&self, flavor: &Flavor) -> Result<()> {
-        if self.rm {
-            flavor.require(feature::REMOVE_ON_EXIT, "--rm")?;
-        }
-        // exec keeps the PID: descriptors passed to skiff are the flavor's.
-        if skiff_stage2::activation::Activation::inherited().is_some() {
-            flavor.require(feature::SOCKET_ACTIVATION, "LISTEN_FDS")?;
-        }
-        if let Some(n @ (Notify::Started | Notify::App)) = self.notify {
-            let what = if n == Notify::App { "--notify=app" } else { "--notify=started" };
-            flavor.require(feature::NOTIFY, what)?;
-        }
-        Ok(())
-    }
-
-    fn notify(&self, flavor: &Flavor) -> Notify {
-        let asked = self.notify.unwrap_or(Notify::Started);
-        let can = flavor.description.supports(feature::NOTIFY);
-        if std::env::var_os("NOTIFY_SOCKET").is_none() || !can {
-            Notify::None
-        } else {
-            asked
-        }
-    }
-
-    /// The flavor's `run` options, after the stdio ones.
-    fn args<'a>(&self, stdio: &'a [&'a str], flavor: &Flavor) -> Vec<&'a str> {
-        let mut v = stdio.to_vec();
-        if self.rm {
-            v.push("--rm");
-        }
-        if self.notify(flavor) == Notify::App {
-            v.push("--notify-app");
-        }
-        v
-    }
-
-    /// What the flavor must not inherit: systemd's socket when nothing is
-    /// to be sent.
-    fn env_remove(&self, flavor: &Flavor) -> &'static [&'static str] {
-        if self.notify(flavor) == Notify::None {
-            &["NOTIFY_SOCKET"]
-        } else {
-            &[]
-        }
-    }
 }
 
 #[derive(Args, Debug)]
@@ -530,147 +333,6 @@ pub struct RunPreparedArgs {
     pod_ref: super::pod_ref::PodRef,
 }
 
-/// Splits `IMAGE [APP OPTIONS] [-- ARGS] [--- IMAGE ...]` into apps.
-fn parse_apps(rest: &[String]) -> Result<Vec<(String, AppOverrides)>> {
-    rest.split(|a| a == APP_SEPARATOR).map(parse_image_args).collect()
-}
-
-/// Separates the apps of a pod on the command line (rkt's).
-const APP_SEPARATOR: &str = "---";
-
-/// Splits `IMAGE [APP OPTIONS] [-- ARGS]`.
-fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
-    let Some((image, after)) = rest.split_first() else {
-        bail!("no image given (before or after {APP_SEPARATOR})");
-    };
-    if image.starts_with('-') {
-        bail!("expected an image before app options, got {image:?}");
-    }
-    let (opts, args) = match after.iter().position(|a| a == "--") {
-        Some(i) => (&after[..i], Some(after[i + 1..].to_vec())),
-        None => (after, None),
-    };
-    let o = AppOptions::try_parse_from(opts).map_err(|e| {
-        let msg = e.to_string();
-        anyhow::anyhow!(
-            "app options for {image}: {}",
-            msg.lines().next().unwrap_or("invalid").trim_start_matches("error: ")
-        )
-    })?;
-    Ok((image.clone(), overrides(o, args)?))
-}
-
-impl AppOptions {
-    /// The same options, from an `[[app]]` of a pod manifest file.
-    fn from_spec(a: &AppSpec) -> Result<AppOptions> {
-        let mut set_env = Vec::new();
-        for (k, v) in &a.env {
-            if k.is_empty() || k.contains('=') {
-                bail!("invalid environment variable name {k:?}");
-            }
-            set_env.push(format!("{k}={v}"));
-        }
-        Ok(AppOptions {
-            app_name: a.name.clone(),
-            exec: a.exec.clone(),
-            set_env,
-            working_dir: a.working_dir.clone(),
-            user: a.user.clone(),
-            group: a.group.clone(),
-            set_env_file: a.env_files.clone(),
-            volume: a.volumes.clone(),
-            memory: a.memory.clone(),
-            cpu: a.cpu.clone(),
-            cpu_shares: a.cpu_shares.map(|v| v.to_string()),
-            pids_limit: a.pids_limit.map(|v| v.to_string()),
-            oom_score_adj: a.oom_score_adj.map(|v| v.to_string()),
-            caps_retain: a.caps_retain.as_ref().map(|c| c.join(",")),
-            caps_remove: a.caps_remove.as_ref().map(|c| c.join(",")),
-            seccomp: a.seccomp.clone(),
-            no_new_privileges: a.no_new_privileges,
-            readonly_rootfs: a.readonly_rootfs,
-        })
-    }
-}
-
-/// Checks one app's options and resolves what can be resolved without its
-/// image; `args` are the ones after `--`.
-fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppOverrides> {
-    let mut set_env = Vec::new();
-    for kv in &o.set_env {
-        match kv.split_once('=') {
-            Some((k, v)) if !k.is_empty() && !k.contains('\0') => set_env.push((k.to_string(), v.to_string())),
-            _ => bail!("--set-env {kv:?}: expected KEY=VALUE"),
-        }
-    }
-    let user = o.user.as_deref().map(prepare::parse_user).transpose().map_err(anyhow::Error::msg)?;
-    let group = match o.group.as_deref() {
-        Some(g) => Some(prepare::parse_user(g).map_err(anyhow::Error::msg)?.0),
-        None => None,
-    };
-    let mounts =
-        o.volume.iter().map(|v| prepare::parse_volume(v)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
-    let num = |v: &Option<String>, what: &str, lo: i64, hi: i64| -> Result<Option<i64>> {
-        v.as_deref().map(|s| resources::parse_in_range(s, what, lo, hi)).transpose().map_err(anyhow::Error::msg)
-    };
-    let limits = Resources {
-        memory_bytes: o.memory.as_deref().map(resources::parse_memory).transpose().map_err(anyhow::Error::msg)?,
-        cpu_millis: o.cpu.as_deref().map(resources::parse_cpu).transpose().map_err(anyhow::Error::msg)?,
-        cpu_shares: num(&o.cpu_shares, "--cpu-shares", 2, 262_144)?.map(|v| v.unsigned_abs()),
-        pids: num(&o.pids_limit, "--pids-limit", 1, 4_194_304)?.map(|v| v.unsigned_abs()),
-    };
-    let oom_score_adj = num(&o.oom_score_adj, "--oom-score-adj", -1000, 1000)?.and_then(|v| i32::try_from(v).ok());
-    if let Some(n) = &o.app_name {
-        prepare::check_app_name(n).map_err(anyhow::Error::msg)?;
-    }
-    let mut env_file = Vec::new();
-    for f in &o.set_env_file {
-        env_file.extend(prepare::parse_env_file(f).map_err(anyhow::Error::msg)?);
-    }
-    let caps = match (&o.caps_retain, &o.caps_remove) {
-        (None, None) => None,
-        (retain, remove) => {
-            Some(security::resolve_caps(retain.as_deref(), remove.as_deref()).map_err(anyhow::Error::msg)?)
-        }
-    };
-    let seccomp = o.seccomp.as_deref().map(security::parse_seccomp).transpose().map_err(anyhow::Error::msg)?;
-    Ok(AppOverrides {
-        exec: o.exec,
-        args,
-        set_env,
-        working_dir: o.working_dir,
-        user,
-        group,
-        env_file,
-        mounts,
-        app_name: o.app_name,
-        resources: limits,
-        oom_score_adj,
-        caps,
-        seccomp,
-        no_new_privileges: o.no_new_privileges,
-        readonly_rootfs: o.readonly_rootfs,
-    })
-}
-
-/// Reads a pod manifest file: its pod-wide settings and its apps.
-fn read_pod_manifest(path: &std::path::Path) -> Result<(PodSpec, Vec<(String, AppOverrides)>)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read pod manifest {}", path.display()))?;
-    let spec = PodSpec::from_toml(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
-    let apps = spec
-        .apps
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            AppOptions::from_spec(a)
-                .and_then(|o| overrides(o, a.args.clone()))
-                .map(|o| (a.image.clone(), o))
-                .with_context(|| format!("{}: app {} ({})", path.display(), i + 1, a.image))
-        })
-        .collect::<Result<_>>()?;
-    Ok((spec, apps))
-}
-
 fn parse_log_driver(s: &str) -> Result<LogDriver, String> {
     match s {
         "file" => Ok(LogDriver::File),
@@ -699,39 +361,6 @@ fn check_hostname(h: &str) -> Result<()> {
         bail!("invalid hostname {h:?}: use letters, digits, '-' and '.', at most 64 characters");
     }
     Ok(())
-}
-
-fn require_net(flavor: &Flavor, net: &NetRequest, ports: &[PortMapping]) -> Result<()> {
-    match net {
-        NetRequest::None => flavor.require(feature::NET_NONE, "--net none")?,
-        NetRequest::Cni(nets) => {
-            let names: Vec<&str> = nets.iter().map(|(n, _)| n.as_str()).collect();
-            flavor.require(feature::NET_CNI, &format!("--net {}", names.join(",")))?;
-        }
-        NetRequest::Host => {}
-    }
-    if !ports.is_empty() {
-        flavor.require(feature::NET_CNI, "--port")?;
-    }
-    Ok(())
-}
-
-/// The manifest's network fields for `req`.
-fn resolve_net(ctx: &Ctx, opts: &NetOptions, req: &NetRequest, ports: &[PortMapping]) -> Result<prepare::PodNet> {
-    let (net, networks) = opts.config(ctx).resolve(req, ports).map_err(anyhow::Error::msg)?;
-    Ok(prepare::PodNet { net, networks, ports: ports.to_vec(), cni_path: opts.cni_path() })
-}
-
-/// Moves a pod into `run/`, unless a port it publishes is taken: checked
-/// and moved under the store's ports lock, so of two pods asking for one
-/// port exactly one runs.
-fn start_running(ctx: &Ctx, pod: &mut Pod, ports: &[PortMapping]) -> Result<()> {
-    if ports.is_empty() {
-        return Ok(pod.transition(StateDir::Run)?);
-    }
-    let _lock = network::lock_ports(&ctx.store).map_err(anyhow::Error::msg)?;
-    network::check_ports(ports, &network::published(&ctx.store, pod.uuid())).map_err(anyhow::Error::msg)?;
-    Ok(pod.transition(StateDir::Run)?)
 }
 
 /// Refuses a pod that asks its flavor for something the flavor cannot do.
@@ -935,41 +564,6 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn v(s: &[&str]) -> Vec<String> {
-        s.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn app_options_follow_the_image_and_args_follow_dashdash() {
-        let (img, o) =
-            parse_image_args(&v(&["oci:x", "--exec", "/bin/sh", "--set-env", "A=1=2", "--", "-c", "exit 3"])).unwrap();
-        assert_eq!(img, "oci:x");
-        assert_eq!(o.exec.as_deref(), Some("/bin/sh"));
-        assert_eq!(o.set_env, vec![("A".to_string(), "1=2".to_string())]);
-        assert_eq!(o.args, Some(v(&["-c", "exit 3"])));
-        let (_, o) = parse_image_args(&v(&["oci:x"])).unwrap();
-        assert_eq!(o, AppOverrides::default());
-    }
-
-    #[test]
-    fn apps_are_separated_by_three_dashes() {
-        let apps = parse_apps(&v(&["oci:a", "--exec", "/x", "--", "1", "---", "oci:b", "--", "--", "2"])).unwrap();
-        assert_eq!(apps.len(), 2);
-        assert_eq!((apps[0].0.as_str(), apps[0].1.args.clone()), ("oci:a", Some(v(&["1"]))));
-        assert_eq!((apps[1].0.as_str(), apps[1].1.args.clone()), ("oci:b", Some(v(&["--", "2"]))));
-        assert!(parse_apps(&v(&["oci:a", "---"])).is_err());
-        assert!(parse_apps(&v(&["---", "oci:a"])).is_err());
-    }
-
-    #[test]
-    fn bad_app_options_are_one_line_errors() {
-        assert!(parse_image_args(&v(&["oci:x", "--bogus"])).is_err());
-        assert!(parse_image_args(&v(&["oci:x", "--set-env", "NOEQUALS"])).is_err());
-        assert!(parse_image_args(&v(&["--exec", "x"])).is_err());
-        assert!(parse_image_args(&v(&["oci:x", "--user", "no body"])).is_err());
-        assert!(parse_image_args(&v(&["oci:x", "--caps-retain", "CAP_NOPE"])).is_err());
-    }
 
     #[test]
     fn hostnames() {
