@@ -253,6 +253,11 @@ fn describe(p: &PortMapping) -> String {
 /// Refuses ports that collide with each other, with `taken` (another
 /// pod's, by UUID) or with a socket bound on the host.
 pub fn check_ports(ports: &[PortMapping], taken: &[(String, PortMapping)]) -> Result<(), String> {
+    check_collisions(ports, taken)?;
+    ports.iter().try_for_each(check_free_on_host)
+}
+
+fn check_collisions(ports: &[PortMapping], taken: &[(String, PortMapping)]) -> Result<(), String> {
     for (i, p) in ports.iter().enumerate() {
         if ports[..i].iter().any(|q| overlaps(p, q)) {
             return Err(format!("{} is published twice", describe(p)));
@@ -260,23 +265,21 @@ pub fn check_ports(ports: &[PortMapping], taken: &[(String, PortMapping)]) -> Re
         if let Some((uuid, _)) = taken.iter().find(|(_, q)| overlaps(p, q)) {
             return Err(format!("{} is already published by pod {uuid}", describe(p)));
         }
-        let ip: IpAddr = if p.host_ip.is_empty() {
-            Ipv4Addr::UNSPECIFIED.into()
-        } else {
-            p.host_ip.parse().map_err(|_| describe(p))?
-        };
-        let addr = SocketAddr::new(ip, p.host_port);
-        // The forwarded port must not shadow a host service; a socket that
-        // can be bound here is free (it is closed again at once).
-        let bound = match p.protocol.as_str() {
-            "udp" => UdpSocket::bind(addr).map(drop),
-            _ => TcpListener::bind(addr).map(drop),
-        };
-        if let Err(e) = bound {
-            return Err(format!("{} is in use on the host: {e}", describe(p)));
-        }
     }
     Ok(())
+}
+
+/// The forwarded port must not shadow a host service: a socket that can be
+/// bound there now is free (it is closed again at once).
+fn check_free_on_host(p: &PortMapping) -> Result<(), String> {
+    let ip: IpAddr =
+        if p.host_ip.is_empty() { Ipv4Addr::UNSPECIFIED.into() } else { p.host_ip.parse().map_err(|_| describe(p))? };
+    let addr = SocketAddr::new(ip, p.host_port);
+    let bound = match p.protocol.as_str() {
+        "udp" => UdpSocket::bind(addr).map(drop),
+        _ => TcpListener::bind(addr).map(drop),
+    };
+    bound.map_err(|e| format!("{} is in use on the host: {e}", describe(p)))
 }
 
 /// The ports published by the store's other pods: those running (locked,
@@ -344,11 +347,12 @@ mod tests {
     #[test]
     fn port_collisions() {
         let p = |s: &str| parse_port(s).unwrap();
-        assert!(check_ports(&[p("40001:80"), p("40001:81")], &[]).unwrap_err().contains("twice"));
-        assert!(check_ports(&[p("40001:80"), p("40001:80/udp")], &[]).is_ok(), "tcp and udp are apart");
+        // Collisions are decided without touching the host's ports.
+        assert!(check_collisions(&[p("40001:80"), p("40001:81")], &[]).unwrap_err().contains("twice"));
+        assert!(check_collisions(&[p("40001:80"), p("40001:80/udp")], &[]).is_ok(), "tcp and udp are apart");
         let taken = [("pod-a".to_string(), p("127.0.0.1:40002:80"))];
-        assert!(check_ports(&[p("40002:80")], &taken).unwrap_err().contains("pod-a"), "the wildcard covers it");
-        assert!(check_ports(&[p("127.0.0.2:40002:80")], &taken).is_ok(), "another address");
+        assert!(check_collisions(&[p("40002:80")], &taken).unwrap_err().contains("pod-a"), "the wildcard covers it");
+        assert!(check_collisions(&[p("127.0.0.2:40002:80")], &taken).is_ok(), "another address");
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let busy = l.local_addr().unwrap().port();
         let err = check_ports(&[p(&format!("{busy}:80"))], &[]).unwrap_err();
