@@ -97,10 +97,12 @@ impl AppRelay {
         m
     }
 
-    /// Passes on every message waiting.
+    /// Passes on the messages waiting, at most 64 per call: an app that
+    /// floods the socket must not keep the flavor from its other duties.
     pub fn forward(&self, to: &Notifier) {
         let mut buf = [0u8; 4096];
-        while let Ok(n) = self.sock.recv(&mut buf) {
+        for _ in 0..64 {
+            let Ok(n) = self.sock.recv(&mut buf) else { break };
             let msg = String::from_utf8_lossy(&buf[..n]);
             if let Err(e) = to.send(&rewrite(&msg, std::process::id())) {
                 eprintln!("skiff: {e}");
