@@ -85,3 +85,20 @@ fn without_a_log_the_apps_write_to_the_caller_directly() {
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("-i/-t"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_caller_that_does_not_read_blocks_the_app_not_the_pod() {
+    let s = Skiff::new();
+    let mut pod = s.spawn(&["run", "--name", "chatty", &s.image, "--exec", "/usr/bin/yes"]);
+    s.wait_running(1);
+    // Far more than any pipe holds, none of it read.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(pod.id().to_string()).status();
+    // The supervisor still handles signals and reports: the app got the
+    // SIGTERM and its exit is recorded while the caller has read nothing.
+    s.wait_for("the app's exit to be recorded", || s.status_json("chatty")["apps"][0]["exit_code"] == 143);
+    let mut out = pod.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()).unwrap());
+    assert_eq!(pod.wait().unwrap().code(), Some(143));
+    assert!(reader.join().unwrap() > 65536, "what was written still reaches the caller");
+}

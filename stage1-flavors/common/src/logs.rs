@@ -3,6 +3,13 @@
 //! caller's, so a terminal or journald still gets it) and appends it, as
 //! records, to the app's log in the pod directory, rotated at `max_size`
 //! (skiff_pods::logfile).
+//!
+//! The flavor never blocks on the caller's stdout or stderr: it writes them
+//! only when poll says they take at least `PIPE_BUF` bytes, and at most that
+//! much at once; while more than [`MAX_PENDING`] bytes wait, it stops
+//! reading the apps' pipes, so an app whose output is not read blocks, as it
+//! would writing to the caller directly, and the flavor still handles
+//! signals.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -10,12 +17,20 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
+use nix::poll::PollFlags;
 use skiff_pods::logfile::{self, LogConfig, LogDriver, Record, Stream};
 use skiff_pods::{time, PodManifest};
 use skiff_stage2::handover::AppOutput;
 
 /// A line longer than this is logged in parts (as partial records).
 const MAX_LINE: usize = 16384;
+
+/// Bytes waiting for the caller's stdout or stderr before the apps' pipes
+/// are left unread.
+pub const MAX_PENDING: usize = 1 << 20;
+
+/// What poll guarantees a pipe that says POLLOUT takes without blocking.
+const PIPE_BUF: usize = 4096;
 
 /// One log file with its rotation.
 struct Writer {
@@ -70,6 +85,22 @@ struct Pipe {
 pub struct Capture {
     pipes: Vec<Pipe>,
     writers: Vec<Writer>,
+    /// What waits for the caller's stdout and stderr.
+    pending: [Vec<u8>; 2],
+}
+
+/// The flavor's own stdout (1) or stderr (2).
+fn std_fd(fd: i32) -> BorrowedFd<'static> {
+    // SAFETY: stdout and stderr are open for the flavor's whole life (stage0
+    // hands it the caller's; nothing in the flavor closes them).
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+fn slot(stream: Stream) -> usize {
+    match stream {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
+    }
 }
 
 impl Capture {
@@ -79,7 +110,7 @@ impl Capture {
         if m.log.driver != LogDriver::File {
             return Ok(None);
         }
-        let mut cap = Capture { pipes: Vec::new(), writers: Vec::new() };
+        let mut cap = Capture { pipes: Vec::new(), writers: Vec::new(), pending: [Vec::new(), Vec::new()] };
         let mut outputs = Vec::new();
         for (i, app) in m.apps.iter().enumerate() {
             let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("cannot make a log pipe: {e}"));
@@ -94,13 +125,33 @@ impl Capture {
         Ok(Some((cap, outputs)))
     }
 
-    /// The read ends still open, by index, for the flavor's poll loop.
-    pub fn fds(&self) -> Vec<(usize, BorrowedFd<'_>)> {
-        self.pipes.iter().enumerate().filter(|(_, p)| p.open).map(|(i, p)| (i, p.read.as_fd())).collect()
+    /// What the flavor's poll loop waits for, by index (for [`Self::handle`]):
+    /// the apps' pipes to read while little output waits, and the caller's
+    /// stdout and stderr to write while some does.
+    pub fn fds(&self) -> Vec<(usize, BorrowedFd<'_>, PollFlags)> {
+        let backlog = self.pending.iter().map(Vec::len).sum::<usize>() >= MAX_PENDING;
+        let mut out: Vec<(usize, BorrowedFd<'_>, PollFlags)> = Vec::new();
+        if !backlog {
+            let open = self.pipes.iter().enumerate().filter(|(_, p)| p.open);
+            out.extend(open.map(|(i, p)| (i, p.read.as_fd(), PollFlags::POLLIN)));
+        }
+        let n = self.pipes.len();
+        if !self.pending[0].is_empty() {
+            out.push((n, std_fd(1), PollFlags::POLLOUT));
+        }
+        if !self.pending[1].is_empty() {
+            out.push((n + 1, std_fd(2), PollFlags::POLLOUT));
+        }
+        out
     }
 
-    /// Reads what pipe `i` has (it was readable).
+    /// Does what index `i` of [`Self::fds`] was ready for.
     pub fn handle(&mut self, i: usize) {
+        let n = self.pipes.len();
+        if i >= n {
+            self.flush_some(i - n);
+            return;
+        }
         let mut chunk = [0u8; 16384];
         let p = &mut self.pipes[i];
         match p.read.read(&mut chunk) {
@@ -112,14 +163,26 @@ impl Capture {
         }
     }
 
-    /// Copies `data` to the flavor's own stream and logs whole lines (and,
+    /// At most PIPE_BUF bytes of what waits for the caller's stdout (0) or
+    /// stderr (1), which poll said takes them. A caller's stream that is
+    /// gone (EPIPE) gets nothing more.
+    fn flush_some(&mut self, which: usize) {
+        let pending = &mut self.pending[which];
+        let n = pending.len().min(PIPE_BUF);
+        match nix::unistd::write(std_fd(if which == 0 { 1 } else { 2 }), &pending[..n]) {
+            Ok(w) => {
+                pending.drain(..w);
+            }
+            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+            Err(_) => pending.clear(),
+        }
+    }
+
+    /// Queues `data` for the flavor's own stream and logs whole lines (and,
     /// with `flush`, what is left).
     fn write(&mut self, i: usize, data: &[u8], flush: bool) {
         let p = &mut self.pipes[i];
-        let _ = match p.stream {
-            Stream::Stdout => std::io::stdout().write_all(data).and_then(|()| std::io::stdout().flush()),
-            Stream::Stderr => std::io::stderr().write_all(data),
-        };
+        self.pending[slot(p.stream)].extend_from_slice(data);
         p.buf.extend_from_slice(data);
         let now = time::now_rfc3339();
         let flush = flush || p.buf.len() > MAX_LINE;
@@ -148,6 +211,11 @@ impl Capture {
             self.pipes[i].open = false;
             self.write(i, &[], true);
         }
+        // The pod is over: what waits for the caller is written, waiting
+        // for the caller to take it like any program's output.
+        let _ = std::io::stdout().write_all(&std::mem::take(&mut self.pending[0]));
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().write_all(&std::mem::take(&mut self.pending[1]));
     }
 }
 

@@ -146,7 +146,7 @@ fn wait(
             let relay_fd = readiness.relay_fd();
             fds.extend(relay_fd.map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
             let log_fds = capture.as_deref().map(Capture::fds).unwrap_or_default();
-            fds.extend(log_fds.iter().map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)));
+            fds.extend(log_fds.iter().map(|(_, fd, flags)| PollFd::new(*fd, *flags)));
             match nix::poll::poll(&mut fds, escalation.poll_timeout()) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(format!("poll: {e}")),
@@ -154,7 +154,7 @@ fn wait(
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
             let offset = 1 + usize::from(relay_fd.is_some());
             let logs: Vec<usize> =
-                log_fds.iter().zip(&fds[offset..]).filter(|(_, f)| ready(f)).map(|((i, _), _)| *i).collect();
+                log_fds.iter().zip(&fds[offset..]).filter(|(_, f)| ready(f)).map(|((i, _, _), _)| *i).collect();
             (ready(&fds[0]), relay_fd.is_some() && ready(&fds[1]), logs)
         };
         if escalation.due() {

@@ -284,20 +284,21 @@ impl Supervisor {
         let mut pipe_open = true;
         loop {
             let ready: Vec<Source> = {
-                let mut sources = vec![(Source::Signals, sfd.as_fd())];
+                let input = PollFlags::POLLIN;
+                let mut sources = vec![(Source::Signals, sfd.as_fd(), input)];
                 if pipe_open {
-                    sources.push((Source::Reports, reports.as_fd()));
+                    sources.push((Source::Reports, reports.as_fd(), input));
                 }
                 if let Some(fd) = self.readiness.relay_fd() {
-                    sources.push((Source::Notify, fd));
+                    sources.push((Source::Notify, fd, input));
                 }
                 if let Some(c) = &self.capture {
-                    sources.extend(c.fds().into_iter().map(|(i, fd)| (Source::Log(i), fd)));
+                    sources.extend(c.fds().into_iter().map(|(i, fd, flags)| (Source::Log(i), fd, flags)));
                 }
                 if let Some(r) = &relay {
-                    sources.extend(r.sources().into_iter().map(|(s, fd)| (Source::Console(s), fd)));
+                    sources.extend(r.sources().into_iter().map(|(s, fd)| (Source::Console(s), fd, input)));
                 }
-                let mut fds: Vec<PollFd> = sources.iter().map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)).collect();
+                let mut fds: Vec<PollFd> = sources.iter().map(|(_, fd, flags)| PollFd::new(*fd, *flags)).collect();
                 match nix::poll::poll(&mut fds, self.escalation.poll_timeout()) {
                     Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                     Err(e) => return Err(format!("poll: {e}")),
@@ -310,7 +311,7 @@ impl Supervisor {
                     .iter()
                     .zip(&fds)
                     .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
-                    .map(|((s, _), _)| *s)
+                    .map(|((s, _, _), _)| *s)
                     .collect()
             };
             for source in ready {
