@@ -6,6 +6,7 @@
 //! the flavor's PID (systemd's main process; an app's PID means nothing to
 //! systemd, and systemd by default listens to the main process only).
 
+use std::borrow::Cow;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
@@ -124,14 +125,18 @@ impl Readiness {
     /// For pod `m` in `pod_dir`: also the manifest to run (the relay bound
     /// into every app with `--notify-app`). Without `NOTIFY_SOCKET` nothing
     /// is sent.
-    pub fn new(m: &PodManifest, pod_dir: &Path, notify_app: bool) -> Result<(Readiness, PodManifest), String> {
-        let Some(to) = Notifier::from_env() else { return Ok((Readiness::default(), m.clone())) };
+    pub fn new<'m>(
+        m: &'m PodManifest,
+        pod_dir: &Path,
+        notify_app: bool,
+    ) -> Result<(Readiness, Cow<'m, PodManifest>), String> {
+        let Some(to) = Notifier::from_env() else { return Ok((Readiness::default(), Cow::Borrowed(m))) };
         if !notify_app {
-            return Ok((Readiness { ready_to: Some(to), relay: None }, m.clone()));
+            return Ok((Readiness { ready_to: Some(to), relay: None }, Cow::Borrowed(m)));
         }
         let relay = AppRelay::bind(pod_dir)?;
         let m = relay.for_apps(m);
-        Ok((Readiness { ready_to: None, relay: Some((relay, to)) }, m))
+        Ok((Readiness { ready_to: None, relay: Some((relay, to)) }, Cow::Owned(m)))
     }
 
     /// The relay's socket, for the flavor's poll loop.
