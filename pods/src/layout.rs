@@ -43,6 +43,11 @@ impl Store {
         self.pods_dir(d).join(uuid)
     }
 
+    /// The store a pod directory (`<root>/pods/<state>/<uuid>`) is in.
+    pub fn of_pod_dir(pod_dir: &Path) -> Option<Store> {
+        pod_dir.ancestors().nth(3).map(Store::new)
+    }
+
     /// Creates the store directory itself, readable by root only: pod
     /// manifests hold the apps' environment and pods' upper dirs their data.
     pub fn ensure_root(&self) -> io::Result<()> {

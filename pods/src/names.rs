@@ -87,7 +87,7 @@ pub fn release(store: &Store, name: &str, uuid: &str) {
     }
 }
 
-/// Removes the links of pods that are gone (gc and rm call it).
+/// Removes the links of pods that are gone (gc calls it).
 pub fn sweep(store: &Store) {
     let Ok(_lock) = lock(store) else { return };
     let Ok(rd) = std::fs::read_dir(dir(store)) else { return };

@@ -3,7 +3,7 @@
 //! stderr on stderr.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
@@ -119,10 +119,10 @@ pub fn run(ctx: &Ctx, a: LogsArgs) -> Result<i32> {
 /// the pod has exited and its log holds nothing more.
 fn follow(ctx: &Ctx, uuid: &str, app: &str, mut file: Option<File>, mut buf: Vec<u8>, printer: &Printer) -> Result<()> {
     loop {
-        // Read before checking the state: what was written before the pod
-        // ended is printed.
-        let running = Pod::find(&ctx.store, uuid).is_ok_and(|p| p.state() == PodState::Running);
+        // The state first, then the log: what a pod wrote before it ended
+        // is read before the loop sees it ended.
         let Ok(pod) = Pod::find(&ctx.store, uuid) else { return Ok(()) };
+        let running = pod.state() == PodState::Running;
         let current = logfile::current(&pod.path(), app);
         if let Some(f) = &mut file {
             f.read_to_end(&mut buf).context("cannot read the log")?;
@@ -138,9 +138,6 @@ fn follow(ctx: &Ctx, uuid: &str, app: &str, mut file: Option<File>, mut buf: Vec
         };
         if !same {
             file = File::open(&current).ok();
-            if let Some(f) = &mut file {
-                f.seek(SeekFrom::Start(0)).context("cannot read the log")?;
-            }
             buf.clear();
             continue;
         }

@@ -43,8 +43,11 @@ fn rm_one(ctx: &Ctx, id: &str) -> Result<String> {
         _ => {}
     }
     pod.try_lock()?;
+    let name = pod.read_manifest().ok().and_then(|m| m.name);
     gc::destroy(&ctx.store, pod)?;
-    skiff_pods::names::sweep(&ctx.store);
+    if let Some(n) = name {
+        skiff_pods::names::release(&ctx.store, &n, &uuid);
+    }
     Ok(uuid)
 }
 

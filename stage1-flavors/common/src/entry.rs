@@ -203,8 +203,7 @@ fn start(flavor: &dyn Flavor) -> Result<i32, String> {
 /// does: moved to `garbage/` first, so an interrupted delete is finished by
 /// the next gc.
 fn remove_pod(flavor: &dyn Flavor, manifest: &PodManifest, dir: &std::path::Path) -> Result<(), String> {
-    let root = dir.ancestors().nth(3).ok_or("the pod directory is not in a store")?;
-    let store = skiff_pods::Store::new(root);
+    let store = skiff_pods::Store::of_pod_dir(dir).ok_or("the pod directory is not in a store")?;
     let Ok(mut pod) = skiff_pods::Pod::find(&store, &manifest.uuid) else { return Ok(()) };
     if pod.try_lock().is_err() {
         return Ok(());

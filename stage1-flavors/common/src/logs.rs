@@ -66,9 +66,6 @@ impl Writer {
         for i in (0..keep - 1).rev() {
             let _ = std::fs::rename(name(i), name(i + 1));
         }
-        if keep == 1 {
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
 
@@ -155,6 +152,7 @@ impl Capture {
         let mut chunk = [0u8; 16384];
         let p = &mut self.pipes[i];
         match p.read.read(&mut chunk) {
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock) => {}
             Ok(0) | Err(_) => {
                 p.open = false;
                 self.write(i, &[], true);
@@ -169,7 +167,7 @@ impl Capture {
     fn flush_some(&mut self, which: usize) {
         let pending = &mut self.pending[which];
         let n = pending.len().min(PIPE_BUF);
-        match nix::unistd::write(std_fd(if which == 0 { 1 } else { 2 }), &pending[..n]) {
+        match nix::unistd::write(std_fd(1 + which as i32), &pending[..n]) {
             Ok(w) => {
                 pending.drain(..w);
             }
@@ -185,8 +183,11 @@ impl Capture {
         self.pending[slot(p.stream)].extend_from_slice(data);
         p.buf.extend_from_slice(data);
         let now = time::now_rfc3339();
-        let flush = flush || p.buf.len() > MAX_LINE;
-        let records: Vec<Record> = logfile::split(&mut p.buf, p.stream, &now, flush);
+        let mut records: Vec<Record> = logfile::split(&mut p.buf, p.stream, &now, flush);
+        // What is left is the start of a line: logged in parts when long.
+        if p.buf.len() > MAX_LINE {
+            records.extend(logfile::split(&mut p.buf, p.stream, &now, true));
+        }
         let w = &mut self.writers[p.app];
         for r in records {
             w.append(&r.to_bytes());
@@ -222,6 +223,27 @@ impl Capture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_long_unfinished_lines_are_logged_in_parts() {
+        let d = tempfile::tempdir().unwrap();
+        let (read, _write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        let config = LogConfig { driver: LogDriver::File, max_size: 1 << 20, max_files: 1 };
+        let pipe = Pipe { read: File::from(read), stream: Stream::Stdout, buf: Vec::new(), open: true, app: 0 };
+        let writer = Writer { path: d.path().join("log"), file: None, size: 0, config };
+        let mut cap = Capture { pipes: vec![pipe], writers: vec![writer], pending: [Vec::new(), Vec::new()] };
+        // A chunk of many lines with the start of the next one: whole lines only.
+        let mut chunk = "line\n".repeat(4000).into_bytes();
+        chunk.extend_from_slice(b"unfinished");
+        cap.write(0, &chunk, false);
+        let log = std::fs::read_to_string(d.path().join("log")).unwrap();
+        assert_eq!((log.lines().count(), log.contains(" P ")), (4000, false));
+        // A line longer than MAX_LINE is logged before its end comes.
+        cap.write(0, &vec![b'x'; MAX_LINE + 1], false);
+        let log = std::fs::read_to_string(d.path().join("log")).unwrap();
+        assert!(log.lines().last().unwrap().contains(" stdout P unfinishedxxx"), "a partial record");
+        assert_eq!(cap.pending[0].len(), chunk.len() + MAX_LINE + 1, "all of it is still for the caller");
+    }
 
     #[test]
     fn rotation_keeps_the_cap() {
