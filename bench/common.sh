@@ -6,4 +6,4 @@ cd "$(dirname "${BASH_SOURCE[1]}")/.."
 command -v cargo >/dev/null || . "$HOME/.cargo/env"
 scripts/deps.sh bench
 cargo build --release --workspace --quiet
-SKIFF_BIN="$PWD/target/release/skiff"
+SKIFF_BIN="$(scripts/release-dir.sh)/skiff"

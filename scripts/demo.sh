@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || . "$HOME/.cargo/env"
 scripts/deps.sh
 cargo build --release --workspace --quiet
-skiff=target/release/skiff
+skiff="$(scripts/release-dir.sh)/skiff"
 export SKIFF_DIR=${SKIFF_DIR:-/var/lib/skiff}
 work=$(mktemp -d /tmp/skiff-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT

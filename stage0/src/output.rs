@@ -12,7 +12,7 @@ pub enum Format {
     Json,
 }
 
-/// `--format` and `--no-legend`, for every command that prints a table.
+// `--format` and `--no-legend`, for every command that prints a table.
 #[derive(clap::Args, Debug)]
 pub struct TableArgs {
     /// Output format.

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use super::Ctx;
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum GenerateCommand {
     /// Print a systemd service unit that runs a pod: `skiff generate systemd
     /// [--name NAME] [--notify=started|app] -- RUN OPTIONS IMAGE …` (what

@@ -16,6 +16,7 @@ use crate::image::{export, gc};
 use crate::output::{self, Format, TableArgs};
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// List stored images: ID, NAMES, SIZE, CREATED, LAST USED.
     List(ListArgs),

@@ -64,6 +64,10 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Each subcommand's options are built only when it is the one invoked (or
+// when help, completions or man pages need them all): building every
+// subcommand's options was a third of `skiff run`'s own instructions.
+#[command(defer = true)]
 enum Command {
     /// Fetch an image into the store and print its image ID.
     Fetch(fetch::FetchArgs),
@@ -209,4 +213,32 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         return Ok(std::time::Duration::ZERO);
     }
     humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every subcommand's about as listed by its parent, and as the
+    /// subcommand shows it once its deferred options are built.
+    fn abouts(cmd: &clap::Command, prefix: &str, out: &mut Vec<(String, Option<String>)>) {
+        // (`build` adds the generated `help` subcommands.)
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let name = format!("{prefix}{}", sub.get_name());
+            out.push((name.clone(), sub.get_about().map(ToString::to_string)));
+            abouts(sub, &format!("{name} "), out);
+        }
+    }
+
+    #[test]
+    fn deferred_subcommands_keep_their_about() {
+        let mut listed = Vec::new();
+        abouts(&definition(false), "", &mut listed);
+        let mut cmd = definition(false);
+        cmd.build();
+        let mut built = Vec::new();
+        abouts(&cmd, "", &mut built);
+        assert!(listed.iter().all(|(_, a)| a.is_some()), "{listed:?}");
+        assert_eq!(listed, built);
+    }
 }

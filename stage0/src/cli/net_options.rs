@@ -14,7 +14,7 @@ use crate::pod::flavor::Flavor;
 use crate::pod::network::{self, NetRequest};
 use crate::pod::prepare;
 
-/// Where a pod's network comes from (`run`, `prepare`, `run-prepared`).
+// Where a pod's network comes from (`run`, `prepare`, `run-prepared`).
 #[derive(Args, Debug, Clone)]
 pub struct NetOptions {
     /// The pod's network: default (its own namespace on skiff's bridge

@@ -16,7 +16,8 @@ fn read_uuid_file(path: &Path) -> Result<String> {
     Ok(uuid.to_string())
 }
 
-/// One pod.
+// One pod. (Not a doc comment: a flattened struct's doc would replace the
+// about of the subcommand it is flattened into; cli::tests checks.)
 #[derive(Args, Debug)]
 pub struct PodRef {
     /// Name, UUID or unique UUID prefix of the pod.
@@ -37,7 +38,7 @@ impl PodRef {
     }
 }
 
-/// One or more pods.
+// One or more pods.
 #[derive(Args, Debug)]
 pub struct PodRefs {
     /// Names, UUIDs or unique UUID prefixes of the pods.

@@ -64,7 +64,7 @@ impl PodOptions {
     }
 }
 
-/// Pod options of `run` and `prepare` only (fixed once a pod is prepared).
+// Pod options of `run` and `prepare` only (fixed once a pod is prepared).
 #[derive(Args, Debug, Clone)]
 pub struct PrepareOptions {
     /// Name the pod (letters, digits, '_', '.', '-'): usable wherever a
@@ -270,8 +270,8 @@ impl PodWide {
     }
 }
 
-/// What `run` and `prepare` both take: pod options, then the image with
-/// its app options and arguments.
+// What `run` and `prepare` both take: pod options, then the image with
+// its app options and arguments.
 #[derive(Args, Debug)]
 pub struct PodSpecArgs {
     #[command(flatten)]

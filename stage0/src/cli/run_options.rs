@@ -7,7 +7,7 @@ use skiff_pods::abi::feature;
 
 use crate::pod::flavor::Flavor;
 
-/// Options of `run` and `run-prepared` only.
+// Options of `run` and `run-prepared` only.
 #[derive(Args, Debug)]
 pub struct RunOnlyOptions {
     /// Remove the pod as soon as it has exited (`run` still exits with
