@@ -2,7 +2,7 @@
 
 use std::fs::{File, TryLockError};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -40,6 +40,13 @@ pub struct Pod {
     state_dir: StateDir,
     dir: File,
     locked: bool,
+}
+
+/// The pod directory itself, for writes relative to it (`atomic::replace_at`).
+impl AsFd for Pod {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
 }
 
 impl Pod {

@@ -116,6 +116,27 @@ fn gc_marks_then_sweeps_after_the_grace_period() {
     }
 }
 
+/// A pod made by `run` has its manifest replaced atomically but not fsynced
+/// (docs/pod-store.md): after a host crash it may be empty. Such a pod must
+/// not break list or status, and gc must remove it.
+#[test]
+fn a_pod_whose_manifest_a_crash_emptied_is_listed_and_collected() {
+    let s = Skiff::new();
+    s.ok(&["run", &s.image, "--exec", "/bin/true"]);
+    let uuid = s.only_pod();
+    let manifest = s.dir.join("pods/run").join(&uuid).join("manifest.json");
+    std::fs::write(&manifest, b"").unwrap();
+    let listed = s.list_json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["uuid"], uuid.as_str());
+    let o = s.cmd(&["status", &uuid]).output().unwrap();
+    assert!(o.status.success() || o.status.code() == Some(125), "{o:?}");
+    assert!(o.stderr.len() < 300 && !String::from_utf8_lossy(&o.stderr).contains("panicked"), "{o:?}");
+    s.ok(&["gc", "--grace-period", "0"]);
+    assert_eq!(s.list_json(), serde_json::json!([]));
+    assert!(!manifest.exists());
+}
+
 #[test]
 fn killing_the_supervisor_kills_the_pod_and_gc_cleans_it() {
     let s = Skiff::new();

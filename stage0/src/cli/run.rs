@@ -403,6 +403,7 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
 fn create_pod(
     ctx: &Ctx,
     spec: &PodSpecArgs,
+    purpose: prepare::Purpose,
     quiet: bool,
     progress: &CliProgress,
     check: &dyn Fn(&Flavor) -> Result<()>,
@@ -450,7 +451,7 @@ fn create_pod(
     if let Some(n) = &spec.image.name {
         skiff_pods::names::check(n)?;
     }
-    let pod = prepare::create(&ctx.store, |uuid| {
+    let pod = prepare::create(&ctx.store, purpose, |uuid| {
         if let Some(f) = &spec.image.uuid_file_save {
             let (dir, file) = split_path(f)?;
             skiff_pods::atomic::write_atomic(dir, file, format!("{uuid}\n").as_bytes())
@@ -490,7 +491,8 @@ fn create_pod(
 
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let progress = CliProgress::terminal_only();
-    let (mut pod, flavor, ports) = create_pod(ctx, &a.spec, true, &progress, &|f| a.run.check(f))?;
+    let (mut pod, flavor, ports) =
+        create_pod(ctx, &a.spec, prepare::Purpose::RunNow, true, &progress, &|f| a.run.check(f))?;
     start_running(ctx, &mut pod, &ports)?;
     let args = a.run.args(a.spec.pod.stdio_args(), &flavor);
     Err(handoff::exec_run(pod, &flavor, ctx.debug, &args, a.run.env_remove(&flavor)))
@@ -500,7 +502,8 @@ pub fn prepare(ctx: &Ctx, a: PrepareArgs) -> Result<i32> {
     if a.spec.pod.interactive || a.spec.pod.tty {
         bail!("-i/--interactive and -t/--tty apply when the pod runs: give them to run-prepared");
     }
-    let (mut pod, _, _) = create_pod(ctx, &a.spec, a.quiet, &CliProgress::new(a.quiet), &|_| Ok(()))?;
+    let (mut pod, _, _) =
+        create_pod(ctx, &a.spec, prepare::Purpose::Later, a.quiet, &CliProgress::new(a.quiet), &|_| Ok(()))?;
     pod.transition(StateDir::Prepared)?;
     if !a.quiet {
         eprintln!("skiff: prepared pod {}", pod.uuid());

@@ -1,7 +1,7 @@
 //! Resolving an image plus the user's overrides into a final app spec, and
 //! creating the pod directory that holds it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use skiff_pods::abi::{feature, Description};
@@ -284,13 +284,22 @@ pub fn default_hostname(uuid: &str) -> String {
     format!("skiff-{}", &uuid[..8])
 }
 
+/// What a new pod is for, which decides how durably its manifest is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// `prepare`: kept for a later `run-prepared`, perhaps after a reboot.
+    Later,
+    /// `run`: started at once, by the process that made it.
+    RunNow,
+}
+
 /// Creates a pod in `prepare/`, locked, with its manifest and app
 /// directories written. `build` gets the new UUID and returns the manifest.
-pub fn create(store: &Store, build: impl FnOnce(&str) -> Result<PodManifest>) -> Result<Pod> {
+pub fn create(store: &Store, purpose: Purpose, build: impl FnOnce(&str) -> Result<PodManifest>) -> Result<Pod> {
     store.ensure_pod_dirs().with_context(|| format!("cannot create the pod store in {}", store.root().display()))?;
     let mut pod = Pod::create(store)?;
     pod.transition(StateDir::Prepare)?;
-    let result = build(pod.uuid()).and_then(|m| write_pod(&pod, &m));
+    let result = build(pod.uuid()).and_then(|m| write_pod(&pod, &m, purpose));
     if let Err(e) = result {
         // Leave nothing half-made where users look: garbage is swept by gc.
         if pod.transition(StateDir::Garbage).is_ok() {
@@ -301,12 +310,30 @@ pub fn create(store: &Store, build: impl FnOnce(&str) -> Result<PodManifest>) ->
     Ok(pod)
 }
 
-fn write_pod(pod: &Pod, m: &PodManifest) -> Result<()> {
+/// The manifest is always replaced atomically (a reader never sees half of
+/// it); it is fsynced unless the pod runs at once and a host crash would
+/// leave nothing that needs it: such a pod is dead after the crash, and gc
+/// removes a pod whose manifest is unreadable. A pod on CNI networks is
+/// synced either way, since only its manifest lets gc release its addresses.
+/// (The fsync was a tenth of `skiff run`'s start; docs/pod-store.md.)
+fn write_pod(pod: &Pod, m: &PodManifest, purpose: Purpose) -> Result<()> {
     let dir = pod.path();
+    let mkdir = |p: &Path| match std::fs::create_dir(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(e).with_context(|| format!("cannot create {}", p.display()))
+        }
+        _ => Ok(()),
+    };
+    if !m.apps.is_empty() {
+        mkdir(&dir.join("apps"))?;
+    }
     for app in &m.apps {
+        // One level at a time: the pod directory is new, so create_dir_all
+        // would fail its way up from the deepest path first.
+        let app_dir = dir.join("apps").join(&app.name);
+        mkdir(&app_dir)?;
         for sub in ["upper", "work", "rootfs"] {
-            let p = dir.join("apps").join(&app.name).join(sub);
-            std::fs::create_dir_all(&p).with_context(|| format!("cannot create {}", p.display()))?;
+            mkdir(&app_dir.join(sub))?;
         }
         for mount in &app.mounts {
             if let MountSource::Volume(name) = &mount.source {
@@ -315,8 +342,13 @@ fn write_pod(pod: &Pod, m: &PodManifest) -> Result<()> {
             }
         }
     }
-    skiff_pods::atomic::write_atomic(&dir, skiff_pods::manifest::MANIFEST_FILE, &m.to_json())
-        .with_context(|| format!("cannot write the manifest of pod {}", pod.uuid()))
+    let (name, data) = (skiff_pods::manifest::MANIFEST_FILE, m.to_json());
+    let written = if purpose == Purpose::RunNow && m.networks.is_empty() {
+        skiff_pods::atomic::replace_at(pod, name, &data)
+    } else {
+        skiff_pods::atomic::write_atomic(&dir, name, &data)
+    };
+    written.with_context(|| format!("cannot write the manifest of pod {}", pod.uuid()))
 }
 
 /// Pod-wide settings of a new pod.
