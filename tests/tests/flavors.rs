@@ -89,3 +89,24 @@ fn nspawn_without_systemd_nspawn_names_the_package() {
     s.ok(&["gc", "--grace-period", "0"]);
     assert_eq!(s.list_json().as_array().map(Vec::len), Some(0));
 }
+
+/// skiff's flavors mount an app's root with overlayfs's `volatile`
+/// (docs/pod-store.md): its writes reach the upper directory, unsynced.
+#[test]
+fn the_built_in_flavors_mount_app_roots_volatile() {
+    let s = Skiff::new();
+    for flavor in ["ns", "fly", "nspawn"] {
+        let script = "grep ' overlay ' /proc/self/mountinfo | grep -c volatile; echo kept > /written";
+        let net: &[&str] = if flavor == "fly" { &[] } else { &["--net", "none"] };
+        let mut args = vec!["run", "--stage1", flavor];
+        args.extend(net);
+        args.extend([s.image.as_str(), "--exec", "/bin/sh", "--", "-c", script]);
+        let out = s.ok(&args);
+        assert_ne!(out.trim(), "0", "{flavor}: {out}");
+        let uuid = s.only_pod();
+        let apps = s.dir.join("pods/run").join(&uuid).join("apps");
+        let app = std::fs::read_dir(&apps).unwrap().next().unwrap().unwrap().path();
+        assert_eq!(std::fs::read_to_string(app.join("upper/written")).unwrap(), "kept\n", "{flavor}");
+        s.ok(&["rm", &uuid]);
+    }
+}

@@ -9,6 +9,17 @@ use skiff_pods::{App, PodManifest};
 /// overlayfs takes its options in one page; longer lists fail at mount.
 const MOUNT_DATA_MAX: usize = 4095;
 
+/// overlayfs's `volatile` (Linux 5.10): no sync of the upper filesystem,
+/// neither the apps' fsyncs nor the whole-filesystem sync at unmount, which
+/// was a millisecond of every pod's exit here (ext4 without a journal writes
+/// out all its dirty metadata). This is overlayfs's option for containers
+/// whose upper layer is thrown away after a host crash, which skiff's are:
+/// a pod's root is mounted exactly once, and a pod that a crash ended is
+/// garbage. (Data that must survive belongs in volumes, which are bind
+/// mounts and keep their fsyncs.) After a crash overlayfs refuses to mount
+/// that upper again, which nothing does.
+const VOLATILE: &str = ",volatile";
+
 /// Computed before `fork`, so the child only makes syscalls.
 pub struct Overlay {
     app: String,
@@ -18,32 +29,16 @@ pub struct Overlay {
 
 impl Overlay {
     pub fn for_app(manifest: &PodManifest, app: &App, pod_dir: &Path) -> Result<Overlay, String> {
-        let app_dir = pod_dir.join("apps").join(&app.name);
-        if app.rootfs.layers.is_empty() {
-            return Err(format!("app {}: the image has no layers", app.name));
-        }
-        // Layer paths are given relative to layers_dir (the mount runs with
-        // it as cwd) so that long layer lists still fit in one page.
-        let lower: Vec<&str> = app.rootfs.layers.iter().rev().map(String::as_str).collect();
-        for l in &lower {
-            if l.contains([':', ',']) || l.starts_with('/') || l.split('/').any(|c| c == "..") {
-                return Err(format!("pod {}: invalid layer name {l:?} in the manifest", manifest.uuid));
-            }
-        }
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.join(":"),
-            app_dir.join("upper").display(),
-            app_dir.join("work").display()
-        );
-        if data.len() > MOUNT_DATA_MAX || data.matches(',').count() != 2 {
-            return Err(format!(
+        let data = options(&app.rootfs.layers, &pod_dir.join("apps").join(&app.name)).map_err(|e| match e {
+            OptionsError::NoLayers => format!("app {}: the image has no layers", app.name),
+            OptionsError::Layer(l) => format!("pod {}: invalid layer name {l:?} in the manifest", manifest.uuid),
+            OptionsError::TooLong => format!(
                 "app {}: cannot build the overlay mount options ({} layers; pod directory {})",
                 app.name,
-                lower.len(),
+                app.rootfs.layers.len(),
                 pod_dir.display()
-            ));
-        }
+            ),
+        })?;
         Ok(Overlay { app: app.name.clone(), layers_dir: app.rootfs.layers_dir.clone(), data })
     }
 
@@ -51,10 +46,56 @@ impl Overlay {
     pub fn mount(&self, target: &Path) -> Result<(), String> {
         std::env::set_current_dir(&self.layers_dir)
             .map_err(|e| format!("cannot enter the layer store {}: {e}", self.layers_dir.display()))?;
-        mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(self.data.as_str())).map_err(|e| {
-            format!("cannot mount the root filesystem of app {} (overlay on {}): {e}", self.app, target.display())
-        })
+        let overlay = |data: &str| mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data));
+        overlay(&self.data)
+            .or_else(|e| match e {
+                // A kernel before 5.10 does not know the option; the error
+                // is its first one if the retry fails as well.
+                nix::errno::Errno::EINVAL => overlay(self.without_volatile()).map_err(|_| e),
+                e => Err(e),
+            })
+            .map_err(|e| {
+                format!("cannot mount the root filesystem of app {} (overlay on {}): {e}", self.app, target.display())
+            })
     }
+
+    fn without_volatile(&self) -> &str {
+        self.data.strip_suffix(VOLATILE).unwrap_or(&self.data)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum OptionsError {
+    NoLayers,
+    Layer(String),
+    TooLong,
+}
+
+/// The mount options of an app's overlay: `layers` (lowest first, relative
+/// to the layer store), the app directory holding `upper` and `work`.
+fn options(layers: &[String], app_dir: &Path) -> Result<String, OptionsError> {
+    if layers.is_empty() {
+        return Err(OptionsError::NoLayers);
+    }
+    // Layer paths are given relative to layers_dir (the mount runs with it
+    // as cwd) so that long layer lists still fit in one page.
+    let lower: Vec<&str> = layers.iter().rev().map(String::as_str).collect();
+    if let Some(l) =
+        lower.iter().find(|l| l.contains([':', ',']) || l.starts_with('/') || l.split('/').any(|c| c == ".."))
+    {
+        return Err(OptionsError::Layer(l.to_string()));
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}{VOLATILE}",
+        lower.join(":"),
+        app_dir.join("upper").display(),
+        app_dir.join("work").display()
+    );
+    // A comma in the pod directory's path would split the options.
+    if data.len() > MOUNT_DATA_MAX || data.matches(',').count() != 3 {
+        return Err(OptionsError::TooLong);
+    }
+    Ok(data)
 }
 
 /// `rootfs/name` as a directory to mount on. The image controls the root,
@@ -69,5 +110,37 @@ pub fn mountpoint(rootfs: &Path, name: &str) -> Result<PathBuf, String> {
             std::fs::create_dir(&p).map_err(|e| format!("cannot create /{name} in the pod: {e}"))?;
             Ok(p)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layers(names: &[&str]) -> Vec<String> {
+        names.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn options_put_the_top_layer_first_and_are_volatile() {
+        let data = options(&layers(&["sha256/base", "sha256/top"]), Path::new("/p/apps/a")).unwrap();
+        assert_eq!(data, "lowerdir=sha256/top:sha256/base,upperdir=/p/apps/a/upper,workdir=/p/apps/a/work,volatile");
+        let o = Overlay { app: "a".into(), layers_dir: "/l".into(), data };
+        assert_eq!(
+            o.without_volatile(),
+            "lowerdir=sha256/top:sha256/base,upperdir=/p/apps/a/upper,workdir=/p/apps/a/work"
+        );
+    }
+
+    #[test]
+    fn hostile_layer_names_long_lists_and_odd_pod_paths_are_refused() {
+        let dir = Path::new("/p/apps/a");
+        for bad in ["/abs", "a,b", "a:b", "..", "../up", "sha256/../../x"] {
+            assert_eq!(options(&layers(&["sha256/ok", bad]), dir), Err(OptionsError::Layer(bad.into())));
+        }
+        assert_eq!(options(&[], dir), Err(OptionsError::NoLayers));
+        let many: Vec<String> = (0..100).map(|i| format!("sha256/{i:064}")).collect();
+        assert_eq!(options(&many, dir), Err(OptionsError::TooLong));
+        assert_eq!(options(&layers(&["sha256/ok"]), Path::new("/p,x/apps/a")), Err(OptionsError::TooLong));
     }
 }
