@@ -7,3 +7,26 @@ command -v cargo >/dev/null || . "$HOME/.cargo/env"
 scripts/deps.sh bench
 cargo build --release --workspace --quiet
 SKIFF_BIN="$(scripts/release-dir.sh)/skiff"
+
+# bench_work NAME: makes $work, where a benchmark keeps everything, on a
+# filesystem of its own, new for each run (BENCH_FS=tmp: a directory in /tmp
+# instead). This VM's root is ext4 without a journal, which makes every new
+# inode skip, one by one, those deleted in the last minutes: a run after the
+# test suite or the previous run's cleanup was up to twice as slow, skiff
+# most (a pod creates about twenty inodes), and which runs were hit varied.
+bench_work() {
+  work=$(mktemp -d "/tmp/$1.XXXXXX")
+  if [ "${BENCH_FS:-fresh}" = fresh ]; then
+    truncate -s 4G "$work.img"
+    mkfs.ext4 -q -O ^has_journal "$work.img"
+    mount -o loop "$work.img" "$work"
+  fi
+}
+
+# Ends what bench_work made (the loop device goes with the unmount).
+bench_work_cleanup() {
+  if mountpoint -q "$work"; then
+    umount "$work"
+  fi
+  rm -rf "$work" "$work.img"
+}

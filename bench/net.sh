@@ -14,7 +14,7 @@ RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-3}
 source "$(dirname "$0")/common.sh"
 
-work=$(mktemp -d /tmp/skiff-bench-net.XXXXXX)
+bench_work skiff-bench-net
 podman=(podman --root "$work/podman/root" --runroot "$work/podman/run" --cgroup-manager=cgroupfs
   --events-backend=file --runtime runc)
 cleanup() {
@@ -24,7 +24,7 @@ cleanup() {
     umount -R "$work/podman" >/dev/null 2>&1 || true
   fi
   "$SKIFF_BIN" --dir "$work/store" gc --grace-period 0 >/dev/null 2>&1 || true
-  rm -rf "$work"
+  bench_work_cleanup
 }
 trap cleanup EXIT
 

@@ -10,6 +10,11 @@
 # in the same busybox root, all in ONE hyperfine run. Prints each median and
 # skiff's ratio to each peer. Run as root:  bench/start.sh   (RUNS=50 WARMUP=5)
 #
+# Not right after the test suite or a big `rm -rf`: on ext4 without a
+# journal (this VM's root filesystem) new inodes skip those deleted in the
+# last minutes, one by one, and a pod creates about twenty; every command
+# here gets slower, skiff most (seen: fly 3.6 ms quiet, 6-10 ms after).
+#
 # This host has hybrid cgroups (v1 + a cgroup2 mount with one controller),
 # which crun 1.8 refuses; so everything runs inside a private mount namespace
 # where /sys/fs/cgroup/unified is unmounted (skiff, which handles both
@@ -18,11 +23,11 @@ RUNS=${RUNS:-50}
 WARMUP=${WARMUP:-5}
 source "$(dirname "$0")/common.sh"
 
-work=$(mktemp -d /tmp/skiff-bench.XXXXXX)
+bench_work skiff-bench
 cleanup() {
   runc --root "$work/runc" delete -f bench-runc >/dev/null 2>&1 || true
   crun --root "$work/crun" delete -f bench-crun >/dev/null 2>&1 || true
-  rm -rf "$work"
+  bench_work_cleanup
 }
 trap cleanup EXIT
 
