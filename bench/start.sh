@@ -5,7 +5,8 @@
 #   skiff run --stage1 fly IMG --exec /bin/true
 #   skiff run --stage1 nspawn --net host IMG --exec /bin/true
 # (fly is compared with `unshare --mount chroot`, its floor: a private mount
-# namespace and a chroot, nothing else)
+# namespace and a chroot, nothing else; and with fly-model, the same files
+# and mounts as fly makes, in bare syscalls: bench/fly-model.c)
 # against crun, runc, bwrap and a bare unshare+chroot floor running /bin/true
 # in the same busybox root, all in ONE hyperfine run. Prints each median and
 # skiff's ratio to each peer. Run as root:  bench/start.sh   (RUNS=50 WARMUP=5)
@@ -39,6 +40,10 @@ $skiff run --net host "$id" --exec /bin/true
 diff_id=$(jq -r '.layers[0].diff_id' "$work/store/images/${id#sha256:}.json")
 root="$work/store/layers/sha256/${diff_id#sha256:}"
 
+# fly's own syscalls without skiff's code (bench/fly-model.c).
+gcc -O2 -static -o "$work/fly-model" bench/fly-model.c
+mkdir -p "$work/model/pods/prepare" "$work/model/pods/run"
+
 # nspawn writes into its root (mount points): give it a copy, never a layer.
 cp -a "$root" "$work/nspawn-root"
 
@@ -62,6 +67,7 @@ hyperfine -N --style basic --warmup $WARMUP --runs $RUNS --export-json $work/res
   -n bwrap "bwrap --unshare-pid --unshare-ipc --unshare-uts --bind $root / --proc /proc --dev /dev /bin/true" \
   -n systemd-nspawn "systemd-nspawn -q --register=no --keep-unit --console=pipe -D $work/nspawn-root /bin/true" \
   -n unshare-chroot "unshare --fork --pid --mount --uts --ipc chroot $root /bin/true" \
+  -n fly-model "$work/fly-model $work/model $root" \
   -n unshare-m-chroot "unshare --mount chroot $root /bin/true" >&2
 INNER
 unshare -m --propagation private bash "$work/inner.sh"
