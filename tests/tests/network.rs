@@ -137,7 +137,10 @@ fn a_missing_plugin_is_named_with_its_package_and_nothing_is_left() {
 
 /// A network of the test's own: a bridge and a /24 that no other test
 /// uses, as a configuration list in a directory of its own; the bridge is
-/// deleted when the test ends, however it ends.
+/// deleted when the test ends, however it ends. host-local keeps its
+/// leases in `s`'s directory: the pods' gc, when `s` is dropped (after the
+/// LabNet), releases them there and recreates its lock file, which must go
+/// with `s`'s directory rather than outlive the test.
 struct LabNet {
     dir: tempfile::TempDir,
     bridge: String,
@@ -145,7 +148,7 @@ struct LabNet {
 }
 
 impl LabNet {
-    fn new(name: &str, third: u8, dns: bool) -> LabNet {
+    fn new(s: &Skiff, name: &str, third: u8, dns: bool) -> LabNet {
         let dir = tempfile::tempdir().unwrap();
         let bridge = format!("sktest{third}");
         let prefix = format!("10.232.{third}");
@@ -157,7 +160,7 @@ impl LabNet {
                 "ipam": {
                     "type": "host-local",
                     "ranges": [[{"subnet": format!("{prefix}.0/24")}]],
-                    "dataDir": dir.path().join("ipam"),
+                    "dataDir": s.tmp().join(format!("ipam-{name}")),
                 },
             }],
         });
@@ -188,7 +191,7 @@ fn addr_of(ifname: &str) -> String {
 #[test]
 fn configured_networks_in_order_with_a_requested_address_and_their_dns() {
     let s = Skiff::new();
-    let lab = LabNet::new("lab", 11, true);
+    let lab = LabNet::new(&s, "lab", 11, true);
     let want = format!("{}.77", lab.prefix);
     #[rustfmt::skip]
     let out = s.ok(&[
@@ -229,7 +232,7 @@ fn configured_networks_in_order_with_a_requested_address_and_their_dns() {
 #[test]
 fn unknown_and_broken_networks_are_named() {
     let s = Skiff::new();
-    let lab = LabNet::new("lab", 12, false);
+    let lab = LabNet::new(&s, "lab", 12, false);
     let o = s.output(&["run", "--net-config-dir", lab.dir(), "--net", "nosuch", &s.image, "--exec", "/bin/true"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("network nosuch is not configured"), "{}", stderr(&o));
@@ -264,7 +267,7 @@ fn pods_are_on_the_default_network_unless_told_otherwise() {
 #[test]
 fn dns_options_win_over_the_networks() {
     let s = Skiff::new();
-    let lab = LabNet::new("lab", 13, true);
+    let lab = LabNet::new(&s, "lab", 13, true);
     #[rustfmt::skip]
     let out = s.ok(&[
         "run", "--net-config-dir", lab.dir(), "--net", "lab",
