@@ -17,9 +17,9 @@ SKIFF_BIN="$(scripts/release-dir.sh)/skiff"
 bench_work() {
   work=$(mktemp -d "/tmp/$1.XXXXXX")
   if [ "${BENCH_FS:-fresh}" = fresh ]; then
-    truncate -s 4G "$work.img"
-    mkfs.ext4 -q -O ^has_journal "$work.img"
-    mount -o loop "$work.img" "$work"
+    # (The caller's cleanup trap is not set yet: leave nothing on failure.)
+    truncate -s 4G "$work.img" && mkfs.ext4 -q -O ^has_journal "$work.img" && mount -o loop "$work.img" "$work" ||
+      { rm -rf "$work" "$work.img"; echo "bench: cannot make a filesystem for $work (BENCH_FS=tmp avoids it)" >&2; return 1; }
   fi
 }
 

@@ -11,10 +11,11 @@
 # in the same busybox root, all in ONE hyperfine run. Prints each median and
 # skiff's ratio to each peer. Run as root:  bench/start.sh   (RUNS=50 WARMUP=5)
 #
-# Not right after the test suite or a big `rm -rf`: on ext4 without a
-# journal (this VM's root filesystem) new inodes skip those deleted in the
-# last minutes, one by one, and a pod creates about twenty; every command
-# here gets slower, skiff most (seen: fly 3.6 ms quiet, 6-10 ms after).
+# Its files live on a filesystem made for the run (bench_work in common.sh).
+# With BENCH_FS=tmp (in /tmp) do not run it right after the test suite or a
+# big `rm -rf`: on ext4 without a journal (this VM's root) new inodes skip
+# those deleted in the last minutes, one by one, and a pod creates about
+# twenty; every command gets slower, skiff most (fly 3.6 ms quiet, 6-10 after).
 #
 # This host has hybrid cgroups (v1 + a cgroup2 mount with one controller),
 # which crun 1.8 refuses; so everything runs inside a private mount namespace
