@@ -23,6 +23,14 @@ bench_work() {
   fi
 }
 
+# bench_image: the benchmarks' busybox image, built into $work/store;
+# sets $skiff (the skiff command line on that store) and $id.
+bench_image() {
+  skiff="$SKIFF_BIN --dir $work/store"
+  scripts/busybox-rootfs.sh "$work/rootfs"
+  id=$($skiff image build -q --from-dir "$work/rootfs" --tag bench:1)
+}
+
 # Ends what bench_work made (the loop device goes with the unmount).
 bench_work_cleanup() {
   if mountpoint -q "$work"; then

@@ -28,9 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-skiff="$SKIFF_BIN --dir $work/store"
-scripts/busybox-rootfs.sh "$work/rootfs"
-id=$($skiff image build -q --from-dir "$work/rootfs" --tag bench:1)
+bench_image
 $skiff run --net default "$id" --exec /bin/true
 
 cmds=(-n skiff-host "$skiff run --net host $id --exec /bin/true"

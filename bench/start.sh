@@ -33,9 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-skiff="$SKIFF_BIN --dir $work/store"
-scripts/busybox-rootfs.sh "$work/rootfs"
-id=$($skiff image build -q --from-dir "$work/rootfs" --tag bench:1)
+bench_image
 $skiff run --net host "$id" --exec /bin/true
 # The very tree skiff uses as the pod's (only) lower layer is every peer's root.
 diff_id=$(jq -r '.layers[0].diff_id' "$work/store/images/${id#sha256:}.json")

@@ -17,7 +17,14 @@ impl StoreLock {
             std::fs::create_dir_all(&dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
         }
         let p = dir.join("images");
-        File::create(&p).map_err(io_err(format!("cannot open {}", p.display())))
+        // Not truncated: every pod start takes this lock, and truncating
+        // the (empty) file would dirty its inode each time.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&p)
+            .map_err(io_err(format!("cannot open {}", p.display())))
     }
 
     pub fn shared(store: &ImageStore) -> Result<StoreLock> {
