@@ -1,3 +1,3 @@
-fn main() {
-    std::process::exit(skiff_stage0::cli::main());
-}
+#![cfg_attr(not(test), no_main)]
+
+skiff_stage2::main!(skiff_stage0::cli::main);

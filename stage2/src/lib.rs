@@ -12,6 +12,7 @@ pub mod etc;
 pub mod handover;
 pub mod identity;
 pub mod init;
+pub mod process_start;
 pub mod report;
 pub mod seccomp;
 pub mod terminal;

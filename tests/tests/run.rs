@@ -212,6 +212,27 @@ fn the_app_starts_with_default_signal_dispositions() {
 }
 
 #[test]
+fn a_closed_stdin_reaches_the_app_as_dev_null() {
+    // skiff's binaries fill closed fds 0-2 with /dev/null before they open
+    // anything, or the store's files would take those numbers (stderr is
+    // closed too; the app's is its log pipe).
+    let s = Skiff::new();
+    for flavor in ["ns", "fly"] {
+        let o = std::process::Command::new("sh")
+            .args(["-c", "exec \"$0\" \"$@\" 0<&- 2>&-"])
+            .arg(skiff_tests::skiff::bin_dir().join("skiff"))
+            .arg("--dir")
+            .arg(s.tmp().join("store"))
+            .args(["run", "--stage1", flavor, &s.image, "--exec", "/bin/sh", "--", "-c"])
+            .arg("readlink /proc/self/fd/0")
+            .output()
+            .expect("run sh");
+        assert_eq!(code(&o), 0, "{flavor}: {}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "/dev/null\n", "{flavor}");
+    }
+}
+
+#[test]
 fn run_help_documents_app_options_and_exit_codes() {
     let s = Skiff::new();
     let help = s.ok(&["run", "--help"]);

@@ -218,17 +218,16 @@ fn remove_pod(flavor: &dyn Flavor, manifest: &PodManifest, dir: &std::path::Path
     Ok(())
 }
 
-/// The flavor's whole `main`: exits with the entrypoint's status, or 125
-/// with one line on stderr.
-pub fn main(flavor: &dyn Flavor) -> ! {
-    let code = match start(flavor) {
+/// The flavor's whole `main`: the entrypoint's status, or 125 with one
+/// line on stderr.
+pub fn main(flavor: &dyn Flavor) -> i32 {
+    match start(flavor) {
         Ok(code) => code,
         Err(msg) => {
             eprintln!("skiff: stage1 {}: {msg}", flavor.description().name);
             SKIFF_ERROR
         }
-    };
-    std::process::exit(code)
+    }
 }
 
 #[cfg(test)]

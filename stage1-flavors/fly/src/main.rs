@@ -6,6 +6,8 @@
 //! volumes) live in a private mount namespace, so the host's mount table
 //! never sees them and nothing is left to unmount after the pod.
 
+#![cfg_attr(not(test), no_main)]
+
 mod supervisor;
 
 use nix::sched::CloneFlags;
@@ -69,6 +71,4 @@ impl Flavor for Fly {
     }
 }
 
-fn main() {
-    skiff_stage1::entry::main(&Fly)
-}
+skiff_stage2::main!(|| skiff_stage1::entry::main(&Fly));

@@ -4,6 +4,8 @@
 //!
 //! Invoked by stage0 per `docs/stage1-abi.md`.
 
+#![cfg_attr(not(test), no_main)]
+
 mod console;
 mod rootfs;
 mod supervisor;
@@ -49,6 +51,4 @@ impl Flavor for Ns {
     }
 }
 
-fn main() {
-    skiff_stage1::entry::main(&Ns)
-}
+skiff_stage2::main!(|| skiff_stage1::entry::main(&Ns));

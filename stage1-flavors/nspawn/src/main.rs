@@ -4,6 +4,8 @@
 //! semantics as in `ns`. Works where systemd is not PID 1 (`--register=no
 //! --keep-unit`). See docs/stage1-abi.md, "How `nspawn` implements it".
 
+#![cfg_attr(not(test), no_main)]
+
 mod container;
 mod supervisor;
 
@@ -65,10 +67,10 @@ fn parent_nspawn(pid: i32) -> Option<nix::unistd::Pid> {
     (comm.trim() == "systemd-nspawn").then(|| nix::unistd::Pid::from_raw(ppid))
 }
 
-fn main() {
+skiff_stage2::main!(|| {
     // Not an ABI entrypoint: how this binary runs inside the container.
     if std::env::args().nth(1).as_deref() == Some(container::ENTRYPOINT) {
-        std::process::exit(container::main());
+        return container::main();
     }
     skiff_stage1::entry::main(&Nspawn)
-}
+});

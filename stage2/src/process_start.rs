@@ -1,0 +1,72 @@
+//! The start of every skiff binary (`skiff` and the flavors), which are
+//! `#![no_main]`: Rust's own runtime start costs about 0.15 ms per process
+//! here (it reads `/proc/self/maps` to find the main thread's stack guard
+//! and maps an alternate signal stack), and `skiff run` starts two of them
+//! before the app. Of what it does, skiff needs two things, done here.
+//! Given up: the "has overflowed its stack" message (an overflow is a plain
+//! SIGSEGV instead) and the main thread's name in panic messages.
+
+use std::os::fd::{AsFd, IntoRawFd};
+
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigHandler, Signal};
+use nix::sys::stat::Mode;
+
+/// Call first in `main`, before anything opens a file.
+pub fn init() {
+    open_missing_stdio();
+    ignore_sigpipe();
+}
+
+/// A closed fd 0, 1 or 2 becomes `/dev/null`: otherwise the next file
+/// opened (a pod's manifest, its lock) would take its number and
+/// `println!` or an app's output would be written into it.
+fn open_missing_stdio() {
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let mut fds = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()].map(|fd| PollFd::new(fd, PollFlags::empty()));
+    if nix::poll::poll(&mut fds, PollTimeout::ZERO).is_err() {
+        return;
+    }
+    let closed = fds.iter().map(|f| f.revents().is_some_and(|r| r.contains(PollFlags::POLLNVAL))).collect::<Vec<_>>();
+    for closed in closed {
+        if !closed {
+            continue;
+        }
+        // The lowest free number is the closed one: the fds below it are
+        // open by now. Not close-on-exec: the apps inherit these.
+        match nix::fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty()) {
+            Ok(null) => {
+                let _ = null.into_raw_fd();
+            }
+            // Nothing to print to, nothing sane to run with.
+            Err(_) => std::process::exit(crate::exit_code::SKIFF_ERROR),
+        }
+    }
+}
+
+/// Writes to a closed pipe fail with EPIPE, which skiff reports, instead of
+/// killing the process (a flavor killed that way would take its app with
+/// it). Apps get SIGPIPE back at its default: [`crate::app`].
+fn ignore_sigpipe() {
+    // SAFETY: SIG_IGN installs no handler, so no code of ours runs in
+    // signal context.
+    let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) };
+}
+
+/// The C `main` of a `#![cfg_attr(not(test), no_main)]` binary: [`init`],
+/// then `body` (a `fn() -> i32`), whose result is the exit status.
+/// `std::process::exit` flushes stdout as Rust's runtime would have.
+/// (In a test build the harness has the `main` symbol and this one is an
+/// ordinary function.)
+#[macro_export]
+macro_rules! main {
+    ($body:expr) => {
+        #[cfg_attr(not(test), unsafe(no_mangle))]
+        extern "C" fn main(_argc: ::std::ffi::c_int, _argv: *const *const ::std::ffi::c_char) -> ::std::ffi::c_int {
+            $crate::process_start::init();
+            let body: fn() -> i32 = $body;
+            ::std::process::exit(body())
+        }
+    };
+}
