@@ -9,7 +9,7 @@
 # and mounts as fly makes, in bare syscalls: bench/fly-model.c)
 # against crun, runc, bwrap and a bare unshare+chroot floor running /bin/true
 # in the same busybox root, all in ONE hyperfine run. Prints each median and
-# skiff's ratio to each peer. Run as root:  bench/start.sh   (RUNS=50 WARMUP=5)
+# skiff's ratio to each peer. Run as root:  bench/start.sh   (RUNS=50 WARMUP=5 ROUNDS=5)
 #
 # Its files live on a filesystem made for the run (bench_work in common.sh).
 # With BENCH_FS=tmp (in /tmp) do not run it right after the test suite or a
@@ -23,6 +23,12 @@
 # layouts, then sees a pure v1 host like the others).
 RUNS=${RUNS:-50}
 WARMUP=${WARMUP:-5}
+# The runs of each tool are spread over ROUNDS hyperfine runs (of all the
+# tools, one after the other) and their median taken over all of them: on
+# this shared VM the machine's speed drifts by 20-30% within a minute,
+# which one long block per tool turned into differences between tools.
+ROUNDS=${ROUNDS:-5}
+per_round=$(((RUNS + ROUNDS - 1) / ROUNDS))
 source "$(dirname "$0")/common.sh"
 
 bench_work skiff-bench
@@ -40,7 +46,9 @@ diff_id=$(jq -r '.layers[0].diff_id' "$work/store/images/${id#sha256:}.json")
 root="$work/store/layers/sha256/${diff_id#sha256:}"
 
 # fly's own syscalls without skiff's code (bench/fly-model.c).
-gcc -O2 -static -o "$work/fly-model" bench/fly-model.c
+# (Copied, like skiff's binaries: see bench_work.)
+gcc -O2 -static -o "$work/fly-model.linked" bench/fly-model.c
+cp "$work/fly-model.linked" "$work/fly-model"
 mkdir -p "$work/model/pods/prepare" "$work/model/pods/run"
 
 # nspawn writes into its root (mount points): give it a copy, never a layer.
@@ -57,7 +65,8 @@ mv "$bundle/config.json.new" "$bundle/config.json"
 cat >"$work/inner.sh" <<INNER
 set -e
 if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
-hyperfine -N --style basic --warmup $WARMUP --runs $RUNS --export-json $work/result.json \
+for round in \$(seq $ROUNDS); do
+hyperfine -N --style basic --warmup $WARMUP --runs $per_round --export-json $work/result-\$round.json \
   -n skiff "$skiff run --net host $id --exec /bin/true" \
   -n skiff-fly "$skiff run --stage1 fly $id --exec /bin/true" \
   -n skiff-nspawn "$skiff run --stage1 nspawn --net host $id --exec /bin/true" \
@@ -68,12 +77,18 @@ hyperfine -N --style basic --warmup $WARMUP --runs $RUNS --export-json $work/res
   -n unshare-chroot "unshare --fork --pid --mount --uts --ipc chroot $root /bin/true" \
   -n fly-model "$work/fly-model $work/model $root" \
   -n unshare-m-chroot "unshare --mount chroot $root /bin/true" >&2
+done
 INNER
 unshare -m --propagation private bash "$work/inner.sh"
 
 echo
 printf '%-16s %10s %14s %12s\n' tool "median ms" "skiff / tool" "fly / tool"
-jq -r '.results as $r | ($r[] | select(.command == "skiff") | .median) as $s
+# Every round's times of a tool, and their median.
+jq -s 'def median: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  (.[0].results | map(.command)) as $order | [.[].results[]] | group_by(.command)
+  | map({command: .[0].command, median: ([.[].times[]] | median)}) | sort_by(.command as $c | $order | index($c))' \
+  "$work"/result-*.json >"$work/result.json"
+jq -r '. as $r | ($r[] | select(.command == "skiff") | .median) as $s
   | ($r[] | select(.command == "skiff-fly") | .median) as $f
   | $r[] | [.command, (.median * 1000 * 100 | round / 100), ($s / .median * 100 | round / 100),
             ($f / .median * 100 | round / 100)] | @tsv' \

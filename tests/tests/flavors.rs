@@ -110,3 +110,63 @@ fn the_built_in_flavors_mount_app_roots_volatile() {
         s.ok(&["rm", &uuid]);
     }
 }
+
+/// The busybox image with a layer on top holding `entries`.
+fn image_with(s: &Skiff, name: &str, entries: &[skiff_tests::rawtar::Entry<'_>]) -> String {
+    use skiff_tests::oci::{write_layout, Layer};
+    let spec = skiff_tests::fixture::busybox_spec(vec![Layer::gz(skiff_tests::rawtar::tar_of(entries))]);
+    let p = s.tmp().join(name);
+    write_layout(&p, &spec);
+    format!("oci:{}:latest", p.display())
+}
+
+#[test]
+fn fly_gives_the_pod_its_etc_files_and_keeps_the_images_layers_as_they_are() {
+    use skiff_tests::rawtar::{dir, file, link};
+    let s = Skiff::new();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    let script = "cat /etc/hostname /etc/hosts /etc/resolv.conf; readlink /etc/mtab; stat -c '%a %u %g' /etc";
+    let run = |image: &str| {
+        s.ok(&[
+            "run",
+            "--stage1",
+            "fly",
+            "--hosts-entry",
+            "192.0.2.9=db",
+            "--dns",
+            "192.0.2.53",
+            image,
+            "--exec",
+            "/bin/sh",
+            "--",
+            "-c",
+            script,
+        ])
+    };
+    // The merged /etc keeps the image's owner and mode.
+    let mode = skiff_tests::rawtar::Entry { mode: 0o750, ..dir("etc") };
+    let plain = image_with(&s, "plain", &[mode, file("etc/passwd", b"root:x:0:0::/:/bin/sh\n")]);
+    assert_eq!(
+        run(&plain),
+        format!(
+            "{host}\n127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost ip6-loopback {host}\n192.0.2.9\tdb\n\
+             nameserver 192.0.2.53\n/proc/self/mounts\n750 0 0\n"
+        )
+    );
+    // A symlinked /etc/hosts resolves in the app's root, not the host's.
+    let linked = image_with(
+        &s,
+        "linked",
+        &[
+            dir("etc"),
+            file("etc/hosts.real", b"10.9.8.7 from-the-image\n"),
+            link("etc/hosts", tar::EntryType::Symlink, "hosts.real"),
+        ],
+    );
+    let out = run(&linked);
+    assert!(out.contains("\n10.9.8.7 from-the-image\n192.0.2.9\tdb\nnameserver 192.0.2.53\n"), "{out}");
+    // The files went into the apps' upper layers.
+    let layers = s.dir.join("layers");
+    let written = std::process::Command::new("find").arg(&layers).args(["-path", "*/etc/hostname"]).output().unwrap();
+    assert!(written.stdout.is_empty(), "{}", String::from_utf8_lossy(&written.stdout));
+}
