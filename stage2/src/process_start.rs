@@ -1,5 +1,5 @@
 //! The start of every skiff binary (`skiff` and the flavors), which are
-//! `#![no_main]`: Rust's own runtime start costs about 0.15 ms per process
+//! `#![no_main]`: Rust's own runtime start costs about 0.12 ms per process
 //! here (it reads `/proc/self/maps` to find the main thread's stack guard
 //! and maps an alternate signal stack), and `skiff run` starts two of them
 //! before the app. Of what it does, skiff needs two things, done here.
