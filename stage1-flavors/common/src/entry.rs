@@ -169,13 +169,18 @@ fn start(flavor: &dyn Flavor) -> Result<i32, String> {
             // Flavors may move into a mount namespace of their own, where
             // the pod's mounts are still there after the pod: the directory
             // is removed from this one.
+            // Kept for --rm only: a plain run does not copy its manifest.
             let host_mnt = match remove {
-                true => Some(std::fs::File::open("/proc/self/ns/mnt").map_err(|e| format!("--rm: {e}"))?),
+                true => Some((
+                    std::fs::File::open("/proc/self/ns/mnt").map_err(|e| format!("--rm: {e}"))?,
+                    manifest.clone(),
+                    dir.clone(),
+                )),
                 false => None,
             };
-            let pod = RunPod { manifest: manifest.clone(), dir: dir.clone(), lock, notify_app };
+            let pod = RunPod { manifest, dir, lock, notify_app };
             let status = flavor.run(pod, stdio, inv.debug);
-            if let Some(mnt) = host_mnt {
+            if let Some((mnt, manifest, dir)) = host_mnt {
                 let removed = nix::sched::setns(mnt, nix::sched::CloneFlags::CLONE_NEWNS)
                     .map_err(|e| format!("cannot return to the caller's mount namespace: {e}"))
                     .and_then(|()| remove_pod(flavor, &manifest, &dir));
