@@ -20,6 +20,10 @@ pub const NETNS_FILE: &str = "netns";
 pub const NET_RESULT_FILE: &str = "net.json";
 /// Written by gc when it marks an exited pod as garbage.
 pub const GC_MARK_FILE: &str = "gc-marked";
+/// In the store directory, created once every directory of the store
+/// exists: while it does, making sure of the layout is one stat instead of
+/// one per directory (a dozen, on every pod start).
+pub const LAYOUT_FILE: &str = ".layout";
 
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -64,6 +68,24 @@ impl Store {
         }
     }
 
+    /// Creates the store's directories, the pod state directories and
+    /// `extra` (the image half's, which stage0 owns), once: then
+    /// [`LAYOUT_FILE`] says they exist. (A directory removed by hand after
+    /// that makes the commands that need it fail, naming it; removing the
+    /// marker too has the next command make them again.)
+    pub fn ensure_layout(&self, extra: &[PathBuf]) -> io::Result<()> {
+        let marker = self.root.join(LAYOUT_FILE);
+        if marker.exists() {
+            return Ok(());
+        }
+        self.ensure_pod_dirs()?;
+        for d in extra {
+            std::fs::create_dir_all(d)?;
+        }
+        // Only its existence matters, and only after everything above.
+        std::fs::File::create(marker).map(drop)
+    }
+
     /// Creates the pod state directories; cheap when they exist.
     pub fn ensure_pod_dirs(&self) -> io::Result<()> {
         self.ensure_root()?;
@@ -91,5 +113,23 @@ mod tests {
         let mode = std::fs::metadata(s.root()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
         assert!(s.pods_dir(StateDir::ExitedGarbage).is_dir());
+    }
+
+    #[test]
+    fn the_layout_is_made_once_and_then_trusted() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path().join("store"));
+        let extra = s.root().join("cas/blobs");
+        s.ensure_layout(std::slice::from_ref(&extra)).unwrap();
+        assert!(extra.is_dir() && s.pods_dir(StateDir::Embryo).is_dir());
+        assert!(s.root().join(LAYOUT_FILE).is_file());
+        // Trusted: a directory removed behind its back is not made again...
+        std::fs::remove_dir(&extra).unwrap();
+        s.ensure_layout(std::slice::from_ref(&extra)).unwrap();
+        assert!(!extra.exists());
+        // ...until the marker goes too.
+        std::fs::remove_file(s.root().join(LAYOUT_FILE)).unwrap();
+        s.ensure_layout(std::slice::from_ref(&extra)).unwrap();
+        assert!(extra.is_dir());
     }
 }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::errno::Errno;
-use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Gid, Uid};
 use skiff_pods::App;
@@ -215,14 +215,11 @@ fn limit_caps(keep: &CapsHashSet) -> Result<(), String> {
     caps::set(None, CapSet::Inheritable, keep).map_err(|e| format!("cannot set inheritable capabilities: {e}"))
 }
 
-/// The app starts with no signal blocked and SIGPIPE at its default: the
-/// Rust runtime of stage1 ignores SIGPIPE, and an ignored disposition would
-/// survive `execve` (so `yes | head` would never end `yes`).
+/// The app starts with no signal blocked and SIGPIPE at its default
+/// (stage1 ignores SIGPIPE: `process_start`).
 fn reset_signals() {
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    // SAFETY: installing SIG_DFL runs no code in this process; it only
-    // changes the disposition the exec'ed program inherits.
-    let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    crate::process_start::restore_sigpipe();
 }
 
 /// Whether a forked child got as far as `execve`: the child keeps the

@@ -10,12 +10,18 @@ use skiff_pods::netstate::NetState;
 use skiff_pods::PodManifest;
 
 fn write(path: &Path, data: &str) -> std::io::Result<()> {
-    // Replace rather than write through: the image may ship a symlink.
-    match std::fs::symlink_metadata(path) {
-        Ok(md) if !md.is_dir() => std::fs::remove_file(path)?,
-        _ => {}
-    }
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    let create = || std::fs::OpenOptions::new().write(true).create_new(true).open(path);
+    let mut f = match create() {
+        // Replace rather than write through: the image may ship a symlink.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match std::fs::symlink_metadata(path) {
+            Ok(md) if !md.is_dir() => {
+                std::fs::remove_file(path)?;
+                create()?
+            }
+            _ => return Err(e),
+        },
+        r => r?,
+    };
     f.write_all(data.as_bytes())
 }
 
@@ -59,11 +65,11 @@ pub fn populate(root: &Path, m: &PodManifest, net: &NetState) -> Result<(), Stri
     if let Some(conf) = from_network.as_ref().or(m.resolv_conf.as_ref()) {
         write(&etc.join("resolv.conf"), conf).map_err(|e| format!("cannot write /etc/resolv.conf: {e}"))?;
     }
-    if std::fs::symlink_metadata(etc.join("mtab")).is_err() {
-        std::os::unix::fs::symlink("/proc/self/mounts", etc.join("mtab"))
-            .map_err(|e| format!("cannot create /etc/mtab: {e}"))?;
+    // An image's own mtab (file or link) is kept.
+    match std::os::unix::fs::symlink("/proc/self/mounts", etc.join("mtab")) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(format!("cannot create /etc/mtab: {e}")),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -94,5 +100,26 @@ mod tests {
         std::fs::write(d.path().join("etc/hosts"), "10.0.0.1 mine").unwrap();
         populate(d.path(), &m, &NetState::default()).unwrap();
         assert_eq!(std::fs::read_to_string(d.path().join("etc/hosts")).unwrap(), "10.0.0.1 mine\n192.0.2.9\tdb\n");
+    }
+
+    #[test]
+    fn an_images_symlinks_are_replaced_not_written_through() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = d.path().join("outside");
+        std::fs::write(&outside, "keep").unwrap();
+        std::fs::create_dir_all(d.path().join("root/etc")).unwrap();
+        std::os::unix::fs::symlink(&outside, d.path().join("root/etc/hostname")).unwrap();
+        let mut m = crate::test_manifest();
+        m.hostname = "web".into();
+        populate(&d.path().join("root"), &m, &NetState::default()).unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+        let written = d.path().join("root/etc/hostname");
+        assert!(std::fs::symlink_metadata(&written).unwrap().is_file());
+        assert_eq!(std::fs::read_to_string(written).unwrap(), "web\n");
+        // A directory where a file goes is an error, not removed.
+        std::fs::remove_file(d.path().join("root/etc/hostname")).unwrap();
+        std::fs::create_dir(d.path().join("root/etc/hostname")).unwrap();
+        let err = populate(&d.path().join("root"), &m, &NetState::default()).unwrap_err();
+        assert!(err.contains("/etc/hostname"), "{err}");
     }
 }

@@ -54,6 +54,15 @@ fn ignore_sigpipe() {
     let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) };
 }
 
+/// Before an `execve` of another program: SIG_IGN, unlike a handler,
+/// survives the exec, and the program should start with SIGPIPE at its
+/// default (so `yes | head` ends `yes`).
+pub fn restore_sigpipe() {
+    // SAFETY: installing SIG_DFL runs no code in this process; it only
+    // changes the disposition the exec'ed program inherits.
+    let _ = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 /// The C `main` of a `#![cfg_attr(not(test), no_main)]` binary: [`init`],
 /// then `body` (a `fn() -> i32`), whose result is the exit status.
 /// `std::process::exit` flushes stdout as Rust's runtime would have.

@@ -4,6 +4,7 @@ use clap::Args;
 use super::progress::CliProgress;
 use super::Ctx;
 use crate::image::fetch::{fetch, FetchOptions, PullPolicy};
+use crate::image::lock::StoreLock;
 use crate::image::platform::Platform;
 use crate::image::reference::ImageReference;
 
@@ -31,9 +32,10 @@ pub fn run(ctx: &Ctx, a: FetchArgs) -> Result<i32> {
         registry: ctx.registry.clone(),
         policy: PullPolicy::Update,
     };
+    let lock = StoreLock::shared(&ctx.images)?;
     for name in &a.images {
         let r = ImageReference::parse(name).map_err(anyhow::Error::msg)?;
-        let fetched = fetch(&ctx.images, &r, &opts)?;
+        let fetched = fetch(&ctx.images, &r, &opts, &lock)?;
         println!("{}", fetched.record.id);
     }
     Ok(0)

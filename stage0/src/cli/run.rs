@@ -432,7 +432,7 @@ fn create_pod(
     ctx.images.ensure_dirs()?;
     // Held until the pod's manifest is written: from then on the pod
     // itself keeps its layer trees from `image gc`.
-    let _lock = StoreLock::shared(&ctx.images)?;
+    let lock = StoreLock::shared(&ctx.images)?;
     let opts = FetchOptions {
         platform: Platform::default(),
         progress,
@@ -441,7 +441,7 @@ fn create_pod(
     };
     let mut fetched = Vec::new();
     for reference in &references {
-        let f = fetch(&ctx.images, reference, &opts)?;
+        let f = fetch(&ctx.images, reference, &opts, &lock)?;
         catalog::touch_used(&ctx.images, &f.record.id_digest()?);
         if !quiet {
             eprintln!("skiff: image {} ({})", f.record.id, f.name);

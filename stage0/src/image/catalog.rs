@@ -20,10 +20,17 @@ fn used_marker(store: &ImageStore, id: &Digest) -> std::path::PathBuf {
 }
 
 /// Records that a pod was made from `id` (the marker's mtime). A lost
-/// update only loses a timestamp, so this is a plain create, not a
-/// synced write: it sits on the pod start path.
+/// update only loses a timestamp, so this is not a synced write: it sits
+/// on the pod start path, where it sets the times of the marker (a
+/// truncating create dirtied more of the inode), created the first time.
 pub fn touch_used(store: &ImageStore, id: &Digest) {
-    let _ = std::fs::File::create(used_marker(store, id));
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::time::TimeSpec;
+    let p = used_marker(store, id);
+    let now = TimeSpec::UTIME_NOW;
+    if utimensat(nix::fcntl::AT_FDCWD, &p, &now, &now, UtimensatFlags::NoFollowSymlink).is_err() {
+        let _ = std::fs::File::create(p);
+    }
 }
 
 pub fn last_used(store: &ImageStore, id: &Digest) -> Option<SystemTime> {

@@ -47,9 +47,15 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 }
 
 /// Resolves `reference` to a stored image, importing it when needed. An
-/// image already in the store is not copied or unpacked again.
-pub fn fetch(store: &ImageStore, reference: &ImageReference, opts: &FetchOptions<'_>) -> Result<Fetched> {
-    let _lock = StoreLock::shared(store)?;
+/// image already in the store is not copied or unpacked again. The caller
+/// holds the store's shared lock (`_held`), for as long as it needs what
+/// was fetched to stay: a pod's preparation, until its manifest names it.
+pub fn fetch(
+    store: &ImageStore,
+    reference: &ImageReference,
+    opts: &FetchOptions<'_>,
+    _held: &StoreLock,
+) -> Result<Fetched> {
     match reference {
         ImageReference::Id(prefix) => {
             let record = record::find_by_prefix(store, prefix)?;

@@ -12,19 +12,21 @@ pub struct StoreLock {
 
 impl StoreLock {
     fn open(store: &ImageStore) -> Result<File> {
-        let dir = store.locks_dir();
-        if !dir.is_dir() {
-            std::fs::create_dir_all(&dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
-        }
-        let p = dir.join("images");
+        let p = store.locks_dir().join("images");
         // Not truncated: every pod start takes this lock, and truncating
         // the (empty) file would dirty its inode each time.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&p)
-            .map_err(io_err(format!("cannot open {}", p.display())))
+        let open = || std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&p);
+        // The directory is made when missing, not checked first: this
+        // is on every pod start.
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let dir = store.locks_dir();
+                std::fs::create_dir_all(&dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
+                open()
+            }
+            r => r,
+        };
+        file.map_err(io_err(format!("cannot open {}", p.display())))
     }
 
     pub fn shared(store: &ImageStore) -> Result<StoreLock> {

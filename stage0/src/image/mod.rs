@@ -89,15 +89,13 @@ impl ImageStore {
         self.root.join("tmp")
     }
 
+    /// Makes the whole store's directories, pods' and images', the first
+    /// time (see `skiff_pods::layout::LAYOUT_FILE`).
     pub fn ensure_dirs(&self) -> Result<()> {
+        let dirs =
+            [self.blobs_dir(), self.layers_dir().join("sha256"), self.images_dir(), self.tmp_dir(), self.locks_dir()];
         skiff_pods::Store::new(&self.root)
-            .ensure_root()
-            .map_err(io_err(format!("cannot create the store {}", self.root.display())))?;
-        for d in [self.blobs_dir(), self.layers_dir().join("sha256"), self.images_dir(), self.tmp_dir()] {
-            if !d.is_dir() {
-                std::fs::create_dir_all(&d).map_err(io_err(format!("cannot create {}", d.display())))?;
-            }
-        }
-        Ok(())
+            .ensure_layout(&dirs)
+            .map_err(io_err(format!("cannot create the store {}", self.root.display())))
     }
 }

@@ -295,8 +295,8 @@ pub enum Purpose {
 
 /// Creates a pod in `prepare/`, locked, with its manifest and app
 /// directories written. `build` gets the new UUID and returns the manifest.
+/// The store's directories exist (`ImageStore::ensure_dirs`).
 pub fn create(store: &Store, purpose: Purpose, build: impl FnOnce(&str) -> Result<PodManifest>) -> Result<Pod> {
-    store.ensure_pod_dirs().with_context(|| format!("cannot create the pod store in {}", store.root().display()))?;
     let mut pod = Pod::create(store)?;
     pod.transition(StateDir::Prepare)?;
     let result = build(pod.uuid()).and_then(|m| write_pod(&pod, &m, purpose));

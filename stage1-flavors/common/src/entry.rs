@@ -131,7 +131,7 @@ fn lock_fd() -> Result<OwnedFd, String> {
         .parse()
         .map_err(|_| format!("{LOCK_FD_ENV} is not a file descriptor number"))?;
     // The fd must really be open before this process takes ownership of it.
-    if std::fs::symlink_metadata(format!("/proc/self/fd/{raw}")).is_err() {
+    if !crate::fds::is_open(raw) {
         return Err(format!("{LOCK_FD_ENV}={raw} is not an open file descriptor"));
     }
     // SAFETY: the fd is open (checked above) and stage0 handed it to this

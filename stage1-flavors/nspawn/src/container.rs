@@ -32,7 +32,7 @@ pub fn main() -> i32 {
         eprintln!("skiff: stage1 nspawn: {ENTRYPOINT} is run by the nspawn flavor inside its container");
         return SKIFF_ERROR;
     }
-    if std::fs::symlink_metadata(format!("/proc/self/fd/{REPORT_FD}")).is_err() {
+    if !skiff_stage1::fds::is_open(REPORT_FD) {
         eprintln!("skiff: stage1 nspawn: the report pipe (fd {REPORT_FD}) is missing");
         return SKIFF_ERROR;
     }
