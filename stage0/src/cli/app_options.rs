@@ -116,7 +116,7 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
         Some(i) => (&after[..i], Some(after[i + 1..].to_vec())),
         None => (after, None),
     };
-    let o = AppOptions::try_parse_from(opts).map_err(|e| {
+    let o: AppOptions = super::parse_with(<AppOptions as clap::CommandFactory>::command(), opts).map_err(|e| {
         let msg = e.to_string();
         anyhow::anyhow!(
             "app options for {image}: {}",

@@ -202,9 +202,22 @@ pub fn definition(full: bool) -> clap::Command {
 }
 
 fn parse() -> Result<Cli, clap::Error> {
-    use clap::FromArgMatches;
     let help = std::env::args().skip(1).any(|a| a == "-h" || a == "--help" || a == "help");
-    Cli::from_arg_matches(&definition(help).try_get_matches()?)
+    parse_with(definition(help), std::env::args_os())
+}
+
+/// `T` from `args` parsed by `cmd`, whose definition and matches are left
+/// for the process's end: skiff execs or exits soon after parsing, and
+/// freeing clap's trees (and the copy of the matches that
+/// `from_arg_matches` makes) was a tenth of `skiff run`'s own instructions.
+pub(crate) fn parse_with<T, I>(cmd: clap::Command, args: impl IntoIterator<Item = I>) -> Result<T, clap::Error>
+where
+    T: clap::FromArgMatches,
+    I: Into<std::ffi::OsString> + Clone,
+{
+    let cmd = Box::leak(Box::new(cmd));
+    let matches = Box::leak(Box::new(cmd.try_get_matches_from_mut(args)?));
+    T::from_arg_matches_mut(matches)
 }
 
 /// Parses durations such as `30m`, `24h`, `1h30m` or `0`.
