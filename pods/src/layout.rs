@@ -72,7 +72,8 @@ impl Store {
     /// `extra` (the image half's, which stage0 owns), once: then
     /// [`LAYOUT_FILE`] says they exist. (A directory removed by hand after
     /// that makes the commands that need it fail, naming it; removing the
-    /// marker too has the next command make them again.)
+    /// marker too has the next command make them again; `Pod::create`
+    /// remakes missing pod state directories itself.)
     pub fn ensure_layout(&self, extra: &[PathBuf]) -> io::Result<()> {
         let marker = self.root.join(LAYOUT_FILE);
         if marker.exists() {

@@ -59,7 +59,15 @@ impl Pod {
         })?;
         let path = store.pod_path(StateDir::Embryo, &uuid);
         let io_err = |what: &str, e| PodError::Io { uuid: uuid.clone(), what: what.into(), err: e };
-        std::fs::create_dir(&path).map_err(|e| io_err(&format!("cannot create {}", path.display()), e))?;
+        // The store's layout is trusted (Store::ensure_layout), but a state
+        // directory removed since is made again rather than failing the pod.
+        let created = match std::fs::create_dir(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                store.ensure_pod_dirs().and_then(|()| std::fs::create_dir(&path))
+            }
+            r => r,
+        };
+        created.map_err(|e| io_err(&format!("cannot create {}", path.display()), e))?;
         let dir = File::open(&path).map_err(|e| io_err("cannot open pod directory", e))?;
         dir.try_lock().map_err(|e| io_err("cannot lock new pod", lock_err(e)))?;
         Ok(Pod { store: store.clone(), uuid, state_dir: StateDir::Embryo, dir, locked: true })
@@ -254,6 +262,18 @@ mod tests {
         let s = Store::new(d.path());
         s.ensure_pod_dirs().unwrap();
         (d, s)
+    }
+
+    #[test]
+    fn a_pod_is_made_even_where_its_state_directories_were_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path().join("store"));
+        s.ensure_layout(&[]).unwrap();
+        std::fs::remove_dir_all(d.path().join("store/pods")).unwrap();
+        let mut p = Pod::create(&s).unwrap();
+        p.transition(StateDir::Prepare).unwrap();
+        p.transition(StateDir::Run).unwrap();
+        assert_eq!(p.state(), PodState::Running);
     }
 
     #[test]

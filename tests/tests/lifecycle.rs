@@ -315,3 +315,18 @@ fn cat_manifest_prints_the_resolved_pod() {
     assert_eq!(m["apps"][0]["isolation"]["no_new_privileges"], true);
     assert_eq!(code(&s.output(&["cat-manifest", "ffffffff"])), 125);
 }
+
+/// docs/pod-store.md: the store's layout is made once and marked; pod state
+/// directories removed by hand later are made again by the next pod.
+#[test]
+fn a_store_whose_pod_directories_were_removed_still_runs_pods() {
+    let s = Skiff::new();
+    s.ok(&["run", &s.image, "--exec", "/bin/true"]);
+    assert!(s.dir.join(".layout").is_file());
+    std::fs::remove_dir_all(s.dir.join("pods")).unwrap();
+    let o = s.output(&["run", &s.image, "--exec", "/bin/sh", "--", "-c", "exit 3"]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let l = s.list_json();
+    assert_eq!(l.as_array().unwrap().len(), 1, "{l}");
+    assert_eq!(l[0]["state"], "exited");
+}
