@@ -103,8 +103,10 @@ fn ids(store: &ImageStore) -> Vec<String> {
 /// Finds the one image whose ID starts with `prefix` (hex digits).
 pub fn find_by_prefix(store: &ImageStore, prefix: &str) -> Result<ImageRecord> {
     // A whole ID names its record's file: no need to list the store.
-    if let Some(id) = Some(prefix).filter(|p| p.len() == 64).and_then(|p| Digest::parse(&format!("sha256:{p}")).ok()) {
-        return load(store, &id)?.ok_or_else(|| ImageError::NotFound(format!("sha256:{prefix}")));
+    if prefix.len() == 64 {
+        if let Ok(id) = Digest::parse(&format!("sha256:{prefix}")) {
+            return load(store, &id)?.ok_or_else(|| ImageError::NotFound(format!("sha256:{prefix}")));
+        }
     }
     let mut hits: Vec<String> = ids(store).into_iter().filter(|n| n.starts_with(prefix)).collect();
     match hits.len() {

@@ -18,11 +18,10 @@ pub fn is_open(raw: i32) -> bool {
 /// the caller leaked (nor the lock fd) reaches the app; but for `keep`, the
 /// socket-activation descriptors the caller passed for the app.
 pub fn close_on_exec_all(keep: Range<i32>) -> Result<(), String> {
-    let keep = if keep.is_empty() { 3..3 } else { keep };
-    let below =
-        u32::try_from(keep.start).ok().and_then(|s| s.checked_sub(1)).filter(|&last| last >= 3).map(|last| (3, last));
-    let above = u32::try_from(keep.end.max(3)).ok().map(|first| (first, u32::MAX));
-    if below.into_iter().chain(above).all(|(first, last)| cloexec_range(first, last)) {
+    // The fds above stderr but `keep`: [3, start) and [end, ∞).
+    let (start, end) = if keep.is_empty() { (3, 3) } else { (keep.start.max(3), keep.end.max(3)) };
+    let ranges = [(3, start.unsigned_abs().saturating_sub(1)), (end.unsigned_abs(), u32::MAX)];
+    if ranges.into_iter().filter(|(first, last)| first <= last).all(|(first, last)| cloexec_range(first, last)) {
         return Ok(());
     }
     // Kernels before 5.11 have no CLOSE_RANGE_CLOEXEC: list the fds.
