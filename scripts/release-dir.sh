@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where `cargo build --release` puts skiff's binaries: .cargo/config.toml
-# names the target (so that they link statically), and cargo then builds into
-# target/<host tuple>/release.
+# names the target (static musl binaries), and cargo then builds into
+# target/<target>/release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "$PWD/target/$(rustc -vV | sed -n 's/^host: //p')/release"
+target=$(sed -n 's/^target = "\(.*\)"$/\1/p' .cargo/config.toml)
+echo "$PWD/target/$target/release"

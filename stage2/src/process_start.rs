@@ -5,18 +5,51 @@
 //! before the app. Of what it does, skiff needs two things, done here.
 //! Given up: the "has overflowed its stack" message (an overflow is a plain
 //! SIGSEGV instead) and the main thread's name in panic messages.
+//!
+//! The command line comes from `main`'s own `argv` ([`args_os`]): without
+//! Rust's runtime start, `std::env::args` is empty where the C library does
+//! not pass `argv` to initialisers as glibc does (musl).
 
+use std::ffi::{c_char, CStr, OsString};
 use std::os::fd::{AsFd, IntoRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::OnceLock;
 
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigHandler, Signal};
 use nix::sys::stat::Mode;
 
-/// Call first in `main`, before anything opens a file.
-pub fn init() {
+/// `main`'s arguments, as [`init`] was given them.
+static ARGS: OnceLock<Vec<OsString>> = OnceLock::new();
+
+/// Call first in `main`, before anything opens a file, with `main`'s
+/// `argc` and `argv`.
+///
+/// # Safety
+/// `argv` must hold `argc` valid NUL-terminated strings, as the C runtime
+/// passes to `main`.
+pub unsafe fn init(argc: i32, argv: *const *const c_char) {
+    let args = (0..usize::try_from(argc).unwrap_or(0))
+        // SAFETY: the caller guarantees argc valid C strings in argv, which
+        // are copied here.
+        .map(|i| OsString::from(std::ffi::OsStr::from_bytes(unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes())))
+        .collect();
+    let _ = ARGS.set(args);
     open_missing_stdio();
     ignore_sigpipe();
+}
+
+/// The command line, program name first, like `std::env::args_os` (which
+/// it falls back to where [`init`] did not run: in test harnesses).
+pub fn args_os() -> Vec<OsString> {
+    ARGS.get().cloned().unwrap_or_else(|| std::env::args_os().collect())
+}
+
+/// [`args_os`] as strings; an argument that is not UTF-8 is taken lossily
+/// (where `std::env::args` would panic).
+pub fn args() -> Vec<String> {
+    args_os().into_iter().map(|a| a.to_string_lossy().into_owned()).collect()
 }
 
 /// A closed fd 0, 1 or 2 becomes `/dev/null`: otherwise the next file
@@ -72,10 +105,28 @@ pub fn restore_sigpipe() {
 macro_rules! main {
     ($body:expr) => {
         #[cfg_attr(not(test), unsafe(no_mangle))]
-        extern "C" fn main(_argc: ::std::ffi::c_int, _argv: *const *const ::std::ffi::c_char) -> ::std::ffi::c_int {
-            $crate::process_start::init();
+        extern "C" fn main(argc: ::std::ffi::c_int, argv: *const *const ::std::ffi::c_char) -> ::std::ffi::c_int {
+            // SAFETY: these are the C runtime's own argc and argv.
+            unsafe { $crate::process_start::init(argc, argv) };
             let body: fn() -> i32 = $body;
             ::std::process::exit(body())
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_mains_own_argv() {
+        let owned = [c"skiff".to_owned(), c"run".to_owned(), std::ffi::CString::new(b"\xffx".to_vec()).unwrap()];
+        let argv: Vec<*const c_char> = owned.iter().map(|a| a.as_ptr()).collect();
+        // SAFETY: three valid C strings, alive for the call (init copies them).
+        unsafe { init(3, argv.as_ptr()) };
+        let expected: Vec<OsString> =
+            [&b"skiff"[..], b"run", b"\xffx"].iter().map(|a| std::ffi::OsStr::from_bytes(a).to_owned()).collect();
+        assert_eq!(args_os(), expected, "bytes kept as they are");
+        assert_eq!(args(), ["skiff", "run", "\u{fffd}x"], "not UTF-8: taken lossily, no panic");
+    }
 }

@@ -202,8 +202,9 @@ pub fn definition(full: bool) -> clap::Command {
 }
 
 fn parse() -> Result<Cli, clap::Error> {
-    let help = std::env::args().skip(1).any(|a| a == "-h" || a == "--help" || a == "help");
-    parse_with(definition(help), std::env::args_os())
+    let args = skiff_stage2::process_start::args_os();
+    let help = args.iter().skip(1).any(|a| a == "-h" || a == "--help" || a == "help");
+    parse_with(definition(help), args)
 }
 
 /// `T` from `args` parsed by `cmd`, whose definition and matches are left

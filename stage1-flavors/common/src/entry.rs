@@ -148,7 +148,7 @@ pub fn live_pid() -> Option<i32> {
 
 fn start(flavor: &dyn Flavor) -> Result<i32, String> {
     let d = flavor.description();
-    let Some(inv) = parse(&d, std::env::args().skip(1))? else {
+    let Some(inv) = parse(&d, skiff_stage2::process_start::args().into_iter().skip(1))? else {
         println!("{}", d.to_json());
         return Ok(0);
     };

@@ -40,8 +40,9 @@ pub fn close_on_exec_all(keep: Range<i32>) -> Result<(), String> {
 /// setting each flag was several on every pod start.
 fn cloexec_range(first: u32, last: u32) -> bool {
     // SAFETY: with CLOSE_RANGE_CLOEXEC nothing is closed: the kernel only
-    // sets the close-on-exec flag of this process's fds in the range.
-    unsafe { libc::close_range(first, last, libc::CLOSE_RANGE_CLOEXEC as i32) == 0 }
+    // sets the close-on-exec flag of this process's fds in the range. (The
+    // raw syscall: musl's libc has no close_range wrapper.)
+    unsafe { libc::syscall(libc::SYS_close_range, first, last, libc::CLOSE_RANGE_CLOEXEC) == 0 }
 }
 
 fn set_cloexec_raw(fd: i32) {

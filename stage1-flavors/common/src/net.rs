@@ -18,10 +18,10 @@ fn set_up(sock: &OwnedFd, name: &str) -> std::io::Result<()> {
     for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes().take(libc::IFNAMSIZ - 1)) {
         *dst = src as libc::c_char;
     }
-    ifreq_ioctl(sock, libc::SIOCGIFFLAGS, &mut req)?;
+    ifreq_ioctl(sock, libc::SIOCGIFFLAGS as libc::Ioctl, &mut req)?;
     // SAFETY: SIOCGIFFLAGS filled in the flags member of the union.
     unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
-    ifreq_ioctl(sock, libc::SIOCSIFFLAGS, &mut req)
+    ifreq_ioctl(sock, libc::SIOCSIFFLAGS as libc::Ioctl, &mut req)
 }
 
 fn ifreq_ioctl(sock: &OwnedFd, request: libc::Ioctl, req: &mut libc::ifreq) -> std::io::Result<()> {

@@ -69,7 +69,7 @@ fn parent_nspawn(pid: i32) -> Option<nix::unistd::Pid> {
 
 skiff_stage2::main!(|| {
     // Not an ABI entrypoint: how this binary runs inside the container.
-    if std::env::args().nth(1).as_deref() == Some(container::ENTRYPOINT) {
+    if skiff_stage2::process_start::args().get(1).map(String::as_str) == Some(container::ENTRYPOINT) {
         return container::main();
     }
     skiff_stage1::entry::main(&Nspawn)
