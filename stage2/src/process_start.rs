@@ -9,6 +9,11 @@
 //! The command line comes from `main`'s own `argv` ([`args_os`]): without
 //! Rust's runtime start, `std::env::args` is empty where the C library does
 //! not pass `argv` to initialisers as glibc does (musl).
+//!
+//! The binaries allocate with dlmalloc ([`Allocator`]), not musl's own
+//! malloc, which maps and unmaps small groups of pages as it goes: 33 `mmap`
+//! and 12 `munmap` calls in stage0 of one `skiff run`, against 3 `mmap`s
+//! with dlmalloc (fly pod start 0.3 ms faster).
 
 use std::ffi::{c_char, CStr, OsString};
 use std::os::fd::{AsFd, IntoRawFd};
@@ -20,6 +25,9 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigHandler, Signal};
 use nix::sys::stat::Mode;
 
+/// The binaries' global allocator (declared by [`main!`]).
+pub use dlmalloc::GlobalDlmalloc as Allocator;
+
 /// `main`'s arguments, as [`init`] was given them.
 static ARGS: OnceLock<Vec<OsString>> = OnceLock::new();
 
@@ -30,6 +38,11 @@ static ARGS: OnceLock<Vec<OsString>> = OnceLock::new();
 /// `argv` must hold `argc` valid NUL-terminated strings, as the C runtime
 /// passes to `main`.
 pub unsafe fn init(argc: i32, argv: *const *const c_char) {
+    // Takes the allocator's lock around every fork, so that a forked child
+    // can allocate whatever another thread was doing.
+    // SAFETY: `init` runs first in `main`, before anything was allocated
+    // with [`Allocator`] (the C runtime's start uses musl's own malloc).
+    unsafe { dlmalloc::enable_alloc_after_fork() };
     let args = (0..usize::try_from(argc).unwrap_or(0))
         // SAFETY: the caller guarantees argc valid C strings in argv, which
         // are copied here.
@@ -104,6 +117,12 @@ pub fn restore_sigpipe() {
 #[macro_export]
 macro_rules! main {
     ($body:expr) => {
+        // (A test build keeps the system's: its harness's threads allocate
+        // before any `init` could make forks safe.)
+        #[cfg(not(test))]
+        #[global_allocator]
+        static ALLOCATOR: $crate::process_start::Allocator = $crate::process_start::Allocator;
+
         #[cfg_attr(not(test), unsafe(no_mangle))]
         extern "C" fn main(argc: ::std::ffi::c_int, argv: *const *const ::std::ffi::c_char) -> ::std::ffi::c_int {
             // SAFETY: these are the C runtime's own argc and argv.
