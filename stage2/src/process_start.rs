@@ -40,8 +40,8 @@ static ARGS: OnceLock<Vec<OsString>> = OnceLock::new();
 pub unsafe fn init(argc: i32, argv: *const *const c_char) {
     // Takes the allocator's lock around every fork, so that a forked child
     // can allocate whatever another thread was doing.
-    // SAFETY: `init` runs first in `main`, before anything was allocated
-    // with [`Allocator`] (the C runtime's start uses musl's own malloc).
+    // SAFETY: `init` runs first in `main`, and nothing before `main`
+    // allocates with [`Allocator`] (Rust's runtime start does not run).
     unsafe { dlmalloc::enable_alloc_after_fork() };
     let args = (0..usize::try_from(argc).unwrap_or(0))
         // SAFETY: the caller guarantees argc valid C strings in argv, which
