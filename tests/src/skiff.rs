@@ -73,7 +73,13 @@ impl Skiff {
 
     /// Starts skiff in the background; it is killed on drop if still there.
     pub fn spawn(&self, args: &[&str]) -> Child {
-        let child = self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn skiff");
+        self.spawn_cmd(self.cmd(args))
+    }
+
+    /// [`Skiff::spawn`] for a command made by [`Skiff::cmd`] and changed
+    /// (its environment, say).
+    pub fn spawn_cmd(&self, mut cmd: Command) -> Child {
+        let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn skiff");
         self.children.borrow_mut().push(child.id());
         child
     }

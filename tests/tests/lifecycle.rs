@@ -305,6 +305,34 @@ fn stop_terms_then_kills() {
     assert!(stderr(&o).contains("not running"));
 }
 
+/// A `stop` that comes while the flavor is still starting the pod (it has
+/// no pid yet) waits for the pid and sends SIGTERM, instead of finding
+/// nothing to stop and leaving the pod to SIGKILL at the deadline. The
+/// script flavor holds its start (SKIFF_SH_HOLD) to make that window wide.
+#[test]
+fn a_stop_during_the_start_waits_for_the_pid_and_terms() {
+    let s = Skiff::new();
+    let hold = s.tmp().join("hold");
+    let flavor = format!("{}/flavors/skiff-stage1-sh", env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = s.cmd(&["run", "--stage1", &flavor, &s.image, "--exec", "/bin/sleep", "--", "60"]);
+    cmd.env("SKIFF_SH_HOLD", &hold);
+    let mut run = s.spawn_cmd(cmd);
+    s.wait_for("a running pod", || {
+        s.list_json().as_array().is_some_and(|a| a.len() == 1 && a[0]["state"] == "running")
+    });
+    let uuid = s.only_pod();
+    assert!(s.status_json(&uuid)["pid"].is_null(), "the pod's start is held before its pid");
+    let stop = s.spawn(&["stop", "--timeout", "20s", &uuid]);
+    // Released once the stop is under way (if it were not yet, the stop
+    // would find the pid at once: the test would pass without testing).
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&hold, "").unwrap();
+    let o = stop.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{uuid}\n"));
+    assert_eq!(run.wait().unwrap().code(), Some(143), "the app got SIGTERM, not SIGKILL at the deadline");
+}
+
 #[test]
 fn cat_manifest_prints_the_resolved_pod() {
     let s = Skiff::new();

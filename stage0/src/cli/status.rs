@@ -95,25 +95,31 @@ pub fn run(ctx: &Ctx, a: StatusArgs) -> Result<i32> {
     Ok(code)
 }
 
-enum Ready {
+pub(super) enum Ready {
     Yes,
     TimedOut,
     Never,
 }
 
 /// Waits until the pod's flavor has recorded that every app was started
-/// (`ready`), polling every 10 ms: it is one file's appearance, and the
-/// wait is short.
+/// (`ready`).
 fn wait_ready(ctx: &Ctx, uuid: &str, deadline: Option<Instant>) -> Result<Ready> {
+    wait_for_file(ctx, uuid, READY_FILE, deadline)
+}
+
+/// Waits until the pod's flavor has written `name` into the pod directory
+/// (Never: the pod ended without it), polling every 10 ms: it is one
+/// file's appearance, and the wait is short.
+pub(super) fn wait_for_file(ctx: &Ctx, uuid: &str, name: &str, deadline: Option<Instant>) -> Result<Ready> {
     loop {
         let pod = Pod::find(&ctx.store, uuid)?;
-        if pod.path().join(READY_FILE).exists() {
+        if pod.path().join(name).exists() {
             return Ok(Ready::Yes);
         }
         let state = pod.state();
         if !matches!(state, PodState::Embryo | PodState::Preparing | PodState::Prepared | PodState::Running) {
-            // It may have become ready just before it ended.
-            return Ok(if pod.path().join(READY_FILE).exists() { Ready::Yes } else { Ready::Never });
+            // It may have been written just before the pod ended.
+            return Ok(if pod.path().join(name).exists() { Ready::Yes } else { Ready::Never });
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(Ready::TimedOut);

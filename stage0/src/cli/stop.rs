@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use clap::Args;
 use skiff_pods::abi::feature;
+use skiff_pods::layout::PID_FILE;
 use skiff_pods::{Pod, PodState};
 
-use super::status::wait_exited;
+use super::status::{wait_exited, wait_for_file, Ready};
 use super::{parse_duration, Ctx};
 use crate::pod::handoff;
 
@@ -36,10 +37,18 @@ fn stop_one(ctx: &Ctx, id: &str, force: bool, timeout: Option<Duration>) -> Resu
     let timeout = timeout.unwrap_or(manifest.stop_timeout());
     let flavor = ctx.flavor(&manifest.flavor)?;
     let stop = |opts: &[&str]| handoff::call(&pod.path(), &uuid, &flavor, ctx.debug, "stop", opts);
+    let deadline = Instant::now() + timeout;
+    // A pod whose flavor has not yet written its pid (it is still starting
+    // its first process) has nothing to signal: the flavor's `stop` would
+    // find nothing, and the pod would run on until `--force` at the
+    // deadline. So the pid is waited for first, within the same deadline.
+    if let Ready::Never = wait_for_file(ctx, &uuid, PID_FILE, Some(deadline))? {
+        return Ok(uuid); // it ended before it started
+    }
     if !force {
         // The flavor asks every app to stop (SIGTERM).
         stop(&[])?;
-        if wait_exited(ctx, &uuid, Some(Instant::now() + timeout))? {
+        if wait_exited(ctx, &uuid, Some(deadline))? {
             return Ok(uuid);
         }
     }
