@@ -81,7 +81,7 @@ impl Store {
         }
         self.ensure_pod_dirs()?;
         for d in extra {
-            std::fs::create_dir_all(d)?;
+            create_dir_all(d)?;
         }
         // Only its existence matters, and only after everything above.
         std::fs::File::create(marker).map(drop)
@@ -93,11 +93,17 @@ impl Store {
         for d in StateDir::ALL {
             let p = self.pods_dir(d);
             if !p.is_dir() {
-                std::fs::create_dir_all(&p)?;
+                create_dir_all(&p)?;
             }
         }
         Ok(())
     }
+}
+
+/// `create_dir_all`, whose error names the directory (the callers name
+/// only the store).
+fn create_dir_all(d: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(d).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", d.display())))
 }
 
 #[cfg(test)]
@@ -132,5 +138,16 @@ mod tests {
         std::fs::remove_file(s.root().join(LAYOUT_FILE)).unwrap();
         s.ensure_layout(std::slice::from_ref(&extra)).unwrap();
         assert!(extra.is_dir());
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_made_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::new(d.path().join("store"));
+        std::fs::create_dir_all(s.root()).unwrap();
+        std::fs::write(s.root().join("cas"), "a file where a directory goes").unwrap();
+        let err = s.ensure_layout(&[s.root().join("cas/blobs")]).unwrap_err().to_string();
+        assert!(err.contains("store/cas/blobs"), "{err}");
+        assert!(!s.root().join(LAYOUT_FILE).exists(), "no marker for a layout not made");
     }
 }

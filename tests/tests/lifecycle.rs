@@ -358,3 +358,17 @@ fn a_store_whose_pod_directories_were_removed_still_runs_pods() {
     assert_eq!(l.as_array().unwrap().len(), 1, "{l}");
     assert_eq!(l[0]["state"], "exited");
 }
+
+/// A store directory that cannot be made is named in the one-line error.
+#[test]
+fn a_store_directory_that_cannot_be_made_is_named() {
+    let s = Skiff::new();
+    std::fs::create_dir_all(&s.dir).unwrap();
+    std::fs::write(s.dir.join("images"), "a file where a directory goes").unwrap();
+    let o = s.output(&["run", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(code(&o), 125);
+    let err = stderr(&o);
+    assert!(err.contains(&format!("{}: File exists", s.dir.join("images").display())), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(!s.dir.join(".layout").exists());
+}
