@@ -183,6 +183,13 @@ fn generated_units_pass_systemd_analyze_verify() {
         "--net", "none", &s.image, "--exec", "/bin/sh", "--", "-c", "echo \"$HOME\" 100%; sleep 1",
     ]);
     verify("web", &unit);
+    // The run arguments as `skiff run` takes them, without a leading `--`.
+    #[rustfmt::skip]
+    let plain = s.ok(&[
+        "generate", "systemd", "--name", "web", "--net", "none", &s.image,
+        "--exec", "/bin/sh", "--", "-c", "echo \"$HOME\" 100%; sleep 1",
+    ]);
+    assert_eq!(plain, unit, "with and without the leading --");
     let line = |key: &str| unit.lines().find(|l| l.starts_with(key)).unwrap_or_default().to_string();
     assert_eq!(line("Type="), "Type=notify");
     assert_eq!(line("KillMode="), "KillMode=mixed");

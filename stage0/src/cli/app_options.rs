@@ -109,14 +109,18 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
     let Some((image, after)) = rest.split_first() else {
         bail!("no image given (before or after {APP_SEPARATOR})");
     };
-    if image.starts_with('-') {
-        bail!("expected an image before app options, got {image:?}");
-    }
     let (opts, args) = match after.iter().position(|a| a == "--") {
         Some(i) => (&after[..i], Some(after[i + 1..].to_vec())),
         None => (after, None),
     };
+    if image.starts_with('-') {
+        return Err(misplaced(image).unwrap_or_else(|| anyhow::anyhow!("unknown option {image}")));
+    }
     let o: AppOptions = super::parse_with(<AppOptions as clap::CommandFactory>::command(), opts).map_err(|e| {
+        let first = opts.iter().find(|o| o.starts_with('-') && !AppOptions::takes(o));
+        if let Some(err) = first.and_then(|o| misplaced(o)) {
+            return err;
+        }
         let msg = e.to_string();
         anyhow::anyhow!(
             "app options for {image}: {}",
@@ -126,7 +130,30 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
     Ok((image.clone(), overrides(o, args)?))
 }
 
+/// The long name of an option as given (`--port=80:80` → `port`).
+fn long_name(arg: &str) -> Option<&str> {
+    arg.strip_prefix("--").map(|a| a.split_once('=').map_or(a, |(n, _)| n)).filter(|n| !n.is_empty())
+}
+
+/// The error for `arg`, an option among or before an image's app options,
+/// when it is a pod option given in an app's place: which kind it is and
+/// where it goes.
+fn misplaced(arg: &str) -> Option<anyhow::Error> {
+    let name = long_name(arg)?;
+    // Built only on this error path: the subcommands' options are deferred.
+    let mut cli = super::definition(false);
+    cli.build();
+    let is_pod_option = cli.find_subcommand("run")?.get_arguments().any(|a| a.get_long() == Some(name));
+    is_pod_option.then(|| anyhow::anyhow!("--{name} is a pod option: put it before the (first) image"))
+}
+
 impl AppOptions {
+    /// Whether `arg` (`--name` or `--name=value`) is an app option.
+    fn takes(arg: &str) -> bool {
+        let Some(name) = long_name(arg) else { return false };
+        AppOptions::command().get_arguments().any(|a| a.get_long() == Some(name))
+    }
+
     /// The same options, from an `[[app]]` of a pod manifest file.
     fn from_spec(a: &AppSpec) -> Result<AppOptions> {
         let mut set_env = Vec::new();

@@ -9,8 +9,8 @@ use super::Ctx;
 #[command(defer = true)]
 pub enum GenerateCommand {
     /// Print a systemd service unit that runs a pod: `skiff generate systemd
-    /// [--name NAME] [--notify=started|app] -- RUN OPTIONS IMAGE …` (what
-    /// follows `--` is what `skiff run` takes), or `--prepared POD`.
+    /// [--name NAME] [--notify=started|app] [--] RUN OPTIONS IMAGE …` (what
+    /// `skiff run` takes), or `--prepared POD`.
     Systemd(SystemdArgs),
     /// Write man pages (skiff.1, skiff-run.1, …) into DIR, made from the
     /// same definitions as --help.
@@ -75,8 +75,15 @@ pub struct SystemdArgs {
     /// Run this prepared pod (its UUID or name) instead of a new one per start.
     #[arg(long, value_name = "POD", conflicts_with = "run")]
     prepared: Option<String>,
-    /// `skiff run`'s options, image and app options (after `--`).
-    #[arg(last = true, value_name = "RUN ARGS", required_unless_present = "prepared")]
+    /// `skiff run`'s options, image and app options, as `skiff run` takes
+    /// them (`IMAGE --exec … -- ARGS`), or all after `--`.
+    #[arg(
+        value_name = "RUN ARGS",
+        required_unless_present = "prepared",
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     run: Vec<String>,
 }
 

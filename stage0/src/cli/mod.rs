@@ -42,22 +42,22 @@ pub const EXIT_SKIFF_ERROR: i32 = 125;
 )]
 pub struct Cli {
     /// Store directory holding images and pods.
-    #[arg(long, env = "SKIFF_DIR", default_value = skiff_pods::layout::DEFAULT_DIR, value_name = "DIR")]
+    #[arg(id = "store_dir", long = "dir", global = true, env = "SKIFF_DIR", default_value = skiff_pods::layout::DEFAULT_DIR, value_name = "DIR")]
     dir: PathBuf,
     /// Print what each stage does to stderr.
-    #[arg(long)]
+    #[arg(long, global = true)]
     debug: bool,
     /// Registry (HOST[:PORT]) that may be reached over plain HTTP when HTTPS
     /// fails (repeatable). Loopback registries always may.
-    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
     insecure_registries: Vec<String>,
     /// Credentials file in the format of Docker's and podman's auth.json
     /// [default: $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
     /// ~/.docker/config.json].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     authfile: Option<PathBuf>,
     /// Configuration file [default: /etc/skiff/config.toml, if it exists].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -124,8 +124,16 @@ impl Ctx {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
+    // Like coreutils: `skiff list | head -1` ends skiff quietly (SIGPIPE,
+    // status 141 in the shell) instead of reporting EPIPE as an error. The
+    // flavors, which must outlive a closed pipe, ignore SIGPIPE again.
+    skiff_stage2::process_start::restore_sigpipe();
     let cli = match parse() {
         Ok(c) => c,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            eprintln!("skiff: {}", unknown_command(&e));
+            return EXIT_SKIFF_ERROR;
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { EXIT_SKIFF_ERROR } else { 0 };
@@ -221,6 +229,43 @@ where
     T::from_arg_matches_mut(matches)
 }
 
+/// One line for a command skiff does not have, with the nearest one it has
+/// (clap's own tip prefers `run-prepared` to `run` for `rn`).
+fn unknown_command(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(given)) = e.get(ContextKind::InvalidSubcommand) else {
+        return e.to_string().lines().next().unwrap_or("unknown command").trim_start_matches("error: ").to_string();
+    };
+    let cli = definition(false);
+    let near: Vec<(usize, &str)> = cli
+        .get_subcommands()
+        .map(|c| (edit_distance(given, c.get_name()), c.get_name()))
+        .filter(|(d, name)| *d <= name.len().max(given.len()) / 2)
+        .collect();
+    let best = near.iter().map(|(d, _)| *d).min();
+    let names: Vec<String> = near.iter().filter(|(d, _)| Some(*d) == best).map(|(_, n)| format!("{n:?}")).collect();
+    match names.as_slice() {
+        [] => format!("unknown command {given:?} (skiff --help lists them)"),
+        _ => format!("unknown command {given:?} (did you mean {}?)", names.join(" or ")),
+    }
+}
+
+/// Levenshtein distance between two short words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev + usize::from(ca != *cb);
+            prev = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(prev + 1);
+        }
+    }
+    row[b.len()]
+}
+
 /// Parses durations such as `30m`, `24h`, `1h30m` or `0`.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     if s == "0" {
@@ -242,6 +287,32 @@ mod tests {
             out.push((name.clone(), sub.get_about().map(ToString::to_string)));
             abouts(sub, &format!("{name} "), out);
         }
+    }
+
+    #[test]
+    fn a_mistyped_command_suggests_the_nearest() {
+        assert_eq!(edit_distance("rn", "run"), 1);
+        assert_eq!(edit_distance("run", "run-prepared"), 9);
+        assert_eq!(edit_distance("", "ab"), 2);
+        let err = |args: &[&str]| parse_with::<Cli, _>(definition(false), args.iter().copied()).unwrap_err();
+        assert_eq!(unknown_command(&err(&["skiff", "rn"])), r#"unknown command "rn" (did you mean "run" or "rm"?)"#);
+        assert_eq!(unknown_command(&err(&["skiff", "stauts"])), r#"unknown command "stauts" (did you mean "status"?)"#);
+        assert!(unknown_command(&err(&["skiff", "xyzzyq"])).contains("--help"));
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_command() {
+        for args in [&["skiff", "--dir", "/s", "list"][..], &["skiff", "list", "--dir", "/s"]] {
+            let cli: Cli = parse_with(definition(false), args.iter().copied()).unwrap();
+            assert_eq!(cli.dir, PathBuf::from("/s"), "{args:?}");
+        }
+        let args =
+            ["skiff", "fetch", "--insecure-registry", "r:5000", "--authfile", "/a", "--debug", "docker://r:5000/x"];
+        let cli: Cli = parse_with(definition(false), args).unwrap();
+        assert_eq!(
+            (cli.insecure_registries, cli.authfile, cli.debug),
+            (vec!["r:5000".into()], Some("/a".into()), true)
+        );
     }
 
     #[test]

@@ -116,13 +116,24 @@ pub fn enter(ctx: &Ctx, a: EnterArgs) -> Result<i32> {
 
 #[derive(Args, Debug)]
 pub struct CatManifestArgs {
+    /// Output format (the resolved manifest is JSON; accepted for scripts
+    /// that pass it to every command).
+    #[arg(long, value_enum, default_value_t = ManifestFormat::Json)]
+    format: ManifestFormat,
     #[command(flatten)]
     pod: super::pod_ref::PodRef,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ManifestFormat {
+    Json,
 }
 
 /// Prints the pod's resolved manifest (docs/manifest.md).
 pub fn cat_manifest(ctx: &Ctx, a: CatManifestArgs) -> Result<i32> {
     let m = Pod::find(&ctx.store, &a.pod.id()?)?.read_manifest()?;
-    println!("{}", String::from_utf8_lossy(&m.to_json()));
+    match a.format {
+        ManifestFormat::Json => println!("{}", String::from_utf8_lossy(&m.to_json())),
+    }
     Ok(0)
 }
