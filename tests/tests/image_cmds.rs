@@ -88,6 +88,21 @@ fn list_inspect_rm_and_prepared_pods_survive() {
     assert_eq!(inspect["config"]["os"], "linux");
     assert_eq!(inspect["manifest"]["schemaVersion"], 2);
     assert_eq!(inspect["layers"].as_array().unwrap().len(), 1);
+    // Every command that takes an image takes what `image list` prints.
+    let short = table.lines().filter_map(|l| l.split_whitespace().next()).find(|c| id[7..].starts_with(c)).unwrap();
+    assert_eq!(short.len(), 12, "{table}");
+    // (The store's two images are reproducible builds: their IDs, and so
+    // whether 4 digits tell them apart, are the same on every run.)
+    for image in [short, &format!("sha256:{short}"), &id[7..11], &id] {
+        let o = s.output(&["run", "--net", "none", image, "--exec", "/bin/echo", "--", "by id"]);
+        assert!(o.status.success(), "run {image}: {}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "by id\n");
+        let same: serde_json::Value = serde_json::from_str(&s.ok(&["image", "inspect", image])).unwrap();
+        assert_eq!(same["id"], id.as_str());
+    }
+    let o = s.output(&["run", "--net", "none", "0000000000ff", "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains(r#"no image matches "0000000000ff""#), "{}", stderr(&o));
     // A pod prepared from the image keeps working after the image is gone.
     let uuid = s.ok(&["prepare", "-q", &s.image, "--exec", "/bin/echo", "--", "still here"]).trim().to_string();
     assert_eq!(s.ok(&["image", "rm", &id[7..15]]), format!("{id}\n"));

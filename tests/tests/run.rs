@@ -238,6 +238,7 @@ fn run_help_documents_app_options_and_exit_codes() {
     let help = s.ok(&["run", "--help"]);
     for needle in [
         "--hostname",
+        "unique ID prefix as `skiff image list` prints it",
         "--exec",
         "--set-env",
         "--working-dir",

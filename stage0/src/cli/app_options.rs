@@ -87,7 +87,10 @@ pub(super) struct AppOptions {
 pub fn app_help() -> String {
     let mut cmd = AppOptions::command();
     format!(
-        "IMAGE is oci:PATH[:TAG] (an OCI image layout) or sha256:ID (a fetched image).\n\
+        "IMAGE is docker://[HOST/]NAME[:TAG|@DIGEST] (a registry), oci:PATH[:TAG] (an OCI image layout),\n\
+         oci-archive:PATH[:TAG], docker-archive:PATH[:NAME], the name or short name of a stored image\n\
+         (busybox, mytool:1), or an image ID or unique ID prefix as `skiff image list` prints it\n\
+         (dd8b66f72df4, with or without sha256:, at least 4 hex digits).\n\
          A pod of several apps: IMAGE [APP OPTIONS] [-- ARGS] --- IMAGE [APP OPTIONS] [-- ARGS] ...\n\nApp options (after IMAGE, before --):\n{}\n\n\
          Mount, PID, UTS, IPC and network namespaces are the pod's own (the network: --net, docs/networking.md).\n\
          Exit codes: the app's own status; 128+N when the app died of signal N; 125 when skiff failed;\n\

@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use super::digest::Digest;
-use super::fetch;
+use super::fetch::{self, Fetched};
 use super::names::{self, Names};
 use super::record::{self, ImageRecord};
 use super::{io_err, ImageError, ImageStore, Result};
@@ -57,19 +57,33 @@ pub enum Selector {
     Id,
 }
 
-/// Finds one stored image; `Name` when it was found by one of its names.
-pub fn find(store: &ImageStore, what: &str) -> Result<(Entry, Selector)> {
-    let names = names::load(store)?;
+/// The one resolver of a stored image, for every command that takes one
+/// (`run`, `prepare`, `image inspect|rm|export`): a name or short name
+/// first (`busybox`, `mytool:1`, `oci:/abs/layout:tag`), then an ID or a
+/// unique ID prefix of at least 4 hex digits, with or without `sha256:`
+/// (what `image list` prints).
+pub fn resolve(store: &ImageStore, what: &str) -> Result<(Fetched, Selector)> {
     if let Ok(f) = fetch::stored(store, what) {
         let name = f.name.clone();
-        return Ok((entry(store, &names, f.record), Selector::Name(name)));
+        return Ok((f, Selector::Name(name)));
     }
     let hex = what.strip_prefix("sha256:").unwrap_or(what);
-    if hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        let rec = record::find_by_prefix(store, hex)?;
-        return Ok((entry(store, &names, rec), Selector::Id));
+    if (4..=64).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        let record = record::find_by_prefix(store, hex).map_err(|e| match e {
+            ImageError::NotFound(_) => ImageError::NotFound(what.to_string()),
+            e => e,
+        })?;
+        let name = names::names_of(&names::load(store)?, &record.id).into_iter().next();
+        let name = name.unwrap_or_else(|| record.id.clone());
+        return Ok((Fetched { record, name }, Selector::Id));
     }
     Err(ImageError::NotFound(what.to_string()))
+}
+
+/// Finds one stored image; `Name` when it was found by one of its names.
+pub fn find(store: &ImageStore, what: &str) -> Result<(Entry, Selector)> {
+    let (f, sel) = resolve(store, what)?;
+    Ok((entry(store, &names::load(store)?, f.record), sel))
 }
 
 /// Removes a name, or (by ID) the image and all its names. An image whose

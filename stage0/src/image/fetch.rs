@@ -12,7 +12,7 @@ use super::source::docker_archive::DockerArchive;
 use super::source::layout::{DirFiles, LayoutFiles, OciLayout};
 use super::source::registry::{Registry, RegistryOptions};
 use super::source::tarfile::TarFile;
-use super::{io_err, names, ImageError, ImageStore, Result};
+use super::{catalog, io_err, names, ImageError, ImageStore, Result};
 
 /// A stored image and the name it was asked for by.
 pub struct Fetched {
@@ -57,15 +57,8 @@ pub fn fetch(
     _held: &StoreLock,
 ) -> Result<Fetched> {
     match reference {
-        ImageReference::Id(prefix) => {
-            let record = record::find_by_prefix(store, prefix)?;
-            let name = names::names_of(&names::load(store)?, &record.id)
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| record.id.clone());
-            Ok(Fetched { record, name })
-        }
-        ImageReference::Name(n) => stored(store, n),
+        ImageReference::Id(prefix) => Ok(catalog::resolve(store, &format!("sha256:{prefix}"))?.0),
+        ImageReference::Name(n) => Ok(catalog::resolve(store, n)?.0),
         ImageReference::OciLayout { path, tag } => {
             let abs = absolute(path)?;
             from_layout(store, DirFiles::new(&abs), "oci", &abs, tag.as_deref(), opts)
