@@ -13,12 +13,12 @@ use crate::uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PodError {
-    #[error("no pod matches {0:?}")]
+    /// Also for what cannot be a name or a UUID prefix (`../etc`): to the
+    /// user it is one more thing no pod is called.
+    #[error("no pod named or with UUID prefix {0:?}")]
     NotFound(String),
     #[error("{0:?} matches several pods ({1}); give more of the UUID")]
     Ambiguous(String, String),
-    #[error("{0:?} is not a pod UUID")]
-    BadUuid(String),
     #[error("pod {0} is locked by another skiff process")]
     Busy(String),
     #[error("pod {uuid}: cannot move from {from} to {to}: {err}")]
@@ -84,7 +84,7 @@ impl Pod {
 
     fn find_uuid(store: &Store, id: &str) -> Result<Pod> {
         if !uuid::is_valid_prefix(id) {
-            return Err(PodError::BadUuid(id.into()));
+            return Err(PodError::NotFound(id.into()));
         }
         // A pod may move between state directories while we look: retry a
         // few times before saying it does not exist.
@@ -305,7 +305,7 @@ mod tests {
     #[test]
     fn lookup_errors_are_precise() {
         let (_d, s) = store();
-        assert!(matches!(Pod::find(&s, "../etc"), Err(PodError::BadUuid(_))));
+        assert!(matches!(Pod::find(&s, "../etc"), Err(PodError::NotFound(_))));
         assert!(matches!(Pod::find(&s, "abcd"), Err(PodError::NotFound(_))));
     }
 }

@@ -93,7 +93,7 @@ fn rm_refuses_running_pods_and_removes_the_rest() {
     assert!(!s.dir.join("pods/run").join(&running).exists());
     let o = s.output(&["rm", &running]);
     assert_eq!(code(&o), 125);
-    assert!(stderr(&o).contains("no pod matches"));
+    assert!(stderr(&o).contains("no pod named or with UUID prefix"));
 }
 
 #[test]

@@ -112,6 +112,37 @@ fn wait_ready_returns_once_every_app_has_started() {
 }
 
 #[test]
+fn waiting_commands_wait_for_the_pod_to_appear() {
+    let s = Skiff::new();
+    let uuid_file = s.tmp().join("later.uuid");
+    let uf = uuid_file.to_str().unwrap();
+    // The waits start before the pod exists, as right after `skiff run … &`.
+    let by_name = s.spawn(&["status", "--wait-ready=20s", "later"]);
+    let by_file = s.spawn(&["status", "--wait=20s", "--uuid-file", uf]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut pod =
+        s.spawn(&["run", "--name", "later", "--uuid-file-save", uf, &s.image, "--exec", "/bin/sleep", "--", "1"]);
+    let o = by_name.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("state=running\n"));
+    let o = by_file.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("state=exited\n"));
+    assert_eq!(pod.wait().unwrap().code(), Some(0));
+    // A pod that never comes: the wait ends at its timeout, saying so.
+    let o = s.output(&["status", "--wait-ready=200ms", "never"]);
+    assert_eq!(o.status.code(), Some(124));
+    assert!(stderr(&o).contains(r#"no pod named or with UUID prefix "never" appeared in time"#), "{}", stderr(&o));
+    // Without a wait, an unknown pod is an error at once, worded alike by
+    // every command that takes a pod.
+    for cmd in ["status", "stop", "enter", "logs", "rm", "cat-manifest"] {
+        let o = s.output(&[cmd, "nosuchpod"]);
+        assert_eq!(o.status.code(), Some(125), "{cmd}");
+        assert!(stderr(&o).contains(r#"no pod named or with UUID prefix "nosuchpod""#), "{cmd}: {}", stderr(&o));
+    }
+}
+
+#[test]
 fn a_script_runs_fifty_pods_at_once_and_checks_every_status() {
     let s = Skiff::new();
     let skiff = format!("{} --dir {}", skiff_tests::skiff::bin_dir().join("skiff").display(), s.dir.display());

@@ -3,9 +3,11 @@
 //! it, for scripts and systemd units).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use skiff_pods::{Pod, PodError, Store};
 
 fn read_uuid_file(path: &Path) -> Result<String> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --uuid-file {}", path.display()))?;
@@ -28,7 +30,38 @@ pub struct PodRef {
     uuid_file: Option<PathBuf>,
 }
 
+/// A wait for a pod to appear ran out of time (`status --wait*`: 124).
+#[derive(Debug, thiserror::Error)]
+#[error("no pod named or with UUID prefix {0:?} appeared in time")]
+pub struct NotYet(pub String);
+
 impl PodRef {
+    /// The pod; with `until`, a pod (or `--uuid-file`) that does not exist
+    /// yet is waited for, until the deadline if there is one: right after
+    /// `skiff run --name X … &` the pod may not have its name yet.
+    pub fn find_waiting(&self, store: &Store, until: Option<Option<Instant>>) -> Result<Pod> {
+        let Some(deadline) = until else { return Ok(Pod::find(store, &self.id()?)?) };
+        loop {
+            let missing_file = self.uuid_file.as_ref().is_some_and(|f| !f.exists());
+            let found = match missing_file {
+                true => None,
+                false => match Pod::find(store, &self.id()?) {
+                    Ok(pod) => Some(pod),
+                    Err(PodError::NotFound(_)) => None,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            if let Some(pod) = found {
+                return Ok(pod);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                let what = self.id.clone().or_else(|| self.uuid_file.as_ref().map(|f| f.display().to_string()));
+                return Err(NotYet(what.unwrap_or_default()).into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn id(&self) -> Result<String> {
         match (&self.id, &self.uuid_file) {
             (_, Some(f)) => read_uuid_file(f),

@@ -52,7 +52,15 @@ pub fn run(ctx: &Ctx, a: StatusArgs) -> Result<i32> {
     let exited_by = deadline(a.wait.as_deref())?;
     let ready_by = deadline(a.wait_ready.as_deref())?;
     // A name is resolved once: it may pass to another pod while we wait.
-    let uuid = Pod::find(&ctx.store, &a.pod.id()?)?.uuid().to_string();
+    // Waiting for the pod starts with waiting for it to exist.
+    let uuid = match a.pod.find_waiting(&ctx.store, exited_by.or(ready_by)) {
+        Ok(pod) => pod.uuid().to_string(),
+        Err(e) if e.downcast_ref::<super::pod_ref::NotYet>().is_some() => {
+            eprintln!("skiff: {e:#}");
+            return Ok(EXIT_WAIT_TIMEOUT);
+        }
+        Err(e) => return Err(e),
+    };
     let mut code = 0;
     if let Some(deadline) = exited_by {
         if !wait_exited(ctx, &uuid, deadline)? {
