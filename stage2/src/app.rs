@@ -215,11 +215,44 @@ fn limit_caps(keep: &CapsHashSet) -> Result<(), String> {
     caps::set(None, CapSet::Inheritable, keep).map_err(|e| format!("cannot set inheritable capabilities: {e}"))
 }
 
-/// The app starts with no signal blocked and SIGPIPE at its default
-/// (stage1 ignores SIGPIPE: `process_start`).
+/// The app starts as systemd starts a service: no signal blocked and every
+/// signal at its default. An ignored signal survives `execve`, so without
+/// this an app would inherit what its caller ignored: SIGINT and SIGQUIT
+/// for a script's `skiff run … &`, SIGHUP under `nohup`, SIGPIPE from
+/// stage1 (`process_start`), and a shell app's `trap … INT` would never
+/// fire. (Handlers need no reset: `execve` resets them itself.)
 fn reset_signals() {
+    // (SIGRTMAX is the kernel's _NSIG - 1, 64, whatever the C library
+    // keeps for itself.)
+    for signo in 1..=64 {
+        if signo == libc::SIGKILL || signo == libc::SIGSTOP {
+            continue;
+        }
+        set_default(signo);
+    }
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    crate::process_start::restore_sigpipe();
+}
+
+/// The kernel's `struct sigaction` (x86_64 and aarch64 layout).
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Puts signal `signo` back at SIG_DFL, through the system call: the C
+/// library refuses the real-time signals it keeps for itself (32-34 in
+/// musl), which a caller may still have ignored.
+fn set_default(signo: libc::c_int) {
+    let action = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: `action` is a valid kernel sigaction that installs no handler
+    // (SIG_DFL), so no code of this process runs in signal context; the old
+    // action is not asked for (null); the size is the kernel's sigset's.
+    unsafe {
+        libc::syscall(libc::SYS_rt_sigaction, signo, &action, std::ptr::null_mut::<KernelSigaction>(), 8usize);
+    }
 }
 
 /// Whether a forked child got as far as `execve`: the child keeps the

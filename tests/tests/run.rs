@@ -211,6 +211,45 @@ fn the_app_starts_with_default_signal_dispositions() {
     assert_eq!(mask("SigIgn") & (1 << 12), 0, "SIGPIPE is ignored: {out}");
 }
 
+/// `skiff ARGS` started by a shell that ignores SIGINT, SIGQUIT and SIGHUP,
+/// as a script's background job or `nohup` starts it.
+fn with_signals_ignored(s: &Skiff, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new("/bin/sh");
+    c.arg("-c").arg(r#"trap "" INT QUIT HUP; exec "$0" "$@""#).arg(skiff_tests::skiff::bin_dir().join("skiff"));
+    c.arg("--dir").arg(&s.dir).args(args).stdin(std::process::Stdio::null());
+    c
+}
+
+#[test]
+fn apps_start_with_default_signals_whatever_the_caller_ignored() {
+    let s = Skiff::new();
+    // (grep itself: a shell in between sets dispositions of its own.)
+    let show = ["/bin/grep", "--", "-E", "^Sig(Ign|Blk)", "/proc/self/status"];
+    let want = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n";
+    for flavor in ["ns", "fly", "nspawn"] {
+        let o =
+            with_signals_ignored(&s, &[&["run", "--rm", "--stage1", flavor, &s.image, "--exec"][..], &show].concat())
+                .output()
+                .unwrap();
+        assert!(o.status.success(), "{flavor}: {}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), want, "{flavor}");
+    }
+    // A shell app's trap fires on the SIGINT skiff forwards to it.
+    let script = "trap 'echo got INT; exit 7' INT; touch /tmp/up; while :; do sleep 0.1; done";
+    let cmd = with_signals_ignored(&s, &["run", "--net", "none", &s.image, "--exec", "/bin/sh", "--", "-c", script]);
+    let child = s.spawn_cmd(cmd);
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    s.wait_in_pod(&uuid, "/tmp/up");
+    // enter's command starts the same way, from the same kind of caller.
+    let enter = [&["enter", &uuid, "--"][..], &show[..1], &show[2..]].concat();
+    let o = with_signals_ignored(&s, &enter).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), want, "enter: {}", stderr(&o));
+    let _ = std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(7), "got INT\n"));
+}
+
 #[test]
 fn a_closed_stdin_reaches_the_app_as_dev_null() {
     // skiff's binaries fill closed fds 0-2 with /dev/null before they open
