@@ -338,6 +338,42 @@ fn published_ports_reach_the_pod_and_collisions_are_refused() {
 }
 
 #[test]
+fn a_pod_whose_supervisor_was_killed_does_not_block_its_restart() {
+    let s = Skiff::new();
+    let port = free_port().to_string();
+    let publish = format!("{port}:80");
+    let args = ["run", "--name", "web", "--port", &publish, &s.image, "--exec", "/bin/sleep", "--", "60"];
+    // What a node crash, an OOM kill of the supervisor, or systemd's
+    // SIGKILL after a stop timeout leaves.
+    let mut first = s.spawn(&args);
+    s.wait_running(1);
+    let dead = s.only_pod();
+    s.wait_for("the port's rules", || rules_of(&dead) > 0);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    s.wait_for("the pod to read as exited", || s.status_json(&dead)["state"] == "exited");
+    assert!(rules_of(&dead) > 0 && leases(&s) == 1, "the dead pod still holds its network");
+    // The next start (a unit's Restart=) takes the port, name and all.
+    let mut second = s.spawn(&args);
+    s.wait_for("the restarted pod to run", || {
+        s.list_json().as_array().unwrap().iter().any(|p| p["uuid"] != dead.as_str() && p["state"] == "running")
+    });
+    assert_eq!(rules_of(&dead), 0, "the dead pod's rules were released");
+    assert_eq!(s.status_json(&dead)["state"], "exited", "and the pod itself is kept, with its status");
+    let live = s.status_json("web")["uuid"].as_str().unwrap().to_string();
+    assert_ne!(live, dead);
+    // A port held by a live pod says which and how to stop it.
+    let o = s.output(&["run", "--port", &publish, &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    let want = format!("already published by pod {live} (web), which is running: stop it with `skiff stop web`");
+    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+    s.ok(&["stop", "web"]);
+    second.wait().unwrap();
+    s.ok(&["gc", "--grace-period", "0"]);
+    assert_eq!((rules_of(&dead), rules_of(&live), leases(&s), pinned_namespaces(&s)), (0, 0, 0, 0));
+}
+
+#[test]
 fn of_two_pods_started_at_once_with_one_port_exactly_one_runs() {
     let s = Skiff::new();
     let port = free_port().to_string();

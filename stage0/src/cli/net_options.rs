@@ -11,6 +11,7 @@ use skiff_pods::{Pod, StateDir};
 
 use super::Ctx;
 use crate::pod::flavor::Flavor;
+use crate::pod::gc;
 use crate::pod::network::{self, NetRequest};
 use crate::pod::prepare;
 
@@ -87,14 +88,25 @@ pub(super) fn resolve_net(
     Ok(prepare::PodNet { net, networks, ports: ports.to_vec(), cni_path: opts.cni_path() })
 }
 
+/// Whether a pod's networks ask for fixed addresses (`NAME:IP=…`), which a
+/// dead pod's lease may still hold.
+pub(super) fn asks_addresses(networks: &[skiff_pods::manifest::Network]) -> bool {
+    networks.iter().any(|n| n.args.iter().any(|(k, _)| k == "IP"))
+}
+
 /// Moves a pod into `run/`, unless a port it publishes is taken: checked
 /// and moved under the store's ports lock, so of two pods asking for one
-/// port exactly one runs.
-pub(super) fn start_running(ctx: &Ctx, pod: &mut Pod, ports: &[PortMapping]) -> Result<()> {
-    if ports.is_empty() {
+/// port exactly one runs. A pod that claims ports or addresses first
+/// releases what pods whose supervisor died still hold (a `Restart=`
+/// unit's next start must not wait for `skiff gc`).
+pub(super) fn start_running(ctx: &Ctx, pod: &mut Pod, ports: &[PortMapping], addresses: bool) -> Result<()> {
+    if ports.is_empty() && !addresses {
         return Ok(pod.transition(StateDir::Run)?);
     }
     let _lock = network::lock_ports(&ctx.store).map_err(anyhow::Error::msg)?;
+    for (uuid, e) in gc::release_dead_networks(&ctx.store) {
+        crate::debug!("pod {uuid}: cannot release its network: {e:#}");
+    }
     network::check_ports(ports, &network::published(&ctx.store, pod.uuid())).map_err(anyhow::Error::msg)?;
     Ok(pod.transition(StateDir::Run)?)
 }

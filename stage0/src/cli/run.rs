@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use skiff_pods::{Pod, PodState, StateDir};
 
 use super::app_options::{parse_apps, read_pod_manifest};
-use super::net_options::{default_net, require_net, resolve_net, start_running, NetOptions};
+use super::net_options::{asks_addresses, default_net, require_net, resolve_net, start_running, NetOptions};
 use super::progress::CliProgress;
 use super::run_options::RunOnlyOptions;
 use super::Ctx;
@@ -398,7 +398,8 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
 }
 
 /// Fetches (if needed) and creates a pod in `prepare/`, locked.
-/// Returns the pod, its flavor and the ports it publishes. `check` refuses
+/// Returns the pod, its flavor, the ports it publishes and whether it asks
+/// for fixed addresses. `check` refuses
 /// what the command's own options ask of the flavor, before anything is made.
 fn create_pod(
     ctx: &Ctx,
@@ -407,7 +408,7 @@ fn create_pod(
     quiet: bool,
     progress: &CliProgress,
     check: &dyn Fn(&Flavor) -> Result<()>,
-) -> Result<(Pod, Flavor, Vec<PortMapping>)> {
+) -> Result<(Pod, Flavor, Vec<PortMapping>, bool)> {
     let (file, apps) = match &spec.pod_manifest {
         Some(path) => {
             let (file, apps) = read_pod_manifest(path)?;
@@ -486,14 +487,15 @@ fn create_pod(
             fetched.iter().zip(&apps).map(|(f, (_, o))| prepare::resolve_app(&f.record, &f.name, o, &cx)).collect()
         })
     })?;
-    Ok((pod, flavor, wide.ports))
+    let addresses = asks_addresses(&net.networks);
+    Ok((pod, flavor, wide.ports, addresses))
 }
 
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let progress = CliProgress::terminal_only();
-    let (mut pod, flavor, ports) =
+    let (mut pod, flavor, ports, addresses) =
         create_pod(ctx, &a.spec, prepare::Purpose::RunNow, true, &progress, &|f| a.run.check(f))?;
-    start_running(ctx, &mut pod, &ports)?;
+    start_running(ctx, &mut pod, &ports, addresses)?;
     let args = a.run.args(a.spec.pod.stdio_args(), &flavor);
     Err(handoff::exec_run(pod, &flavor, ctx.debug, &args, a.run.env_remove(&flavor)))
 }
@@ -502,7 +504,7 @@ pub fn prepare(ctx: &Ctx, a: PrepareArgs) -> Result<i32> {
     if a.spec.pod.interactive || a.spec.pod.tty {
         bail!("-i/--interactive and -t/--tty apply when the pod runs: give them to run-prepared");
     }
-    let (mut pod, _, _) =
+    let (mut pod, ..) =
         create_pod(ctx, &a.spec, prepare::Purpose::Later, a.quiet, &CliProgress::new(a.quiet), &|_| Ok(()))?;
     pod.transition(StateDir::Prepared)?;
     if !a.quiet {
@@ -559,7 +561,8 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
         skiff_pods::atomic::write_atomic(&pod.path(), skiff_pods::manifest::MANIFEST_FILE, &manifest.to_json())
             .context("cannot update the pod manifest")?;
     }
-    start_running(ctx, &mut pod, &manifest.ports).with_context(|| format!("pod {} was not started", pod.uuid()))?;
+    start_running(ctx, &mut pod, &manifest.ports, asks_addresses(&manifest.networks))
+        .with_context(|| format!("pod {} was not started", pod.uuid()))?;
     let args = a.run.args(a.pod.stdio_args(), &flavor);
     Err(handoff::exec_run(pod, &flavor, ctx.debug, &args, a.run.env_remove(&flavor)))
 }

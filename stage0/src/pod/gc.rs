@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, Context, Result};
 use skiff_pods::cgroup::PodCgroup;
-use skiff_pods::layout::GC_MARK_FILE;
+use skiff_pods::layout::{GC_MARK_FILE, NETNS_FILE};
 use skiff_pods::{atomic, time, Pod, PodState, StateDir, Store};
 
 use super::flavor::{self, Flavor};
@@ -91,22 +91,55 @@ pub fn destroy(store: &Store, mut pod: Pod) -> Result<()> {
         pod.transition(StateDir::Garbage)?;
     }
     let dir = pod.path();
+    // A failed release keeps the pod for the next run to try again.
+    release(store, &pod)?;
+    let stuck = unmount_all_under(&dir);
+    if !stuck.is_empty() {
+        return Err(anyhow!("pod {}: cannot unmount {}", pod.uuid(), stuck[0].display()));
+    }
+    std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))
+}
+
+/// Frees what a pod that is over still holds outside its directory: what
+/// its flavor's `gc` entrypoint frees (the network: DNAT rules, veths, CNI
+/// leases; cgroups) and the pod's (empty) cgroup. The pod itself stays as
+/// it is. The caller holds the pod's lock.
+pub fn release(store: &Store, pod: &Pod) -> Result<()> {
     if let Ok(m) = pod.read_manifest() {
         match Flavor::find(&m.flavor, &flavor::cache_dir(store)) {
-            // A failed gc keeps the pod for the next run to try again.
-            Ok(f) => handoff::call(&dir, pod.uuid(), &f, false, "gc", &[])?,
+            Ok(f) => handoff::call(&pod.path(), pod.uuid(), &f, false, "gc", &[])?,
             // Nothing can run the gc of a flavor that is gone; what skiff
-            // itself knows of (cgroup, mounts) is cleaned below anyway.
+            // itself knows of (cgroup, mounts) is cleaned anyway.
             Err(e) => eprintln!("skiff: pod {}: {e:#}", pod.uuid()),
         }
     }
     // A pod whose supervisor was SIGKILLed leaves its (empty) cgroup.
     PodCgroup::for_pod(pod.uuid())
         .remove()
-        .with_context(|| format!("pod {}: cannot remove its cgroup {}", pod.uuid(), PodCgroup::name(pod.uuid())))?;
-    let stuck = unmount_all_under(&dir);
-    if !stuck.is_empty() {
-        return Err(anyhow!("pod {}: cannot unmount {}", pod.uuid(), stuck[0].display()));
+        .with_context(|| format!("pod {}: cannot remove its cgroup {}", pod.uuid(), PodCgroup::name(pod.uuid())))
+}
+
+/// Releases the networks still attached to pods whose supervisor died
+/// (killed, or its node crashed): such a pod reads as exited, but the
+/// namespace its flavor pinned is still there, with the pod's published
+/// ports and addresses. Called by whoever needs those next (a pod asking
+/// for a port or an address), under the lock that serialises the claims;
+/// each pod is released under its own lock and keeps its status. Returns
+/// the pods that could not be released (their claims still stand).
+pub fn release_dead_networks(store: &Store) -> Vec<(String, anyhow::Error)> {
+    let mut failed = Vec::new();
+    for mut pod in Pod::all(store) {
+        if pod.state_dir() != StateDir::Run || !pod.path().join(NETNS_FILE).exists() {
+            continue;
+        }
+        // Locked: it is running (or another skiff is releasing it).
+        if pod.try_lock().is_err() {
+            continue;
+        }
+        crate::debug!("pod {}: its supervisor is gone; releasing its network", pod.uuid());
+        if let Err(e) = release(store, &pod) {
+            failed.push((pod.uuid().to_string(), e));
+        }
     }
-    std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))
+    failed
 }

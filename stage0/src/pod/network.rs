@@ -282,20 +282,29 @@ fn check_free_on_host(p: &PortMapping) -> Result<(), String> {
     bound.map_err(|e| format!("{} is in use on the host: {e}", describe(p)))
 }
 
-/// The ports published by the store's other pods: those running (locked,
-/// perhaps not attached yet) and those whose network is still attached (a
-/// killed flavor's, until gc). Read while holding [`lock_ports`].
+/// The ports published by the store's other pods, each with who holds it
+/// and what to do about it: those running (locked, perhaps not attached
+/// yet) and those whose network is still attached (a killed flavor's that
+/// [`super::gc::release_dead_networks`] could not release). Read while
+/// holding [`lock_ports`].
 pub fn published(store: &Store, except: &str) -> Vec<(String, PortMapping)> {
     let mut out = Vec::new();
     for pod in Pod::all(store) {
         if pod.uuid() == except || pod.state_dir() != StateDir::Run {
             continue;
         }
-        if pod.state() != PodState::Running && !pod.path().join(NETNS_FILE).exists() {
+        let running = pod.state() == PodState::Running;
+        if !running && !pod.path().join(NETNS_FILE).exists() {
             continue;
         }
         if let Ok(m) = pod.read_manifest() {
-            out.extend(m.ports.into_iter().map(|p| (pod.uuid().to_string(), p)));
+            let uuid = pod.uuid();
+            let who = match (&m.name, running) {
+                (Some(n), true) => format!("{uuid} ({n}), which is running: stop it with `skiff stop {n}`"),
+                (None, true) => format!("{uuid}, which is running: stop it with `skiff stop {uuid}`"),
+                (_, false) => format!("{uuid}, which has exited but whose network could not be released"),
+            };
+            out.extend(m.ports.into_iter().map(|p| (who.clone(), p)));
         }
     }
     out
