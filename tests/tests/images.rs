@@ -170,6 +170,44 @@ fn wrong_diff_ids_are_refused() {
     assert_store_clean(&s);
 }
 
+/// Rewrites the layout's manifest with `edit`, and the index to match.
+fn edit_manifest(layout: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let blobs = layout.join("blobs/sha256");
+    let idx_path = layout.join("index.json");
+    let mut idx: serde_json::Value = serde_json::from_slice(&std::fs::read(&idx_path).unwrap()).unwrap();
+    let man_path = blobs.join(&idx["manifests"][0]["digest"].as_str().unwrap()[7..]);
+    let mut man: serde_json::Value = serde_json::from_slice(&std::fs::read(&man_path).unwrap()).unwrap();
+    edit(&mut man);
+    let man_bytes = serde_json::to_vec(&man).unwrap();
+    let man_digest = skiff_tests::oci::sha256(&man_bytes);
+    std::fs::write(blobs.join(&man_digest[7..]), &man_bytes).unwrap();
+    idx["manifests"][0]["digest"] = man_digest.into();
+    idx["manifests"][0]["size"] = man_bytes.len().into();
+    std::fs::write(idx_path, serde_json::to_vec(&idx).unwrap()).unwrap();
+}
+
+#[test]
+fn unknown_and_encrypted_layer_types_are_refused_and_nothing_is_stored() {
+    let s = Skiff::new();
+    for (i, (media_type, want)) in [
+        ("application/vnd.acme.unknown.layer.v1+weird", "\"application/vnd.acme.unknown.layer.v1+weird\""),
+        ("application/vnd.oci.image.layer.v1.tar+gzip+encrypted", "is encrypted"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let layout = s.tmp().join(format!("odd-{i}"));
+        write_layout(&layout, &busybox_spec(vec![]));
+        edit_manifest(&layout, |m| m["layers"][0]["mediaType"] = media_type.into());
+        let o = s.output(&["fetch", &format!("oci:{}:latest", layout.display())]);
+        assert_eq!(code(&o), 125, "{media_type}");
+        assert!(stderr(&o).contains(want), "{media_type}: {}", stderr(&o));
+        assert_store_clean(&s);
+        let blobs = std::fs::read_dir(s.dir.join("cas/blobs/sha256")).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(blobs, 0, "no blob of {media_type} was stored");
+    }
+}
+
 fn find_blob_containing(layout: &Path, needle: &str) -> std::path::PathBuf {
     std::fs::read_dir(layout.join("blobs/sha256"))
         .unwrap()
@@ -183,23 +221,14 @@ fn find_blob_containing(layout: &Path, needle: &str) -> std::path::PathBuf {
 
 /// Stores a new config blob and points the manifest and index at it.
 fn relink_config(layout: &Path, old_cfg: &Path, cfg: &[u8]) {
-    let blobs = layout.join("blobs/sha256");
     let old = format!("sha256:{}", old_cfg.file_name().unwrap().to_string_lossy());
     let new = skiff_tests::oci::sha256(cfg);
-    std::fs::write(blobs.join(&new[7..]), cfg).unwrap();
-    let idx_path = layout.join("index.json");
-    let mut idx: serde_json::Value = serde_json::from_slice(&std::fs::read(&idx_path).unwrap()).unwrap();
-    let man_path = blobs.join(&idx["manifests"][0]["digest"].as_str().unwrap()[7..]);
-    let mut man: serde_json::Value = serde_json::from_slice(&std::fs::read(&man_path).unwrap()).unwrap();
-    assert_eq!(man["config"]["digest"], old.as_str());
-    man["config"]["digest"] = new.into();
-    man["config"]["size"] = cfg.len().into();
-    let man_bytes = serde_json::to_vec(&man).unwrap();
-    let man_digest = skiff_tests::oci::sha256(&man_bytes);
-    std::fs::write(blobs.join(&man_digest[7..]), &man_bytes).unwrap();
-    idx["manifests"][0]["digest"] = man_digest.into();
-    idx["manifests"][0]["size"] = man_bytes.len().into();
-    std::fs::write(idx_path, serde_json::to_vec(&idx).unwrap()).unwrap();
+    std::fs::write(layout.join("blobs/sha256").join(&new[7..]), cfg).unwrap();
+    edit_manifest(layout, |man| {
+        assert_eq!(man["config"]["digest"], old.as_str());
+        man["config"]["digest"] = new.into();
+        man["config"]["size"] = cfg.len().into();
+    });
 }
 
 #[test]

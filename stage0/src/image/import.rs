@@ -18,7 +18,7 @@ use super::platform::Platform;
 use super::record::{self, ImageRecord, LayerRecord, RunConfig};
 use super::source::{descriptor_digest, read_verified, Resolved, Source};
 use super::unpack::unpack_layer;
-use super::{cas, decompress, io_err, names, ImageError, ImageStore, Result};
+use super::{cas, decompress, io_err, media_type, names, ImageError, ImageStore, Result};
 
 /// At most this many layers are read at once.
 const PARALLEL_LAYERS: usize = 4;
@@ -215,6 +215,9 @@ pub fn import(
     platform: &Platform,
     progress: &dyn Progress,
 ) -> Result<ImageRecord> {
+    for layer in resolved.manifest.layers() {
+        media_type::check_layer(&layer.media_type().to_string(), layer.digest().as_ref())?;
+    }
     let (id, config_bytes) = read_verified(src, resolved.manifest.config(), "config")?;
     if let Some(rec) = record::load(store, &id)? {
         if rec.manifest_digest == resolved.manifest_digest.to_string() && layers_present(store, &rec) {

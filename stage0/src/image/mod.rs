@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod gc;
 pub mod import;
 pub mod lock;
+pub mod media_type;
 pub mod names;
 pub mod platform;
 pub mod record;
