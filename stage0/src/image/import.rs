@@ -216,7 +216,7 @@ pub fn import(
     progress: &dyn Progress,
 ) -> Result<ImageRecord> {
     for layer in resolved.manifest.layers() {
-        media_type::check_layer(&layer.media_type().to_string(), layer.digest().as_ref())?;
+        media_type::check_layer(layer.media_type().as_ref(), layer.digest().as_ref())?;
     }
     let (id, config_bytes) = read_verified(src, resolved.manifest.config(), "config")?;
     if let Some(rec) = record::load(store, &id)? {
