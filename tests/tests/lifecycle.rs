@@ -305,6 +305,26 @@ fn stop_terms_then_kills() {
     assert!(stderr(&o).contains("not running"));
 }
 
+#[test]
+fn stop_force_records_the_sigkill_as_the_apps_end() {
+    let s = Skiff::new();
+    for flavor in ["ns", "fly", "nspawn"] {
+        let mut child =
+            s.spawn(&["run", "--stage1", flavor, "--net", "host", &s.image, "--exec", "/bin/sleep", "--", "60"]);
+        s.wait_running(1);
+        let uuid = s.only_pod();
+        s.ok(&["stop", "--force", &uuid]);
+        assert_eq!(child.wait().unwrap().code(), Some(137), "{flavor}");
+        let json = s.status_json(&uuid);
+        let app = &json["apps"][0];
+        assert_eq!((app["exit_code"].as_i64(), app["signal"].as_i64()), (Some(137), Some(9)), "{flavor}: {json}");
+        assert!(app["exited_at"].is_string(), "{flavor}: {json}");
+        let name = app["name"].as_str().unwrap();
+        assert!(s.ok(&["status", &uuid]).contains(&format!("\napp-{name}=137\n")), "{flavor}");
+        s.ok(&["rm", &uuid]);
+    }
+}
+
 /// A `stop` that comes while the flavor is still starting the pod (it has
 /// no pid yet) waits for the pid and sends SIGTERM, instead of finding
 /// nothing to stop and leaving the pod to SIGKILL at the deadline. The

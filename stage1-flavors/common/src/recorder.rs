@@ -25,6 +25,8 @@ pub struct Recorder {
     pub heard: bool,
     /// Apps not reported started yet; `ready` is written when none is left.
     to_start: usize,
+    /// The pod's apps whose exit has not been reported (yet).
+    running: Vec<String>,
     /// Told `READY=1` then (`NOTIFY_SOCKET`, unless the apps notify).
     pub notify: Option<Notifier>,
 }
@@ -43,15 +45,27 @@ pub fn mark_ready(lock: &OwnedFd, notify: Option<&Notifier>) {
 }
 
 impl Recorder {
-    pub fn new(lock: OwnedFd, started_at: String, n_apps: usize) -> Recorder {
+    /// For a pod of the apps `apps` (their names).
+    pub fn new(lock: OwnedFd, started_at: String, apps: Vec<String>) -> Recorder {
         Recorder {
             lock,
             started_at,
             buf: Vec::new(),
             killed_apps: Vec::new(),
             heard: false,
-            to_start: n_apps,
+            to_start: apps.len(),
+            running: apps,
             notify: None,
+        }
+    }
+
+    /// The pod's init died of `signal` (`stop --force`, the stop timeout's
+    /// SIGKILL) before it could report every app's end: each app it did
+    /// not report ended with it, by the same signal, and is recorded so
+    /// (`status` shows the app's 128+N, as `run` exits with it).
+    pub fn record_unreported(&mut self, signal: i32) {
+        for app in std::mem::take(&mut self.running) {
+            self.record(Report::Exited { app, exit_code: 128 + signal, signal: Some(signal) });
         }
     }
 
@@ -80,6 +94,7 @@ impl Recorder {
                 }
             }
             Report::Exited { app, exit_code, signal } => {
+                self.running.retain(|a| *a != app);
                 if signal == Some(Signal::SIGKILL as i32) {
                     self.killed_apps.push(app.clone());
                 }

@@ -137,11 +137,14 @@ pub fn run(
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
     }
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
-    let mut recorder = Recorder::new(lock, started_at, manifest.apps.len());
+    let mut recorder = Recorder::new(lock, started_at, manifest.apps.iter().map(|a| a.name.clone()).collect());
     recorder.notify = readiness.ready_to.clone();
     let escalation = Escalation::new(manifest.stop_timeout());
     let mut sup = Supervisor { init, recorder, escalation, readiness, capture };
     let status = sup.wait(&sfd, File::from(report_r), relay.as_mut())?;
+    if let WaitStatus::Signaled(_, sig, _) = status {
+        sup.recorder.record_unreported(sig as i32);
+    }
     for name in &sup.recorder.killed_apps {
         let Some(app) = manifest.apps.iter().find(|a| &a.name == name) else { continue };
         if cgroup.for_app(manifest.apps.len(), name).oom_kills() > 0 {

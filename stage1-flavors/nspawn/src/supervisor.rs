@@ -100,7 +100,7 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     let mut sup = Supervisor {
         nspawn: child,
         init: None,
-        recorder: Recorder::new(pod.lock, started_at, m.apps.len()),
+        recorder: Recorder::new(pod.lock, started_at, m.apps.iter().map(|a| a.name.clone()).collect()),
         escalation: Escalation::new(m.stop_timeout()),
     };
     let status = sup.wait(&mask, File::from(report_r));
@@ -238,6 +238,11 @@ impl Supervisor {
                 if let Some(code) = self.handle_signal(&sfd)? {
                     while pipe_open {
                         pipe_open = self.recorder.read(&mut reports);
+                    }
+                    // nspawn killed (`stop --force`, the stop timeout): the
+                    // container's init died with it.
+                    if code > SIGNAL_BASE {
+                        self.recorder.record_unreported(code - SIGNAL_BASE);
                     }
                     return Ok(code);
                 }
