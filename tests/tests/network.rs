@@ -374,6 +374,25 @@ fn a_pod_whose_supervisor_was_killed_does_not_block_its_restart() {
 }
 
 #[test]
+fn a_rm_pod_refused_before_it_starts_leaves_nothing() {
+    let s = Skiff::new();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = format!("{}:80", busy.local_addr().unwrap().port());
+    let o = s.output(&["run", "--rm", "--name", "refused", "--port", &port, &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("in use on the host"), "{}", stderr(&o));
+    assert_eq!(s.list_json(), serde_json::json!([]), "--rm: nothing is left");
+    let uuid = s.ok(&["prepare", "-q", "--name", "later", "--port", &port, &s.image, "--exec", "/bin/true"]);
+    let o = s.output(&["run-prepared", "--rm", uuid.trim()]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(s.list_json(), serde_json::json!([]), "run-prepared --rm too");
+    // Without --rm the refused pod stays for gc, showing it never ran.
+    let o = s.output(&["run", "--port", &port, &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(s.list_json()[0]["state"], "aborted-prepare");
+}
+
+#[test]
 fn of_two_pods_started_at_once_with_one_port_exactly_one_runs() {
     let s = Skiff::new();
     let port = free_port().to_string();

@@ -43,11 +43,7 @@ fn rm_one(ctx: &Ctx, id: &str) -> Result<String> {
         _ => {}
     }
     pod.try_lock()?;
-    let name = pod.read_manifest().ok().and_then(|m| m.name);
-    gc::destroy(&ctx.store, pod)?;
-    if let Some(n) = name {
-        skiff_pods::names::release(&ctx.store, &n, &uuid);
-    }
+    gc::remove(&ctx.store, pod)?;
     Ok(uuid)
 }
 

@@ -495,7 +495,9 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     let progress = CliProgress::terminal_only();
     let (mut pod, flavor, ports, addresses) =
         create_pod(ctx, &a.spec, prepare::Purpose::RunNow, true, &progress, &|f| a.run.check(f))?;
-    start_running(ctx, &mut pod, &ports, addresses)?;
+    if let Err(e) = start_running(ctx, &mut pod, &ports, addresses) {
+        return Err(discard_refused(ctx, pod, a.run.rm, e));
+    }
     let args = a.run.args(a.spec.pod.stdio_args(), &flavor);
     Err(handoff::exec_run(pod, &flavor, ctx.debug, &args, a.run.env_remove(&flavor)))
 }
@@ -561,10 +563,25 @@ pub fn run_prepared(ctx: &Ctx, a: RunPreparedArgs) -> Result<i32> {
         skiff_pods::atomic::write_atomic(&pod.path(), skiff_pods::manifest::MANIFEST_FILE, &manifest.to_json())
             .context("cannot update the pod manifest")?;
     }
-    start_running(ctx, &mut pod, &manifest.ports, asks_addresses(&manifest.networks))
-        .with_context(|| format!("pod {} was not started", pod.uuid()))?;
+    if let Err(e) = start_running(ctx, &mut pod, &manifest.ports, asks_addresses(&manifest.networks)) {
+        let e = e.context(format!("pod {} was not started", pod.uuid()));
+        return Err(discard_refused(ctx, pod, a.run.rm, e));
+    }
     let args = a.run.args(a.pod.stdio_args(), &flavor);
     Err(handoff::exec_run(pod, &flavor, ctx.debug, &args, a.run.env_remove(&flavor)))
+}
+
+/// A pod refused before it started: with `--rm` ("nothing is left,
+/// whatever happens") it is removed now, else it is left for `gc` (and
+/// `list` shows why it never ran). Returns the refusal.
+fn discard_refused(ctx: &Ctx, pod: Pod, rm: bool, refusal: anyhow::Error) -> anyhow::Error {
+    if rm {
+        let uuid = pod.uuid().to_string();
+        if let Err(e) = crate::pod::gc::remove(&ctx.store, pod) {
+            eprintln!("skiff: pod {uuid} is left for gc: {e:#}");
+        }
+    }
+    refusal
 }
 
 #[cfg(test)]

@@ -100,6 +100,17 @@ pub fn destroy(store: &Store, mut pod: Pod) -> Result<()> {
     std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))
 }
 
+/// Removes a pod this process has locked ([`destroy`]) and frees its name.
+pub fn remove(store: &Store, pod: Pod) -> Result<()> {
+    let uuid = pod.uuid().to_string();
+    let name = pod.read_manifest().ok().and_then(|m| m.name);
+    destroy(store, pod)?;
+    if let Some(n) = name {
+        skiff_pods::names::release(store, &n, &uuid);
+    }
+    Ok(())
+}
+
 /// Frees what a pod that is over still holds outside its directory: what
 /// its flavor's `gc` entrypoint frees (the network: DNAT rules, veths, CNI
 /// leases; cgroups) and the pod's (empty) cgroup. The pod itself stays as
