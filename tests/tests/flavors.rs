@@ -90,6 +90,33 @@ fn nspawn_without_systemd_nspawn_names_the_package() {
     assert_eq!(s.list_json().as_array().map(Vec::len), Some(0));
 }
 
+/// What reaches the caller's stderr is the app's, not systemd-nspawn's own
+/// chatter (on this machine kind, whose /run is on disk, it complained at
+/// every pod's end), and nspawn leaves nothing under the host's /run.
+#[test]
+fn an_nspawn_pods_stderr_is_the_apps_own() {
+    let s = Skiff::new();
+    let o = s.output(&[
+        "run",
+        "--rm",
+        "--stage1",
+        "nspawn",
+        "--net",
+        "none",
+        &s.image,
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!((String::from_utf8_lossy(&o.stdout).as_ref(), stderr(&o).as_str()), ("out\n", "err\n"));
+    let left = std::fs::read_dir("/run/systemd/nspawn/propagate")
+        .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("skiff-")).count());
+    assert_eq!(left.unwrap_or(0), 0, "no propagate directory of a skiff pod is left");
+}
+
 /// skiff's flavors mount an app's root with overlayfs's `volatile`
 /// (docs/pod-store.md): its writes reach the upper directory, unsynced.
 #[test]

@@ -39,8 +39,11 @@ fn machine(uuid: &str) -> String {
 /// nspawn leaves an empty `propagate/<machine>` directory behind when /run
 /// is not a tmpfs; gc and the end of `run` remove it.
 pub fn remove_nspawn_leftovers(uuid: &str) {
-    let _ = std::fs::remove_dir(Path::new("/run/systemd/nspawn/propagate").join(machine(uuid)));
+    let _ = std::fs::remove_dir(Path::new(PROPAGATE_DIR).join(machine(uuid)));
 }
+
+/// Where nspawn keeps a directory per container for mounts it propagates.
+const PROPAGATE_DIR: &str = "/run/systemd/nspawn/propagate";
 
 fn find_nspawn() -> Result<PathBuf, String> {
     let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
@@ -176,6 +179,15 @@ fn build_root(m: &PodManifest, overlays: &[Overlay], root: &Path, pod_dir: &Path
     mount(Some("tmpfs"), root, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755,size=1m"))
         .map_err(|e| format!("cannot mount the container's root: {e}"))?;
     let mkdir = |p: &Path| std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()));
+    // nspawn removes its mount-propagation directory at the end only from
+    // a tmpfs, and where /run is on disk says on every pod's end
+    // `Attempted to remove disk file system under …, and we can't allow
+    // that.` A tmpfs of this namespace's own keeps it quiet and the host's
+    // /run clean.
+    let propagate = Path::new(PROPAGATE_DIR);
+    mkdir(propagate)?;
+    mount(Some("tmpfs"), propagate, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755,size=1m"))
+        .map_err(|e| format!("cannot mount a tmpfs on {PROPAGATE_DIR}: {e}"))?;
     // The container's init is this binary: it needs the host's libraries
     // (merged /usr: /lib and /lib64 are links into it) and nspawn wants /usr.
     mkdir(&root.join("usr"))?;
