@@ -108,7 +108,7 @@ fn app_names_are_unique_and_apps_are_entered_by_name() {
     assert_eq!(out, format!("a a-root /skiff/{uuid}/a\n"));
     let o = s.output(&["enter", &uuid, "--", "/bin/true"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(stderr(&o).contains("--app"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("choose one with --app (a, b)"), "the apps are listed: {}", stderr(&o));
     // Each app's limits are its own cgroup's.
     let v1 = std::path::PathBuf::from(format!("/sys/fs/cgroup/memory/skiff/{uuid}/b/memory.limit_in_bytes"));
     let mem = if v1.exists() { v1 } else { format!("/sys/fs/cgroup/skiff/{uuid}/b/memory.max").into() };
