@@ -206,6 +206,26 @@ pub struct Mount {
     /// the image cannot lead it out).
     pub target: String,
     pub read_only: bool,
+    /// Set on the one mount (the first, in app order) of a pod volume that
+    /// gives the new volume its owner and mode; absent everywhere else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_volume: Option<NewVolume>,
+}
+
+/// The owner and mode a new pod volume gets before its first mount. Each
+/// field left out is taken from the directory at the mount's target in the
+/// app's root, when the image has one there (Docker's copy-up of a
+/// volume's metadata), else kept as made (root, 0755).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewVolume {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+    /// Permission bits, at most 0o7777.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
 }
 
 /// How an app is confined, resolved by stage0 (docs/manifest.md).
@@ -349,6 +369,7 @@ mod tests {
                     source: MountSource::Volume("data".into()),
                     target: "/data".into(),
                     read_only: false,
+                    new_volume: None,
                 }],
                 resources: Default::default(),
                 oom_score_adj: Some(100),

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use skiff_tests::fixture::busybox_spec;
 use skiff_tests::oci::{write_layout, Layer};
-use skiff_tests::rawtar::{dir, link, tar_of};
+use skiff_tests::rawtar::{dir, link, tar_of, Entry};
 use skiff_tests::{stderr, Skiff};
 use tar::EntryType;
 
@@ -135,4 +135,97 @@ fn pod_volumes_and_bad_volumes() {
         assert_eq!(o.status.code(), Some(125), "{v}");
         assert!(stderr(&o).contains(needle), "{v}: {}", stderr(&o));
     }
+}
+
+/// postgres' initdb as its own user: chmod of its data directory, then
+/// files in it. The image made the directory 999:999 0700; a new pod
+/// volume there looks the same (issue 15.5), for every flavor.
+#[test]
+fn a_new_pod_volume_takes_the_owner_and_mode_of_the_image_directory() {
+    let s = Skiff::new();
+    let layer = tar_of(&[
+        dir("var/lib"),
+        Entry { mode: 0o700, uid: 999, ..dir("var/lib/pg") },
+        Entry { mode: 0o1777, ..dir("scratch") },
+    ]);
+    let p = s.tmp().join("pg");
+    write_layout(&p, &busybox_spec(vec![Layer::gz(layer)]));
+    let img = format!("oci:{}:latest", p.display());
+    let stat = "stat -c '%u %g %a' /var/lib/pg /scratch /fresh";
+    let initdb = format!("chmod 700 /var/lib/pg && echo 15 > /var/lib/pg/PG_VERSION && {stat}");
+    for flavor in ["ns", "fly", "nspawn"] {
+        let out = s.ok(&[
+            "run",
+            "--stage1",
+            flavor,
+            &img,
+            "--volume",
+            "pgdata:/var/lib/pg",
+            "--volume",
+            "scratch:/scratch",
+            "--volume",
+            "fresh:/fresh",
+            "--user",
+            "999",
+            "--exec",
+            "/bin/sh",
+            "--",
+            "-c",
+            &initdb,
+        ]);
+        assert_eq!(out, "999 999 700\n0 0 1777\n0 0 755\n", "{flavor}");
+    }
+    // Explicit options win over the image's, field by field; a second app
+    // mounting the volume elsewhere does not change it again.
+    let out = s.ok(&[
+        "run",
+        &img,
+        "--volume",
+        "pgdata:/var/lib/pg:uid=1000,mode=0750",
+        "--app-name",
+        "db",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "stat -c '%u %g %a' /var/lib/pg",
+        "---",
+        &img,
+        "--volume",
+        "pgdata:/scratch:gid=1001",
+        "--app-name",
+        "side",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "stat -c '%u %g %a' /scratch",
+    ]);
+    assert_eq!(out, "1000 1001 750\n1000 1001 750\n");
+    for (v, needle) in [
+        ("data:/x:uid=root", "uid=\"root\": expected a number"),
+        ("data:/x:mode=0800", "expected an octal mode"),
+        ("/tmp:/x:uid=0", "applies to pod volumes, not to host paths"),
+        ("data:/x:bogus", "unknown option \"bogus\""),
+    ] {
+        let o = s.output(&["run", &img, "--volume", v, "--exec", "/bin/true"]);
+        assert_eq!(o.status.code(), Some(125), "{v}");
+        assert!(stderr(&o).contains(needle), "{v}: {}", stderr(&o));
+    }
+    let o = s.output(&[
+        "run",
+        &img,
+        "--volume",
+        "d:/a:uid=1",
+        "--exec",
+        "/bin/true",
+        "---",
+        &img,
+        "--volume",
+        "d:/b:uid=2",
+        "--exec",
+        "/bin/true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("volume d is given uid=1 and uid=2"), "{}", stderr(&o));
 }

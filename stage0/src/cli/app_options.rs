@@ -13,6 +13,7 @@ use skiff_pods::spec::{AppSpec, PodSpec};
 use crate::pod::prepare::{self, AppOverrides};
 use crate::pod::resources;
 use crate::pod::security;
+use crate::pod::volume;
 
 #[derive(Parser, Debug, Default)]
 #[command(name = "app options", no_binary_name = true, disable_help_flag = true, help_template = "{options}")]
@@ -44,8 +45,11 @@ pub(super) struct AppOptions {
     #[arg(long, value_name = "FILE")]
     set_env_file: Vec<PathBuf>,
     /// Mount a host path (recursively; ro also for mounts under it) or a
-    /// pod-private volume NAME (empty at first) at TARGET (repeatable).
-    #[arg(long, value_name = "SOURCE:TARGET[:ro]")]
+    /// pod-private volume NAME (empty at first, with the owner and mode of
+    /// the image's directory at TARGET unless uid=, gid=, mode= say
+    /// otherwise) at TARGET (repeatable). OPTIONS: ro, rw, uid=N, gid=N,
+    /// mode=OCTAL, comma-separated.
+    #[arg(long, value_name = "SOURCE:TARGET[:OPTIONS]")]
     volume: Vec<String>,
     /// Memory limit of the pod's cgroup, e.g. 256M or 1G; going over it gets
     /// the app OOM-killed (exit 137).
@@ -205,7 +209,7 @@ pub(super) fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppO
         None => None,
     };
     let mounts =
-        o.volume.iter().map(|v| prepare::parse_volume(v)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+        o.volume.iter().map(|v| volume::parse(v)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
     let num = |v: &Option<String>, what: &str, lo: i64, hi: i64| -> Result<Option<i64>> {
         v.as_deref().map(|s| resources::parse_in_range(s, what, lo, hi)).transpose().map_err(anyhow::Error::msg)
     };

@@ -10,3 +10,4 @@ pub mod prepare;
 pub mod resources;
 pub mod security;
 pub mod unmount;
+pub mod volume;

@@ -67,35 +67,6 @@ pub fn parse_user(s: &str) -> std::result::Result<(String, Option<String>), Stri
     Ok((u.to_string(), g.map(str::to_string)))
 }
 
-/// Parses `--volume SOURCE:TARGET[:ro|:rw]`: SOURCE is an absolute host
-/// path (which must exist) or the name of a pod-private volume.
-pub fn parse_volume(spec: &str) -> std::result::Result<Mount, String> {
-    let bad = |why: &str| format!("--volume {spec:?}: {why}");
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (src, target, read_only) = match parts.as_slice() {
-        [s, t] => (*s, *t, false),
-        [s, t, "ro"] => (*s, *t, true),
-        [s, t, "rw"] => (*s, *t, false),
-        _ => return Err(bad("expected SOURCE:TARGET[:ro|:rw]")),
-    };
-    if !target.starts_with('/') || target.split('/').any(|c| c == "..") {
-        return Err(bad("the target must be an absolute path without '..'"));
-    }
-    let source = if src.starts_with('/') {
-        std::fs::metadata(src).map_err(|e| bad(&format!("source {src}: {e}")))?;
-        MountSource::Host(src.into())
-    } else if !src.is_empty()
-        && src.len() <= 64
-        && src.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && src.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    {
-        MountSource::Volume(src.to_string())
-    } else {
-        return Err(bad("the source must be an absolute host path or a volume name ([A-Za-z0-9_.-])"));
-    };
-    Ok(Mount { source, target: target.to_string(), read_only })
-}
-
 /// Parses `--hosts-entry IP=NAME`.
 pub fn parse_hosts_entry(s: &str) -> std::result::Result<(String, String), String> {
     let bad = || format!("invalid --hosts-entry {s:?}: expected IP=NAME");
@@ -406,7 +377,8 @@ pub fn manifest(
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".to_string()),
     };
-    let apps = build_apps(&hostname)?;
+    let mut apps = build_apps(&hostname)?;
+    crate::pod::volume::assign_new_volumes(&mut apps).map_err(anyhow::Error::msg)?;
     for (i, a) in apps.iter().enumerate() {
         if apps[..i].iter().any(|b| b.name == a.name) {
             bail!("two apps of the pod are named {:?}: name them with --app-name", a.name);
@@ -446,18 +418,6 @@ mod tests {
         assert_eq!(parse_user("web:staff").unwrap(), ("web".to_string(), Some("staff".to_string())));
         for bad in ["", ":", "a:", "a b", "../x", "x:y:z"] {
             assert!(parse_user(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn volumes() {
-        let v = parse_volume("/tmp:/data:ro").unwrap();
-        assert_eq!((v.source, v.target.as_str(), v.read_only), (MountSource::Host("/tmp".into()), "/data", true));
-        assert_eq!(parse_volume("cache:/var/cache").unwrap().source, MountSource::Volume("cache".into()));
-        for bad in
-            ["/tmp", "/tmp:data", "/tmp:/a/../b", "/nonexistent-skiff:/x", "../x:/y", "a/b:/y", "/tmp:/x:maybe", ":/x"]
-        {
-            assert!(parse_volume(bad).is_err(), "{bad}");
         }
     }
 

@@ -91,6 +91,7 @@ impl AppRelay {
                 source: MountSource::Host(self.path.clone()),
                 target: APP_SOCKET.into(),
                 read_only: false,
+                new_volume: None,
             });
             app.env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
             app.env.push(format!("NOTIFY_SOCKET={APP_SOCKET}"));

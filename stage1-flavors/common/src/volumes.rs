@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
-use skiff_pods::manifest::{Mount, MountSource};
+use skiff_pods::manifest::{Mount, MountSource, NewVolume};
 
 fn in_root() -> ResolveFlags {
     ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS
@@ -19,10 +19,46 @@ fn open_in_root(root: &OwnedFd, rel: &Path, dir: bool) -> rustix::io::Result<Own
     rustix::fs::openat2(root, rel, flags | OFlags::CLOEXEC, Mode::empty(), in_root())
 }
 
+fn relative(target: &str) -> PathBuf {
+    Path::new(target).components().filter(|c| matches!(c, Component::Normal(_))).collect()
+}
+
+/// Gives a new pod volume the owner and mode the manifest asks for, each
+/// field it leaves out taken from the directory at `target` in the app's
+/// root when the image has one there (so postgres finds its data
+/// directory owned by its user, mode 0700, as the image made it).
+fn make_new_volume(root: &OwnedFd, volume: &Path, target: &str, asked: NewVolume) -> Result<(), String> {
+    let image = match open_in_root(root, &relative(target), true) {
+        Ok(fd) => Some(rustix::fs::fstat(&fd).map_err(|e| format!("volume target {target}: {e}"))?),
+        Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => None,
+        Err(e) => return Err(format!("volume target {target}: {e}")),
+    };
+    let uid = asked.uid.or(image.map(|st| st.st_uid));
+    let gid = asked.gid.or(image.map(|st| st.st_gid));
+    let mode = asked.mode.or(image.map(|st| st.st_mode & 0o7777));
+    if (uid, gid, mode) == (None, None, None) {
+        return Ok(());
+    }
+    let dir = rustix::fs::open(
+        volume,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("volume {}: {e}", volume.display()))?;
+    let fail = |e: rustix::io::Errno| format!("cannot give volume {} its owner and mode: {e}", volume.display());
+    // chown clears the set-id bits, so the mode goes
+    // last.
+    rustix::fs::fchown(&dir, uid.map(rustix::fs::Uid::from_raw), gid.map(rustix::fs::Gid::from_raw)).map_err(fail)?;
+    if let Some(mode) = mode {
+        rustix::fs::fchmod(&dir, Mode::from_raw_mode(mode)).map_err(fail)?;
+    }
+    Ok(())
+}
+
 /// Opens `target` inside `root`, creating missing parents (mode 0755) and
 /// the final entry (a directory, or an empty file when `dir` is false).
 fn resolve_creating(root: &OwnedFd, target: &str, dir: bool) -> Result<OwnedFd, String> {
-    let rel: PathBuf = Path::new(target).components().filter(|c| matches!(c, Component::Normal(_))).collect();
+    let rel = relative(target);
     let comps: Vec<_> = rel.components().collect();
     let mut prefix = PathBuf::new();
     for (i, c) in comps.iter().enumerate() {
@@ -83,6 +119,9 @@ pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount]) -> Result<(), 
             }
             MountSource::Volume(name) => return Err(format!("invalid volume name {name:?}")),
         };
+        if let (Some(asked), MountSource::Volume(_)) = (m.new_volume, &m.source) {
+            make_new_volume(&root, &source, &m.target, asked)?;
+        }
         let md = std::fs::metadata(&source).map_err(|e| format!("volume source {}: {e}", source.display()))?;
         let target = resolve_creating(&root, &m.target, md.is_dir())?;
         // The resolved entry's real path: inside the root by construction.

@@ -1,0 +1,184 @@
+//! `--volume`: parsing one, and deciding which mount of a pod volume gives
+//! the new volume its owner and mode (docs/manifest.md `new_volume`).
+
+use skiff_pods::manifest::{Mount, MountSource, NewVolume};
+use skiff_pods::App;
+
+/// Parses `--volume SOURCE:TARGET[:OPTIONS]`: SOURCE is an absolute host
+/// path (which must exist) or the name of a pod-private volume; OPTIONS is
+/// a comma-separated list of `ro`, `rw`, and for pod volumes `uid=N`,
+/// `gid=N`, `mode=OCTAL` (rkt's options of an empty volume).
+pub fn parse(spec: &str) -> Result<Mount, String> {
+    let bad = |why: &str| format!("--volume {spec:?}: {why}");
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (src, target, options) = match parts.as_slice() {
+        [s, t] => (*s, *t, None),
+        [s, t, o] => (*s, *t, Some(*o)),
+        _ => return Err(bad("expected SOURCE:TARGET[:OPTIONS]")),
+    };
+    if !target.starts_with('/') || target.split('/').any(|c| c == "..") {
+        return Err(bad("the target must be an absolute path without '..'"));
+    }
+    let source = if src.starts_with('/') {
+        std::fs::metadata(src).map_err(|e| bad(&format!("source {src}: {e}")))?;
+        MountSource::Host(src.into())
+    } else if valid_volume_name(src) {
+        MountSource::Volume(src.to_string())
+    } else {
+        return Err(bad("the source must be an absolute host path or a volume name ([A-Za-z0-9_.-])"));
+    };
+    let mut read_only = false;
+    let mut owner = NewVolume::default();
+    for opt in options.into_iter().flat_map(|o| o.split(',')) {
+        match opt.split_once('=') {
+            None if opt == "ro" => read_only = true,
+            None if opt == "rw" => read_only = false,
+            Some((key @ ("uid" | "gid" | "mode"), value)) => {
+                if matches!(source, MountSource::Host(_)) {
+                    return Err(bad(&format!("{key}= applies to pod volumes, not to host paths")));
+                }
+                let (slot, parsed) = match key {
+                    "uid" => (&mut owner.uid, value.parse::<u32>().ok()),
+                    "gid" => (&mut owner.gid, value.parse::<u32>().ok()),
+                    _ => (&mut owner.mode, u32::from_str_radix(value, 8).ok().filter(|m| *m <= 0o7777)),
+                };
+                let what = if key == "mode" { "an octal mode up to 7777" } else { "a number" };
+                *slot = Some(parsed.ok_or_else(|| bad(&format!("{key}={value:?}: expected {what}")))?);
+            }
+            _ => return Err(bad(&format!("unknown option {opt:?} (expected ro, rw, uid=N, gid=N or mode=OCTAL)"))),
+        }
+    }
+    let new_volume = (owner != NewVolume::default()).then_some(owner);
+    Ok(Mount { source, target: target.to_string(), read_only, new_volume })
+}
+
+fn valid_volume_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Gives each pod volume's owner and mode to its first mount (in app
+/// order), where the flavor sets them before mounting it: what any of its
+/// mounts asked for explicitly, the rest from the image at that target.
+/// Two mounts asking for different values of one field are refused.
+pub fn assign_new_volumes(apps: &mut [App]) -> Result<(), String> {
+    let mut seen: Vec<(String, NewVolume)> = Vec::new();
+    for mount in apps.iter().flat_map(|a| &a.mounts) {
+        let MountSource::Volume(name) = &mount.source else { continue };
+        let asked = mount.new_volume.unwrap_or_default();
+        match seen.iter_mut().find(|(n, _)| n == name) {
+            None => seen.push((name.clone(), asked)),
+            Some((_, merged)) => {
+                let fields = [
+                    ("uid", &mut merged.uid, asked.uid, false),
+                    ("gid", &mut merged.gid, asked.gid, false),
+                    ("mode", &mut merged.mode, asked.mode, true),
+                ];
+                for (key, have, want, octal) in fields {
+                    match (*have, want) {
+                        (Some(a), Some(b)) if a != b => {
+                            let show = |v: u32| if octal { format!("{v:o}") } else { v.to_string() };
+                            return Err(format!(
+                                "volume {name} is given {key}={} and {key}={}: give it once",
+                                show(a),
+                                show(b)
+                            ));
+                        }
+                        (None, Some(b)) => *have = Some(b),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    for app in apps.iter_mut() {
+        for mount in &mut app.mounts {
+            mount.new_volume = None;
+            let MountSource::Volume(name) = &mount.source else { continue };
+            if let Some(i) = seen.iter().position(|(n, _)| n == name) {
+                mount.new_volume = Some(seen.remove(i).1);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes() {
+        let v = parse("/tmp:/data:ro").unwrap();
+        assert_eq!((v.source, v.target.as_str(), v.read_only), (MountSource::Host("/tmp".into()), "/data", true));
+        assert_eq!(parse("cache:/var/cache").unwrap().source, MountSource::Volume("cache".into()));
+        let v = parse("pg:/var/lib/pg:uid=999,gid=998,mode=0700,ro").unwrap();
+        assert_eq!(v.new_volume, Some(NewVolume { uid: Some(999), gid: Some(998), mode: Some(0o700) }));
+        assert!(v.read_only);
+        assert_eq!(parse("pg:/x:mode=1777").unwrap().new_volume.and_then(|n| n.mode), Some(0o1777));
+        assert_eq!(parse("pg:/x:rw").unwrap().new_volume, None);
+        for bad in [
+            "/tmp",
+            "/tmp:data",
+            "/tmp:/a/../b",
+            "/nonexistent-skiff:/x",
+            "../x:/y",
+            "a/b:/y",
+            "/tmp:/x:maybe",
+            ":/x",
+            "/tmp:/x:uid=0",
+            "v:/x:uid=root",
+            "v:/x:uid=-1",
+            "v:/x:gid=4294967296",
+            "v:/x:mode=0800",
+            "v:/x:mode=17777",
+            "v:/x:mode=",
+            "v:/x:owner=1",
+            "v:/x:ro:rw",
+            "v:/x:ro,,uid=1",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn app(mounts: &[&str]) -> App {
+        App {
+            name: "a".into(),
+            image: skiff_pods::manifest::ImageRef { name: "i".into(), id: "sha256:ab".into() },
+            rootfs: skiff_pods::manifest::Rootfs { layers_dir: "/l".into(), layers: vec![] },
+            exec: vec!["/bin/true".into()],
+            env: vec![],
+            working_dir: "/".into(),
+            user: "0".into(),
+            group: None,
+            isolation: Default::default(),
+            mounts: mounts.iter().map(|s| parse(s).unwrap()).collect(),
+            resources: Default::default(),
+            oom_score_adj: None,
+        }
+    }
+
+    #[test]
+    fn the_first_mount_of_each_volume_makes_it() {
+        let mut apps =
+            vec![app(&["/tmp:/t", "a:/a", "b:/b:mode=0700"]), app(&["b:/c:uid=5", "a:/d:gid=7", "c:/e", "/tmp:/u"])];
+        assign_new_volumes(&mut apps).unwrap();
+        let got: Vec<Vec<Option<NewVolume>>> =
+            apps.iter().map(|a| a.mounts.iter().map(|m| m.new_volume).collect()).collect();
+        let nv = |uid, gid, mode| Some(NewVolume { uid, gid, mode });
+        assert_eq!(
+            got,
+            vec![
+                vec![None, nv(None, Some(7), None), nv(Some(5), None, Some(0o700))],
+                vec![None, None, nv(None, None, None), None],
+            ]
+        );
+        let mut clash = vec![app(&["a:/a:uid=1"]), app(&["a:/b:uid=2"])];
+        let e = assign_new_volumes(&mut clash).unwrap_err();
+        assert!(e.contains("volume a is given uid=1 and uid=2"), "{e}");
+        let mut same = vec![app(&["a:/a:mode=0750"]), app(&["a:/b:mode=750"])];
+        assert!(assign_new_volumes(&mut same).is_ok());
+    }
+}
