@@ -156,6 +156,47 @@ fn export_is_read_by_skopeo_and_umoci() {
     assert_eq!(o.status.code(), Some(125));
 }
 
+/// skopeo's rule: the path ends at its first ':', the rest is the name,
+/// written whole into the index; without one, the image's own name.
+#[test]
+fn export_writes_the_full_name() {
+    let s = Skiff::new();
+    let ref_names = |tar: &std::path::Path| {
+        let dir = tar.with_extension("d");
+        std::fs::create_dir(&dir).unwrap();
+        tool("tar", &["-C", dir.to_str().unwrap(), "-xf", tar.to_str().unwrap(), "index.json"]);
+        let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+        let names: Vec<String> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap_or("").to_string())
+            .collect();
+        names
+    };
+    s.ok(&["fetch", "-q", &s.image]);
+    let out = s.tmp().join("redis.tar");
+    let dest = format!("oci-archive:{}:localhost/redis:1", out.display());
+    s.ok(&["image", "export", &s.image, &dest]);
+    assert_eq!(ref_names(&out), ["localhost/redis:1"]);
+    let inspect: serde_json::Value = serde_json::from_str(&tool("skopeo", &["inspect", &dest])).unwrap();
+    assert_eq!(inspect["Architecture"], "amd64");
+    assert_eq!(s.ok(&["fetch", "-q", &dest]), s.ok(&["fetch", "-q", &s.image]));
+    assert!(s.ok(&["image", "list"]).contains(&format!("{}:localhost/redis:1", out.display())));
+
+    let root = s.tmp().join("root");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    s.ok(&["image", "build", "-q", "--from-dir", root.to_str().unwrap(), "--tag", "mytool:1"]);
+    let own = s.tmp().join("own.tar");
+    s.ok(&["image", "export", "mytool:1", &format!("oci-archive:{}", own.display())]);
+    assert_eq!(ref_names(&own), ["localhost/mytool:1"]);
+
+    let o = s.output(&["image", "export", "mytool:1", &format!("oci-archive:{}:bad name", own.display())]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("is not a tag or image name"), "{}", stderr(&o));
+}
+
 #[test]
 fn images_made_by_umoci_run() {
     let s = Skiff::new();

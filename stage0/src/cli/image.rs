@@ -11,7 +11,7 @@ use super::Ctx;
 use crate::image::build::{build, BuildSpec};
 use crate::image::catalog::{self, Entry};
 use crate::image::digest::Digest;
-use crate::image::reference::DockerRef;
+use crate::image::reference::{DockerRef, ImageReference};
 use crate::image::{export, gc};
 use crate::output::{self, Format, TableArgs};
 
@@ -34,10 +34,11 @@ pub enum ImageCommand {
     /// Delete blobs and layer trees no image or pod references, and leftovers
     /// of interrupted fetches.
     Gc,
-    /// Write a stored image as an OCI archive: oci-archive:PATH[:TAG].
+    /// Write a stored image as an OCI archive: oci-archive:PATH[:NAME], the
+    /// name (a tag, or e.g. localhost/redis:1) in its index.
     Export {
         image: String,
-        #[arg(value_name = "oci-archive:PATH[:TAG]")]
+        #[arg(value_name = "oci-archive:PATH[:NAME]")]
         dest: String,
     },
     /// Make a single-layer image from a root filesystem directory,
@@ -181,17 +182,15 @@ fn rm(ctx: &Ctx, images: &[String]) -> Result<i32> {
 }
 
 fn export_cmd(ctx: &Ctx, image: &str, dest: &str) -> Result<i32> {
-    let Some(rest) = dest.strip_prefix("oci-archive:") else {
-        bail!("export destination {dest:?} must be oci-archive:PATH[:TAG]");
-    };
-    let (path, tag) = match rest.rsplit_once(':') {
-        Some((p, t)) if !p.is_empty() && !t.contains('/') => (p, Some(t)),
-        _ => (rest, None),
+    let (path, tag) = match ImageReference::parse(dest).map_err(anyhow::Error::msg)? {
+        ImageReference::OciArchive { path, tag } => (path, tag),
+        _ => bail!("export destination {dest:?} must be oci-archive:PATH[:NAME]"),
     };
     let (e, _) = catalog::find(&ctx.images, image)?;
-    // Without a tag, name the image in the archive after its own tag.
-    let own_tag = e.names.iter().find_map(|n| DockerRef::parse(n).ok().and_then(|r| r.tag));
-    export::export(&ctx.images, &e.record, std::path::Path::new(path), tag.or(own_tag.as_deref()))?;
+    // Without a name, the archive carries the image's own registry-style
+    // name (what `podman load` then calls it).
+    let own = e.names.iter().find(|n| DockerRef::parse(n).is_ok());
+    export::export(&ctx.images, &e.record, &path, tag.as_deref().or(own.map(String::as_str)))?;
     Ok(0)
 }
 

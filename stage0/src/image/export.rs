@@ -1,4 +1,4 @@
-//! `image export IMAGE oci-archive:PATH[:TAG]`: the stored blobs as a tar
+//! `image export IMAGE oci-archive:PATH[:NAME]`: the stored blobs as a tar
 //! of an OCI image layout, readable by skopeo, podman and umoci.
 
 use std::fs::File;

@@ -9,9 +9,10 @@ use super::digest::Digest;
 pub enum ImageReference {
     /// `docker://[HOST[:PORT]/]NAME[:TAG|@DIGEST]`: a registry.
     Docker(DockerRef),
-    /// `oci:PATH[:TAG]`: an OCI image layout directory.
+    /// `oci:PATH[:REF]`: an OCI image layout directory; REF is a tag or a
+    /// full name (the path ends at the first ':', as in skopeo).
     OciLayout { path: PathBuf, tag: Option<String> },
-    /// `oci-archive:PATH[:TAG]`: a tar of an OCI image layout.
+    /// `oci-archive:PATH[:REF]`: a tar of an OCI image layout.
     OciArchive { path: PathBuf, tag: Option<String> },
     /// `docker-archive:PATH[:NAME[:TAG]]`: `docker save` output.
     DockerArchive { path: PathBuf, name: Option<String> },
@@ -29,17 +30,32 @@ fn is_tag(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-/// Splits `PATH[:SUFFIX]` where the suffix may be a tag (used by the
-/// file-based transports, whose paths may contain ':').
-fn path_and_tag(rest: &str, whole: &str) -> Result<(PathBuf, Option<String>), String> {
-    let (path, tag) = match rest.rsplit_once(':') {
-        Some((p, t)) if is_tag(t) && !p.is_empty() => (p, Some(t.to_string())),
-        _ => (rest, None),
+/// An OCI ref name (`org.opencontainers.image.ref.name`): a tag such as
+/// `latest`, or a full name such as `localhost/redis:1`, as skopeo and
+/// podman write them.
+fn is_ref_name(s: &str) -> bool {
+    s.len() <= 255
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/' | ':' | '@' | '+'))
+}
+
+/// Splits `PATH[:REF]` of the file-based transports by skopeo's rule: the
+/// path ends at its first ':' and everything after it is the reference, so
+/// `oci-archive:/x.tar:localhost/redis:1` names `localhost/redis:1`.
+fn path_and_ref(rest: &str, whole: &str) -> Result<(PathBuf, Option<String>), String> {
+    let (path, reference) = match rest.split_once(':') {
+        Some((p, r)) => (p, Some(r)),
+        None => (rest, None),
     };
-    if path.is_empty() || path.starts_with(':') {
+    if path.is_empty() {
         return Err(format!("image reference {whole:?} has no path"));
     }
-    Ok((PathBuf::from(path), tag))
+    if let Some(r) = reference.filter(|r| !is_ref_name(r)) {
+        return Err(format!(
+            "image reference {whole:?}: {r:?} is not a tag or image name (the path ends at the first ':')"
+        ));
+    }
+    Ok((PathBuf::from(path), reference.map(str::to_string)))
 }
 
 impl ImageReference {
@@ -48,11 +64,11 @@ impl ImageReference {
             return DockerRef::parse(rest).map(ImageReference::Docker);
         }
         if let Some(rest) = s.strip_prefix("oci:") {
-            let (path, tag) = path_and_tag(rest, s)?;
+            let (path, tag) = path_and_ref(rest, s)?;
             return Ok(ImageReference::OciLayout { path, tag });
         }
         if let Some(rest) = s.strip_prefix("oci-archive:") {
-            let (path, tag) = path_and_tag(rest, s)?;
+            let (path, tag) = path_and_ref(rest, s)?;
             return Ok(ImageReference::OciArchive { path, tag });
         }
         if let Some(rest) = s.strip_prefix("docker-archive:") {
@@ -181,8 +197,11 @@ mod tests {
     fn layouts_with_and_without_tags() {
         assert_eq!(ImageReference::parse("oci:./bb:latest").unwrap(), oci("./bb", Some("latest")));
         assert_eq!(ImageReference::parse("oci:/srv/bb").unwrap(), oci("/srv/bb", None));
-        assert_eq!(ImageReference::parse("oci:/a:b/c").unwrap(), oci("/a:b/c", None));
-        assert_eq!(ImageReference::parse("oci:/a:b/c:v1.2").unwrap(), oci("/a:b/c", Some("v1.2")));
+        assert_eq!(ImageReference::parse("oci:/a:b/c").unwrap(), oci("/a", Some("b/c")));
+        assert_eq!(
+            ImageReference::parse("oci-archive:/x.tar:localhost/redis:1").unwrap(),
+            ImageReference::OciArchive { path: "/x.tar".into(), tag: Some("localhost/redis:1".into()) }
+        );
         assert_eq!(
             ImageReference::parse("docker-archive:/x.tar:localhost/bb:1").unwrap(),
             ImageReference::DockerArchive { path: "/x.tar".into(), name: Some("localhost/bb:1".into()) }
@@ -193,9 +212,20 @@ mod tests {
     fn ids_names_and_bad_input() {
         assert_eq!(ImageReference::parse("sha256:abcd").unwrap(), ImageReference::Id("abcd".into()));
         assert_eq!(ImageReference::parse("mytool:1").unwrap(), ImageReference::Name("mytool:1".into()));
-        for bad in
-            ["", "oci:", "oci::latest", "sha256:ab", "sha256:XYZW", "sha256:../../x", "http://x", "a b", "docker://"]
-        {
+        for bad in [
+            "",
+            "oci:",
+            "oci::latest",
+            "oci:/x:",
+            "oci:/x:a b",
+            "oci:/x:../y",
+            "sha256:ab",
+            "sha256:XYZW",
+            "sha256:../../x",
+            "http://x",
+            "a b",
+            "docker://",
+        ] {
             assert!(ImageReference::parse(bad).is_err(), "{bad}");
         }
     }
