@@ -52,11 +52,30 @@ fn build_is_reproducible_and_applies_the_config() {
             "1000",
         ]
     };
+    let created = |tag: &str| {
+        let v: serde_json::Value = serde_json::from_str(&s.ok(&["image", "inspect", tag])).unwrap();
+        v["config"]["created"].as_str().unwrap_or("none").to_string()
+    };
+    let touch = |stamp: &str| {
+        tool("find", &[root.to_str().unwrap(), "-exec", "touch", "-h", "-d", stamp, "{}", "+"]);
+    };
+    touch("2025-03-04T05:06:07Z");
     let a = s.ok(&args("mytool:1"));
-    // Touching every file changes mtimes, not the digest.
-    tool("touch", &[root.join("etc/motd").to_str().unwrap(), root.join("bin").to_str().unwrap()]);
-    let b = s.ok(&args("mytool:2"));
-    assert_eq!(a, b, "same directory and options, same image ID");
+    assert_eq!(created("mytool:1"), "2025-03-04T05:06:07Z", "the newest mtime in the tree");
+    assert_eq!(s.ok(&args("mytool:1")), a, "same tree and options, same image ID");
+    // Files' mtimes are not kept, so --created alone decides the digest.
+    let mut pinned = args("mytool:2");
+    pinned.extend(["--created", "2026-01-02T03:04:05Z"]);
+    let b = s.ok(&pinned);
+    assert_eq!(created("mytool:2"), "2026-01-02T03:04:05Z");
+    touch("2025-09-09T09:09:09Z");
+    assert_eq!(s.ok(&pinned), b, "touching files changes mtimes, not a pinned image");
+    assert_ne!(s.ok(&args("mytool:3")), a, "unpinned, the creation time follows the tree");
+    let mut bad = args("mytool:4");
+    bad.extend(["--created", "yesterday"]);
+    let o = s.output(&bad);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("--created \"yesterday\": expected RFC 3339"), "{}", stderr(&o));
     let out = s.ok(&["run", "mytool:1"]);
     assert_eq!(out, "built by skiff\n/etc\n1000\nhi\n");
     let out =
@@ -65,6 +84,26 @@ fn build_is_reproducible_and_applies_the_config() {
     let o = s.output(&["image", "build", "--from-dir", "/nonexistent", "--tag", "x"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("/nonexistent"));
+}
+
+/// A root made by debootstrap has device nodes in /dev: left out, said once.
+#[test]
+fn build_says_once_what_it_left_out() {
+    let s = Skiff::new();
+    let root = s.tmp().join("rootfs");
+    rootfs(&root);
+    std::fs::create_dir(root.join("dev")).unwrap();
+    for (name, minor) in [("null", "3"), ("zero", "5"), ("full", "7")] {
+        tool("mknod", &[root.join("dev").join(name).to_str().unwrap(), "c", "1", minor]);
+    }
+    let sock = std::os::unix::net::UnixListener::bind(root.join("dev/log")).unwrap();
+    let o = s.output(&["image", "build", "-q", "--from-dir", root.to_str().unwrap(), "--tag", "devs:1"]);
+    drop(sock);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("left out 4 device node(s) and socket(s)"), "{err}");
+    assert_eq!(s.ok_sh("devs:1", "ls /dev/null /dev/log 2>&1 | wc -l").trim(), "2", "the pod's own /dev");
 }
 
 #[test]

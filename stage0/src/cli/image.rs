@@ -78,6 +78,11 @@ pub struct BuildArgs {
     /// Keep the files' mtimes (the digest then changes when they do).
     #[arg(long)]
     keep_mtimes: bool,
+    /// The image's creation time: RFC 3339 (2026-01-02T03:04:05Z) or
+    /// seconds since the epoch [default: $SOURCE_DATE_EPOCH, else the
+    /// newest mtime in DIR, so the same tree gives the same image].
+    #[arg(long, value_name = "TIME")]
+    created: Option<String>,
     /// Print only the image ID.
     #[arg(long, short)]
     quiet: bool,
@@ -194,6 +199,19 @@ fn export_cmd(ctx: &Ctx, image: &str, dest: &str) -> Result<i32> {
     Ok(0)
 }
 
+/// `--created`: RFC 3339, or seconds since the epoch.
+fn parse_time(s: &str) -> Result<i64> {
+    if let Ok(secs) = s.parse::<u32>() {
+        return Ok(i64::from(secs));
+    }
+    let t = humantime::parse_rfc3339_weak(s).map_err(|_| {
+        anyhow::anyhow!("--created {s:?}: expected RFC 3339 in UTC (2026-01-02T03:04:05Z) or seconds since the epoch")
+    })?;
+    let secs =
+        t.duration_since(std::time::UNIX_EPOCH).map_err(|_| anyhow::anyhow!("--created {s:?} is before 1970"))?;
+    Ok(i64::try_from(secs.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// `--entrypoint`/`--cmd`: a JSON array, or a single word.
 fn argv(s: &str, what: &str) -> Result<Vec<String>> {
     if s.trim_start().starts_with('[') {
@@ -238,14 +256,22 @@ fn build_cmd(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
         user: a.user,
         keep_mtimes: a.keep_mtimes,
         epoch,
+        created: a.created.as_deref().map(parse_time).transpose()?,
     };
     let progress = CliProgress::new(true);
     let _lock = crate::image::lock::StoreLock::shared(&ctx.images)?;
-    let rec = build(&ctx.images, &spec, &name, &progress)?;
+    let built = build(&ctx.images, &spec, &name, &progress)?;
+    if built.skipped_special > 0 {
+        eprintln!(
+            "skiff: image build: left out {} device node(s) and socket(s) of {} (images do not carry them; pods get their own /dev)",
+            built.skipped_special,
+            spec.from_dir.display()
+        );
+    }
     if !a.quiet {
         eprintln!("skiff: built {name}");
     }
-    println!("{}", rec.id);
+    println!("{}", built.record.id);
     Ok(0)
 }
 

@@ -32,6 +32,17 @@ pub struct BuildSpec {
     pub keep_mtimes: bool,
     /// Seconds since the epoch for mtimes and `created` (SOURCE_DATE_EPOCH).
     pub epoch: Option<i64>,
+    /// `--created`: seconds since the epoch for `created` alone, above
+    /// `epoch`. Without either, the newest mtime in the tree (so the same
+    /// tree still gives the same digest).
+    pub created: Option<i64>,
+}
+
+/// What a build made, and what it left out.
+pub struct BuildOutcome {
+    pub record: ImageRecord,
+    /// Device nodes and sockets of the tree, which images do not carry.
+    pub skipped_special: usize,
 }
 
 /// The files of a build, as an image source.
@@ -67,26 +78,26 @@ impl Drop for TempFile {
     }
 }
 
-pub fn build(store: &ImageStore, spec: &BuildSpec, name: &str, progress: &dyn Progress) -> Result<ImageRecord> {
+pub fn build(store: &ImageStore, spec: &BuildSpec, name: &str, progress: &dyn Progress) -> Result<BuildOutcome> {
     let md = std::fs::symlink_metadata(&spec.from_dir)
         .map_err(io_err(format!("cannot read --from-dir {}", spec.from_dir.display())))?;
     if !md.is_dir() {
         return Err(ImageError::Invalid(format!("--from-dir {} is not a directory", spec.from_dir.display())));
     }
     let layer_path = TempFile(cas::tmp_path(store, "build")?);
-    let (diff_id, layer_digest, layer_size) = write_layer(spec, &layer_path.0)?;
+    let layer = write_layer(spec, &layer_path.0)?;
+    let created = spec.created.or(spec.epoch).unwrap_or(layer.newest_mtime);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(created).unwrap_or(0));
+    let created = humantime::format_rfc3339_seconds(t).to_string();
 
     let mut config = json!({
         "architecture": "amd64",
         "os": "linux",
         "config": {},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
-        "history": [{"created_by": "skiff image build --from-dir"}],
+        "created": created,
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
+        "history": [{"created": created, "created_by": "skiff image build --from-dir"}],
     });
-    if let Some(e) = spec.epoch {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(e).unwrap_or(0));
-        config["created"] = humantime::format_rfc3339_seconds(t).to_string().into();
-    }
     let c = &mut config["config"];
     if let Some(ep) = &spec.entrypoint {
         c["Entrypoint"] = json!(ep);
@@ -109,43 +120,54 @@ pub fn build(store: &ImageStore, spec: &BuildSpec, name: &str, progress: &dyn Pr
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.to_string(), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest.to_string(), "size": layer_size}],
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer.digest.to_string(), "size": layer.size}],
     });
     let manifest = serde_json::to_vec(&manifest).map_err(|e| ImageError::Invalid(e.to_string()))?;
     let manifest_digest = Digest::of(&manifest);
     let src = Built {
         blobs: HashMap::from([
-            (layer_digest, Blob::File(layer_path.0.clone())),
+            (layer.digest, Blob::File(layer_path.0.clone())),
             (config_digest, Blob::Bytes(config)),
             (manifest_digest.clone(), Blob::Bytes(manifest.clone())),
         ]),
     };
     let platform = Platform::default();
     let resolved = resolve(&src, Some(OCI_MANIFEST), manifest_digest, manifest, &platform)?;
-    import(store, &src, &resolved, Some(name), &platform, progress)
+    let record = import(store, &src, &resolved, Some(name), &platform, progress)?;
+    Ok(BuildOutcome { record, skipped_special: layer.skipped_special })
 }
 
-/// Writes the gzipped layer; returns its diff_id, digest and size.
-fn write_layer(spec: &BuildSpec, out: &Path) -> Result<(Digest, Digest, u64)> {
+/// The gzipped layer as written.
+struct Layer {
+    diff_id: Digest,
+    digest: Digest,
+    size: u64,
+    newest_mtime: i64,
+    skipped_special: usize,
+}
+
+fn write_layer(spec: &BuildSpec, out: &Path) -> Result<Layer> {
     let what = format!("cannot write the layer of {}", spec.from_dir.display());
     let f = File::create(out).map_err(io_err(what.clone()))?;
     let gz = flate2::write::GzEncoder::new(HashingWriter::new(BufWriter::new(f)), flate2::Compression::default());
     let mut tar = tar::Builder::new(HashingWriter::new(gz));
     tar.mode(tar::HeaderMode::Complete);
-    let mut w = Walker { spec, links: HashMap::new() };
+    let mut w = Walker { spec, links: HashMap::new(), newest_mtime: 0, skipped_special: 0 };
     w.dir(&mut tar, &spec.from_dir, Path::new(""))?;
     let plain = tar.into_inner().map_err(io_err(what.clone()))?;
     let (gz, diff_id, _) = plain.finish();
     let compressed = gz.finish().map_err(io_err(what.clone()))?;
     let (mut file, digest, size) = compressed.finish();
     file.flush().map_err(io_err(what.clone()))?;
-    Ok((diff_id, digest, size))
+    Ok(Layer { diff_id, digest, size, newest_mtime: w.newest_mtime, skipped_special: w.skipped_special })
 }
 
 struct Walker<'a> {
     spec: &'a BuildSpec,
     /// First path of each multiply linked inode, for hard link entries.
     links: HashMap<(u64, u64), PathBuf>,
+    newest_mtime: i64,
+    skipped_special: usize,
 }
 
 impl Walker<'_> {
@@ -178,6 +200,7 @@ impl Walker<'_> {
         let what = format!("cannot add {} to the layer", abs.display());
         let md = std::fs::symlink_metadata(abs).map_err(io_err(what.clone()))?;
         let ft = md.file_type();
+        self.newest_mtime = self.newest_mtime.max(md.mtime());
         if ft.is_dir() {
             let mut h = self.header(&md, EntryType::Directory, 0);
             tar.append_data(&mut h, rel, std::io::empty()).map_err(io_err(what))?;
@@ -193,7 +216,7 @@ impl Walker<'_> {
             return tar.append_data(&mut h, rel, std::io::empty()).map_err(io_err(what));
         }
         if !ft.is_file() {
-            eprintln!("skiff: image build: skipping {} (devices and sockets are not put in images)", abs.display());
+            self.skipped_special += 1;
             return Ok(());
         }
         if md.nlink() > 1 {
