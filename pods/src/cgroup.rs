@@ -36,6 +36,17 @@ enum Kind {
     V2,
 }
 
+/// `bytes` as `--memory` takes it: the largest of T, G, M, K (powers of
+/// 1024) that divides it, so a limit reads back as it was written (`64M`).
+pub fn size_text(bytes: u64) -> String {
+    for (unit, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
+        if bytes != 0 && bytes % (1 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
 #[derive(Clone, Debug)]
 pub struct PodCgroup {
     /// (hierarchy kind, this pod's directory in it).
@@ -305,6 +316,16 @@ mod tests {
 40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
+
+    #[test]
+    fn sizes_read_back_as_written() {
+        assert_eq!(size_text(64 << 20), "64M");
+        assert_eq!(size_text(1 << 30), "1G");
+        assert_eq!(size_text(1536 << 20), "1536M");
+        assert_eq!(size_text(5 << 40), "5T");
+        assert_eq!(size_text(4100), "4100 bytes");
+        assert_eq!(size_text(0), "0 bytes");
+    }
 
     #[test]
     fn hybrid_layout() {

@@ -89,7 +89,7 @@ fn going_over_the_memory_limit_is_137_and_says_so() {
     ]);
     assert_eq!(o.status.code(), Some(137));
     let err = stderr(&o);
-    assert!(err.contains("memory limit"), "{err}");
+    assert!(err.contains("exceeded its memory limit (--memory 32M)"), "{err}");
     assert!(pod_cgroups(&s.only_pod()).is_empty());
 }
 

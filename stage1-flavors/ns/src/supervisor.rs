@@ -15,7 +15,7 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
-use skiff_pods::cgroup::PodCgroup;
+use skiff_pods::cgroup::{size_text, PodCgroup};
 use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, PodManifest};
 use skiff_stage2::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
@@ -151,7 +151,7 @@ pub fn run(
             let limit = app
                 .resources
                 .memory_bytes
-                .map_or("its memory limit".to_string(), |b| format!("its memory limit of {b} bytes"));
+                .map_or("its memory limit".to_string(), |b| format!("its memory limit (--memory {})", size_text(b)));
             eprintln!("skiff: app {name} was killed by the kernel's OOM killer: it exceeded {limit}");
         }
     }
