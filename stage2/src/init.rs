@@ -54,6 +54,39 @@ pub fn supervised_signals() -> SigSet {
 /// `net`: the pod's CNI networks as attached (for /etc/hosts and
 /// resolv.conf). `handover`: what the apps get from the flavor besides
 /// their specs (socket-activation descriptors, log pipes).
+/// Names the pod's PID 1 `skiff-init` for `ps` (its comm and its command
+/// line), where /proc still shows this process: flavors call it before
+/// they leave the host's mount namespace (ns) or once /proc is mounted.
+pub fn name_process() {
+    let _ = nix::sys::prctl::set_name(c"skiff-init");
+    set_title("skiff-init");
+}
+
+/// Makes `ps` show the init as `title` rather than the flavor's command
+/// line it was forked with, as setproctitle(3) does: the title over the
+/// argument area, NUL-ended, and the area's last byte not NUL, which tells
+/// the kernel to read /proc/PID/cmdline only up to the first NUL. Written
+/// through /proc/self/mem, so no raw pointer is needed. Best effort: a
+/// title too long for the area is not set.
+fn set_title(title: &str) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    // The fields after the command name, which may hold spaces and ')';
+    // arg_start and arg_end are fields 48 and 49 (proc(5)), the state 3.
+    let Some((_, fields)) = stat.rsplit_once(')') else { return };
+    let field = |n: usize| fields.split_whitespace().nth(n - 3).and_then(|f| f.parse::<u64>().ok());
+    let (Some(start), Some(end)) = (field(48), field(49)) else { return };
+    let Ok(len) = usize::try_from(end.saturating_sub(start)) else { return };
+    if len < title.len() + 2 {
+        return;
+    }
+    let mut area = vec![0u8; len];
+    area[..title.len()].copy_from_slice(title.as_bytes());
+    area[len - 1] = b' ';
+    if let Ok(mem) = std::fs::OpenOptions::new().write(true).open("/proc/self/mem") {
+        let _ = std::os::unix::fs::FileExt::write_all_at(&mem, &area, start);
+    }
+}
+
 pub fn run(
     manifest: &PodManifest,
     mut reporter: Reporter,
@@ -63,7 +96,6 @@ pub fn run(
     ready: impl FnOnce() -> Result<(), String>,
     mut place: impl FnMut(&App, Pid) -> Result<(), String>,
 ) -> i32 {
-    let _ = nix::sys::prctl::set_name(c"skiff-init");
     // The init's root holds every app's root: apps (even root in the pod,
     // without CAP_SYS_PTRACE) must not reach it through /proc/1/root.
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {

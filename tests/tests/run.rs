@@ -86,6 +86,12 @@ fn pid1_is_skiffs_init_and_the_app_is_its_child() {
     let out = s.ok_sh(&s.image, "cat /proc/1/comm; echo $$; grep PPid /proc/self/status | tr -d '\\t'");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "skiff-init");
+    // ps shows the command line, which is the init's own too.
+    for flavor in ["ns", "nspawn"] {
+        let out = s.ok(&["run", "--stage1", flavor, &s.image, "--exec", "/bin/ps", "--", "-o", "pid,args"]);
+        let init = out.lines().find(|l| l.split_whitespace().next() == Some("1"));
+        assert_eq!(init.map(|l| l.trim()), Some("1 skiff-init"), "{flavor}: {out}");
+    }
     assert_eq!(lines[1], "2", "the app is the first process after init");
     // the grep runs in a subshell whose parent is the app (pid 2)
     assert_eq!(lines[2], "PPid:2");

@@ -218,6 +218,7 @@ fn pod_init(
     report_w: OwnedFd,
     placed: OwnedFd,
 ) -> i32 {
+    skiff_stage2::init::name_process();
     let mut reporter = Reporter::new(report_w);
     // The pod must never outlive its supervisor: if it dies (even by
     // SIGKILL) the init gets SIGKILL, and with it every process in the pod.

@@ -36,6 +36,7 @@ pub fn main() -> i32 {
         eprintln!("skiff: stage1 nspawn: the report pipe (fd {REPORT_FD}) is missing");
         return SKIFF_ERROR;
     }
+    skiff_stage2::init::name_process();
     // SAFETY: fd 3 is open (checked above) and was passed to this process
     // alone by systemd-nspawn (LISTEN_FDS=1), for it to own.
     let mut reporter = Reporter::new(unsafe { OwnedFd::from_raw_fd(REPORT_FD) });
