@@ -40,7 +40,7 @@ enum Kind {
 /// 1024) that divides it, so a limit reads back as it was written (`64M`).
 pub fn size_text(bytes: u64) -> String {
     for (unit, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
-        if bytes != 0 && bytes % (1 << shift) == 0 {
+        if bytes != 0 && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }
