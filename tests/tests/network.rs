@@ -225,8 +225,14 @@ fn configured_networks_in_order_with_a_requested_address_and_their_dns() {
     assert_eq!(o.status.code(), Some(125));
     let err = stderr(&o);
     assert!(err.contains(&want) && err.contains("network lab"), "the conflict is named: {err}");
+    // A holder whose supervisor was killed gives the address to the next
+    // pod that asks for it (a unit's restart), and keeps its own status.
     holder.kill().unwrap();
     holder.wait().unwrap();
+    s.wait_for("the holder to read as exited", || s.status_json(&uuid)["state"] == "exited");
+    let again = with_lab_ip(&["/bin/sh", "--", "-c", &addr_of("eth0")]);
+    assert_eq!(s.ok(&again.iter().map(String::as_str).collect::<Vec<_>>()).trim(), want);
+    assert_eq!(s.status_json(&uuid)["state"], "exited");
 }
 
 #[test]
