@@ -27,7 +27,7 @@ impl Config {
             Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => return Err(e).with_context(|| format!("cannot read config file {}", path.display())),
         };
-        skiff_pods::spec::from_toml(&text).map_err(|e| anyhow!("{}:{e}", path.display()))
+        crate::spec::from_toml(&text).map_err(|e| anyhow!("{}:{e}", path.display()))
     }
 }
 

@@ -7,3 +7,4 @@ pub mod image;
 pub mod log;
 pub mod output;
 pub mod pod;
+pub mod spec;

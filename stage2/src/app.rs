@@ -14,8 +14,8 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Gid, Uid};
 use skiff_pods::App;
 
-use crate::exit_code::{CANNOT_INVOKE, NOT_FOUND, SIGNAL_BASE, SKIFF_ERROR};
 use crate::{identity, seccomp};
+use skiff_rt::exit_code::{CANNOT_INVOKE, NOT_FOUND, SIGNAL_BASE, SKIFF_ERROR};
 
 /// Used when the app's environment has no `PATH` (same as Docker's).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

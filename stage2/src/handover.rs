@@ -4,8 +4,8 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use crate::activation::Activation;
 use crate::app::Prepared;
+use skiff_rt::activation::Activation;
 
 /// The write ends of one app's stdout and stderr pipes (close-on-exec:
 /// only the app they are `dup2`ed into keeps them).

@@ -19,11 +19,11 @@ use skiff_pods::netstate::NetState;
 use skiff_pods::{App, PodManifest};
 
 use crate::app::{ExecWatch, Prepared};
-use crate::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use crate::handover::Handover;
 use crate::report::{Report, Reporter};
 use crate::seccomp::Compiled;
 use crate::terminal::{Console, Master};
+use skiff_rt::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 
 /// Signals a pod's init passes on to its apps.
 pub const FORWARDED: [Signal; 4] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT];

@@ -5,29 +5,15 @@
 //! resolved app spec into an `execve`. Both run inside the pod, after the
 //! flavor has built the root filesystem, and hold no host file descriptors.
 
-pub mod activation;
 pub mod app;
 pub mod app_root;
 pub mod etc;
 pub mod handover;
 pub mod identity;
 pub mod init;
-pub mod process_start;
 pub mod report;
 pub mod seccomp;
 pub mod terminal;
-
-/// Exit codes shared by every stage (see `docs/exit-codes.md`).
-pub mod exit_code {
-    /// skiff itself failed (bad input, setup error).
-    pub const SKIFF_ERROR: i32 = 125;
-    /// The app's file exists but cannot be executed.
-    pub const CANNOT_INVOKE: i32 = 126;
-    /// The app's file does not exist in the pod.
-    pub const NOT_FOUND: i32 = 127;
-    /// Added to the signal number when the app died of a signal.
-    pub const SIGNAL_BASE: i32 = 128;
-}
 
 /// A minimal app spec for unit tests.
 #[cfg(test)]

@@ -2,13 +2,13 @@
 //! compiled once per app spec before the app's process is forked.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
 };
 use skiff_pods::manifest::{Seccomp, SeccompMode};
 use skiff_pods::App;
+use skiff_rt::syscall_names::syscall_number;
 
 /// What skiff itself calls between loading the filter and `execve`; a
 /// `retain` profile always allows them, or no app could start.
@@ -42,16 +42,6 @@ const CLONE_NAMESPACE_FLAGS: [u64; 7] = [
 const S_IFMT: u64 = 0o170_000;
 const DEVICE_TYPES: [u64; 2] = [0o020_000 /* S_IFCHR */, 0o060_000 /* S_IFBLK */];
 const ENOSYS: u32 = 38;
-
-/// The x86_64 number of a syscall name, if it has one.
-pub fn syscall_number(name: &str) -> Option<i64> {
-    syscalls::Sysno::from_str(name).ok().map(|s| i64::from(s.id()))
-}
-
-/// `EPERM` → 1, by the names nix knows.
-pub fn errno_number(name: &str) -> Option<i32> {
-    (1..200).find(|&i| format!("{:?}", nix::errno::Errno::from_raw(i)) == name)
-}
 
 /// BPF programs to load, in order (the kernel applies the strictest).
 #[derive(Clone, Debug)]
@@ -176,15 +166,6 @@ mod tests {
             syscalls: syscalls.iter().map(|s| s.to_string()).collect(),
             deny_namespaces_and_devices: deny,
         }
-    }
-
-    #[test]
-    fn names_and_numbers() {
-        assert_eq!(syscall_number("mount"), Some(165));
-        assert_eq!(syscall_number("bogus"), None);
-        assert_eq!(errno_number("EPERM"), Some(1));
-        assert_eq!(errno_number("EXFULL"), Some(54));
-        assert_eq!(errno_number("NOPE"), None);
     }
 
     #[test]

@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
+use crate::spec::{AppSpec, PodSpec};
 use anyhow::{bail, Context, Result};
 use clap::{CommandFactory, Parser};
 use skiff_pods::cgroup::Resources;
-use skiff_pods::spec::{AppSpec, PodSpec};
 
 use crate::pod::prepare::{self, AppOverrides};
 use crate::pod::resources;

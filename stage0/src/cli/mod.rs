@@ -127,7 +127,7 @@ pub fn main() -> i32 {
     // Like coreutils: `skiff list | head -1` ends skiff quietly (SIGPIPE,
     // status 141 in the shell) instead of reporting EPIPE as an error. The
     // flavors, which must outlive a closed pipe, ignore SIGPIPE again.
-    skiff_stage2::process_start::restore_sigpipe();
+    skiff_rt::process_start::restore_sigpipe();
     let cli = match parse() {
         Ok(c) => c,
         Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
@@ -210,7 +210,7 @@ pub fn definition(full: bool) -> clap::Command {
 }
 
 fn parse() -> Result<Cli, clap::Error> {
-    let args = skiff_stage2::process_start::args_os();
+    let args = skiff_rt::process_start::args_os();
     let help = args.iter().skip(1).any(|a| a == "-h" || a == "--help" || a == "help");
     parse_with(definition(help), args)
 }

@@ -63,7 +63,7 @@ pub struct GcArgs {
 pub fn gc(ctx: &Ctx, a: GcArgs) -> Result<i32> {
     let opts = GcOptions { grace_period: a.grace_period, expire_prepared: a.expire_prepared };
     let report = gc::gc(&ctx.store, &opts);
-    skiff_pods::names::sweep(&ctx.store);
+    skiff_pods::name_claims::sweep(&ctx.store);
     for uuid in &report.deleted {
         println!("{uuid}");
     }

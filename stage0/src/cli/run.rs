@@ -25,11 +25,11 @@ use crate::pod::network::{self, NetRequest};
 use crate::pod::prepare::{self, AppOverrides};
 use crate::pod::resources;
 use crate::pod::security::Insecure;
+use crate::spec::PodSpec;
 use skiff_pods::abi::feature;
 use skiff_pods::cgroup::Resources;
 use skiff_pods::logfile::{LogConfig, LogDriver};
 use skiff_pods::manifest::{ExitPolicy, Net, PortMapping};
-use skiff_pods::spec::PodSpec;
 
 #[derive(Args, Debug, Clone)]
 pub struct PodOptions {
@@ -263,7 +263,7 @@ impl PodWide {
         }
         if self.inherit_env {
             // Meant for skiff (and passed on as such), not for every app.
-            let skiff_own = |k: &str| skiff_stage2::activation::VARIABLES.contains(&k) || k == "NOTIFY_SOCKET";
+            let skiff_own = |k: &str| skiff_rt::activation::VARIABLES.contains(&k) || k == "NOTIFY_SOCKET";
             env.extend(std::env::vars().filter(|(k, _)| !skiff_own(k)));
         }
         env
@@ -459,7 +459,7 @@ fn create_pod(
                 .with_context(|| format!("cannot write --uuid-file-save {}", f.display()))?;
         }
         if let Some(n) = &spec.image.name {
-            skiff_pods::names::claim(&ctx.store, n, uuid)?;
+            skiff_pods::name_claims::claim(&ctx.store, n, uuid)?;
         }
         let insecure = wide.insecure;
         let pod_env = wide.pod_env(spec.pod.interactive || spec.pod.tty);

@@ -35,7 +35,7 @@ impl RunOnlyOptions {
             flavor.require(feature::REMOVE_ON_EXIT, "--rm")?;
         }
         // exec keeps the PID: descriptors passed to skiff are the flavor's.
-        if skiff_stage2::activation::Activation::inherited().is_some() {
+        if skiff_rt::activation::Activation::inherited().is_some() {
             flavor.require(feature::SOCKET_ACTIVATION, "LISTEN_FDS")?;
         }
         if let Some(n @ (Notify::Started | Notify::App)) = self.notify {

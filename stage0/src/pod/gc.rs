@@ -106,7 +106,7 @@ pub fn remove(store: &Store, pod: Pod) -> Result<()> {
     let name = pod.read_manifest().ok().and_then(|m| m.name);
     destroy(store, pod)?;
     if let Some(n) = name {
-        skiff_pods::names::release(store, &n, &uuid);
+        skiff_pods::name_claims::release(store, &n, &uuid);
     }
     Ok(())
 }

@@ -75,7 +75,7 @@ fn exec(flavor: &Flavor, inv: &Invocation, dir: &Path, remove: &[&str]) -> anyho
     if let Err(e) = nix::unistd::chdir(dir) {
         return anyhow!("cannot enter pod directory {}: {e}", dir.display());
     }
-    skiff_stage2::process_start::restore_sigpipe();
+    skiff_rt::process_start::restore_sigpipe();
     let Err(e) = nix::unistd::execve(&path, &argv, &envp);
     fail(&std::io::Error::from(e))
 }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use caps::Capability;
 use skiff_pods::manifest::{Seccomp, SeccompMode};
-use skiff_stage2::seccomp::{errno_number, syscall_number};
+use skiff_rt::syscall_names::{errno_number, syscall_number};
 
 /// Docker's, podman's and rkt's default set.
 pub const DEFAULT_CAPS: [&str; 14] = [

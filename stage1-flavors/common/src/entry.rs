@@ -7,7 +7,7 @@ use skiff_pods::abi::{Description, ABI_ENV, ABI_VERSION, LOCK_FD_ENV};
 use skiff_pods::layout::PID_FILE;
 use skiff_pods::manifest::MANIFEST_FILE;
 use skiff_pods::PodManifest;
-use skiff_stage2::exit_code::SKIFF_ERROR;
+use skiff_rt::exit_code::SKIFF_ERROR;
 
 /// How the pod's app gets its stdio (`run` options).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,7 +148,7 @@ pub fn live_pid() -> Option<i32> {
 
 fn start(flavor: &dyn Flavor) -> Result<i32, String> {
     let d = flavor.description();
-    let Some(inv) = parse(&d, skiff_stage2::process_start::args().into_iter().skip(1))? else {
+    let Some(inv) = parse(&d, skiff_rt::process_start::args().into_iter().skip(1))? else {
         println!("{}", d.to_json());
         return Ok(0);
     };
@@ -218,7 +218,7 @@ fn remove_pod(flavor: &dyn Flavor, manifest: &PodManifest, dir: &std::path::Path
     let gone = pod.path();
     std::fs::remove_dir_all(&gone).map_err(|e| format!("cannot remove {}: {e}", gone.display()))?;
     if let Some(name) = &manifest.name {
-        skiff_pods::names::release(&store, name, &manifest.uuid);
+        skiff_pods::name_claims::release(&store, name, &manifest.uuid);
     }
     Ok(())
 }

@@ -71,4 +71,4 @@ impl Flavor for Fly {
     }
 }
 
-skiff_stage2::main!(|| skiff_stage1::entry::main(&Fly));
+skiff_rt::main!(|| skiff_stage1::entry::main(&Fly));

@@ -15,16 +15,16 @@ use nix::unistd::{ForkResult, Pid};
 use skiff_pods::app_status::{self, AppExit};
 use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, App, PodManifest};
+use skiff_rt::activation::Activation;
+use skiff_rt::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use skiff_stage1::entry::RunPod;
 use skiff_stage1::entry::Stdio;
 use skiff_stage1::escalation::Escalation;
 use skiff_stage1::logs::Capture;
 use skiff_stage1::notify::Readiness;
 use skiff_stage1::overlay::{mountpoint, Overlay};
-use skiff_stage2::activation::Activation;
 use skiff_stage2::app::ExecWatch;
 use skiff_stage2::app::Prepared;
-use skiff_stage2::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use skiff_stage2::handover::Handover;
 
 /// The app's root, relative to the pod directory.

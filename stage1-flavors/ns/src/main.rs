@@ -51,4 +51,4 @@ impl Flavor for Ns {
     }
 }
 
-skiff_stage2::main!(|| skiff_stage1::entry::main(&Ns));
+skiff_rt::main!(|| skiff_stage1::entry::main(&Ns));

@@ -18,17 +18,17 @@ use nix::unistd::{ForkResult, Pid};
 use skiff_pods::cgroup::{size_text, PodCgroup};
 use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, PodManifest};
-use skiff_stage2::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
+use skiff_rt::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use skiff_stage2::report::{Report, Reporter};
 
 use crate::console::{self, Relay};
 use crate::rootfs;
+use skiff_rt::activation::Activation;
 use skiff_stage1::entry::Stdio;
 use skiff_stage1::escalation::Escalation;
 use skiff_stage1::logs::Capture;
 use skiff_stage1::notify::Readiness;
 use skiff_stage1::recorder::Recorder;
-use skiff_stage2::activation::Activation;
 use skiff_stage2::handover::Handover;
 use skiff_stage2::terminal::Console;
 

@@ -9,8 +9,8 @@ use std::path::Path;
 use nix::mount::MsFlags;
 use nix::sys::signal::Signal;
 use skiff_pods::PodManifest;
+use skiff_rt::exit_code::SKIFF_ERROR;
 use skiff_stage2::app_root::APPS_DIR;
-use skiff_stage2::exit_code::SKIFF_ERROR;
 use skiff_stage2::report::{Report, Reporter};
 
 pub const ENTRYPOINT: &str = "container-init";

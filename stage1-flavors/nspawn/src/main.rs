@@ -67,9 +67,9 @@ fn parent_nspawn(pid: i32) -> Option<nix::unistd::Pid> {
     (comm.trim() == "systemd-nspawn").then(|| nix::unistd::Pid::from_raw(ppid))
 }
 
-skiff_stage2::main!(|| {
+skiff_rt::main!(|| {
     // Not an ABI entrypoint: how this binary runs inside the container.
-    if skiff_stage2::process_start::args().get(1).map(String::as_str) == Some(container::ENTRYPOINT) {
+    if skiff_rt::process_start::args().get(1).map(String::as_str) == Some(container::ENTRYPOINT) {
         return container::main();
     }
     skiff_stage1::entry::main(&Nspawn)

@@ -21,12 +21,12 @@ use nix::unistd::Pid;
 use skiff_pods::layout::{NETNS_FILE, PID_FILE, STAGE1_DIR, STARTED_FILE};
 use skiff_pods::manifest::Net;
 use skiff_pods::{atomic, time, PodManifest};
+use skiff_rt::exit_code::SIGNAL_BASE;
 use skiff_stage1::entry::RunPod;
 use skiff_stage1::escalation::Escalation;
 use skiff_stage1::overlay::Overlay;
 use skiff_stage1::recorder::Recorder;
 use skiff_stage2::app_root::APPS_DIR;
-use skiff_stage2::exit_code::SIGNAL_BASE;
 
 use crate::container;
 

@@ -6,14 +6,14 @@
 //! checks both through one path and resolves them into the [`PodManifest`]
 //! that stages exchange.
 //!
-//! [`PodManifest`]: crate::PodManifest
+//! [`PodManifest`]: skiff_pods::PodManifest
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::manifest::ExitPolicy;
+use skiff_pods::manifest::ExitPolicy;
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

@@ -1,0 +1,22 @@
+//! skiff-rt: what every skiff binary (`skiff` and the stage1 flavors)
+//! shares at run time, and nothing about pods: how a binary starts
+//! ([`process_start`], the [`main!`] macro), the exit codes every stage
+//! uses, the socket-activation descriptors passed in by systemd, and
+//! syscall and errno names. stage0, stage2 and the flavors depend on it;
+//! it depends on no other skiff crate.
+
+pub mod activation;
+pub mod process_start;
+pub mod syscall_names;
+
+/// Exit codes shared by every stage (see `docs/exit-codes.md`).
+pub mod exit_code {
+    /// skiff itself failed (bad input, setup error).
+    pub const SKIFF_ERROR: i32 = 125;
+    /// The app's file exists but cannot be executed.
+    pub const CANNOT_INVOKE: i32 = 126;
+    /// The app's file does not exist in the pod.
+    pub const NOT_FOUND: i32 = 127;
+    /// Added to the signal number when the app died of a signal.
+    pub const SIGNAL_BASE: i32 = 128;
+}
