@@ -4,15 +4,12 @@
 //! A flavor is a small `main` around [`entry::main`].
 
 pub mod apifs;
-pub mod cni;
 pub mod dev;
 pub mod enter;
 pub mod entry;
 pub mod escalation;
 pub mod fds;
 pub mod logs;
-pub mod net;
-pub mod netns;
 pub mod network;
 pub mod notify;
 pub mod overlay;

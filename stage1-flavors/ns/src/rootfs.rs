@@ -69,7 +69,7 @@ pub fn enter(plan: &Plan, hostname: &str, netns: Option<std::os::fd::OwnedFd>) -
     }
     nix::sched::unshare(flags).map_err(|e| format!("cannot create namespaces: {e}"))?;
     if plan.net == Net::None {
-        skiff_stage1::net::loopback_up()?;
+        skiff_stage1::network::loopback::up()?;
     }
     if let Some(fd) = netns {
         nix::sched::setns(fd, CloneFlags::CLONE_NEWNET).map_err(|e| format!("cannot join the pod's network: {e}"))?;

@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 /// Brings `lo` of the caller's network namespace up.
-pub fn loopback_up() -> Result<(), String> {
+pub fn up() -> Result<(), String> {
     let sock = rustix::net::socket_with(AddressFamily::INET, SocketType::DGRAM, SocketFlags::CLOEXEC, None)
         .map_err(|e| format!("cannot open a socket to set up lo: {e}"))?;
     set_up(&sock, "lo").map_err(|e| format!("cannot bring lo up: {e}"))

@@ -10,8 +10,8 @@ use skiff_pods::manifest::Net;
 use skiff_pods::netstate::{Attached, NetState};
 use skiff_pods::{atomic, PodManifest};
 
-use crate::cni::Attachment;
-use crate::netns::{self, NETNS_FILE, RESULT_FILE};
+use super::cni_client::Attachment;
+use super::pinned_namespace::{self, NETNS_FILE, RESULT_FILE};
 
 /// The pod's attached networks, for detaching them.
 pub struct PodNetwork {
@@ -56,7 +56,7 @@ fn detach_first(m: &PodManifest, netns: &Path, state: &NetState, count: usize) -
             first_err.get_or_insert(e);
         }
     }
-    netns::remove(netns);
+    pinned_namespace::remove(netns);
     first_err.map_or(Ok(()), Err)
 }
 
@@ -68,7 +68,7 @@ pub fn attach(m: &PodManifest, pod_dir: &Path, lock: impl AsFd) -> Result<Option
         return Ok(None);
     }
     let path = pod_dir.join(NETNS_FILE);
-    let fd = netns::create(&path)?;
+    let fd = pinned_namespace::create(&path)?;
     let mut state = NetState::default();
     for att in attachments(m, &path) {
         let record = |state: &NetState| atomic::replace_at(&lock, RESULT_FILE, &state.to_json());

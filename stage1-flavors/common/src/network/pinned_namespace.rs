@@ -24,7 +24,7 @@ pub fn create(path: &Path) -> Result<OwnedFd, String> {
         Ok(ForkResult::Child) => {
             let r = nix::sched::unshare(CloneFlags::CLONE_NEWNET)
                 .map_err(|e| e.to_string())
-                .and_then(|()| crate::net::loopback_up())
+                .and_then(|()| super::loopback::up())
                 .and_then(|()| {
                     mount(Some("/proc/self/ns/net"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
                         .map_err(|e| e.to_string())
