@@ -14,4 +14,5 @@ pub mod network;
 pub mod notify;
 pub mod overlay;
 pub mod recorder;
+pub mod supervise;
 pub mod volumes;

@@ -22,6 +22,8 @@ use skiff_pods::logfile::{self, LogConfig, LogDriver, Record, Stream};
 use skiff_pods::{time, PodManifest};
 use skiff_stage2::handover::AppOutput;
 
+use crate::supervise::{Source, Token};
+
 /// A line longer than this is logged in parts (as partial records).
 const MAX_LINE: usize = 16384;
 
@@ -125,7 +127,7 @@ impl Capture {
     /// What the flavor's poll loop waits for, by index (for [`Self::handle`]):
     /// the apps' pipes to read while little output waits, and the caller's
     /// stdout and stderr to write while some does.
-    pub fn fds(&self) -> Vec<(usize, BorrowedFd<'_>, PollFlags)> {
+    fn poll_fds(&self) -> Vec<(usize, BorrowedFd<'_>, PollFlags)> {
         let backlog = self.pending.iter().map(Vec::len).sum::<usize>() >= MAX_PENDING;
         let mut out: Vec<(usize, BorrowedFd<'_>, PollFlags)> = Vec::new();
         if !backlog {
@@ -142,8 +144,8 @@ impl Capture {
         out
     }
 
-    /// Does what index `i` of [`Self::fds`] was ready for.
-    pub fn handle(&mut self, i: usize) {
+    /// Does what index `i` of [`Self::poll_fds`] was ready for.
+    fn handle(&mut self, i: usize) {
         let n = self.pipes.len();
         if i >= n {
             self.flush_some(i - n);
@@ -196,7 +198,7 @@ impl Capture {
 
     /// Once the pod is over: what is left in the pipes, without waiting for
     /// writers that may outlive the apps (a fly app's background process).
-    pub fn drain(&mut self) {
+    fn drain_pipes(&mut self) {
         for i in 0..self.pipes.len() {
             if !self.pipes[i].open {
                 continue;
@@ -217,6 +219,21 @@ impl Capture {
         let _ = std::io::stdout().write_all(&std::mem::take(&mut self.pending[0]));
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().write_all(&std::mem::take(&mut self.pending[1]));
+    }
+}
+
+impl Source for Capture {
+    fn fds(&self) -> Vec<(Token, BorrowedFd<'_>, PollFlags)> {
+        self.poll_fds()
+    }
+
+    fn ready(&mut self, token: Token) -> Result<(), String> {
+        self.handle(token);
+        Ok(())
+    }
+
+    fn drain(&mut self) {
+        self.drain_pipes();
     }
 }
 

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use skiff_pods::manifest::{Mount, MountSource};
 use skiff_pods::PodManifest;
 
+use crate::supervise::{Source, Token};
+
 /// Where apps find the relay (their `NOTIFY_SOCKET`).
 pub const APP_SOCKET: &str = "/run/skiff/notify";
 
@@ -139,18 +141,21 @@ impl Readiness {
         let m = relay.for_apps(m);
         Ok((Readiness { ready_to: None, relay: Some((relay, to)) }, Cow::Owned(m)))
     }
+}
 
-    /// The relay's socket, for the flavor's poll loop.
-    pub fn relay_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+/// The relay's socket, for the flavor's poll loop, which passes on what
+/// the apps sent.
+impl Source for Readiness {
+    fn fds(&self) -> Vec<(Token, std::os::fd::BorrowedFd<'_>, nix::poll::PollFlags)> {
         use std::os::fd::AsFd;
-        self.relay.as_ref().map(|(r, _)| r.socket().as_fd())
+        self.relay.iter().map(|(r, _)| (0, r.socket().as_fd(), nix::poll::PollFlags::POLLIN)).collect()
     }
 
-    /// Passes on what the apps sent (call when [`Self::relay_fd`] is readable).
-    pub fn forward(&self) {
+    fn ready(&mut self, _token: Token) -> Result<(), String> {
         if let Some((relay, to)) = &self.relay {
             relay.forward(to);
         }
+        Ok(())
     }
 }
 

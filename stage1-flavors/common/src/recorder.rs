@@ -4,7 +4,9 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::poll::PollFlags;
 
 use nix::sys::signal::Signal;
 use skiff_pods::app_status::{self, AppExit};
@@ -13,6 +15,7 @@ use skiff_pods::{atomic, time};
 use skiff_stage2::report::{self, Report};
 
 use crate::notify::Notifier;
+use crate::supervise::{Source, Token};
 
 pub struct Recorder {
     /// The pod lock: exit files are written relative to it.
@@ -44,6 +47,43 @@ pub fn mark_ready(lock: &OwnedFd, notify: Option<&Notifier>) {
     }
 }
 
+/// The init's report pipe, read by the supervise loop into a [`Recorder`]
+/// until the init (the pipe's last writer) is gone.
+pub struct ReportPipe {
+    pub recorder: Recorder,
+    pipe: File,
+    open: bool,
+}
+
+impl ReportPipe {
+    pub fn new(recorder: Recorder, pipe: File) -> ReportPipe {
+        ReportPipe { recorder, pipe, open: true }
+    }
+}
+
+impl Source for ReportPipe {
+    fn fds(&self) -> Vec<(Token, BorrowedFd<'_>, PollFlags)> {
+        if self.open {
+            vec![(0, self.pipe.as_fd(), PollFlags::POLLIN)]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn ready(&mut self, _token: Token) -> Result<(), String> {
+        self.open = self.recorder.read(&mut self.pipe);
+        Ok(())
+    }
+
+    /// The init is gone, so every write end is closed: what it reported
+    /// last.
+    fn drain(&mut self) {
+        while self.open {
+            self.open = self.recorder.read(&mut self.pipe);
+        }
+    }
+}
+
 impl Recorder {
     /// For a pod of the apps `apps` (their names).
     pub fn new(lock: OwnedFd, started_at: String, apps: Vec<String>) -> Recorder {
@@ -70,7 +110,7 @@ impl Recorder {
     }
 
     /// Reads what is available; false once the pipe is closed.
-    pub fn read(&mut self, reports: &mut File) -> bool {
+    fn read(&mut self, reports: &mut File) -> bool {
         let mut chunk = [0u8; 4096];
         let n = match reports.read(&mut chunk) {
             Ok(0) | Err(_) => return false,

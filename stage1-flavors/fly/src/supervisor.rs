@@ -2,27 +2,24 @@
 //! namespace, forks the app into it (chroot), forwards signals, records the
 //! app's exit and exits with its status.
 
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
-use nix::poll::{PollFd, PollFlags};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::ForkResult;
 use skiff_pods::app_status::{self, AppExit};
 use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, App, PodManifest};
 use skiff_rt::activation::Activation;
-use skiff_rt::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
+use skiff_rt::exit_code::SKIFF_ERROR;
 use skiff_stage1::entry::RunPod;
 use skiff_stage1::entry::Stdio;
 use skiff_stage1::escalation::Escalation;
 use skiff_stage1::logs::Capture;
 use skiff_stage1::notify::Readiness;
 use skiff_stage1::overlay::{mountpoint, Overlay};
+use skiff_stage1::supervise::{self, Supervise};
 use skiff_stage2::app::ExecWatch;
 use skiff_stage2::app::Prepared;
 use skiff_stage2::handover::Handover;
@@ -35,7 +32,7 @@ pub fn rootfs(app: &App) -> PathBuf {
 pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32, String> {
     let activation = Activation::inherited();
     skiff_stage1::fds::close_on_exec_all(activation.as_ref().map_or(0..0, Activation::fds))?;
-    let (readiness, m) = Readiness::new(&pod.manifest, &pod.dir, pod.notify_app)?;
+    let (mut readiness, m) = Readiness::new(&pod.manifest, &pod.dir, pod.notify_app)?;
     let m = &m;
     let [app] = m.apps.as_slice() else {
         return Err(format!("the fly flavor runs one app per pod, pod {} has {}", m.uuid, m.apps.len()));
@@ -81,10 +78,11 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32, String> {
     if debug {
         eprintln!("skiff: stage1 fly: pod {} app {} is pid {child}", m.uuid, app.name);
     }
-    let (exit_code, signal) = wait(&mask, child, Escalation::new(m.stop_timeout()), &readiness, capture.as_mut())?;
-    if let Some(c) = &mut capture {
-        c.drain();
-    }
+    // Signals go to the app, with `--notify-app` its notifications to
+    // systemd, and with the `file` log driver its output to the log.
+    let to_app = || child;
+    let sup = Supervise { child, forward_to: &to_app, escalation: Escalation::new(m.stop_timeout()) };
+    let (exit_code, signal) = supervise::exit_of(sup.run(&mask, &mut [&mut readiness, &mut capture])?);
     let exit = AppExit { exit_code, signal, started_at: Some(started_at), exited_at: time::now_rfc3339() };
     if let Err(e) = app_status::write_exit_at(&pod.lock, &app.name, &exit) {
         eprintln!("skiff: cannot record the exit status of app {}: {e}", app.name);
@@ -126,68 +124,4 @@ fn become_app(m: &PodManifest, app: &App, root: &Path) -> Result<Prepared, Strin
         skiff_stage2::app_root::make_readonly()?;
     }
     Prepared::new(app, None)
-}
-
-/// Forwards signals to the app, with `--notify-app` its notifications,
-/// and with the `file` log driver its output, until it exits; its status
-/// and signal.
-fn wait(
-    mask: &nix::sys::signal::SigSet,
-    child: Pid,
-    mut escalation: Escalation,
-    readiness: &Readiness,
-    mut capture: Option<&mut Capture>,
-) -> Result<(i32, Option<i32>), String> {
-    let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
-    loop {
-        // Some(i): log pipe i; None for the relay; the signals first.
-        let (signalled, relay, logs) = {
-            let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-            let relay_fd = readiness.relay_fd();
-            fds.extend(relay_fd.map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
-            let log_fds = capture.as_deref().map(Capture::fds).unwrap_or_default();
-            fds.extend(log_fds.iter().map(|(_, fd, flags)| PollFd::new(*fd, *flags)));
-            match nix::poll::poll(&mut fds, escalation.poll_timeout()) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(format!("poll: {e}")),
-            }
-            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            let offset = 1 + usize::from(relay_fd.is_some());
-            let logs: Vec<usize> =
-                log_fds.iter().zip(&fds[offset..]).filter(|(_, f)| ready(f)).map(|((i, _, _), _)| *i).collect();
-            (ready(&fds[0]), relay_fd.is_some() && ready(&fds[1]), logs)
-        };
-        if escalation.due() {
-            let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
-        }
-        if relay {
-            readiness.forward();
-        }
-        if let Some(c) = capture.as_deref_mut() {
-            for i in logs {
-                c.handle(i);
-            }
-        }
-        if !signalled {
-            continue;
-        }
-        let sig = match sfd.read_signal() {
-            Ok(Some(info)) => info.ssi_signo as i32,
-            Ok(None) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(format!("reading signals: {e}")),
-        };
-        if sig != Signal::SIGCHLD as i32 {
-            if let Ok(s) = Signal::try_from(sig) {
-                let _ = nix::sys::signal::kill(child, s);
-                escalation.saw(s);
-            }
-            continue;
-        }
-        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok((code, None)),
-            Ok(WaitStatus::Signaled(_, s, _)) => return Ok((SIGNAL_BASE + s as i32, Some(s as i32))),
-            Ok(_) => {}
-            Err(e) => return Err(format!("waiting for the app: {e}")),
-        }
-    }
 }

@@ -9,21 +9,20 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use rustix::termios::{OptionalActions, Termios};
+use skiff_stage1::supervise::{Source, Token};
 use skiff_stage2::terminal::{self, Console};
 
 /// End-of-file for the pod's terminal (^D), sent when a non-terminal stdin
 /// ends.
 const EOF_CHAR: u8 = 0x04;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// The socket the init sends the master over.
-    Socket,
-    Master,
-    Stdin,
-}
+/// The relay's descriptors, as [`Source`] tokens.
+const SOCKET: Token = 0;
+const MASTER: Token = 1;
+const STDIN: Token = 2;
 
 pub struct Relay {
     socket: Option<OwnedFd>,
@@ -53,38 +52,6 @@ impl Relay {
             relay.saved = Some(saved);
         }
         Ok((relay, Console { socket: theirs, size }))
-    }
-
-    /// What to poll now.
-    pub fn sources(&self) -> Vec<(Source, BorrowedFd<'_>)> {
-        let mut out = Vec::new();
-        if let Some(s) = &self.socket {
-            out.push((Source::Socket, s.as_fd()));
-        }
-        if let Some(m) = &self.master {
-            out.push((Source::Master, m.as_fd()));
-            if self.forward_stdin {
-                out.push((Source::Stdin, rustix::stdio::stdin()));
-            }
-        }
-        out
-    }
-
-    pub fn handle(&mut self, source: Source) -> Result<(), String> {
-        match source {
-            Source::Socket => {
-                if let Some(s) = self.socket.take() {
-                    self.master = terminal::receive_master(&s)?.map(File::from);
-                }
-            }
-            Source::Master => {
-                if !self.copy_out() {
-                    self.master = None;
-                }
-            }
-            Source::Stdin => self.copy_in(),
-        }
-        Ok(())
     }
 
     /// One read from the pod's terminal to stdout; false once it is over.
@@ -120,7 +87,7 @@ impl Relay {
     }
 
     /// SIGWINCH: the caller's terminal changed size.
-    pub fn resize(&self) {
+    fn resize(&self) {
         let Some(m) = &self.master else { return };
         let size = rustix::termios::tcgetwinsize(std::io::stdin())
             .or_else(|_| rustix::termios::tcgetwinsize(std::io::stdout()));
@@ -130,7 +97,7 @@ impl Relay {
     }
 
     /// After the pod is over: what the app wrote last.
-    pub fn drain(&mut self) {
+    fn drain_output(&mut self) {
         while let Some(m) = &self.master {
             let mut fds = [PollFd::new(m.as_fd(), PollFlags::POLLIN)];
             match nix::poll::poll(&mut fds, PollTimeout::ZERO) {
@@ -141,6 +108,52 @@ impl Relay {
                 self.master = None;
             }
         }
+    }
+}
+
+/// The socket the init sends the terminal's master over, then the master
+/// and (with `--interactive`) the caller's stdin.
+impl Source for Relay {
+    fn fds(&self) -> Vec<(Token, BorrowedFd<'_>, PollFlags)> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.socket {
+            out.push((SOCKET, s.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(m) = &self.master {
+            out.push((MASTER, m.as_fd(), PollFlags::POLLIN));
+            if self.forward_stdin {
+                out.push((STDIN, rustix::stdio::stdin(), PollFlags::POLLIN));
+            }
+        }
+        out
+    }
+
+    fn ready(&mut self, token: Token) -> Result<(), String> {
+        match token {
+            SOCKET => {
+                if let Some(s) = self.socket.take() {
+                    self.master = terminal::receive_master(&s)?.map(File::from);
+                }
+            }
+            MASTER => {
+                if !self.copy_out() {
+                    self.master = None;
+                }
+            }
+            _ => self.copy_in(),
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self) {
+        self.drain_output();
+    }
+
+    fn signal(&mut self, sig: Signal) -> bool {
+        if sig == Signal::SIGWINCH {
+            self.resize();
+        }
+        sig == Signal::SIGWINCH
     }
 }
 

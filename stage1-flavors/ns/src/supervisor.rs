@@ -5,32 +5,33 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use skiff_pods::cgroup::{size_text, PodCgroup};
 use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, PodManifest};
-use skiff_rt::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
-use skiff_stage2::report::{Report, Reporter};
-
-use crate::console::{self, Relay};
-use crate::rootfs;
 use skiff_rt::activation::Activation;
+use skiff_rt::exit_code::SKIFF_ERROR;
 use skiff_stage1::entry::Stdio;
 use skiff_stage1::escalation::Escalation;
 use skiff_stage1::logs::Capture;
+use skiff_stage1::network::Home;
 use skiff_stage1::notify::Readiness;
-use skiff_stage1::recorder::Recorder;
+use skiff_stage1::recorder::{Recorder, ReportPipe};
+use skiff_stage1::supervise::{self, Supervise};
 use skiff_stage2::handover::Handover;
+use skiff_stage2::report::{Report, Reporter};
 use skiff_stage2::terminal::Console;
+
+use crate::console::Relay;
+use crate::rootfs;
 
 pub fn run(
     manifest: &PodManifest,
@@ -45,109 +46,91 @@ pub fn run(
     if stdio != Stdio::Inherit && manifest.apps.len() > 1 {
         return Err(format!("a terminal needs a pod of one app, pod {} has {}", manifest.uuid, manifest.apps.len()));
     }
-    let (readiness, manifest) = Readiness::new(manifest, pod_dir, notify_app)?;
+    let (mut readiness, manifest) = Readiness::new(manifest, pod_dir, notify_app)?;
     let manifest = &manifest;
     let plan = rootfs::Plan::new(manifest, pod_dir)?;
     // A terminal's output is the terminal's (stage0 gives such pods no log).
-    let (capture, outputs) = match Capture::new(manifest, pod_dir)?.filter(|_| stdio == Stdio::Inherit) {
+    let (mut capture, outputs) = match Capture::new(manifest, pod_dir)?.filter(|_| stdio == Stdio::Inherit) {
         Some((c, o)) => (Some(c), o),
         None => (None, Vec::new()),
     };
     let handover = Handover { activation, outputs };
-    let cgroup = PodCgroup::for_pod(&manifest.uuid);
-    let cgroups = match Cgroups::create(manifest, &cgroup) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = cgroup.remove();
-            return Err(e);
-        }
-    };
+    // From here on, whatever ends the run removes the cgroups and detaches
+    // the network: the guards' drops (the network first).
+    let mut cgroups = Cgroups::create(manifest)?;
     // Before the PID namespace: the namespace is made by a helper child.
-    let network = match skiff_stage1::network::attach(manifest, pod_dir, &lock) {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = cgroup.remove();
-            return Err(e);
-        }
-    };
-    let (network, netns) = match network {
+    let (network, netns) = match skiff_stage1::network::attach(manifest, pod_dir, &lock, Home::Pid)? {
         Some((n, fd)) => (Some(n), Some(fd)),
         None => (None, None),
     };
-    let net_state = network.as_ref().map(|n| n.state().clone()).unwrap_or_default();
     let mut mask = skiff_stage2::init::supervised_signals();
-    mask.add(Signal::SIGWINCH);
-    mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
     let (mut relay, console) = match stdio {
         Stdio::Inherit => (None, None),
         Stdio::Tty | Stdio::Interactive => {
+            mask.add(Signal::SIGWINCH);
             let (r, c) = Relay::new(stdio == Stdio::Interactive)?;
             (Some(r), Some(c))
         }
     };
-    // The CNI plugins that detach the network run after the pod's PID
-    // namespace is gone, where no child can be forked: they go back here.
-    let host_pid_ns = match &network {
-        Some(_) => Some(File::open("/proc/self/ns/pid").map_err(|e| format!("cannot open the PID namespace: {e}"))?),
-        None => None,
-    };
+    mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
     // Only children of this process enter the new PID namespace: the init
     // forked below becomes its PID 1, this supervisor stays on the host.
     nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| format!("cannot create a PID namespace: {e}"))?;
-    let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    // The supervisor places the init in the pod's cgroup (moving a process
-    // between v1 cgroups costs milliseconds per hierarchy) while the init
-    // builds the root filesystem; one byte on this pipe says it is done.
-    let (placed_r, placed_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    // SAFETY: this process is single-threaded, so the child may run any code.
-    let init = match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => {
-            drop(report_r);
-            drop(placed_w);
-            drop(lock);
-            // The supervisor's relay: its drop would restore the caller's
-            // terminal while the pod runs.
-            std::mem::forget(relay);
-            let net = PodNet { netns, state: net_state };
-            let code = pod_init(&plan, manifest, net, &handover, cgroups.app_procs, console, report_w, placed_r);
-            std::process::exit(code);
-        }
-        Ok(ForkResult::Parent { child }) => child,
-        Err(e) => return Err(format!("cannot fork the pod's init: {e}")),
+    let net_state = network.as_ref().map(|n| n.state().clone()).unwrap_or_default();
+    let setup = InitSetup {
+        plan: &plan,
+        manifest,
+        net: PodNet { netns, state: net_state },
+        handover: &handover,
+        app_procs: &cgroups.app_procs,
+        console,
     };
-    drop(report_w);
-    drop(placed_r);
-    // The apps' ends of their log pipes are the init's now.
+    let (init, reports, placed, lock) = fork_init(setup, lock, &mut relay)?;
+    // The apps' ends of their log pipes, and their cgroups' files, are the
+    // init's now.
     drop(handover);
-    drop(cgroups.app_procs);
-    drop(console);
-    drop(netns);
+    cgroups.app_procs.clear();
     let started_at = time::now_rfc3339();
     atomic::replace_at(&lock, PID_FILE, format!("{init}\n").as_bytes())
         .and_then(|()| atomic::replace_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
         .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
-    if let Err(e) = cgroup.for_init(manifest.apps.len()).add_pid(init.as_raw()) {
+    if let Err(e) = cgroups.pod.for_init(manifest.apps.len()).add_pid(init.as_raw()) {
         let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
         let _ = waitpid(init, None);
-        let _ = cgroup.remove();
         return Err(e);
     }
-    let _ = File::from(placed_w).write_all(b"1");
+    let _ = File::from(placed).write_all(b"1");
     if debug {
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
     }
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
     let mut recorder = Recorder::new(lock, started_at, manifest.apps.iter().map(|a| a.name.clone()).collect());
     recorder.notify = readiness.ready_to.clone();
-    let escalation = Escalation::new(manifest.stop_timeout());
-    let mut sup = Supervisor { init, recorder, escalation, readiness, capture };
-    let status = sup.wait(&sfd, File::from(report_r), relay.as_mut())?;
+    let mut reports = ReportPipe::new(recorder, reports);
+    // Signals go to the init, which passes them on to the apps; SIGKILL to
+    // a PID namespace's init ends the pod.
+    let to_init = || init;
+    let sup = Supervise { child: init, forward_to: &to_init, escalation: Escalation::new(manifest.stop_timeout()) };
+    let status = sup.run(&mask, &mut [&mut reports, &mut readiness, &mut capture, &mut relay])?;
     if let WaitStatus::Signaled(_, sig, _) = status {
-        sup.recorder.record_unreported(sig as i32);
+        reports.recorder.record_unreported(sig as i32);
     }
-    for name in &sup.recorder.killed_apps {
+    say_out_of_memory(manifest, &cgroups.pod, &reports.recorder.killed_apps);
+    // Every process of the pod is gone with its init; a cgroup or network
+    // that cannot be removed now is removed by gc.
+    if let Some(n) = network {
+        if let Err(e) = n.detach() {
+            eprintln!("skiff: {e}");
+        }
+    }
+    Ok(supervise::exit_of(status).0)
+}
+
+/// For each app SIGKILL ended while its cgroup counted an OOM kill: that
+/// it went over its memory limit, as the user wrote it.
+fn say_out_of_memory(manifest: &PodManifest, pod: &PodCgroup, killed: &[String]) {
+    for name in killed {
         let Some(app) = manifest.apps.iter().find(|a| &a.name == name) else { continue };
-        if cgroup.for_app(manifest.apps.len(), name).oom_kills() > 0 {
+        if pod.for_app(manifest.apps.len(), name).oom_kills() > 0 {
             let limit = app
                 .resources
                 .memory_bytes
@@ -155,26 +138,13 @@ pub fn run(
             eprintln!("skiff: app {name} was killed by the kernel's OOM killer: it exceeded {limit}");
         }
     }
-    // Every process of the pod is gone with its init; a cgroup or network
-    // that cannot be removed now is removed by gc.
-    let _ = cgroup.remove();
-    if let (Some(n), Some(ns)) = (network, host_pid_ns) {
-        let r = nix::sched::setns(ns, CloneFlags::CLONE_NEWPID)
-            .map_err(|e| format!("setns: {e}"))
-            .and_then(|()| n.detach());
-        if let Err(e) = r {
-            eprintln!("skiff: {e}");
-        }
-    }
-    Ok(match status {
-        WaitStatus::Exited(_, code) => code,
-        WaitStatus::Signaled(_, sig, _) => SIGNAL_BASE + sig as i32,
-        _ => SKIFF_ERROR,
-    })
 }
 
-/// The pod's cgroups, made and limited before the init exists.
+/// The pod's cgroups, made and limited before the init exists, and
+/// removed when dropped (once the pod's processes are gone, or on an error
+/// before any ran).
 struct Cgroups {
+    pod: PodCgroup,
     /// Per app, the `cgroup.procs` files of its own cgroup, for the init
     /// to place the app there (empty in a pod of one app, whose process
     /// inherits the init's cgroup).
@@ -182,20 +152,26 @@ struct Cgroups {
 }
 
 impl Cgroups {
-    fn create(manifest: &PodManifest, pod: &PodCgroup) -> Result<Cgroups, String> {
+    fn create(manifest: &PodManifest) -> Result<Cgroups, String> {
         let n = manifest.apps.len();
-        pod.create()?;
-        pod.for_init(n).create()?;
-        let mut app_procs = Vec::new();
+        let mut cgroups = Cgroups { pod: PodCgroup::for_pod(&manifest.uuid), app_procs: Vec::new() };
+        cgroups.pod.create()?;
+        cgroups.pod.for_init(n).create()?;
         for app in &manifest.apps {
-            let cg = pod.for_app(n, &app.name);
+            let cg = cgroups.pod.for_app(n, &app.name);
             cg.create()?;
             cg.apply(&app.resources)?;
             if n > 1 {
-                app_procs.push((app.name.clone(), cg.open_procs()?));
+                cgroups.app_procs.push((app.name.clone(), cg.open_procs()?));
             }
         }
-        Ok(Cgroups { app_procs })
+        Ok(cgroups)
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        let _ = self.pod.remove();
     }
 }
 
@@ -206,18 +182,47 @@ struct PodNet {
     state: skiff_pods::netstate::NetState,
 }
 
-/// Runs in the forked child: becomes the pod's PID 1.
-#[allow(clippy::too_many_arguments)]
-fn pod_init(
-    plan: &rootfs::Plan,
-    manifest: &PodManifest,
+/// What the pod's init is started with.
+struct InitSetup<'a> {
+    plan: &'a rootfs::Plan,
+    manifest: &'a PodManifest,
     net: PodNet,
-    handover: &Handover,
-    app_procs: Vec<(String, Vec<File>)>,
+    handover: &'a Handover,
+    app_procs: &'a [(String, Vec<File>)],
     console: Option<Console>,
-    report_w: OwnedFd,
-    placed: OwnedFd,
-) -> i32 {
+}
+
+/// Forks the pod's init into the new PID namespace. Returns its pid, the
+/// read end of its report pipe, the pipe on which one byte tells it that
+/// it was placed in the pod's cgroup (the supervisor does that while the
+/// init builds the root filesystem: moving a process between v1 cgroups
+/// costs milliseconds per hierarchy), and the pod lock, which the init
+/// does not keep.
+fn fork_init(
+    setup: InitSetup,
+    lock: OwnedFd,
+    relay: &mut Option<Relay>,
+) -> Result<(Pid, File, OwnedFd, OwnedFd), String> {
+    let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let (placed_r, placed_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: this process is single-threaded, so the child may run any code.
+    match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => {
+            drop(report_r);
+            drop(placed_w);
+            drop(lock);
+            // The supervisor's relay: its drop would restore the caller's
+            // terminal while the pod runs.
+            std::mem::forget(relay.take());
+            std::process::exit(pod_init(setup, report_w, placed_r));
+        }
+        Ok(ForkResult::Parent { child }) => Ok((child, File::from(report_r), placed_w, lock)),
+        Err(e) => Err(format!("cannot fork the pod's init: {e}")),
+    }
+}
+
+/// Runs in the forked child: becomes the pod's PID 1.
+fn pod_init(setup: InitSetup, report_w: OwnedFd, placed: OwnedFd) -> i32 {
     skiff_stage2::init::name_process();
     let mut reporter = Reporter::new(report_w);
     // The pod must never outlive its supervisor: if it dies (even by
@@ -229,6 +234,7 @@ fn pod_init(
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || reader_gone(&reporter) {
         return SKIFF_ERROR;
     }
+    let InitSetup { plan, manifest, net, handover, app_procs, console } = setup;
     if let Err(msg) = rootfs::enter(plan, &manifest.hostname, net.netns) {
         let _ = reporter.send(&Report::Error(msg));
         return SKIFF_ERROR;
@@ -260,124 +266,5 @@ fn reader_gone(reporter: &Reporter) -> bool {
     match nix::poll::poll(&mut fds, PollTimeout::ZERO) {
         Ok(_) => fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLERR)),
         Err(_) => true,
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Source {
-    Signals,
-    Reports,
-    Notify,
-    Log(usize),
-    Console(console::Source),
-}
-
-struct Supervisor {
-    init: Pid,
-    recorder: Recorder,
-    escalation: Escalation,
-    readiness: Readiness,
-    /// The apps' output, with the `file` log driver.
-    capture: Option<Capture>,
-}
-
-impl Supervisor {
-    /// Forwards signals, records reports and relays the pod's terminal
-    /// until the init has exited.
-    fn wait(&mut self, sfd: &SignalFd, mut reports: File, mut relay: Option<&mut Relay>) -> Result<WaitStatus, String> {
-        let mut pipe_open = true;
-        loop {
-            let ready: Vec<Source> = {
-                let input = PollFlags::POLLIN;
-                let mut sources = vec![(Source::Signals, sfd.as_fd(), input)];
-                if pipe_open {
-                    sources.push((Source::Reports, reports.as_fd(), input));
-                }
-                if let Some(fd) = self.readiness.relay_fd() {
-                    sources.push((Source::Notify, fd, input));
-                }
-                if let Some(c) = &self.capture {
-                    sources.extend(c.fds().into_iter().map(|(i, fd, flags)| (Source::Log(i), fd, flags)));
-                }
-                if let Some(r) = &relay {
-                    sources.extend(r.sources().into_iter().map(|(s, fd)| (Source::Console(s), fd, input)));
-                }
-                let mut fds: Vec<PollFd> = sources.iter().map(|(_, fd, flags)| PollFd::new(*fd, *flags)).collect();
-                match nix::poll::poll(&mut fds, self.escalation.poll_timeout()) {
-                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                    Err(e) => return Err(format!("poll: {e}")),
-                }
-                if self.escalation.due() {
-                    // SIGKILL to the PID namespace's init ends the pod.
-                    let _ = nix::sys::signal::kill(self.init, Signal::SIGKILL);
-                }
-                sources
-                    .iter()
-                    .zip(&fds)
-                    .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
-                    .map(|((s, _, _), _)| *s)
-                    .collect()
-            };
-            for source in ready {
-                match source {
-                    Source::Reports => pipe_open = self.read_reports(&mut reports),
-                    Source::Notify => self.readiness.forward(),
-                    Source::Log(i) => {
-                        if let Some(c) = &mut self.capture {
-                            c.handle(i);
-                        }
-                    }
-                    Source::Console(c) => {
-                        if let Some(r) = relay.as_deref_mut() {
-                            r.handle(c)?;
-                        }
-                    }
-                    Source::Signals => {
-                        if let Some(status) = self.handle_signal(sfd, relay.as_deref())? {
-                            // The init is gone, so every write end is closed:
-                            // read whatever it reported and wrote last.
-                            while pipe_open {
-                                pipe_open = self.read_reports(&mut reports);
-                            }
-                            if let Some(r) = relay.as_deref_mut() {
-                                r.drain();
-                            }
-                            if let Some(c) = &mut self.capture {
-                                c.drain();
-                            }
-                            return Ok(status);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn handle_signal(&mut self, sfd: &SignalFd, relay: Option<&Relay>) -> Result<Option<WaitStatus>, String> {
-        let Ok(Some(info)) = sfd.read_signal() else {
-            return Ok(None);
-        };
-        let sig = Signal::try_from(info.ssi_signo as i32).map_err(|e| format!("signal: {e}"))?;
-        if sig == Signal::SIGWINCH {
-            if let Some(r) = relay {
-                r.resize();
-            }
-            return Ok(None);
-        }
-        if sig != Signal::SIGCHLD {
-            let _ = nix::sys::signal::kill(self.init, sig);
-            self.escalation.saw(sig);
-            return Ok(None);
-        }
-        match waitpid(self.init, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => Ok(None),
-            Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => Ok(Some(s)),
-            Ok(_) => Ok(None),
-            Err(e) => Err(format!("waiting for the pod's init: {e}")),
-        }
-    }
-
-    fn read_reports(&mut self, reports: &mut File) -> bool {
-        self.recorder.read(reports)
     }
 }

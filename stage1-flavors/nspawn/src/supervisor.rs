@@ -5,18 +5,17 @@
 //! records what the init reports, forwards signals to it and exits with the
 //! pod's status.
 
+use std::cell::Cell;
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
-use nix::poll::{PollFd, PollFlags};
+use nix::poll::PollFlags;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use skiff_pods::layout::{NETNS_FILE, PID_FILE, STAGE1_DIR, STARTED_FILE};
 use skiff_pods::manifest::Net;
@@ -24,8 +23,10 @@ use skiff_pods::{atomic, time, PodManifest};
 use skiff_rt::exit_code::SIGNAL_BASE;
 use skiff_stage1::entry::RunPod;
 use skiff_stage1::escalation::Escalation;
+use skiff_stage1::network::Home;
 use skiff_stage1::overlay::Overlay;
-use skiff_stage1::recorder::Recorder;
+use skiff_stage1::recorder::{Recorder, ReportPipe};
+use skiff_stage1::supervise::{self, Source, Supervise, Token};
 use skiff_stage2::app_root::APPS_DIR;
 
 use crate::container;
@@ -63,21 +64,10 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     let mask = skiff_stage2::init::supervised_signals();
     mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
     // In the host's mount namespace (the pin must be there for gc), before
-    // the flavor makes its own.
-    let network = skiff_stage1::network::attach(m, &pod.dir, &pod.lock)?.map(|(n, _fd)| n);
-    // The pin is unmounted where it was mounted: back in this namespace.
-    let host_mnt = File::open("/proc/self/ns/mnt").map_err(|e| format!("cannot open the mount namespace: {e}"))?;
-    let detach = |n: skiff_stage1::network::PodNetwork| {
-        nix::sched::setns(&host_mnt, CloneFlags::CLONE_NEWNS)
-            .map_err(|e| format!("cannot return to the host's mount namespace: {e}"))
-            .and_then(|()| n.detach())
-    };
-    if let Err(e) = build_root(m, &overlays, &root, &pod.dir) {
-        if let Some(n) = network {
-            let _ = detach(n);
-        }
-        return Err(e);
-    }
+    // the flavor makes its own; detached (back in the host's) however the
+    // run ends.
+    let network = skiff_stage1::network::attach(m, &pod.dir, &pod.lock, Home::Mount)?.map(|(n, _fd)| n);
+    build_root(m, &overlays, &root, &pod.dir)?;
     let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let mut cmd = nspawn_command(&nspawn, m, &pod.dir, &root, debug);
     let report_fd = report_w.as_raw_fd();
@@ -100,20 +90,30 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
     let started_at = time::now_rfc3339();
     atomic::replace_at(&pod.lock, STARTED_FILE, format!("{started_at}\n").as_bytes())
         .map_err(|e| format!("cannot record the pod's start: {e}"))?;
-    let mut sup = Supervisor {
-        nspawn: child,
-        init: None,
-        recorder: Recorder::new(pod.lock, started_at, m.apps.iter().map(|a| a.name.clone()).collect()),
-        escalation: Escalation::new(m.stop_timeout()),
-    };
-    let status = sup.wait(&mask, File::from(report_r));
+    let init = Cell::new(None);
+    let recorder = Recorder::new(pod.lock, started_at, m.apps.iter().map(|a| a.name.clone()).collect());
+    let mut reports =
+        InitReports { reports: ReportPipe::new(recorder, File::from(report_r)), nspawn: child, init: &init };
+    // Signals go to the container's init, which passes them on to the
+    // apps; before it is known, nspawn passes SIGTERM on as its
+    // --kill-signal. A stop that times out kills nspawn, and the init
+    // with it (its death signal).
+    let forward_to = || init.get().unwrap_or(child);
+    let sup = Supervise { child, forward_to: &forward_to, escalation: Escalation::new(m.stop_timeout()) };
+    let status = sup.run(&mask, &mut [&mut reports]);
     remove_nspawn_leftovers(&m.uuid);
+    let (code, _) = supervise::exit_of(status?);
+    // nspawn killed (`stop --force`, the stop timeout), or its container's
+    // init: the init died before it could report every app's end.
+    if code > SIGNAL_BASE {
+        reports.reports.recorder.record_unreported(code - SIGNAL_BASE);
+    }
     if let Some(n) = network {
-        if let Err(e) = detach(n) {
+        if let Err(e) = n.detach() {
             eprintln!("skiff: {e}");
         }
     }
-    status
+    Ok(code)
 }
 
 /// `systemd-nspawn …`, started through `sh` because nspawn takes passed fds
@@ -210,87 +210,43 @@ fn build_root(m: &PodManifest, overlays: &[Overlay], root: &Path, pod_dir: &Path
     Ok(())
 }
 
-struct Supervisor {
+/// The init's report pipe, and finding the init (the container's PID 1)
+/// once it has spoken.
+struct InitReports<'a> {
+    reports: ReportPipe,
     nspawn: Pid,
-    /// The container's PID 1 (skiff's init), once found.
-    init: Option<Pid>,
-    recorder: Recorder,
-    escalation: Escalation,
+    init: &'a Cell<Option<Pid>>,
 }
 
-impl Supervisor {
-    fn wait(&mut self, mask: &nix::sys::signal::SigSet, mut reports: File) -> Result<i32, String> {
-        let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
-        let mut pipe_open = true;
-        loop {
-            let (sig_ready, pipe_ready) = {
-                let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-                if pipe_open {
-                    fds.push(PollFd::new(reports.as_fd(), PollFlags::POLLIN));
-                }
-                match nix::poll::poll(&mut fds, self.escalation.poll_timeout()) {
-                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                    Err(e) => return Err(format!("poll: {e}")),
-                }
-                if self.escalation.due() {
-                    // As `stop --force`: the container's init dies with
-                    // nspawn (its death signal), and the pod ends 137.
-                    let _ = nix::sys::signal::kill(self.nspawn, Signal::SIGKILL);
-                }
-                let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-                (ready(&fds[0]), fds.get(1).is_some_and(ready))
-            };
-            if pipe_ready {
-                pipe_open = self.recorder.read(&mut reports);
-                if self.recorder.heard && self.init.is_none() {
-                    self.find_init();
-                }
-            }
-            if sig_ready {
-                if let Some(code) = self.handle_signal(&sfd)? {
-                    while pipe_open {
-                        pipe_open = self.recorder.read(&mut reports);
-                    }
-                    // nspawn killed (`stop --force`, the stop timeout): the
-                    // container's init died with it.
-                    if code > SIGNAL_BASE {
-                        self.recorder.record_unreported(code - SIGNAL_BASE);
-                    }
-                    return Ok(code);
-                }
-            }
-        }
-    }
-
+impl InitReports<'_> {
     /// The container's init is nspawn's only child (nspawn is a subreaper).
-    fn find_init(&mut self) {
+    fn find_init(&self) {
         let n = self.nspawn;
         let children = std::fs::read_to_string(format!("/proc/{n}/task/{n}/children")).unwrap_or_default();
         let Some(pid) = children.split_whitespace().find_map(|p| p.parse::<i32>().ok()) else { return };
         if skiff_stage1::enter::pod_init(pid).is_ok() {
-            self.init = Some(Pid::from_raw(pid));
-            if let Err(e) = atomic::replace_at(&self.recorder.lock, PID_FILE, format!("{pid}\n").as_bytes()) {
+            self.init.set(Some(Pid::from_raw(pid)));
+            if let Err(e) = atomic::replace_at(&self.reports.recorder.lock, PID_FILE, format!("{pid}\n").as_bytes()) {
                 eprintln!("skiff: stage1 nspawn: cannot record the pod's pid: {e}");
             }
         }
     }
+}
 
-    fn handle_signal(&mut self, sfd: &SignalFd) -> Result<Option<i32>, String> {
-        let Ok(Some(info)) = sfd.read_signal() else { return Ok(None) };
-        let sig = Signal::try_from(info.ssi_signo as i32).map_err(|e| format!("signal: {e}"))?;
-        if sig != Signal::SIGCHLD {
-            // The init forwards it to the apps; before the init is known,
-            // nspawn passes SIGTERM on as its --kill-signal.
-            let target = self.init.unwrap_or(self.nspawn);
-            let _ = nix::sys::signal::kill(target, sig);
-            self.escalation.saw(sig);
-            return Ok(None);
+impl Source for InitReports<'_> {
+    fn fds(&self) -> Vec<(Token, BorrowedFd<'_>, PollFlags)> {
+        self.reports.fds()
+    }
+
+    fn ready(&mut self, token: Token) -> Result<(), String> {
+        self.reports.ready(token)?;
+        if self.reports.recorder.heard && self.init.get().is_none() {
+            self.find_init();
         }
-        match waitpid(self.nspawn, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
-            Ok(WaitStatus::Signaled(_, s, _)) => Ok(Some(SIGNAL_BASE + s as i32)),
-            Ok(_) => Ok(None),
-            Err(e) => Err(format!("waiting for systemd-nspawn: {e}")),
-        }
+        Ok(())
+    }
+
+    fn drain(&mut self) {
+        self.reports.drain();
     }
 }

@@ -8,4 +8,4 @@ pub mod loopback;
 pub mod pinned_namespace;
 pub mod pod_network;
 
-pub use pod_network::{attach, detach_leftover, PodNetwork};
+pub use pod_network::{attach, detach_leftover, Home, PodNetwork};

@@ -1,11 +1,14 @@
 //! A pod's network when it is not the host's and not `none`: a network
 //! namespace pinned in the pod directory, attached to each of the
 //! manifest's CNI networks in order before any app runs, and detached in
-//! reverse order when the pod is over (or by gc).
+//! reverse order when the pod is over, however the flavor's run ends (or
+//! by gc, when the flavor was killed).
 
+use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::sched::CloneFlags;
 use skiff_pods::manifest::Net;
 use skiff_pods::netstate::{Attached, NetState};
 use skiff_pods::{atomic, PodManifest};
@@ -13,11 +16,26 @@ use skiff_pods::{atomic, PodManifest};
 use super::cni_client::Attachment;
 use super::pinned_namespace::{self, NETNS_FILE, RESULT_FILE};
 
-/// The pod's attached networks, for detaching them.
+/// The pod's attached networks; detached when dropped, or by
+/// [`PodNetwork::detach`] to see the error.
 pub struct PodNetwork {
     manifest: PodManifest,
     netns: PathBuf,
     state: NetState,
+    /// Where the plugins that detach it run: the namespace the flavor was
+    /// in when it attached the network, entered again first.
+    home: (File, CloneFlags),
+    attached: bool,
+}
+
+/// Which namespace of its own the flavor makes after attaching the network
+/// and must leave again to detach it: its PID namespace (ns: the plugins
+/// cannot be forked once the pod's PID namespace is gone) or its mount
+/// namespace (nspawn: the namespace pin is in the host's).
+#[derive(Clone, Copy)]
+pub enum Home {
+    Pid,
+    Mount,
 }
 
 /// The CNI attachments of the manifest's networks; published ports go to
@@ -63,10 +81,21 @@ fn detach_first(m: &PodManifest, netns: &Path, state: &NetState, count: usize) -
 /// Creates and attaches the pod's network namespace (None: the manifest
 /// asks for none). Returns it with an fd for the pod's init to `setns`.
 /// Whatever fails is undone: no namespace, lease or rule is left.
-pub fn attach(m: &PodManifest, pod_dir: &Path, lock: impl AsFd) -> Result<Option<(PodNetwork, OwnedFd)>, String> {
+pub fn attach(
+    m: &PodManifest,
+    pod_dir: &Path,
+    lock: impl AsFd,
+    home: Home,
+) -> Result<Option<(PodNetwork, OwnedFd)>, String> {
     if m.net != Net::Cni {
         return Ok(None);
     }
+    let (name, flags) = match home {
+        Home::Pid => ("pid", CloneFlags::CLONE_NEWPID),
+        Home::Mount => ("mnt", CloneFlags::CLONE_NEWNS),
+    };
+    let home = File::open(format!("/proc/self/ns/{name}"))
+        .map_err(|e| format!("cannot open the flavor's {name} namespace: {e}"))?;
     let path = pod_dir.join(NETNS_FILE);
     let fd = pinned_namespace::create(&path)?;
     let mut state = NetState::default();
@@ -83,7 +112,8 @@ pub fn attach(m: &PodManifest, pod_dir: &Path, lock: impl AsFd) -> Result<Option
             return Err(e);
         }
     }
-    Ok(Some((PodNetwork { manifest: m.clone(), netns: path, state }, fd)))
+    let home = (home, flags);
+    Ok(Some((PodNetwork { manifest: m.clone(), netns: path, state, home, attached: true }, fd)))
 }
 
 impl PodNetwork {
@@ -91,8 +121,27 @@ impl PodNetwork {
         &self.state
     }
 
-    pub fn detach(self) -> Result<(), String> {
+    pub fn detach(mut self) -> Result<(), String> {
+        self.detach_once()
+    }
+
+    fn detach_once(&mut self) -> Result<(), String> {
+        if !std::mem::take(&mut self.attached) {
+            return Ok(());
+        }
+        nix::sched::setns(&self.home.0, self.home.1)
+            .map_err(|e| format!("cannot return to the namespace the pod's network was attached from: {e}"))?;
         detach_first(&self.manifest, &self.netns, &self.state, self.manifest.networks.len())
+    }
+}
+
+/// However the flavor's run ends (a forked child ends with `exit`, which
+/// drops nothing, so only the flavor itself detaches).
+impl Drop for PodNetwork {
+    fn drop(&mut self) {
+        if let Err(e) = self.detach_once() {
+            eprintln!("skiff: {e}");
+        }
     }
 }
 
