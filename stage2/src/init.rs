@@ -116,7 +116,8 @@ pub fn run(
     // Held until the init exits (see terminal::Master::send).
     let mut _terminal_hold = None;
     for (i, (app, filter)) in manifest.apps.iter().zip(filters).enumerate() {
-        match start(manifest, net, (handover, i == 0), app, filter, console.take(), &mut reporter, &mut place) {
+        let pod = PodContext { manifest, net, handover };
+        match start(&pod, app, i == 0, filter, console.take(), &mut reporter, &mut place) {
             Ok((pid, hold)) => {
                 running.push(Running { pid, name: app.name.clone() });
                 _terminal_hold = _terminal_hold.or(hold);
@@ -140,18 +141,25 @@ fn fail(reporter: &mut Reporter, msg: &str) -> i32 {
     SKIFF_ERROR
 }
 
-/// Forks one app: the child enters the app's root and prepares while the
+/// What every app of the pod starts from.
+struct PodContext<'a> {
+    manifest: &'a PodManifest,
+    net: &'a NetState,
+    /// What the flavor passes on to the apps (socket activation to the
+    /// first, log pipes to each).
+    handover: &'a Handover,
+}
+
+/// Forks one app (`first`: the pod's first): the child enters the app's root and prepares while the
 /// init places it in its cgroup, then waits for the init's go. The app is
 /// reported started once its program is running: the end of a
 /// close-on-exec pipe that only `execve` closes without a byte.
 /// An app that fails before that is not reported started (the pod never
 /// becomes ready); its exit (125, 126, 127) is reported as usual.
-#[allow(clippy::too_many_arguments)]
 fn start(
-    manifest: &PodManifest,
-    net: &NetState,
-    handover: (&Handover, bool),
+    pod: &PodContext,
     app: &App,
+    first: bool,
     filter: Option<Compiled>,
     console: Option<Console>,
     reporter: &mut Reporter,
@@ -165,8 +173,8 @@ fn start(
         Ok(ForkResult::Child) => {
             drop(go_w);
             let failed = watch.into_child();
-            let msg = match become_app(manifest, net, app, filter, terminal.as_ref().map(|(m, _)| m), go_r)
-                .and_then(|mut p| handover.0.apply(&mut p, &app.name, handover.1).map(|()| p))
+            let msg = match become_app(pod.manifest, pod.net, app, filter, terminal.as_ref().map(|(m, _)| m), go_r)
+                .and_then(|mut p| pod.handover.apply(&mut p, &app.name, first).map(|()| p))
             {
                 Ok(prepared) => prepared.exec(Some(&failed)),
                 Err(msg) => msg,
