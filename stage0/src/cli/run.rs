@@ -13,15 +13,13 @@ use super::progress::CliProgress;
 use super::run_options::RunOnlyOptions;
 use super::Ctx;
 use crate::config::Config;
-use crate::image::catalog;
-use crate::image::fetch::{fetch, FetchOptions, PullPolicy};
-use crate::image::lock::StoreLock;
-use crate::image::platform::Platform;
+use crate::image::fetch::PullPolicy;
 use crate::image::reference::ImageReference;
 use crate::pod::dns::{self, DnsOptions};
 use crate::pod::flavor::{Flavor, DEFAULT_FLAVOR};
 use crate::pod::handoff;
 use crate::pod::network::{self, NetRequest};
+use crate::pod::plan::{self, AppPlan, PodPlan, Stores};
 use crate::pod::prepare::{self, AppOverrides};
 use crate::pod::resources;
 use crate::pod::security::Insecure;
@@ -341,13 +339,6 @@ fn parse_log_driver(s: &str) -> Result<LogDriver, String> {
     }
 }
 
-/// A file's directory and name, for an atomic write.
-fn split_path(f: &std::path::Path) -> Result<(&std::path::Path, &str)> {
-    let name = f.file_name().and_then(|n| n.to_str()).with_context(|| format!("{} is not a file name", f.display()))?;
-    let dir = f.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    Ok((dir, name))
-}
-
 fn check_hostname(h: &str) -> Result<()> {
     let ok = !h.is_empty()
         && h.len() <= 64
@@ -397,18 +388,14 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
     Ok(())
 }
 
-/// Fetches (if needed) and creates a pod in `prepare/`, locked.
-/// Returns the pod, its flavor, the ports it publishes and whether it asks
-/// for fixed addresses. `check` refuses
-/// what the command's own options ask of the flavor, before anything is made.
-fn create_pod(
+/// The pod `spec` asks for, as a plan (`pod::plan`), with the ports it
+/// publishes and whether it asks for fixed addresses. `check` refuses what
+/// the command's own options ask of the flavor, before anything is made.
+fn plan_pod(
     ctx: &Ctx,
     spec: &PodSpecArgs,
-    purpose: prepare::Purpose,
-    quiet: bool,
-    progress: &CliProgress,
     check: &dyn Fn(&Flavor) -> Result<()>,
-) -> Result<(Pod, Flavor, Vec<PortMapping>, bool)> {
+) -> Result<(PodPlan, Vec<PortMapping>, bool)> {
     let (file, apps) = match &spec.pod_manifest {
         Some(path) => {
             let (file, apps) = read_pod_manifest(path)?;
@@ -423,72 +410,51 @@ fn create_pod(
     check(&flavor)?;
     let net_request = wide.net.clone().unwrap_or_else(|| default_net(&flavor));
     let net = resolve_net(ctx, &spec.image.net, &net_request, &wide.ports)?;
-    // Without --dns options the CNI result's DNS, when it has some, wins
-    // over the host's servers.
-    let dns_from_network = wide.dns == DnsOptions::default() && net.net == Net::Cni;
-    let references = apps
-        .iter()
-        .map(|(image, _)| ImageReference::parse(image).map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<_>>>()?;
-    ctx.images.ensure_dirs()?;
-    // Held until the pod's manifest is written: from then on the pod
-    // itself keeps its layer trees from `image gc`.
-    let lock = StoreLock::shared(&ctx.images)?;
-    let opts = FetchOptions {
-        platform: Platform::default(),
-        progress,
-        registry: ctx.registry.clone(),
-        policy: wide.pull_policy,
-    };
-    let mut fetched = Vec::new();
-    for reference in &references {
-        let f = fetch(&ctx.images, reference, &opts, &lock)?;
-        catalog::touch_used(&ctx.images, &f.record.id_digest()?);
-        if !quiet {
-            eprintln!("skiff: image {} ({})", f.record.id, f.name);
-        }
-        fetched.push(f);
-    }
-    if let Some(n) = &spec.image.name {
-        skiff_pods::names::check(n)?;
-    }
-    let pod = prepare::create(&ctx.store, purpose, |uuid| {
-        if let Some(f) = &spec.image.uuid_file_save {
-            let (dir, file) = split_path(f)?;
-            skiff_pods::atomic::write_atomic(dir, file, format!("{uuid}\n").as_bytes())
-                .with_context(|| format!("cannot write --uuid-file-save {}", f.display()))?;
-        }
-        if let Some(n) = &spec.image.name {
-            skiff_pods::name_claims::claim(&ctx.store, n, uuid)?;
-        }
-        let insecure = wide.insecure;
-        let pod_env = wide.pod_env(spec.pod.interactive || spec.pod.tty);
-        let settings = prepare::PodSettings {
-            name: spec.image.name.clone(),
-            hostname: wide.hostname.as_deref(),
-            insecure,
-            resolv_conf: wide.resolv_conf()?,
-            exit_policy: wide.exit_policy,
-            stop_timeout: wide.stop_timeout,
-            log: wide.log_config(&flavor, spec.pod.interactive || spec.pod.tty)?,
-            net: net.clone(),
-            dns_from_network,
-            hosts_entries: wide.hosts_entries.clone(),
-            flavor: (&wide.stage1, &flavor.description),
-        };
-        prepare::manifest(uuid, settings, |hostname| {
-            let cx = prepare::AppContext {
-                images: &ctx.images,
-                hostname,
-                pod_env: &pod_env,
-                insecure,
-                flavor: &flavor.description,
-            };
-            fetched.iter().zip(&apps).map(|(f, (_, o))| prepare::resolve_app(&f.record, &f.name, o, &cx)).collect()
-        })
-    })?;
     let addresses = asks_addresses(&net.networks);
-    Ok((pod, flavor, wide.ports, addresses))
+    let apps = apps
+        .into_iter()
+        .map(|(image, overrides)| {
+            Ok(AppPlan { image: ImageReference::parse(&image).map_err(anyhow::Error::msg)?, overrides })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let terminal = spec.pod.interactive || spec.pod.tty;
+    let plan = PodPlan {
+        // Without --dns options the CNI result's DNS, when it has some,
+        // wins over the host's servers.
+        dns_from_network: wide.dns == DnsOptions::default() && net.net == Net::Cni,
+        log: wide.log_config(&flavor, terminal)?,
+        resolv_conf: wide.resolv_conf()?,
+        pod_env: wide.pod_env(terminal),
+        flavor,
+        apps,
+        name: spec.image.name.clone(),
+        uuid_file: spec.image.uuid_file_save.clone(),
+        hostname: wide.hostname,
+        insecure: wide.insecure,
+        exit_policy: wide.exit_policy,
+        stop_timeout: wide.stop_timeout,
+        net,
+        hosts_entries: wide.hosts_entries,
+        pull_policy: wide.pull_policy,
+    };
+    Ok((plan, wide.ports, addresses))
+}
+
+/// Plans the pod `spec` asks for and creates it in `prepare/`, locked.
+/// Returns the pod, its flavor, the ports it publishes and whether it asks
+/// for fixed addresses.
+fn create_pod(
+    ctx: &Ctx,
+    spec: &PodSpecArgs,
+    purpose: prepare::Purpose,
+    quiet: bool,
+    progress: &CliProgress,
+    check: &dyn Fn(&Flavor) -> Result<()>,
+) -> Result<(Pod, Flavor, Vec<PortMapping>, bool)> {
+    let (plan, ports, addresses) = plan_pod(ctx, spec, check)?;
+    let stores = Stores { store: &ctx.store, images: &ctx.images, registry: &ctx.registry };
+    let pod = plan::create(&stores, &plan, purpose, progress, quiet)?;
+    Ok((pod, plan.flavor, ports, addresses))
 }
 
 pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {

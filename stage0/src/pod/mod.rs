@@ -6,6 +6,7 @@ pub mod flavor;
 pub mod gc;
 pub mod handoff;
 pub mod network;
+pub mod plan;
 pub mod prepare;
 pub mod resources;
 pub mod security;

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use skiff_pods::abi::{feature, Description};
 use skiff_pods::cgroup::Resources;
-use skiff_pods::manifest::{
-    ExitPolicy, ImageRef, Isolation, Mount, MountSource, Net, Network, PortMapping, Rootfs, Seccomp, MANIFEST_VERSION,
-};
+use skiff_pods::manifest::{ImageRef, Isolation, Mount, MountSource, Net, Network, PortMapping, Rootfs, Seccomp};
 use skiff_pods::{App, Pod, PodManifest, StateDir, Store};
 
 use crate::image::digest::Digest;
@@ -322,7 +320,6 @@ fn write_pod(pod: &Pod, m: &PodManifest, purpose: Purpose) -> Result<()> {
     written.with_context(|| format!("cannot write the manifest of pod {}", pod.uuid()))
 }
 
-/// Pod-wide settings of a new pod.
 /// The pod's network, resolved (see `pod::network`).
 #[derive(Clone, Debug)]
 pub struct PodNet {
@@ -330,82 +327,6 @@ pub struct PodNet {
     pub networks: Vec<Network>,
     pub ports: Vec<PortMapping>,
     pub cni_path: Vec<PathBuf>,
-}
-
-pub struct PodSettings<'a> {
-    /// `--name`, already claimed for the pod.
-    pub name: Option<String>,
-    pub hostname: Option<&'a str>,
-    pub insecure: Insecure,
-    pub resolv_conf: Option<String>,
-    pub exit_policy: ExitPolicy,
-    /// None: the default.
-    pub stop_timeout: Option<std::time::Duration>,
-    pub log: skiff_pods::logfile::LogConfig,
-    pub net: PodNet,
-    pub dns_from_network: bool,
-    pub hosts_entries: Vec<(String, String)>,
-    /// The flavor's id as `--stage1` named it, and what it can do.
-    pub flavor: (&'a str, &'a Description),
-}
-
-pub fn manifest(
-    uuid: &str,
-    pod: PodSettings,
-    build_apps: impl FnOnce(&str) -> Result<Vec<App>>,
-) -> Result<PodManifest> {
-    let PodSettings {
-        name,
-        hostname,
-        insecure,
-        resolv_conf,
-        exit_policy,
-        stop_timeout,
-        log,
-        net,
-        dns_from_network,
-        hosts_entries,
-        flavor: (flavor, description),
-    } = pod;
-    let hostname = match hostname {
-        Some(h) => h.to_string(),
-        None if description.supports(feature::HOSTNAME) => default_hostname(uuid),
-        // The pod shares the host's UTS namespace: its /etc/hostname and
-        // HOSTNAME say the host's name.
-        None => nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "localhost".to_string()),
-    };
-    let mut apps = build_apps(&hostname)?;
-    crate::pod::volume::assign_new_volumes(&mut apps).map_err(anyhow::Error::msg)?;
-    for (i, a) in apps.iter().enumerate() {
-        if apps[..i].iter().any(|b| b.name == a.name) {
-            bail!("two apps of the pod are named {:?}: name them with --app-name", a.name);
-        }
-    }
-    Ok(PodManifest {
-        version: MANIFEST_VERSION,
-        uuid: uuid.to_string(),
-        created_at: skiff_pods::time::now_rfc3339(),
-        flavor: flavor.to_string(),
-        name,
-        apps,
-        masked_paths: !insecure.paths && description.supports(feature::MASKED_PATHS),
-        resolv_conf,
-        exit_policy,
-        stop_timeout_ms: stop_timeout.map_or(skiff_pods::manifest::DEFAULT_STOP_TIMEOUT_MS, |t| {
-            u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
-        }),
-        log,
-        net: net.net,
-        networks: net.networks,
-        ports: net.ports,
-        cni_path: net.cni_path,
-        dns_from_network,
-        hosts_entries,
-        hostname,
-    })
 }
 
 #[cfg(test)]
