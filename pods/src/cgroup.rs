@@ -81,8 +81,28 @@ fn hierarchies(mountinfo: &str) -> Vec<(Kind, PathBuf)> {
     out
 }
 
-fn write(path: &Path, value: &str) -> Result<(), String> {
-    std::fs::write(path, value).map_err(|e| format!("cannot write {value:?} to {}: {e}", path.display()))
+/// What went wrong with a pod's cgroups, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cannot {what} {}: {source}", path.display())]
+    Io {
+        /// `create cgroup`, `open`, `write "VALUE" to`.
+        what: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the {0} cgroup controller is not available on this host")]
+    NoController(String),
+}
+
+fn io_err(what: impl Into<String>, path: &Path) -> impl FnOnce(io::Error) -> CgroupError {
+    let (what, path) = (what.into(), path.to_path_buf());
+    move |source| CgroupError::Io { what, path, source }
+}
+
+fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
+    std::fs::write(path, value).map_err(io_err(format!("write {value:?} to"), path))
 }
 
 impl PodCgroup {
@@ -131,15 +151,12 @@ impl PodCgroup {
     /// holding them can move itself (or, from inside a PID namespace, a
     /// process of that namespace) here after it has lost sight of the
     /// host's /sys.
-    pub fn open_procs(&self) -> Result<Vec<std::fs::File>, String> {
+    pub fn open_procs(&self) -> Result<Vec<std::fs::File>, CgroupError> {
         self.dirs
             .iter()
             .map(|(_, d)| {
                 let p = d.join("cgroup.procs");
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&p)
-                    .map_err(|e| format!("cannot open {}: {e}", p.display()))
+                std::fs::OpenOptions::new().write(true).open(&p).map_err(io_err("open", &p))
             })
             .collect()
     }
@@ -156,7 +173,7 @@ impl PodCgroup {
         self.dirs.iter().find(|(k, _)| *k == Kind::V2).map(|(_, d)| d.as_path())
     }
 
-    pub fn create(&self) -> Result<(), String> {
+    pub fn create(&self) -> Result<(), CgroupError> {
         for (kind, dir) in &self.dirs {
             if *kind == Kind::V2 {
                 // Controllers must be enabled top-down for a v2 child to
@@ -180,15 +197,14 @@ impl PodCgroup {
                 }
                 made = std::fs::create_dir_all(dir);
             }
-            made.map_err(|e| format!("cannot create cgroup {}: {e}", dir.display()))?;
+            made.map_err(io_err("create cgroup", dir))?;
         }
         Ok(())
     }
 
-    pub fn apply(&self, r: &Resources) -> Result<(), String> {
+    pub fn apply(&self, r: &Resources) -> Result<(), CgroupError> {
         let need = |controller: &str| {
-            self.dir_with(controller)
-                .ok_or_else(|| format!("the {controller} cgroup controller is not available on this host"))
+            self.dir_with(controller).ok_or_else(|| CgroupError::NoController(controller.to_string()))
         };
         if let Some(m) = r.memory_bytes {
             let d = need("memory")?;
@@ -229,12 +245,12 @@ impl PodCgroup {
     }
 
     /// Moves the calling process into the pod's cgroup everywhere.
-    pub fn enter_self(&self) -> Result<(), String> {
+    pub fn enter_self(&self) -> Result<(), CgroupError> {
         self.add_pid(0)
     }
 
     /// Moves process `pid` (0: the caller) into the pod's cgroup everywhere.
-    pub fn add_pid(&self, pid: i32) -> Result<(), String> {
+    pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
         for (_, dir) in &self.dirs {
             write(&dir.join("cgroup.procs"), &pid.to_string())?;
         }

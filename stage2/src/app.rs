@@ -15,6 +15,7 @@ use nix::unistd::{ForkResult, Gid, Uid};
 use skiff_pods::App;
 
 use crate::{identity, seccomp};
+use skiff_rt::error::{Context, Error, Result};
 use skiff_rt::exit_code::{CANNOT_INVOKE, NOT_FOUND, SIGNAL_BASE, SKIFF_ERROR};
 
 /// Used when the app's environment has no `PATH` (same as Docker's).
@@ -39,25 +40,25 @@ pub struct Prepared {
     oom_score_adj: Option<i32>,
 }
 
-fn cstring(s: &str, what: &str) -> Result<CString, String> {
-    CString::new(s).map_err(|_| format!("{what} {s:?} contains a NUL byte"))
+fn cstring(s: &str, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::refused(format!("{what} {s:?} contains a NUL byte")))
 }
 
 impl Prepared {
     /// Runs inside the pod (the account files read are the app's own).
     /// `seccomp` is the app's filter, compiled (see [`seccomp::compile_all`]).
-    pub fn new(app: &App, seccomp: Option<seccomp::Compiled>) -> Result<Prepared, String> {
+    pub fn new(app: &App, seccomp: Option<seccomp::Compiled>) -> Result<Prepared> {
         let id = identity::resolve(Path::new("/"), &app.user, app.group.as_deref())
-            .map_err(|e| format!("app {}: {e}", app.name))?;
+            .with_context(|| format!("app {}", app.name))?;
         let mut env = app.env.clone();
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!("HOME={}", id.home));
         }
         let Some(exec) = app.exec.first() else {
-            return Err(format!(
+            return Err(Error::refused(format!(
                 "app {}: nothing to execute (the image has no entrypoint or cmd; use --exec)",
                 app.name
-            ));
+            )));
         };
         let path_var = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
         let candidates = exec_candidates(exec, path_var)
@@ -95,7 +96,7 @@ impl Prepared {
 
     /// Sets environment entries (`KEY=VALUE`) in the forked child, for what
     /// is only known there (socket activation's `LISTEN_PID`).
-    pub fn set_env(&mut self, entries: &[String]) -> Result<(), String> {
+    pub fn set_env(&mut self, entries: &[String]) -> Result<()> {
         for e in entries {
             let key = e.split('=').next().unwrap_or(e);
             self.env.retain(|x| x.as_bytes().split(|&b| b == b'=').next() != Some(key.as_bytes()));
@@ -117,7 +118,7 @@ impl Prepared {
         };
         reset_signals();
         if let Err(msg) = self.become_user() {
-            die(SKIFF_ERROR, &msg);
+            die(SKIFF_ERROR, &msg.to_string());
         }
         let mut saw_eacces = false;
         let mut last = Errno::ENOENT;
@@ -146,7 +147,7 @@ impl Prepared {
 
     /// Runs the app as a child (for `enter`) and returns its status (128+N
     /// for signal N).
-    pub fn spawn_and_wait(&self) -> Result<i32, String> {
+    pub fn spawn_and_wait(&self) -> Result<i32> {
         // SAFETY: the callers are single-threaded, so the child may run
         // any code.
         match unsafe { nix::unistd::fork() } {
@@ -156,10 +157,10 @@ impl Prepared {
                     Ok(WaitStatus::Exited(_, code)) => return Ok(code),
                     Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(SIGNAL_BASE + sig as i32),
                     Ok(_) | Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(format!("waiting for the command: {e}")),
+                    Err(e) => return Err(e).context("waiting for the command"),
                 }
             },
-            Err(e) => Err(format!("cannot fork: {e}")),
+            Err(e) => Err(e).context("cannot fork"),
         }
     }
 
@@ -168,51 +169,51 @@ impl Prepared {
     /// with or without no_new_privs; the bounding set is cut while
     /// CAP_SETPCAP is held; permitted and effective sets are set after the
     /// uid change (which empties them for a non-root user).
-    fn become_user(&self) -> Result<(), String> {
+    fn become_user(&self) -> Result<()> {
         if let Some(adj) = self.oom_score_adj {
             // Lowering it needs CAP_SYS_RESOURCE: the error says so.
             std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-                .map_err(|e| format!("cannot set oom_score_adj to {adj}: {e}"))?;
+                .with_context(|| format!("cannot set oom_score_adj to {adj}"))?;
         }
         if let Some(f) = &self.seccomp {
             seccomp::apply(f)?;
         }
         if self.no_new_privileges {
-            nix::sys::prctl::set_no_new_privs().map_err(|e| format!("cannot set no_new_privs: {e}"))?;
+            nix::sys::prctl::set_no_new_privs().context("cannot set no_new_privs")?;
         }
         if let Some(keep) = &self.caps {
             limit_caps(keep)?;
         }
         // Replaces the supplementary groups inherited from the host, which
         // would otherwise follow the app into the pod.
-        nix::unistd::setgroups(&self.groups).map_err(|e| format!("setgroups: {e}"))?;
-        nix::unistd::setresgid(self.gid, self.gid, self.gid).map_err(|e| format!("setgid {}: {e}", self.gid))?;
-        nix::unistd::setresuid(self.uid, self.uid, self.uid).map_err(|e| format!("setuid {}: {e}", self.uid))?;
+        nix::unistd::setgroups(&self.groups).context("setgroups")?;
+        nix::unistd::setresgid(self.gid, self.gid, self.gid).with_context(|| format!("setgid {}", self.gid))?;
+        nix::unistd::setresuid(self.uid, self.uid, self.uid).with_context(|| format!("setuid {}", self.uid))?;
         if let (true, Some(keep)) = (self.uid.is_root(), &self.caps) {
             // Effective first: it must stay a subset of permitted.
-            caps::set(None, CapSet::Effective, keep).map_err(|e| format!("cannot set effective capabilities: {e}"))?;
-            caps::set(None, CapSet::Permitted, keep).map_err(|e| format!("cannot set permitted capabilities: {e}"))?;
+            caps::set(None, CapSet::Effective, keep).context("cannot set effective capabilities")?;
+            caps::set(None, CapSet::Permitted, keep).context("cannot set permitted capabilities")?;
         }
         nix::unistd::chdir(self.working_dir.as_c_str())
-            .map_err(|e| format!("cannot change to working directory {}: {e}", self.working_dir.to_string_lossy()))
+            .with_context(|| format!("cannot change to working directory {}", self.working_dir.to_string_lossy()))
     }
 }
 
 /// Cuts the bounding set to `keep` (while CAP_SETPCAP is held), clears the
 /// ambient set and sets the inheritable one.
-fn limit_caps(keep: &CapsHashSet) -> Result<(), String> {
+fn limit_caps(keep: &CapsHashSet) -> Result<()> {
     for cap in caps::all() {
         if !keep.contains(&cap) {
             match caps::drop(None, CapSet::Bounding, cap) {
                 // A capability this kernel does not know is not held.
                 Err(_) if !caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) => {}
-                Err(e) => return Err(format!("cannot drop {cap} from the bounding set: {e}")),
+                Err(e) => return Err(e).with_context(|| format!("cannot drop {cap} from the bounding set")),
                 Ok(()) => {}
             }
         }
     }
-    caps::clear(None, CapSet::Ambient).map_err(|e| format!("cannot clear the ambient capabilities: {e}"))?;
-    caps::set(None, CapSet::Inheritable, keep).map_err(|e| format!("cannot set inheritable capabilities: {e}"))
+    caps::clear(None, CapSet::Ambient).context("cannot clear the ambient capabilities")?;
+    caps::set(None, CapSet::Inheritable, keep).context("cannot set inheritable capabilities")
 }
 
 /// The app starts as systemd starts a service: no signal blocked and every
@@ -264,8 +265,8 @@ pub struct ExecWatch {
 }
 
 impl ExecWatch {
-    pub fn new() -> Result<ExecWatch, String> {
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    pub fn new() -> Result<ExecWatch> {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
         Ok(ExecWatch { read, write })
     }
 
@@ -329,6 +330,6 @@ mod tests {
     fn nul_bytes_are_refused_before_exec() {
         let mut app = crate::test_app("a");
         app.exec = vec!["/bin/sh".into(), "a\0b".into()];
-        assert!(Prepared::new(&app, None).unwrap_err().contains("NUL"));
+        assert!(Prepared::new(&app, None).unwrap_err().to_string().contains("NUL"));
     }
 }

@@ -11,6 +11,7 @@ use std::path::Path;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use skiff_pods::App;
+use skiff_rt::error::{Context, Result};
 
 /// Directory of the init's root that holds the apps' roots.
 pub const APPS_DIR: &str = "apps";
@@ -18,21 +19,20 @@ pub const APPS_DIR: &str = "apps";
 /// Called in the process that will become the app (or run in its root):
 /// a mount namespace of its own, rooted at the app's root, with the app's
 /// root read-only when it asks for it.
-pub fn enter(app: &App) -> Result<(), String> {
-    nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("cannot create a mount namespace: {e}"))?;
+pub fn enter(app: &App) -> Result<()> {
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS).context("cannot create a mount namespace")?;
     let root = Path::new("/").join(APPS_DIR).join(&app.name);
-    std::env::set_current_dir(&root).map_err(|e| format!("app {}: cannot enter its root: {e}", app.name))?;
+    std::env::set_current_dir(&root).with_context(|| format!("app {}: cannot enter its root", app.name))?;
     // As in the flavor: the old root stacks on the new one and is detached.
-    nix::unistd::pivot_root(".", ".").map_err(|e| format!("app {}: pivot_root: {e}", app.name))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(|e| format!("app {}: cannot detach the pod's root: {e}", app.name))?;
-    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))
+    nix::unistd::pivot_root(".", ".").with_context(|| format!("app {}: pivot_root", app.name))?;
+    umount2(".", MntFlags::MNT_DETACH).with_context(|| format!("app {}: cannot detach the pod's root", app.name))?;
+    std::env::set_current_dir("/").context("chdir /")
 }
 
 /// Makes the (already entered) app root read-only, after the init has
 /// written what it writes there. Mounts under it (volumes, /proc, /dev)
 /// keep their own flags.
-pub fn make_readonly() -> Result<(), String> {
+pub fn make_readonly() -> Result<()> {
     let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
-    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
-        .map_err(|e| format!("cannot make the root filesystem read-only: {e}"))
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).context("cannot make the root filesystem read-only")
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use skiff_pods::netstate::NetState;
 use skiff_pods::PodManifest;
+use skiff_rt::error::{Context, Result};
 
 fn write(path: &Path, data: &str) -> std::io::Result<()> {
     let create = || std::fs::OpenOptions::new().write(true).create_new(true).open(path);
@@ -39,35 +40,35 @@ fn hosts_lines(m: &PodManifest, ips: &[String]) -> String {
 }
 
 /// `net`: the pod's CNI networks, if it has any.
-pub fn populate(root: &Path, m: &PodManifest, net: &NetState) -> Result<(), String> {
+pub fn populate(root: &Path, m: &PodManifest, net: &NetState) -> Result<()> {
     let ips = &net.addresses();
     let etc = root.join("etc");
-    std::fs::create_dir_all(&etc).map_err(|e| format!("cannot create /etc: {e}"))?;
+    std::fs::create_dir_all(&etc).context("cannot create /etc")?;
     let h = &m.hostname;
-    write(&etc.join("hostname"), &format!("{h}\n")).map_err(|e| format!("cannot write /etc/hostname: {e}"))?;
+    write(&etc.join("hostname"), &format!("{h}\n")).context("cannot write /etc/hostname")?;
     let hosts = etc.join("hosts");
     let extra = hosts_lines(m, ips);
     if std::fs::symlink_metadata(&hosts).is_err() {
         // The hostname resolves to the pod's own address when it has one.
         let on_lo = if ips.is_empty() { format!(" {h}") } else { String::new() };
         let text = format!("127.0.0.1\tlocalhost{on_lo}\n::1\tlocalhost ip6-localhost ip6-loopback{on_lo}\n{extra}");
-        write(&hosts, &text).map_err(|e| format!("cannot write /etc/hosts: {e}"))?;
+        write(&hosts, &text).context("cannot write /etc/hosts")?;
     } else if !extra.is_empty() {
         // The image's own file, with skiff's lines after it.
-        let mut text = std::fs::read_to_string(&hosts).map_err(|e| format!("cannot read /etc/hosts: {e}"))?;
+        let mut text = std::fs::read_to_string(&hosts).context("cannot read /etc/hosts")?;
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
         }
         text.push_str(&extra);
-        write(&hosts, &text).map_err(|e| format!("cannot write /etc/hosts: {e}"))?;
+        write(&hosts, &text).context("cannot write /etc/hosts")?;
     }
     let from_network = net.dns().filter(|_| m.dns_from_network).map(|d| d.resolv_conf());
     if let Some(conf) = from_network.as_ref().or(m.resolv_conf.as_ref()) {
-        write(&etc.join("resolv.conf"), conf).map_err(|e| format!("cannot write /etc/resolv.conf: {e}"))?;
+        write(&etc.join("resolv.conf"), conf).context("cannot write /etc/resolv.conf")?;
     }
     // An image's own mtab (file or link) is kept.
     match std::os::unix::fs::symlink("/proc/self/mounts", etc.join("mtab")) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(format!("cannot create /etc/mtab: {e}")),
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e).context("cannot create /etc/mtab"),
         _ => Ok(()),
     }
 }
@@ -119,7 +120,7 @@ mod tests {
         // A directory where a file goes is an error, not removed.
         std::fs::remove_file(d.path().join("root/etc/hostname")).unwrap();
         std::fs::create_dir(d.path().join("root/etc/hostname")).unwrap();
-        let err = populate(&d.path().join("root"), &m, &NetState::default()).unwrap_err();
+        let err = populate(&d.path().join("root"), &m, &NetState::default()).unwrap_err().to_string();
         assert!(err.contains("/etc/hostname"), "{err}");
     }
 }

@@ -6,6 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::app::Prepared;
 use skiff_rt::activation::Activation;
+use skiff_rt::error::{Error, Result};
 
 /// The write ends of one app's stdout and stderr pipes (close-on-exec:
 /// only the app they are `dup2`ed into keeps them).
@@ -24,7 +25,7 @@ pub struct Handover {
 impl Handover {
     /// In the forked child that becomes app `app` (`first`: the pod's first
     /// app), just before `execve`.
-    pub fn apply(&self, p: &mut Prepared, app: &str, first: bool) -> Result<(), String> {
+    pub fn apply(&self, p: &mut Prepared, app: &str, first: bool) -> Result<()> {
         match &self.activation {
             Some(a) if first => p.set_env(&a.env(nix::unistd::getpid().as_raw()))?,
             Some(a) => a.withhold(),
@@ -35,7 +36,10 @@ impl Handover {
                 // SAFETY: dup2 onto stdout or stderr of this single-threaded,
                 // just-forked process; `fd` is an open pipe end it owns.
                 if unsafe { nix::libc::dup2(fd.as_raw_fd(), target) } < 0 {
-                    return Err(format!("app {app}: cannot attach its output: {}", std::io::Error::last_os_error()));
+                    return Err(Error::refused(format!(
+                        "app {app}: cannot attach its output: {}",
+                        std::io::Error::last_os_error()
+                    )));
                 }
             }
         }

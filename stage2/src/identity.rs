@@ -2,6 +2,7 @@
 //! app's own `/etc/passwd` and `/etc/group`, read inside the pod (after
 //! pivot_root), so image symlinks cannot point the lookup at the host.
 
+use skiff_rt::error::Result;
 use std::path::Path;
 
 /// Bigger account files than this are not believed.
@@ -66,7 +67,7 @@ fn groups(text: &str) -> Vec<Group> {
 
 /// Resolves `user` (name or number) and `group` (name or number; default:
 /// the user's primary group, or 0) against the account files under `root`.
-pub fn resolve(root: &Path, user: &str, group: Option<&str>) -> Result<Identity, String> {
+pub fn resolve(root: &Path, user: &str, group: Option<&str>) -> Result<Identity> {
     let users = passwd(&read(&root.join("etc/passwd")));
     let all_groups = groups(&read(&root.join("etc/group")));
     let entry = match user.parse::<u32>() {
@@ -134,8 +135,8 @@ mod tests {
     #[test]
     fn unknown_names_are_errors() {
         let d = root();
-        assert!(resolve(d.path(), "nobody", None).unwrap_err().contains("nobody"));
-        assert!(resolve(d.path(), "web", Some("staff")).unwrap_err().contains("staff"));
+        assert!(resolve(d.path(), "nobody", None).unwrap_err().to_string().contains("nobody"));
+        assert!(resolve(d.path(), "web", Some("staff")).unwrap_err().to_string().contains("staff"));
         let empty = tempfile::tempdir().unwrap();
         assert!(resolve(empty.path(), "web", None).is_err());
         assert_eq!(resolve(empty.path(), "7", Some("8")).unwrap().gid, 8);

@@ -23,6 +23,7 @@ use crate::handover::Handover;
 use crate::report::{Report, Reporter};
 use crate::seccomp::Compiled;
 use crate::terminal::{Console, Master};
+use skiff_rt::error::{Context, Error, Result};
 use skiff_rt::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 
 /// Signals a pod's init passes on to its apps.
@@ -93,8 +94,8 @@ pub fn run(
     mut console: Option<Console>,
     net: &NetState,
     handover: &Handover,
-    ready: impl FnOnce() -> Result<(), String>,
-    mut place: impl FnMut(&App, Pid) -> Result<(), String>,
+    ready: impl FnOnce() -> Result<()>,
+    mut place: impl FnMut(&App, Pid) -> Result<()>,
 ) -> i32 {
     // The init's root holds every app's root: apps (even root in the pod,
     // without CAP_SYS_PTRACE) must not reach it through /proc/1/root.
@@ -102,7 +103,7 @@ pub fn run(
         return fail(&mut reporter, &format!("cannot make the init non-dumpable: {e}"));
     }
     if let Err(msg) = ready() {
-        return fail(&mut reporter, &msg);
+        return fail(&mut reporter, &msg.to_string());
     }
     let sfd = match SignalFd::with_flags(&supervised_signals(), SfdFlags::SFD_CLOEXEC) {
         Ok(s) => s,
@@ -110,7 +111,7 @@ pub fn run(
     };
     let filters = match crate::seccomp::compile_all(&manifest.apps) {
         Ok(f) => f,
-        Err(msg) => return fail(&mut reporter, &msg),
+        Err(msg) => return fail(&mut reporter, &msg.to_string()),
     };
     let mut running = Vec::new();
     // Held until the init exits (see terminal::Master::send).
@@ -125,7 +126,7 @@ pub fn run(
             Err(msg) => {
                 // The apps already started are stopped like a failed app's
                 // siblings; the pod fails with skiff's own status.
-                let _ = reporter.send(&Report::Error(msg));
+                let _ = reporter.send(&Report::Error(msg.to_string()));
                 let mut sup = Supervision::new(running, manifest);
                 sup.status = Some(SKIFF_ERROR);
                 sup.stop_all();
@@ -163,10 +164,10 @@ fn start(
     filter: Option<Compiled>,
     console: Option<Console>,
     reporter: &mut Reporter,
-    place: &mut impl FnMut(&App, Pid) -> Result<(), String>,
-) -> Result<(Pid, Option<OwnedFd>), String> {
+    place: &mut impl FnMut(&App, Pid) -> Result<()>,
+) -> Result<(Pid, Option<OwnedFd>)> {
     let terminal = console.map(|c| Master::open(app, c.size).map(|m| (m, c.socket))).transpose()?;
-    let (go_r, go_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let (go_r, go_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let watch = ExecWatch::new()?;
     // SAFETY: the init is single-threaded, so the child may do anything.
     let child = match unsafe { nix::unistd::fork() } {
@@ -180,11 +181,11 @@ fn start(
                 Err(msg) => msg,
             };
             ExecWatch::fail(&failed);
-            let _ = reporter.send(&Report::Error(msg));
+            let _ = reporter.send(&Report::Error(msg.to_string()));
             std::process::exit(SKIFF_ERROR);
         }
         Ok(ForkResult::Parent { child }) => child,
-        Err(e) => return Err(format!("cannot fork app {}: {e}", app.name)),
+        Err(e) => return Err(e).with_context(|| format!("cannot fork app {}", app.name)),
     };
     drop(go_r);
     let hold = terminal.map(|(master, socket)| master.send(&socket)).transpose()?;
@@ -194,7 +195,7 @@ fn start(
         return Err(msg);
     }
     // Closing the pipe without this byte makes the child give up.
-    File::from(go_w).write_all(b"1").map_err(|e| format!("cannot start app {}: {e}", app.name))?;
+    File::from(go_w).write_all(b"1").with_context(|| format!("cannot start app {}", app.name))?;
     if watch.exec_succeeded() {
         let _ = reporter.send(&Report::Started { app: app.name.clone(), pid: child.as_raw() });
     }
@@ -209,11 +210,11 @@ fn become_app(
     filter: Option<Compiled>,
     terminal: Option<&Master>,
     go: OwnedFd,
-) -> Result<Prepared, String> {
+) -> Result<Prepared> {
     crate::app_root::enter(app)?;
     crate::etc::populate(Path::new("/"), manifest, net)?;
     std::fs::create_dir_all(&app.working_dir)
-        .map_err(|e| format!("app {}: cannot create working directory {}: {e}", app.name, app.working_dir))?;
+        .with_context(|| format!("app {}: cannot create working directory {}", app.name, app.working_dir))?;
     if app.isolation.readonly_rootfs {
         crate::app_root::make_readonly()?;
     }
@@ -224,7 +225,7 @@ fn become_app(
     let mut byte = [0u8; 1];
     match File::from(go).read(&mut byte) {
         Ok(1) => Ok(prepared),
-        _ => Err(format!("app {}: the pod did not start it", app.name)),
+        _ => Err(Error::refused(format!("app {}: the pod did not start it", app.name))),
     }
 }
 

@@ -8,6 +8,7 @@ use seccompiler::{
 };
 use skiff_pods::manifest::{Seccomp, SeccompMode};
 use skiff_pods::App;
+use skiff_rt::error::{Context, Error, Result};
 use skiff_rt::syscall_names::syscall_number;
 
 /// What skiff itself calls between loading the filter and `execve`; a
@@ -49,7 +50,7 @@ pub struct Compiled(Vec<BpfProgram>);
 
 /// Each app's filter, compiled once per distinct profile in the pod (apps
 /// of a pod usually share the default one).
-pub fn compile_all(apps: &[App]) -> Result<Vec<Option<Compiled>>, String> {
+pub fn compile_all(apps: &[App]) -> Result<Vec<Option<Compiled>>> {
     let mut out: Vec<Option<Compiled>> = Vec::with_capacity(apps.len());
     for (i, app) in apps.iter().enumerate() {
         let Some(spec) = &app.isolation.seccomp else {
@@ -59,23 +60,23 @@ pub fn compile_all(apps: &[App]) -> Result<Vec<Option<Compiled>>, String> {
         let same = apps[..i].iter().position(|a| a.isolation.seccomp.as_ref() == Some(spec));
         out.push(Some(match same.and_then(|j| out[j].clone()) {
             Some(c) => c,
-            None => compile(spec).map_err(|e| format!("app {}: {e}", app.name))?,
+            None => compile(spec).with_context(|| format!("app {}", app.name))?,
         }));
     }
     Ok(out)
 }
 
-fn rule(arg: u8, mask: u64, value: u64) -> Result<SeccompRule, String> {
+fn rule(arg: u8, mask: u64, value: u64) -> Result<SeccompRule> {
     let c = SeccompCondition::new(arg, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(mask), value)
-        .map_err(|e| e.to_string())?;
-    SeccompRule::new(vec![c]).map_err(|e| e.to_string())
+        .context("seccomp: a rule's condition")?;
+    SeccompRule::new(vec![c]).context("seccomp: a rule")
 }
 
-fn number(name: &str) -> Result<i64, String> {
-    syscall_number(name).ok_or_else(|| format!("seccomp: unknown syscall {name:?}"))
+fn number(name: &str) -> Result<i64> {
+    syscall_number(name).ok_or_else(|| Error::refused(format!("seccomp: unknown syscall {name:?}")))
 }
 
-pub fn compile(spec: &Seccomp) -> Result<Compiled, String> {
+pub fn compile(spec: &Seccomp) -> Result<Compiled> {
     let errno = u32::try_from(spec.errno).map_err(|_| format!("seccomp: invalid errno {}", spec.errno))?;
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let names = spec.syscalls.iter().map(String::as_str);
@@ -94,7 +95,7 @@ pub fn compile(spec: &Seccomp) -> Result<Compiled, String> {
     if spec.deny_namespaces_and_devices && spec.mode == SeccompMode::Remove {
         // Conditional denials join the same filter unless the syscall is
         // already denied outright (an empty rule list matches always).
-        let mut add = |name: &str, arg: u8, mask: u64, values: &[u64]| -> Result<(), String> {
+        let mut add = |name: &str, arg: u8, mask: u64, values: &[u64]| -> Result<()> {
             let n = number(name)?;
             if rules.get(&n).is_some_and(Vec::is_empty) {
                 return Ok(());
@@ -121,12 +122,11 @@ pub fn compile(spec: &Seccomp) -> Result<Compiled, String> {
             SeccompAction::Errno(ENOSYS),
             seccompiler::TargetArch::x86_64,
         )
-        .map_err(|e| format!("seccomp: {e}"))?;
-        programs.push(BpfProgram::try_from(f).map_err(|e| format!("seccomp: {e}"))?);
+        .context("seccomp")?;
+        programs.push(BpfProgram::try_from(f).context("seccomp")?);
     }
-    let f = SeccompFilter::new(rules, mismatch, matched, seccompiler::TargetArch::x86_64)
-        .map_err(|e| format!("seccomp: {e}"))?;
-    programs.insert(0, BpfProgram::try_from(f).map_err(|e| format!("seccomp: {e}"))?);
+    let f = SeccompFilter::new(rules, mismatch, matched, seccompiler::TargetArch::x86_64).context("seccomp")?;
+    programs.insert(0, BpfProgram::try_from(f).context("seccomp")?);
     Ok(Compiled(programs))
 }
 
@@ -134,11 +134,11 @@ pub fn compile(spec: &Seccomp) -> Result<Compiled, String> {
 /// Unlike seccompiler's `apply_filter`, this does not set no_new_privs on
 /// its own: whether the app gets it is the user's choice, and loading a
 /// filter without it is allowed while the process holds CAP_SYS_ADMIN.
-pub fn apply(c: &Compiled) -> Result<(), String> {
+pub fn apply(c: &Compiled) -> Result<()> {
     for p in &c.0 {
         let insns: Vec<libc::sock_filter> =
             p.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect();
-        load(&insns).map_err(|e| format!("cannot load the seccomp filter: {e}"))?;
+        load(&insns).context("cannot load the seccomp filter")?;
     }
     Ok(())
 }
@@ -173,7 +173,10 @@ mod tests {
         assert_eq!(compile(&spec(SeccompMode::Remove, &["mount", "kexec_load"], true)).unwrap().0.len(), 2);
         assert_eq!(compile(&spec(SeccompMode::Retain, &["read"], false)).unwrap().0.len(), 1);
         assert_eq!(compile(&spec(SeccompMode::Remove, &["clone", "unshare"], true)).unwrap().0.len(), 2);
-        assert!(compile(&spec(SeccompMode::Remove, &["not_a_syscall"], false)).unwrap_err().contains("not_a_syscall"));
+        assert!(compile(&spec(SeccompMode::Remove, &["not_a_syscall"], false))
+            .unwrap_err()
+            .to_string()
+            .contains("not_a_syscall"));
     }
 
     #[test]
@@ -188,6 +191,6 @@ mod tests {
         let got = compile_all(&apps).unwrap();
         assert!(got[0].is_some() && got[1].is_none() && got[2].is_some());
         let bad = [with("x", Some(spec(SeccompMode::Remove, &["bogus"], false)))];
-        assert!(compile_all(&bad).unwrap_err().starts_with("app x: "));
+        assert!(compile_all(&bad).unwrap_err().to_string().starts_with("app x: "));
     }
 }

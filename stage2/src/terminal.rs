@@ -17,6 +17,7 @@ use rustix::termios::Winsize;
 use skiff_pods::App;
 
 use crate::app_root::APPS_DIR;
+use skiff_rt::error::{Context, Error, Result};
 
 /// What the flavor gives the init when the pod has a terminal.
 pub struct Console {
@@ -39,7 +40,7 @@ pub struct Master {
 
 impl Master {
     /// Runs in the init, whose root holds the app's root at `/apps/<name>`.
-    pub fn open(app: &App, size: Option<Winsize>) -> Result<Master, String> {
+    pub fn open(app: &App, size: Option<Winsize>) -> Result<Master> {
         let ptmx = Path::new("/").join(APPS_DIR).join(&app.name).join("dev/pts/ptmx");
         let err = |what: &str, e: rustix::io::Errno| format!("app {}: cannot {what} a terminal: {e}", app.name);
         let fd = rustix::fs::open(&ptmx, OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
@@ -56,9 +57,11 @@ impl Master {
 
     /// In the app process, inside its root: a session of its own with the
     /// slave as controlling terminal and as stdin, stdout and stderr.
-    pub fn attach_slave(&self) -> Result<(), String> {
-        let err =
-            |what: &str, e: rustix::io::Errno| format!("cannot {what} the terminal {}: {e}", self.slave.display());
+    pub fn attach_slave(&self) -> Result<()> {
+        let err = |what: &str, e: rustix::io::Errno| Error::Failed {
+            what: format!("cannot {what} the terminal {}", self.slave.display()),
+            source: Box::new(e),
+        };
         rustix::process::setsid().map_err(|e| err("start a session for", e))?;
         let slave =
             rustix::fs::open(&self.slave, OFlags::RDWR | OFlags::NOCTTY, Mode::empty()).map_err(|e| err("open", e))?;
@@ -71,25 +74,25 @@ impl Master {
     /// Hands the master to the flavor; the init keeps no copy of it, so
     /// the master reads EOF once the pod is gone. Returns the init's hold on
     /// the slave, to keep until then.
-    pub fn send(self, socket: &OwnedFd) -> Result<OwnedFd, String> {
+    pub fn send(self, socket: &OwnedFd) -> Result<OwnedFd> {
         let fds = [self.fd.as_fd()];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = SendAncillaryBuffer::new(&mut space);
         control.push(SendAncillaryMessage::ScmRights(&fds));
         rustix::net::sendmsg(socket, &[IoSlice::new(b"m")], &mut control, rustix::net::SendFlags::empty())
-            .map_err(|e| format!("cannot pass the terminal to the flavor: {e}"))?;
+            .context("cannot pass the terminal to the flavor")?;
         Ok(self.hold)
     }
 }
 
 /// The flavor's side of [`Master::send`]: the master, once it arrived.
-pub fn receive_master(socket: &OwnedFd) -> Result<Option<OwnedFd>, String> {
+pub fn receive_master(socket: &OwnedFd) -> Result<Option<OwnedFd>> {
     let mut byte = [0u8; 1];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut iov = [std::io::IoSliceMut::new(&mut byte)];
     rustix::net::recvmsg(socket, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC)
-        .map_err(|e| format!("cannot receive the pod's terminal: {e}"))?;
+        .context("cannot receive the pod's terminal")?;
     for msg in control.drain() {
         if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
             return Ok(fds.next());

@@ -9,10 +9,11 @@ use nix::mount::{mount as mount_fs, MsFlags};
 
 use crate::dev;
 use crate::overlay::mountpoint;
+use skiff_rt::error::{Context, Result};
 
 /// Mounts /proc, /dev and /sys in the app root `rootfs` (umask 0
 /// expected), then masks the sensitive paths when `masked_paths`.
-pub fn mount(rootfs: &Path, masked_paths: bool) -> Result<(), String> {
+pub fn mount(rootfs: &Path, masked_paths: bool) -> Result<()> {
     mount_api_filesystems(rootfs)?;
     if masked_paths {
         mask_paths(rootfs)?;
@@ -20,15 +21,14 @@ pub fn mount(rootfs: &Path, masked_paths: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn mount_api_filesystems(rootfs: &Path) -> Result<(), String> {
+fn mount_api_filesystems(rootfs: &Path) -> Result<()> {
     let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     let proc = mountpoint(rootfs, "proc")?;
-    mount_fs(Some("proc"), &proc, Some("proc"), nosuid_nodev_noexec, None::<&str>)
-        .map_err(|e| format!("cannot mount /proc: {e}"))?;
+    mount_fs(Some("proc"), &proc, Some("proc"), nosuid_nodev_noexec, None::<&str>).context("cannot mount /proc")?;
     dev::populate(&mountpoint(rootfs, "dev")?)?;
     let sys = mountpoint(rootfs, "sys")?;
     mount_fs(Some("sysfs"), &sys, Some("sysfs"), nosuid_nodev_noexec | MsFlags::MS_RDONLY, None::<&str>)
-        .map_err(|e| format!("cannot mount /sys: {e}"))?;
+        .context("cannot mount /sys")?;
     Ok(())
 }
 
@@ -50,7 +50,7 @@ const MASKED: [&str; 10] = [
 /// Visible but read-only.
 const READ_ONLY: [&str; 5] = ["proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger"];
 
-fn mask_paths(rootfs: &Path) -> Result<(), String> {
+fn mask_paths(rootfs: &Path) -> Result<()> {
     let null = rootfs.join("dev/null");
     for rel in MASKED {
         let p = rootfs.join(rel);
@@ -68,7 +68,7 @@ fn mask_paths(rootfs: &Path) -> Result<(), String> {
         } else {
             mount_fs(Some(&null), &p, None::<&str>, MsFlags::MS_BIND, None::<&str>)
         };
-        r.map_err(|e| format!("cannot mask /{rel}: {e}"))?;
+        r.with_context(|| format!("cannot mask /{rel}"))?;
     }
     for rel in READ_ONLY {
         let p = rootfs.join(rel);
@@ -85,7 +85,7 @@ fn mask_paths(rootfs: &Path) -> Result<(), String> {
                     | MsFlags::MS_NOEXEC;
                 mount_fs(None::<&str>, &p, None::<&str>, ro, None::<&str>)
             })
-            .map_err(|e| format!("cannot make /{rel} read-only: {e}"))?;
+            .with_context(|| format!("cannot make /{rel} read-only"))?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use skiff_rt::error::{Context, Result};
 
 /// (name, major, minor) of the nodes every pod gets, all mode 0666.
 const NODES: [(&str, u64, u64); 6] =
@@ -20,7 +21,7 @@ const LINKS: [(&str, &str); 5] = [
 ];
 
 /// Expects umask 0 (the modes below are final).
-pub fn populate(dev: &Path) -> Result<(), String> {
+pub fn populate(dev: &Path) -> Result<()> {
     mount(
         Some("tmpfs"),
         dev,
@@ -28,13 +29,13 @@ pub fn populate(dev: &Path) -> Result<(), String> {
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )
-    .map_err(|e| format!("cannot mount /dev: {e}"))?;
+    .context("cannot mount /dev")?;
     for (name, major, minor) in NODES {
         mknod(&dev.join(name), SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
-            .map_err(|e| format!("cannot create /dev/{name}: {e}"))?;
+            .with_context(|| format!("cannot create /dev/{name}"))?;
     }
     let pts = dev.join("pts");
-    std::fs::create_dir(&pts).map_err(|e| format!("cannot create /dev/pts: {e}"))?;
+    std::fs::create_dir(&pts).context("cannot create /dev/pts")?;
     mount(
         Some("devpts"),
         &pts,
@@ -42,9 +43,9 @@ pub fn populate(dev: &Path) -> Result<(), String> {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
     )
-    .map_err(|e| format!("cannot mount /dev/pts: {e}"))?;
+    .context("cannot mount /dev/pts")?;
     let shm = dev.join("shm");
-    std::fs::create_dir(&shm).map_err(|e| format!("cannot create /dev/shm: {e}"))?;
+    std::fs::create_dir(&shm).context("cannot create /dev/shm")?;
     mount(
         Some("shm"),
         &shm,
@@ -52,9 +53,9 @@ pub fn populate(dev: &Path) -> Result<(), String> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=1777,size=65536k"),
     )
-    .map_err(|e| format!("cannot mount /dev/shm: {e}"))?;
+    .context("cannot mount /dev/shm")?;
     for (name, target) in LINKS {
-        symlink(target, dev.join(name)).map_err(|e| format!("cannot create /dev/{name}: {e}"))?;
+        symlink(target, dev.join(name)).with_context(|| format!("cannot create /dev/{name}"))?;
     }
     Ok(())
 }

@@ -10,17 +10,18 @@ use nix::unistd::Pid;
 use skiff_pods::cgroup::PodCgroup;
 use skiff_pods::manifest::Net;
 use skiff_pods::PodManifest;
+use skiff_rt::error::{Context, Error, Result};
 use skiff_stage2::app::Prepared;
 
-fn open_ns(pid: Pid, ns: &str) -> Result<OwnedFd, String> {
+fn open_ns(pid: Pid, ns: &str) -> Result<OwnedFd> {
     std::fs::File::open(format!("/proc/{pid}/ns/{ns}"))
         .map(OwnedFd::from)
-        .map_err(|e| format!("cannot open the pod's {ns} namespace: {e}"))
+        .with_context(|| format!("cannot open the pod's {ns} namespace"))
 }
 
 /// The pod's init, checked to still be PID 1 of a PID namespace of its own
 /// (so a recycled PID is never signalled or entered).
-pub fn pod_init(pid: i32) -> Result<Pid, String> {
+pub fn pod_init(pid: i32) -> Result<Pid> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let ids: Vec<&str> = status
         .lines()
@@ -30,18 +31,12 @@ pub fn pod_init(pid: i32) -> Result<Pid, String> {
     if ids.len() >= 2 && ids.last() == Some(&"1") {
         Ok(Pid::from_raw(pid))
     } else {
-        Err(format!("process {pid} is not the pod's init (the pod is stopping)"))
+        Err(Error::refused(format!("process {pid} is not the pod's init (the pod is stopping)")))
     }
 }
 
 /// `cgroup`: the app's cgroup to join first, for flavors that make one.
-pub fn enter(
-    manifest: &PodManifest,
-    init: Pid,
-    app: &str,
-    argv: &[String],
-    cgroup: Option<&PodCgroup>,
-) -> Result<i32, String> {
+pub fn enter(manifest: &PodManifest, init: Pid, app: &str, argv: &[String], cgroup: Option<&PodCgroup>) -> Result<i32> {
     let app = manifest
         .apps
         .iter()
@@ -59,10 +54,10 @@ pub fn enter(
     let fds: Vec<(OwnedFd, CloneFlags)> =
         namespaces.into_iter().map(|(ns, f)| open_ns(init, ns).map(|fd| (fd, f))).collect::<Result<_, _>>()?;
     if let Some(cg) = cgroup {
-        cg.for_app(manifest.apps.len(), &app.name).enter_self()?;
+        cg.for_app(manifest.apps.len(), &app.name).enter_self().map_err(Error::other)?;
     }
     for (fd, flag) in &fds {
-        nix::sched::setns(fd, *flag).map_err(|e| format!("cannot join the pod's namespace: {e}"))?;
+        nix::sched::setns(fd, *flag).context("cannot join the pod's namespace")?;
     }
     // Joining the init's mount namespace lands in the pod's root; the app's
     // own view is a private copy rooted at its root, as the app got it.

@@ -7,6 +7,7 @@ use skiff_pods::abi::{Description, ABI_ENV, ABI_VERSION, LOCK_FD_ENV};
 use skiff_pods::layout::PID_FILE;
 use skiff_pods::manifest::MANIFEST_FILE;
 use skiff_pods::PodManifest;
+use skiff_rt::error::{Context, Error, Result};
 use skiff_rt::exit_code::SKIFF_ERROR;
 
 /// How the pod's app gets its stdio (`run` options).
@@ -60,14 +61,14 @@ pub struct RunPod {
 /// one-line error (exit 125).
 pub trait Flavor {
     fn description(&self) -> Description;
-    fn run(&self, pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32, String>;
+    fn run(&self, pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32>;
     /// `pid` is what the flavor wrote to `pid`, still alive.
-    fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32, String>;
+    fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32>;
     /// Asks the pod to stop (`force`: at once). Returns without waiting.
-    fn stop(&self, manifest: &PodManifest, pid: i32, force: bool) -> Result<(), String>;
+    fn stop(&self, manifest: &PodManifest, pid: i32, force: bool) -> Result<()>;
     /// Frees what the flavor keeps outside the pod directory, for a pod
     /// that is over (its lock is held by stage0's gc).
-    fn gc(&self, manifest: &PodManifest) -> Result<(), String>;
+    fn gc(&self, manifest: &PodManifest) -> Result<()>;
 }
 
 fn usage(name: &str) -> String {
@@ -78,14 +79,14 @@ fn usage(name: &str) -> String {
 }
 
 /// Parses argv (without argv[0]); `None` for `--describe`.
-pub fn parse(d: &Description, mut it: impl Iterator<Item = String>) -> Result<Option<Invocation>, String> {
+pub fn parse(d: &Description, mut it: impl Iterator<Item = String>) -> Result<Option<Invocation>> {
     let u = usage(&d.name);
     let entry = it.next().ok_or_else(|| format!("missing entrypoint ({u})"))?;
     if entry == "--describe" {
         return Ok(None);
     }
     if !matches!(entry.as_str(), "run" | "enter" | "stop" | "gc") {
-        return Err(format!("unknown entrypoint {entry:?} ({u})"));
+        return Err(Error::refused(format!("unknown entrypoint {entry:?} ({u})")));
     }
     let (mut debug, mut uuid, mut app, mut argv, mut force, mut remove) = (false, None, None, Vec::new(), false, false);
     let mut stdio = Stdio::Inherit;
@@ -104,9 +105,11 @@ pub fn parse(d: &Description, mut it: impl Iterator<Item = String>) -> Result<Op
             ("enter", "--app") => app = it.next(),
             ("enter", "--") => argv = it.by_ref().collect(),
             ("stop", "--force") => force = true,
-            (_, s) if s.starts_with('-') => return Err(format!("unknown option {s:?} for {entry} ({u})")),
+            (_, s) if s.starts_with('-') => {
+                return Err(Error::refused(format!("unknown option {s:?} for {entry} ({u})")))
+            }
             (_, s) if uuid.is_none() => uuid = Some(s.to_string()),
-            (_, s) => return Err(format!("unexpected argument {s:?} ({u})")),
+            (_, s) => return Err(Error::refused(format!("unexpected argument {s:?} ({u})"))),
         }
     }
     let uuid = uuid.ok_or_else(|| format!("missing pod UUID ({u})"))?;
@@ -115,7 +118,7 @@ pub fn parse(d: &Description, mut it: impl Iterator<Item = String>) -> Result<Op
         "enter" => {
             let app = app.ok_or_else(|| format!("enter needs --app ({u})"))?;
             if argv.is_empty() {
-                return Err(format!("enter needs a command after -- ({u})"));
+                return Err(Error::refused(format!("enter needs a command after -- ({u})")));
             }
             Entrypoint::Enter { app, argv }
         }
@@ -125,14 +128,14 @@ pub fn parse(d: &Description, mut it: impl Iterator<Item = String>) -> Result<Op
     Ok(Some(Invocation { debug, uuid, entrypoint }))
 }
 
-fn lock_fd() -> Result<OwnedFd, String> {
+fn lock_fd() -> Result<OwnedFd> {
     let raw: i32 = std::env::var(LOCK_FD_ENV)
         .map_err(|_| format!("{LOCK_FD_ENV} is not set: stage1 must be started by skiff"))?
         .parse()
         .map_err(|_| format!("{LOCK_FD_ENV} is not a file descriptor number"))?;
     // The fd must really be open before this process takes ownership of it.
     if !crate::fds::is_open(raw) {
-        return Err(format!("{LOCK_FD_ENV}={raw} is not an open file descriptor"));
+        return Err(Error::refused(format!("{LOCK_FD_ENV}={raw} is not an open file descriptor")));
     }
     // SAFETY: the fd is open (checked above) and stage0 handed it to this
     // process for it alone to own (see docs/stage1-abi.md).
@@ -146,7 +149,7 @@ pub fn live_pid() -> Option<i32> {
     (pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()).then_some(pid)
 }
 
-fn start(flavor: &dyn Flavor) -> Result<i32, String> {
+fn start(flavor: &dyn Flavor) -> Result<i32> {
     let d = flavor.description();
     let Some(inv) = parse(&d, skiff_rt::process_start::args().into_iter().skip(1))? else {
         println!("{}", d.to_json());
@@ -154,35 +157,33 @@ fn start(flavor: &dyn Flavor) -> Result<i32, String> {
     };
     if let Ok(v) = std::env::var(ABI_ENV) {
         if v != ABI_VERSION.to_string() {
-            return Err(format!("stage0 speaks stage1 ABI {v}, this flavor speaks {ABI_VERSION}"));
+            return Err(Error::refused(format!("stage0 speaks stage1 ABI {v}, this flavor speaks {ABI_VERSION}")));
         }
     }
-    let data = std::fs::read(MANIFEST_FILE).map_err(|e| format!("cannot read {MANIFEST_FILE}: {e}"))?;
-    let manifest = PodManifest::from_json(&data).map_err(|e| e.to_string())?;
+    let data = std::fs::read(MANIFEST_FILE).with_context(|| format!("cannot read {MANIFEST_FILE}"))?;
+    let manifest = PodManifest::from_json(&data).map_err(Error::other)?;
     if manifest.uuid != inv.uuid {
-        return Err(format!("pod directory holds pod {}, not {}", manifest.uuid, inv.uuid));
+        return Err(Error::refused(format!("pod directory holds pod {}, not {}", manifest.uuid, inv.uuid)));
     }
     match inv.entrypoint {
         Entrypoint::Run { stdio, remove, notify_app } => {
             let lock = lock_fd()?;
-            let dir = std::env::current_dir().map_err(|e| format!("cannot find the pod directory: {e}"))?;
+            let dir = std::env::current_dir().context("cannot find the pod directory")?;
             // Flavors may move into a mount namespace of their own, where
             // the pod's mounts are still there after the pod: the directory
             // is removed from this one.
             // Kept for --rm only: a plain run does not copy its manifest.
             let host_mnt = match remove {
-                true => Some((
-                    std::fs::File::open("/proc/self/ns/mnt").map_err(|e| format!("--rm: {e}"))?,
-                    manifest.clone(),
-                    dir.clone(),
-                )),
+                true => {
+                    Some((std::fs::File::open("/proc/self/ns/mnt").context("--rm")?, manifest.clone(), dir.clone()))
+                }
                 false => None,
             };
             let pod = RunPod { manifest, dir, lock, notify_app };
             let status = flavor.run(pod, stdio, inv.debug);
             if let Some((mnt, manifest, dir)) = host_mnt {
                 let removed = nix::sched::setns(mnt, nix::sched::CloneFlags::CLONE_NEWNS)
-                    .map_err(|e| format!("cannot return to the caller's mount namespace: {e}"))
+                    .context("cannot return to the caller's mount namespace")
                     .and_then(|()| remove_pod(flavor, &manifest, &dir));
                 if let Err(e) = removed {
                     eprintln!("skiff: stage1 {}: pod {} is left for gc: {e}", flavor.description().name, manifest.uuid);
@@ -207,16 +208,17 @@ fn start(flavor: &dyn Flavor) -> Result<i32, String> {
 /// flavor holds outside the directory, and deletes the directory the way gc
 /// does: moved to `garbage/` first, so an interrupted delete is finished by
 /// the next gc.
-fn remove_pod(flavor: &dyn Flavor, manifest: &PodManifest, dir: &std::path::Path) -> Result<(), String> {
-    let store = skiff_pods::Store::of_pod_dir(dir).ok_or("the pod directory is not in a store")?;
+fn remove_pod(flavor: &dyn Flavor, manifest: &PodManifest, dir: &std::path::Path) -> Result<()> {
+    let store =
+        skiff_pods::Store::of_pod_dir(dir).ok_or_else(|| Error::refused("the pod directory is not in a store"))?;
     let Ok(mut pod) = skiff_pods::Pod::find(&store, &manifest.uuid) else { return Ok(()) };
     if pod.try_lock().is_err() {
         return Ok(());
     }
     flavor.gc(manifest)?;
-    pod.transition(skiff_pods::StateDir::Garbage).map_err(|e| e.to_string())?;
+    pod.transition(skiff_pods::StateDir::Garbage).map_err(Error::other)?;
     let gone = pod.path();
-    std::fs::remove_dir_all(&gone).map_err(|e| format!("cannot remove {}: {e}", gone.display()))?;
+    std::fs::remove_dir_all(&gone).with_context(|| format!("cannot remove {}", gone.display()))?;
     if let Some(name) = &manifest.name {
         skiff_pods::name_claims::release(&store, name, &manifest.uuid);
     }
@@ -268,7 +270,7 @@ mod tests {
             assert!(p(bad).is_err(), "{bad:?}");
         }
         let plain = Description::new("x", &[], "");
-        assert!(parse(&plain, args(&["run", "--tty", "u"])).unwrap_err().contains("--tty"));
-        assert!(parse(&plain, args(&["run", "--rm", "u"])).unwrap_err().contains("--rm"));
+        assert!(parse(&plain, args(&["run", "--tty", "u"])).unwrap_err().to_string().contains("--tty"));
+        assert!(parse(&plain, args(&["run", "--rm", "u"])).unwrap_err().to_string().contains("--rm"));
     }
 }

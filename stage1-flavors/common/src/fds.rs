@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::os::fd::BorrowedFd;
 
 use nix::fcntl::{FcntlArg, FdFlag};
+use skiff_rt::error::{Context, Result};
 
 /// Whether `raw` is an open descriptor of this process (one the caller
 /// says it passed), without taking it over.
@@ -17,7 +18,7 @@ pub fn is_open(raw: i32) -> bool {
 /// Marks every inherited descriptor above stderr close-on-exec, so nothing
 /// the caller leaked (nor the lock fd) reaches the app; but for `keep`, the
 /// socket-activation descriptors the caller passed for the app.
-pub fn close_on_exec_all(keep: Range<i32>) -> Result<(), String> {
+pub fn close_on_exec_all(keep: Range<i32>) -> Result<()> {
     // The fds above stderr but `keep`: [3, start) and [end, ∞).
     let (start, end) = if keep.is_empty() { (3, 3) } else { (keep.start.max(3), keep.end.max(3)) };
     let ranges = [(3, start.unsigned_abs().saturating_sub(1)), (end.unsigned_abs(), u32::MAX)];
@@ -26,7 +27,7 @@ pub fn close_on_exec_all(keep: Range<i32>) -> Result<(), String> {
     }
     // Kernels before 5.11 have no CLOSE_RANGE_CLOEXEC: list the fds.
     let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .map_err(|e| format!("cannot list open files: {e}"))?
+        .context("cannot list open files")?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter(|&fd| fd > 2 && !keep.contains(&fd))
         .collect();

@@ -23,6 +23,7 @@ use skiff_pods::{time, PodManifest};
 use skiff_stage2::handover::AppOutput;
 
 use crate::supervise::{Source, Token};
+use skiff_rt::error::{Context, Result};
 
 /// A line longer than this is logged in parts (as partial records).
 const MAX_LINE: usize = 16384;
@@ -105,14 +106,14 @@ fn slot(stream: Stream) -> usize {
 impl Capture {
     /// The pipes for a manifest whose log driver is `file` (None for `none`),
     /// and their write ends for the apps.
-    pub fn new(m: &PodManifest, pod_dir: &std::path::Path) -> Result<Option<(Capture, Vec<AppOutput>)>, String> {
+    pub fn new(m: &PodManifest, pod_dir: &std::path::Path) -> Result<Option<(Capture, Vec<AppOutput>)>> {
         if m.log.driver != LogDriver::File {
             return Ok(None);
         }
         let mut cap = Capture { pipes: Vec::new(), writers: Vec::new(), pending: [Vec::new(), Vec::new()] };
         let mut outputs = Vec::new();
         for (i, app) in m.apps.iter().enumerate() {
-            let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("cannot make a log pipe: {e}"));
+            let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).context("cannot make a log pipe");
             let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
             for (read, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
                 cap.pipes.push(Pipe { read: File::from(read), stream, buf: Vec::new(), open: true, app: i });
@@ -227,7 +228,7 @@ impl Source for Capture {
         self.poll_fds()
     }
 
-    fn ready(&mut self, token: Token) -> Result<(), String> {
+    fn ready(&mut self, token: Token) -> Result<()> {
         self.handle(token);
         Ok(())
     }

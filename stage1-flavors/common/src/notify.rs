@@ -15,6 +15,7 @@ use skiff_pods::manifest::{Mount, MountSource};
 use skiff_pods::PodManifest;
 
 use crate::supervise::{Source, Token};
+use skiff_rt::error::{Context, Result};
 
 /// Where apps find the relay (their `NOTIFY_SOCKET`).
 pub const APP_SOCKET: &str = "/run/skiff/notify";
@@ -41,10 +42,10 @@ impl Notifier {
         }
     }
 
-    pub fn send(&self, msg: &str) -> Result<(), String> {
-        let sock = UnixDatagram::unbound().map_err(|e| format!("notify socket: {e}"))?;
-        let addr = self.addr().map_err(|e| format!("NOTIFY_SOCKET {}: {e}", self.target))?;
-        sock.send_to_addr(msg.as_bytes(), &addr).map_err(|e| format!("cannot notify {}: {e}", self.target))?;
+    pub fn send(&self, msg: &str) -> Result<()> {
+        let sock = UnixDatagram::unbound().context("notify socket")?;
+        let addr = self.addr().with_context(|| format!("NOTIFY_SOCKET {}", self.target))?;
+        sock.send_to_addr(msg.as_bytes(), &addr).with_context(|| format!("cannot notify {}", self.target))?;
         Ok(())
     }
 }
@@ -66,7 +67,7 @@ pub struct AppRelay {
 
 impl AppRelay {
     /// Binds the relay in the pod directory `pod_dir`.
-    pub fn bind(pod_dir: &Path) -> Result<AppRelay, String> {
+    pub fn bind(pod_dir: &Path) -> Result<AppRelay> {
         let path = pod_dir.join(RELAY_FILE);
         let _ = std::fs::remove_file(&path);
         // Relative to the pod directory (the cwd): a store path may be
@@ -75,8 +76,8 @@ impl AppRelay {
             Ok(cwd) if cwd == pod_dir => UnixDatagram::bind(RELAY_FILE),
             _ => UnixDatagram::bind(&path),
         }
-        .map_err(|e| format!("cannot make the apps' notify socket: {e}"))?;
-        sock.set_nonblocking(true).map_err(|e| format!("notify socket: {e}"))?;
+        .context("cannot make the apps' notify socket")?;
+        sock.set_nonblocking(true).context("notify socket")?;
         Ok(AppRelay { sock, path })
     }
 
@@ -128,11 +129,7 @@ impl Readiness {
     /// For pod `m` in `pod_dir`: also the manifest to run (the relay bound
     /// into every app with `--notify-app`). Without `NOTIFY_SOCKET` nothing
     /// is sent.
-    pub fn new<'m>(
-        m: &'m PodManifest,
-        pod_dir: &Path,
-        notify_app: bool,
-    ) -> Result<(Readiness, Cow<'m, PodManifest>), String> {
+    pub fn new<'m>(m: &'m PodManifest, pod_dir: &Path, notify_app: bool) -> Result<(Readiness, Cow<'m, PodManifest>)> {
         let Some(to) = Notifier::from_env() else { return Ok((Readiness::default(), Cow::Borrowed(m))) };
         if !notify_app {
             return Ok((Readiness { ready_to: Some(to), relay: None }, Cow::Borrowed(m)));
@@ -151,7 +148,7 @@ impl Source for Readiness {
         self.relay.iter().map(|(r, _)| (0, r.socket().as_fd(), nix::poll::PollFlags::POLLIN)).collect()
     }
 
-    fn ready(&mut self, _token: Token) -> Result<(), String> {
+    fn ready(&mut self, _token: Token) -> Result<()> {
         if let Some((relay, to)) = &self.relay {
             relay.forward(to);
         }

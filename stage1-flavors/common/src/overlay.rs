@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use skiff_pods::{App, PodManifest};
+use skiff_rt::error::{Context, Error, Result};
 
 /// overlayfs takes its options in one page; longer lists fail at mount.
 const MOUNT_DATA_MAX: usize = 4095;
@@ -28,7 +29,7 @@ pub struct Overlay {
 }
 
 impl Overlay {
-    pub fn for_app(manifest: &PodManifest, app: &App, pod_dir: &Path) -> Result<Overlay, String> {
+    pub fn for_app(manifest: &PodManifest, app: &App, pod_dir: &Path) -> Result<Overlay> {
         let data = options(&app.rootfs.layers, &pod_dir.join("apps").join(&app.name)).map_err(|e| match e {
             OptionsError::NoLayers => format!("app {}: the image has no layers", app.name),
             OptionsError::Layer(l) => format!("pod {}: invalid layer name {l:?} in the manifest", manifest.uuid),
@@ -43,9 +44,9 @@ impl Overlay {
     }
 
     /// Mounts the app's root on `target`; changes the working directory.
-    pub fn mount(&self, target: &Path) -> Result<(), String> {
+    pub fn mount(&self, target: &Path) -> Result<()> {
         std::env::set_current_dir(&self.layers_dir)
-            .map_err(|e| format!("cannot enter the layer store {}: {e}", self.layers_dir.display()))?;
+            .with_context(|| format!("cannot enter the layer store {}", self.layers_dir.display()))?;
         let overlay = |data: &str| mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data));
         overlay(&self.data)
             .or_else(|e| match e {
@@ -54,8 +55,8 @@ impl Overlay {
                 nix::errno::Errno::EINVAL => overlay(self.without_volatile()).map_err(|_| e),
                 e => Err(e),
             })
-            .map_err(|e| {
-                format!("cannot mount the root filesystem of app {} (overlay on {}): {e}", self.app, target.display())
+            .with_context(|| {
+                format!("cannot mount the root filesystem of app {} (overlay on {})", self.app, target.display())
             })
     }
 
@@ -101,13 +102,13 @@ fn options(layers: &[String], app_dir: &Path) -> Result<String, OptionsError> {
 /// `rootfs/name` as a directory to mount on. The image controls the root,
 /// so a symlink there (which would resolve against the host's root at this
 /// point) is refused rather than followed.
-pub fn mountpoint(rootfs: &Path, name: &str) -> Result<PathBuf, String> {
+pub fn mountpoint(rootfs: &Path, name: &str) -> Result<PathBuf> {
     let p = rootfs.join(name);
     match std::fs::symlink_metadata(&p) {
         Ok(md) if md.is_dir() => Ok(p),
-        Ok(_) => Err(format!("the image's /{name} is not a directory")),
+        Ok(_) => Err(Error::refused(format!("the image's /{name} is not a directory"))),
         Err(_) => {
-            std::fs::create_dir(&p).map_err(|e| format!("cannot create /{name} in the pod: {e}"))?;
+            std::fs::create_dir(&p).with_context(|| format!("cannot create /{name} in the pod"))?;
             Ok(p)
         }
     }

@@ -16,6 +16,7 @@ use skiff_stage2::report::{self, Report};
 
 use crate::notify::Notifier;
 use crate::supervise::{Source, Token};
+use skiff_rt::error::Result;
 
 pub struct Recorder {
     /// The pod lock: exit files are written relative to it.
@@ -70,7 +71,7 @@ impl Source for ReportPipe {
         }
     }
 
-    fn ready(&mut self, _token: Token) -> Result<(), String> {
+    fn ready(&mut self, _token: Token) -> Result<()> {
         self.open = self.recorder.read(&mut self.pipe);
         Ok(())
     }

@@ -18,6 +18,7 @@ use nix::unistd::Pid;
 use skiff_rt::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 
 use crate::escalation::Escalation;
+use skiff_rt::error::{Context, Result};
 
 /// Which of its descriptors a source is asked to serve.
 pub type Token = usize;
@@ -27,7 +28,7 @@ pub trait Source {
     /// What to poll now, each with a token [`Source::ready`] gets back.
     fn fds(&self) -> Vec<(Token, BorrowedFd<'_>, PollFlags)>;
     /// The descriptor of `token` is ready.
-    fn ready(&mut self, token: Token) -> Result<(), String>;
+    fn ready(&mut self, token: Token) -> Result<()>;
     /// The watched process has exited: serve what is left.
     fn drain(&mut self) {}
     /// A signal for this source rather than for the pod (SIGWINCH for a
@@ -43,7 +44,7 @@ impl<S: Source> Source for Option<S> {
         self.as_ref().map(S::fds).unwrap_or_default()
     }
 
-    fn ready(&mut self, token: Token) -> Result<(), String> {
+    fn ready(&mut self, token: Token) -> Result<()> {
         self.as_mut().map_or(Ok(()), |s| s.ready(token))
     }
 
@@ -70,8 +71,8 @@ pub struct Supervise<'a> {
 impl Supervise<'_> {
     /// Runs until `child` has exited; its status. `mask` is the set of
     /// signals the flavor has blocked to read them here.
-    pub fn run(mut self, mask: &SigSet, sources: &mut [&mut dyn Source]) -> Result<WaitStatus, String> {
-        let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
+    pub fn run(mut self, mask: &SigSet, sources: &mut [&mut dyn Source]) -> Result<WaitStatus> {
+        let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
         loop {
             let (signalled, ready) = poll(&sfd, sources, &self.escalation)?;
             if self.escalation.due() {
@@ -86,7 +87,7 @@ impl Supervise<'_> {
             let sig = match sfd.read_signal() {
                 Ok(Some(info)) => Signal::try_from(info.ssi_signo as i32).ok(),
                 Ok(None) | Err(nix::errno::Errno::EINTR) => None,
-                Err(e) => return Err(format!("reading signals: {e}")),
+                Err(e) => return Err(e).context("reading signals"),
             };
             match sig {
                 None => {}
@@ -98,7 +99,7 @@ impl Supervise<'_> {
                         return Ok(status);
                     }
                     Ok(_) => {}
-                    Err(e) => return Err(format!("waiting for pid {}: {e}", self.child)),
+                    Err(e) => return Err(e).with_context(|| format!("waiting for pid {}", self.child)),
                 },
                 Some(sig) if sources.iter_mut().any(|s| s.signal(sig)) => {}
                 Some(sig) => {
@@ -122,11 +123,7 @@ pub fn exit_of(status: WaitStatus) -> (i32, Option<i32>) {
 
 /// One poll: whether a signal is waiting, and which sources' tokens are
 /// ready (by the source's index).
-fn poll(
-    sfd: &SignalFd,
-    sources: &[&mut dyn Source],
-    escalation: &Escalation,
-) -> Result<(bool, Vec<(usize, Token)>), String> {
+fn poll(sfd: &SignalFd, sources: &[&mut dyn Source], escalation: &Escalation) -> Result<(bool, Vec<(usize, Token)>)> {
     let mut owners = Vec::new();
     let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
     for (i, s) in sources.iter().enumerate() {
@@ -137,7 +134,7 @@ fn poll(
     }
     match nix::poll::poll(&mut fds, escalation.poll_timeout()) {
         Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-        Err(e) => return Err(format!("poll: {e}")),
+        Err(e) => return Err(e).context("poll"),
     }
     let is_ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
     let ready = owners.into_iter().zip(&fds[1..]).filter(|(_, f)| is_ready(f)).map(|(o, _)| o).collect();

@@ -9,6 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use skiff_pods::manifest::{Mount, MountSource, NewVolume};
+use skiff_rt::error::{Context, Error, Result};
 
 fn in_root() -> ResolveFlags {
     ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS
@@ -27,11 +28,11 @@ fn relative(target: &str) -> PathBuf {
 /// field it leaves out taken from the directory at `target` in the app's
 /// root when the image has one there (so postgres finds its data
 /// directory owned by its user, mode 0700, as the image made it).
-fn make_new_volume(root: &OwnedFd, volume: &Path, target: &str, asked: NewVolume) -> Result<(), String> {
+fn make_new_volume(root: &OwnedFd, volume: &Path, target: &str, asked: NewVolume) -> Result<()> {
     let image = match open_in_root(root, &relative(target), true) {
-        Ok(fd) => Some(rustix::fs::fstat(&fd).map_err(|e| format!("volume target {target}: {e}"))?),
+        Ok(fd) => Some(rustix::fs::fstat(&fd).with_context(|| format!("volume target {target}"))?),
         Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => None,
-        Err(e) => return Err(format!("volume target {target}: {e}")),
+        Err(e) => return Err(e).with_context(|| format!("volume target {target}")),
     };
     let uid = asked.uid.or(image.map(|st| st.st_uid));
     let gid = asked.gid.or(image.map(|st| st.st_gid));
@@ -44,7 +45,7 @@ fn make_new_volume(root: &OwnedFd, volume: &Path, target: &str, asked: NewVolume
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| format!("volume {}: {e}", volume.display()))?;
+    .with_context(|| format!("volume {}", volume.display()))?;
     let fail = |e: rustix::io::Errno| format!("cannot give volume {} its owner and mode: {e}", volume.display());
     // chown clears the set-id bits, so the mode goes
     // last.
@@ -57,7 +58,7 @@ fn make_new_volume(root: &OwnedFd, volume: &Path, target: &str, asked: NewVolume
 
 /// Opens `target` inside `root`, creating missing parents (mode 0755) and
 /// the final entry (a directory, or an empty file when `dir` is false).
-fn resolve_creating(root: &OwnedFd, target: &str, dir: bool) -> Result<OwnedFd, String> {
+fn resolve_creating(root: &OwnedFd, target: &str, dir: bool) -> Result<OwnedFd> {
     let rel = relative(target);
     let comps: Vec<_> = rel.components().collect();
     let mut prefix = PathBuf::new();
@@ -69,10 +70,10 @@ fn resolve_creating(root: &OwnedFd, target: &str, dir: bool) -> Result<OwnedFd, 
             Ok(fd) if last => return Ok(fd),
             Ok(_) => continue,
             Err(rustix::io::Errno::NOENT) => {}
-            Err(e) => return Err(format!("volume target {target}: /{}: {e}", prefix.display())),
+            Err(e) => return Err(e).with_context(|| format!("volume target {target}: /{}", prefix.display())),
         }
         let parent_path = prefix.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let parent = open_in_root(root, parent_path, true).map_err(|e| format!("volume target {target}: {e}"))?;
+        let parent = open_in_root(root, parent_path, true).with_context(|| format!("volume target {target}"))?;
         let name = c.as_os_str();
         let made = if want_dir {
             rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755))
@@ -87,14 +88,16 @@ fn resolve_creating(root: &OwnedFd, target: &str, dir: bool) -> Result<OwnedFd, 
         };
         match made {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-            Err(e) => return Err(format!("volume target {target}: cannot create /{}: {e}", prefix.display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("volume target {target}: cannot create /{}", prefix.display()))
+            }
         }
         if last {
-            return open_in_root(root, &prefix, want_dir).map_err(|e| format!("volume target {target}: {e}"));
+            return open_in_root(root, &prefix, want_dir).with_context(|| format!("volume target {target}"));
         }
     }
     rustix::fs::openat(root, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| format!("volume target {target}: {e}"))
+        .with_context(|| format!("volume target {target}"))
 }
 
 /// The mount points at or below `dir` (deepest last), from mountinfo.
@@ -103,12 +106,12 @@ fn mounts_at_or_under(dir: &Path) -> Vec<PathBuf> {
     info.lines().filter_map(|l| l.split(' ').nth(4)).map(PathBuf::from).filter(|m| m.starts_with(dir)).collect()
 }
 
-pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount]) -> Result<(), String> {
+pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount]) -> Result<()> {
     if mounts.is_empty() {
         return Ok(());
     }
     let root = rustix::fs::open(rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| format!("cannot open the pod's root: {e}"))?;
+        .context("cannot open the pod's root")?;
     for m in mounts {
         let source = match &m.source {
             MountSource::Host(p) => p.clone(),
@@ -117,21 +120,21 @@ pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount]) -> Result<(), 
             {
                 pod_dir.join("volumes").join(name)
             }
-            MountSource::Volume(name) => return Err(format!("invalid volume name {name:?}")),
+            MountSource::Volume(name) => return Err(Error::refused(format!("invalid volume name {name:?}"))),
         };
         if let (Some(asked), MountSource::Volume(_)) = (m.new_volume, &m.source) {
             make_new_volume(&root, &source, &m.target, asked)?;
         }
-        let md = std::fs::metadata(&source).map_err(|e| format!("volume source {}: {e}", source.display()))?;
+        let md = std::fs::metadata(&source).with_context(|| format!("volume source {}", source.display()))?;
         let target = resolve_creating(&root, &m.target, md.is_dir())?;
         // The resolved entry's real path: inside the root by construction.
         let real = std::fs::read_link(format!("/proc/self/fd/{}", target.as_raw_fd()))
-            .map_err(|e| format!("volume target {}: {e}", m.target))?;
+            .with_context(|| format!("volume target {}", m.target))?;
         if !real.starts_with(rootfs) {
-            return Err(format!("volume target {} resolves outside the pod's root", m.target));
+            return Err(Error::refused(format!("volume target {} resolves outside the pod's root", m.target)));
         }
         mount(Some(&source), &real, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| format!("cannot mount {} on {}: {e}", source.display(), m.target))?;
+            .with_context(|| format!("cannot mount {} on {}", source.display(), m.target))?;
         if m.read_only {
             // A remount changes one mount; every mount the recursive bind
             // brought along must be made read-only too.
@@ -142,7 +145,7 @@ pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount]) -> Result<(), 
                     | MsFlags::MS_NOSUID
                     | MsFlags::MS_NODEV;
                 mount(None::<&str>, &mp, None::<&str>, flags, None::<&str>)
-                    .map_err(|e| format!("cannot make {} read-only: {e}", mp.display()))?;
+                    .with_context(|| format!("cannot make {} read-only", mp.display()))?;
             }
         }
     }

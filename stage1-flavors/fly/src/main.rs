@@ -15,6 +15,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use skiff_pods::abi::{feature, Description};
 use skiff_pods::PodManifest;
+use skiff_rt::error::{Context, Result};
 use skiff_stage1::entry::{Flavor, RunPod, Stdio};
 use skiff_stage2::app::Prepared;
 
@@ -37,11 +38,11 @@ impl Flavor for Fly {
         Description::new("fly", &features, "chroot only, the host's namespaces: no isolation, for privileged tools")
     }
 
-    fn run(&self, pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32, String> {
+    fn run(&self, pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
         supervisor::run(pod, stdio, debug)
     }
 
-    fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32, String> {
+    fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32> {
         let app = manifest
             .apps
             .iter()
@@ -49,23 +50,23 @@ impl Flavor for Fly {
             .ok_or_else(|| format!("pod {} has no app {app:?}", manifest.uuid))?;
         // The app's mount namespace (the supervisor's private one) holds
         // its root where the supervisor mounted it.
-        let mnt = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
-            .map_err(|e| format!("cannot open the pod's mount namespace: {e}"))?;
-        let root = std::env::current_dir().map_err(|e| format!("pod directory: {e}"))?.join(supervisor::rootfs(app));
-        nix::sched::setns(mnt, CloneFlags::CLONE_NEWNS).map_err(|e| format!("cannot join the pod: {e}"))?;
-        nix::unistd::chroot(&root).map_err(|e| format!("chroot {}: {e}", root.display()))?;
-        std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+        let mnt =
+            std::fs::File::open(format!("/proc/{pid}/ns/mnt")).context("cannot open the pod's mount namespace")?;
+        let root = std::env::current_dir().context("pod directory")?.join(supervisor::rootfs(app));
+        nix::sched::setns(mnt, CloneFlags::CLONE_NEWNS).context("cannot join the pod")?;
+        nix::unistd::chroot(&root).with_context(|| format!("chroot {}", root.display()))?;
+        std::env::set_current_dir("/").context("chdir /")?;
         let mut spec = app.clone();
         spec.exec = argv.to_vec();
         Prepared::new(&spec, None)?.spawn_and_wait()
     }
 
-    fn stop(&self, _: &PodManifest, pid: i32, force: bool) -> Result<(), String> {
+    fn stop(&self, _: &PodManifest, pid: i32, force: bool) -> Result<()> {
         let sig = if force { Signal::SIGKILL } else { Signal::SIGTERM };
-        kill(Pid::from_raw(pid), sig).map_err(|e| format!("cannot signal the app: {e}"))
+        kill(Pid::from_raw(pid), sig).context("cannot signal the app")
     }
 
-    fn gc(&self, _: &PodManifest) -> Result<(), String> {
+    fn gc(&self, _: &PodManifest) -> Result<()> {
         // Everything fly made lived in a mount namespace that is gone.
         Ok(())
     }

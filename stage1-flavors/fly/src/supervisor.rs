@@ -12,6 +12,7 @@ use skiff_pods::app_status::{self, AppExit};
 use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, App, PodManifest};
 use skiff_rt::activation::Activation;
+use skiff_rt::error::{Context, Error, Result};
 use skiff_rt::exit_code::SKIFF_ERROR;
 use skiff_stage1::entry::RunPod;
 use skiff_stage1::entry::Stdio;
@@ -29,18 +30,22 @@ pub fn rootfs(app: &App) -> PathBuf {
     Path::new("apps").join(&app.name).join("rootfs")
 }
 
-pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32, String> {
+pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     let activation = Activation::inherited();
     skiff_stage1::fds::close_on_exec_all(activation.as_ref().map_or(0..0, Activation::fds))?;
     let (mut readiness, m) = Readiness::new(&pod.manifest, &pod.dir, pod.notify_app)?;
     let m = &m;
     let [app] = m.apps.as_slice() else {
-        return Err(format!("the fly flavor runs one app per pod, pod {} has {}", m.uuid, m.apps.len()));
+        return Err(Error::refused(format!(
+            "the fly flavor runs one app per pod, pod {} has {}",
+            m.uuid,
+            m.apps.len()
+        )));
     };
     let overlay = Overlay::for_app(m, app, &pod.dir)?;
     let root = pod.dir.join(rootfs(app));
     let mask = skiff_stage2::init::supervised_signals();
-    mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
+    mask.thread_block().context("cannot block signals")?;
     build_root(&overlay, &root, &pod.dir, app)?;
     let (mut capture, outputs) = match Capture::new(m, &pod.dir)?.filter(|_| stdio == Stdio::Inherit) {
         Some((c, o)) => (Some(c), o),
@@ -64,14 +69,14 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32, String> {
             std::process::exit(SKIFF_ERROR);
         }
         Ok(ForkResult::Parent { child }) => child,
-        Err(e) => return Err(format!("cannot fork the app: {e}")),
+        Err(e) => return Err(e).context("cannot fork the app"),
     };
     // The app's ends of its log pipes are the app's alone.
     drop(handover);
     let started_at = time::now_rfc3339();
     atomic::replace_at(&pod.lock, PID_FILE, format!("{child}\n").as_bytes())
         .and_then(|()| atomic::replace_at(&pod.lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
-        .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
+        .context("cannot record the pod's pid")?;
     if watch.exec_succeeded() {
         skiff_stage1::recorder::mark_ready(&pod.lock, readiness.ready_to.as_ref());
     }
@@ -92,10 +97,10 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32, String> {
 
 /// The app's root in a mount namespace of this process's own: the overlay,
 /// the host's /dev, /proc and /sys (recursively), the volumes.
-fn build_root(overlay: &Overlay, root: &Path, pod_dir: &Path, app: &App) -> Result<(), String> {
-    nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("cannot create a mount namespace: {e}"))?;
+fn build_root(overlay: &Overlay, root: &Path, pod_dir: &Path, app: &App) -> Result<()> {
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS).context("cannot create a mount namespace")?;
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
-        .map_err(|e| format!("cannot make / a slave mount: {e}"))?;
+        .context("cannot make / a slave mount")?;
     overlay.mount(root)?;
     for d in ["dev", "proc", "sys"] {
         let target = mountpoint(root, d)?;
@@ -106,20 +111,20 @@ fn build_root(overlay: &Overlay, root: &Path, pod_dir: &Path, app: &App) -> Resu
             MsFlags::MS_BIND | MsFlags::MS_REC,
             None::<&str>,
         )
-        .map_err(|e| format!("cannot bind the host's /{d}: {e}"))?;
+        .with_context(|| format!("cannot bind the host's /{d}"))?;
     }
     skiff_stage1::volumes::mount_all(root, pod_dir, &app.mounts)
 }
 
 /// In the forked child: everything up to the `execve`.
-fn become_app(m: &PodManifest, app: &App, root: &Path) -> Result<Prepared, String> {
+fn become_app(m: &PodManifest, app: &App, root: &Path) -> Result<Prepared> {
     // The app must not outlive the flavor, which holds the pod's lock.
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
-    nix::unistd::chroot(root).map_err(|e| format!("chroot {}: {e}", root.display()))?;
-    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl")?;
+    nix::unistd::chroot(root).with_context(|| format!("chroot {}", root.display()))?;
+    std::env::set_current_dir("/").context("chdir /")?;
     skiff_stage2::etc::populate(Path::new("/"), m, &Default::default())?;
     std::fs::create_dir_all(&app.working_dir)
-        .map_err(|e| format!("app {}: cannot create working directory {}: {e}", app.name, app.working_dir))?;
+        .with_context(|| format!("app {}: cannot create working directory {}", app.name, app.working_dir))?;
     if app.isolation.readonly_rootfs {
         skiff_stage2::app_root::make_readonly()?;
     }

@@ -12,6 +12,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use rustix::termios::{OptionalActions, Termios};
+use skiff_rt::error::{Context, Result};
 use skiff_stage1::supervise::{Source, Token};
 use skiff_stage2::terminal::{self, Console};
 
@@ -35,20 +36,20 @@ pub struct Relay {
 impl Relay {
     /// Before the init is forked: the socket pair (the init gets the
     /// returned [`Console`]) and the caller's window size.
-    pub fn new(interactive: bool) -> Result<(Relay, Console), String> {
+    pub fn new(interactive: bool) -> Result<(Relay, Console)> {
         let (ours, theirs) =
             rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
-                .map_err(|e| format!("socketpair: {e}"))?;
+                .context("socketpair")?;
         let size = rustix::termios::tcgetwinsize(std::io::stdin())
             .or_else(|_| rustix::termios::tcgetwinsize(std::io::stdout()))
             .ok();
         let mut relay = Relay { socket: Some(ours), master: None, forward_stdin: interactive, saved: None };
         if interactive && rustix::termios::isatty(std::io::stdin()) {
-            let saved = rustix::termios::tcgetattr(std::io::stdin()).map_err(|e| format!("tcgetattr: {e}"))?;
+            let saved = rustix::termios::tcgetattr(std::io::stdin()).context("tcgetattr")?;
             let mut raw = saved.clone();
             raw.make_raw();
             rustix::termios::tcsetattr(std::io::stdin(), OptionalActions::Now, &raw)
-                .map_err(|e| format!("cannot put the terminal in raw mode: {e}"))?;
+                .context("cannot put the terminal in raw mode")?;
             relay.saved = Some(saved);
         }
         Ok((relay, Console { socket: theirs, size }))
@@ -128,7 +129,7 @@ impl Source for Relay {
         out
     }
 
-    fn ready(&mut self, token: Token) -> Result<(), String> {
+    fn ready(&mut self, token: Token) -> Result<()> {
         match token {
             SOCKET => {
                 if let Some(s) = self.socket.take() {

@@ -14,6 +14,7 @@ use nix::sys::signal::{kill, Signal};
 use skiff_pods::abi::{feature, Description};
 use skiff_pods::cgroup::PodCgroup;
 use skiff_pods::PodManifest;
+use skiff_rt::error::{Context, Result};
 use skiff_stage1::enter::{self, pod_init};
 use skiff_stage1::entry::{Flavor, RunPod, Stdio};
 
@@ -26,28 +27,28 @@ impl Flavor for Ns {
         Description::new("ns", &features, "namespaces, an overlay root per app, cgroups, capabilities, seccomp")
     }
 
-    fn run(&self, pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32, String> {
+    fn run(&self, pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
         supervisor::run(&pod.manifest, &pod.dir, pod.lock, debug, stdio, pod.notify_app)
     }
 
-    fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32, String> {
+    fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32> {
         let cgroup = PodCgroup::for_pod(&manifest.uuid);
         enter::enter(manifest, pod_init(pid)?, app, argv, Some(&cgroup))
     }
 
-    fn stop(&self, _: &PodManifest, pid: i32, force: bool) -> Result<(), String> {
+    fn stop(&self, _: &PodManifest, pid: i32, force: bool) -> Result<()> {
         // SIGTERM: the init forwards it to every app. SIGKILL to a PID
         // namespace's init ends every process in it.
         let sig = if force { Signal::SIGKILL } else { Signal::SIGTERM };
-        kill(pod_init(pid)?, sig).map_err(|e| format!("cannot signal the pod's init: {e}"))
+        kill(pod_init(pid)?, sig).context("cannot signal the pod's init")
     }
 
-    fn gc(&self, manifest: &PodManifest) -> Result<(), String> {
-        let dir = std::env::current_dir().map_err(|e| format!("pod directory: {e}"))?;
+    fn gc(&self, manifest: &PodManifest) -> Result<()> {
+        let dir = std::env::current_dir().context("pod directory")?;
         skiff_stage1::network::detach_leftover(manifest, &dir)?;
         PodCgroup::for_pod(&manifest.uuid)
             .remove()
-            .map_err(|e| format!("cannot remove the cgroup of pod {}: {e}", manifest.uuid))
+            .with_context(|| format!("cannot remove the cgroup of pod {}", manifest.uuid))
     }
 }
 

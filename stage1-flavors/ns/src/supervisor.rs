@@ -14,7 +14,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
-use skiff_pods::cgroup::{size_text, PodCgroup};
+use skiff_pods::cgroup::{size_text, CgroupError, PodCgroup};
 use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, PodManifest};
 use skiff_rt::activation::Activation;
@@ -32,6 +32,7 @@ use skiff_stage2::terminal::Console;
 
 use crate::console::Relay;
 use crate::rootfs;
+use skiff_rt::error::{Context, Error, Result};
 
 pub fn run(
     manifest: &PodManifest,
@@ -40,11 +41,15 @@ pub fn run(
     debug: bool,
     stdio: Stdio,
     notify_app: bool,
-) -> Result<i32, String> {
+) -> Result<i32> {
     let activation = Activation::inherited();
     skiff_stage1::fds::close_on_exec_all(activation.as_ref().map_or(0..0, Activation::fds))?;
     if stdio != Stdio::Inherit && manifest.apps.len() > 1 {
-        return Err(format!("a terminal needs a pod of one app, pod {} has {}", manifest.uuid, manifest.apps.len()));
+        return Err(Error::refused(format!(
+            "a terminal needs a pod of one app, pod {} has {}",
+            manifest.uuid,
+            manifest.apps.len()
+        )));
     }
     let (mut readiness, manifest) = Readiness::new(manifest, pod_dir, notify_app)?;
     let manifest = &manifest;
@@ -57,7 +62,7 @@ pub fn run(
     let handover = Handover { activation, outputs };
     // From here on, whatever ends the run removes the cgroups and detaches
     // the network: the guards' drops (the network first).
-    let mut cgroups = Cgroups::create(manifest)?;
+    let mut cgroups = Cgroups::create(manifest).map_err(Error::other)?;
     // Before the PID namespace: the namespace is made by a helper child.
     let (network, netns) = match skiff_stage1::network::attach(manifest, pod_dir, &lock, Home::Pid)? {
         Some((n, fd)) => (Some(n), Some(fd)),
@@ -72,10 +77,10 @@ pub fn run(
             (Some(r), Some(c))
         }
     };
-    mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
+    mask.thread_block().context("cannot block signals")?;
     // Only children of this process enter the new PID namespace: the init
     // forked below becomes its PID 1, this supervisor stays on the host.
-    nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| format!("cannot create a PID namespace: {e}"))?;
+    nix::sched::unshare(CloneFlags::CLONE_NEWPID).context("cannot create a PID namespace")?;
     let net_state = network.as_ref().map(|n| n.state().clone()).unwrap_or_default();
     let setup = InitSetup {
         plan: &plan,
@@ -93,11 +98,11 @@ pub fn run(
     let started_at = time::now_rfc3339();
     atomic::replace_at(&lock, PID_FILE, format!("{init}\n").as_bytes())
         .and_then(|()| atomic::replace_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
-        .map_err(|e| format!("cannot record the pod's pid: {e}"))?;
+        .context("cannot record the pod's pid")?;
     if let Err(e) = cgroups.pod.for_init(manifest.apps.len()).add_pid(init.as_raw()) {
         let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
         let _ = waitpid(init, None);
-        return Err(e);
+        return Err(Error::other(e));
     }
     let _ = File::from(placed).write_all(b"1");
     if debug {
@@ -152,7 +157,7 @@ struct Cgroups {
 }
 
 impl Cgroups {
-    fn create(manifest: &PodManifest) -> Result<Cgroups, String> {
+    fn create(manifest: &PodManifest) -> Result<Cgroups, CgroupError> {
         let n = manifest.apps.len();
         let mut cgroups = Cgroups { pod: PodCgroup::for_pod(&manifest.uuid), app_procs: Vec::new() };
         cgroups.pod.create()?;
@@ -198,13 +203,9 @@ struct InitSetup<'a> {
 /// init builds the root filesystem: moving a process between v1 cgroups
 /// costs milliseconds per hierarchy), and the pod lock, which the init
 /// does not keep.
-fn fork_init(
-    setup: InitSetup,
-    lock: OwnedFd,
-    relay: &mut Option<Relay>,
-) -> Result<(Pid, File, OwnedFd, OwnedFd), String> {
-    let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    let (placed_r, placed_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+fn fork_init(setup: InitSetup, lock: OwnedFd, relay: &mut Option<Relay>) -> Result<(Pid, File, OwnedFd, OwnedFd)> {
+    let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
+    let (placed_r, placed_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     // SAFETY: this process is single-threaded, so the child may run any code.
     match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
@@ -217,7 +218,7 @@ fn fork_init(
             std::process::exit(pod_init(setup, report_w, placed_r));
         }
         Ok(ForkResult::Parent { child }) => Ok((child, File::from(report_r), placed_w, lock)),
-        Err(e) => Err(format!("cannot fork the pod's init: {e}")),
+        Err(e) => Err(e).context("cannot fork the pod's init"),
     }
 }
 
@@ -236,7 +237,7 @@ fn pod_init(setup: InitSetup, report_w: OwnedFd, placed: OwnedFd) -> i32 {
     }
     let InitSetup { plan, manifest, net, handover, app_procs, console } = setup;
     if let Err(msg) = rootfs::enter(plan, &manifest.hostname, net.netns) {
-        let _ = reporter.send(&Report::Error(msg));
+        let _ = reporter.send(&Report::Error(msg.to_string()));
         return SKIFF_ERROR;
     }
     // Apps are forked only once the supervisor has put this process in
@@ -245,7 +246,7 @@ fn pod_init(setup: InitSetup, report_w: OwnedFd, placed: OwnedFd) -> i32 {
         let mut byte = [0u8; 1];
         match File::from(placed).read(&mut byte) {
             Ok(1) => Ok(()),
-            _ => Err("the pod's cgroup could not be set up".to_string()),
+            _ => Err(Error::refused("the pod's cgroup could not be set up")),
         }
     };
     // A PID written to cgroup.procs is read in the writer's PID namespace:
@@ -254,7 +255,7 @@ fn pod_init(setup: InitSetup, report_w: OwnedFd, placed: OwnedFd) -> i32 {
         let Some((_, files)) = app_procs.iter().find(|(n, _)| *n == app.name) else { return Ok(()) };
         for mut f in files {
             f.write_all(pid.to_string().as_bytes())
-                .map_err(|e| format!("cannot put app {} in its cgroup: {e}", app.name))?;
+                .with_context(|| format!("cannot put app {} in its cgroup", app.name))?;
         }
         Ok(())
     };

@@ -9,6 +9,7 @@ use std::path::Path;
 use nix::mount::MsFlags;
 use nix::sys::signal::Signal;
 use skiff_pods::PodManifest;
+use skiff_rt::error::{Context, Result};
 use skiff_rt::exit_code::SKIFF_ERROR;
 use skiff_stage2::app_root::APPS_DIR;
 use skiff_stage2::report::{Report, Reporter};
@@ -42,7 +43,7 @@ pub fn main() -> i32 {
     let mut reporter = Reporter::new(unsafe { OwnedFd::from_raw_fd(REPORT_FD) });
     // The pod must not outlive nspawn (and nspawn not its supervisor).
     let ready = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-        .map_err(|e| format!("prctl: {e}"))
+        .context("prctl")
         .and_then(|()| read_manifest())
         .and_then(|m| setup(&m).map(|()| m));
     match ready {
@@ -52,23 +53,23 @@ pub fn main() -> i32 {
             skiff_stage2::init::run(&manifest, reporter, None, &net, &handover, || Ok(()), |_, _| Ok(()))
         }
         Err(msg) => {
-            let _ = reporter.send(&Report::Error(msg));
+            let _ = reporter.send(&Report::Error(msg.to_string()));
             SKIFF_ERROR
         }
     }
 }
 
-fn read_manifest() -> Result<PodManifest, String> {
+fn read_manifest() -> Result<PodManifest> {
     let path = Path::new(POD_DIR).join(skiff_pods::manifest::MANIFEST_FILE);
-    let data = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    PodManifest::from_json(&data).map_err(|e| e.to_string())
+    let data = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    PodManifest::from_json(&data).with_context(|| format!("pod manifest {}", path.display()))
 }
 
-fn setup(m: &PodManifest) -> Result<(), String> {
+fn setup(m: &PodManifest) -> Result<()> {
     // nspawn's mounts are shared; pivot_root (each app's, in a copy of this
     // namespace) refuses a shared parent, and nothing here should propagate.
     nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(|e| format!("cannot make the container's mounts private: {e}"))?;
+        .context("cannot make the container's mounts private")?;
     let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     for app in &m.apps {
         let root = Path::new("/").join(APPS_DIR).join(&app.name);

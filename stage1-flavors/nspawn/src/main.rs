@@ -12,6 +12,7 @@ mod supervisor;
 use nix::sys::signal::{kill, Signal};
 use skiff_pods::abi::{feature, Description};
 use skiff_pods::PodManifest;
+use skiff_rt::error::{Context, Result};
 use skiff_stage1::enter::{self, pod_init};
 use skiff_stage1::entry::{Flavor, RunPod, Stdio};
 
@@ -30,15 +31,15 @@ impl Flavor for Nspawn {
         Description::new("nspawn", &features, "a systemd-nspawn container with skiff's init as PID 1")
     }
 
-    fn run(&self, pod: RunPod, _stdio: Stdio, debug: bool) -> Result<i32, String> {
+    fn run(&self, pod: RunPod, _stdio: Stdio, debug: bool) -> Result<i32> {
         supervisor::run(pod, debug)
     }
 
-    fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32, String> {
+    fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32> {
         enter::enter(manifest, pod_init(pid)?, app, argv, None)
     }
 
-    fn stop(&self, _: &PodManifest, pid: i32, force: bool) -> Result<(), String> {
+    fn stop(&self, _: &PodManifest, pid: i32, force: bool) -> Result<()> {
         let init = pod_init(pid)?;
         if force {
             // nspawn reports its container's death by a signal as a plain
@@ -49,12 +50,12 @@ impl Flavor for Nspawn {
             }
             return kill(init, Signal::SIGKILL).or(Ok(()));
         }
-        kill(init, Signal::SIGTERM).map_err(|e| format!("cannot signal the pod's init: {e}"))
+        kill(init, Signal::SIGTERM).context("cannot signal the pod's init")
     }
 
-    fn gc(&self, manifest: &PodManifest) -> Result<(), String> {
+    fn gc(&self, manifest: &PodManifest) -> Result<()> {
         supervisor::remove_nspawn_leftovers(&manifest.uuid);
-        let dir = std::env::current_dir().map_err(|e| format!("pod directory: {e}"))?;
+        let dir = std::env::current_dir().context("pod directory")?;
         skiff_stage1::network::detach_leftover(manifest, &dir)
     }
 }

@@ -30,6 +30,7 @@ use skiff_stage1::supervise::{self, Source, Supervise, Token};
 use skiff_stage2::app_root::APPS_DIR;
 
 use crate::container;
+use skiff_rt::error::{Context, Error, Result};
 
 /// The machine name nspawn uses for the pod (its lock and propagation
 /// directories under /run/systemd/nspawn are named after it).
@@ -46,29 +47,29 @@ pub fn remove_nspawn_leftovers(uuid: &str) {
 /// Where nspawn keeps a directory per container for mounts it propagates.
 const PROPAGATE_DIR: &str = "/run/systemd/nspawn/propagate";
 
-fn find_nspawn() -> Result<PathBuf, String> {
+fn find_nspawn() -> Result<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
     path.split(':')
         .map(|d| Path::new(d).join("systemd-nspawn"))
         .find(|p| p.is_file())
-        .ok_or_else(|| "systemd-nspawn is not installed: install Debian's systemd-container package".to_string())
+        .ok_or_else(|| Error::refused("systemd-nspawn is not installed: install Debian's systemd-container package"))
 }
 
-pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
+pub fn run(pod: RunPod, debug: bool) -> Result<i32> {
     let nspawn = find_nspawn()?;
     skiff_stage1::fds::close_on_exec_all(0..0)?;
     let m = &pod.manifest;
     let overlays = m.apps.iter().map(|a| Overlay::for_app(m, a, &pod.dir)).collect::<Result<Vec<_>, _>>()?;
     let root = pod.dir.join(STAGE1_DIR).join("root");
-    std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
     let mask = skiff_stage2::init::supervised_signals();
-    mask.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
+    mask.thread_block().context("cannot block signals")?;
     // In the host's mount namespace (the pin must be there for gc), before
     // the flavor makes its own; detached (back in the host's) however the
     // run ends.
     let network = skiff_stage1::network::attach(m, &pod.dir, &pod.lock, Home::Mount)?.map(|(n, _fd)| n);
     build_root(m, &overlays, &root, &pod.dir)?;
-    let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let mut cmd = nspawn_command(&nspawn, m, &pod.dir, &root, debug);
     let report_fd = report_w.as_raw_fd();
     // SAFETY: runs in the forked child before exec and only makes
@@ -84,12 +85,12 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32, String> {
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(|e| format!("cannot start systemd-nspawn: {e}"))?;
+    let child = cmd.spawn().context("cannot start systemd-nspawn")?;
     let child = Pid::from_raw(child.id() as i32);
     drop(report_w);
     let started_at = time::now_rfc3339();
     atomic::replace_at(&pod.lock, STARTED_FILE, format!("{started_at}\n").as_bytes())
-        .map_err(|e| format!("cannot record the pod's start: {e}"))?;
+        .context("cannot record the pod's start")?;
     let init = Cell::new(None);
     let recorder = Recorder::new(pod.lock, started_at, m.apps.iter().map(|a| a.name.clone()).collect());
     let mut reports =
@@ -161,24 +162,24 @@ fn nspawn_command(nspawn: &Path, m: &PodManifest, pod_dir: &Path, root: &Path, d
     cmd
 }
 
-fn bind(src: &Path, target: &Path, read_only: bool) -> Result<(), String> {
+fn bind(src: &Path, target: &Path, read_only: bool) -> Result<()> {
     mount(Some(src), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| format!("cannot bind {} into the container: {e}", src.display()))?;
+        .with_context(|| format!("cannot bind {} into the container", src.display()))?;
     if read_only {
         let ro = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
         mount(None::<&str>, target, None::<&str>, ro, None::<&str>)
-            .map_err(|e| format!("cannot make {} read-only: {e}", target.display()))?;
+            .with_context(|| format!("cannot make {} read-only", target.display()))?;
     }
     Ok(())
 }
 
-fn build_root(m: &PodManifest, overlays: &[Overlay], root: &Path, pod_dir: &Path) -> Result<(), String> {
-    nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("cannot create a mount namespace: {e}"))?;
+fn build_root(m: &PodManifest, overlays: &[Overlay], root: &Path, pod_dir: &Path) -> Result<()> {
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS).context("cannot create a mount namespace")?;
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
-        .map_err(|e| format!("cannot make / a slave mount: {e}"))?;
+        .context("cannot make / a slave mount")?;
     mount(Some("tmpfs"), root, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755,size=1m"))
-        .map_err(|e| format!("cannot mount the container's root: {e}"))?;
-    let mkdir = |p: &Path| std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()));
+        .context("cannot mount the container's root")?;
+    let mkdir = |p: &Path| std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()));
     // nspawn removes its mount-propagation directory at the end only from
     // a tmpfs, and where /run is on disk says on every pod's end
     // `Attempted to remove disk file system under …, and we can't allow
@@ -187,18 +188,18 @@ fn build_root(m: &PodManifest, overlays: &[Overlay], root: &Path, pod_dir: &Path
     let propagate = Path::new(PROPAGATE_DIR);
     mkdir(propagate)?;
     mount(Some("tmpfs"), propagate, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755,size=1m"))
-        .map_err(|e| format!("cannot mount a tmpfs on {PROPAGATE_DIR}: {e}"))?;
+        .with_context(|| format!("cannot mount a tmpfs on {PROPAGATE_DIR}"))?;
     // The container's init is this binary: it needs the host's libraries
     // (merged /usr: /lib and /lib64 are links into it) and nspawn wants /usr.
     mkdir(&root.join("usr"))?;
     bind(Path::new("/usr"), &root.join("usr"), true)?;
     for (link, target) in [("lib", "usr/lib"), ("lib64", "usr/lib64"), ("bin", "usr/bin"), ("sbin", "usr/sbin")] {
-        std::os::unix::fs::symlink(target, root.join(link)).map_err(|e| format!("cannot create /{link}: {e}"))?;
+        std::os::unix::fs::symlink(target, root.join(link)).with_context(|| format!("cannot create /{link}"))?;
     }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this flavor's executable: {e}"))?;
+    let exe = std::env::current_exe().context("cannot find this flavor's executable")?;
     let stage1 = root.join("skiff/stage1");
     mkdir(&root.join(container::POD_DIR.trim_start_matches('/')))?;
-    File::create(&stage1).map_err(|e| format!("cannot create {}: {e}", stage1.display()))?;
+    File::create(&stage1).with_context(|| format!("cannot create {}", stage1.display()))?;
     bind(&exe, &stage1, true)?;
     bind(pod_dir, &root.join(container::POD_DIR.trim_start_matches('/')), false)?;
     for (app, overlay) in m.apps.iter().zip(overlays) {
@@ -238,7 +239,7 @@ impl Source for InitReports<'_> {
         self.reports.fds()
     }
 
-    fn ready(&mut self, token: Token) -> Result<(), String> {
+    fn ready(&mut self, token: Token) -> Result<()> {
         self.reports.ready(token)?;
         if self.reports.recorder.heard && self.init.get().is_none() {
             self.find_init();

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use skiff_pods::manifest::Network;
+use skiff_rt::error::{Context, Error, Result};
 
 /// A pod's attachment to one network.
 pub struct Attachment<'a> {
@@ -26,7 +27,7 @@ impl Attachment<'_> {
     /// Each plugin's own configuration: its entry of the list with the
     /// list's name and version, and `runtimeConfig` for the capabilities it
     /// declares (spec: "Deriving runtimeConfig").
-    fn plugins(&self) -> Result<Vec<serde_json::Value>, String> {
+    fn plugins(&self) -> Result<Vec<serde_json::Value>> {
         let list = &self.network.conflist;
         let plugins = list["plugins"].as_array().filter(|p| !p.is_empty());
         let plugins =
@@ -65,16 +66,16 @@ impl Attachment<'_> {
         s
     }
 
-    fn exec(&self, command: &str, conf: &serde_json::Value) -> Result<serde_json::Value, String> {
+    fn exec(&self, command: &str, conf: &serde_json::Value) -> Result<serde_json::Value> {
         let net = &self.network.name;
         let kind = conf["type"].as_str().filter(|k| !k.is_empty() && !k.contains('/') && *k != "..");
         let kind = kind.ok_or_else(|| format!("network {net}: a plugin without a valid type"))?;
         let Some(bin) = self.cni_path.iter().map(|d| d.join(kind)).find(|b| b.is_file()) else {
             let dirs: Vec<String> = self.cni_path.iter().map(|d| d.display().to_string()).collect();
-            return Err(format!(
+            return Err(Error::refused(format!(
                 "network {net}: CNI plugin {kind} not found in {} (Debian package containernetworking-plugins)",
                 dirs.join(":")
-            ));
+            )));
         };
         let mut child = Command::new(&bin)
             .env_clear()
@@ -89,11 +90,11 @@ impl Attachment<'_> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("network {net}: cannot run CNI plugin {}: {e}", bin.display()))?;
+            .with_context(|| format!("network {net}: cannot run CNI plugin {}", bin.display()))?;
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(conf.to_string().as_bytes());
         }
-        let out = child.wait_with_output().map_err(|e| format!("network {net}: CNI plugin {kind}: {e}"))?;
+        let out = child.wait_with_output().with_context(|| format!("network {net}: CNI plugin {kind}"))?;
         let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
         if !out.status.success() {
             // Errors are a JSON object with a message (CNI spec, "Error").
@@ -105,13 +106,13 @@ impl Attachment<'_> {
                 Some(d) => format!("{msg}: {d}"),
                 None => msg,
             };
-            return Err(format!("network {net}: CNI plugin {kind} {command} failed: {msg}"));
+            return Err(Error::refused(format!("network {net}: CNI plugin {kind} {command} failed: {msg}")));
         }
         Ok(parsed)
     }
 
     /// Attaches the pod; returns the final result. A failed ADD is undone.
-    pub fn add(&self) -> Result<serde_json::Value, String> {
+    pub fn add(&self) -> Result<serde_json::Value> {
         let mut prev = serde_json::Value::Null;
         for conf in self.plugins()? {
             let mut conf = conf;
@@ -130,7 +131,7 @@ impl Attachment<'_> {
     }
 
     /// Detaches the pod (reverse order, with the ADD result when known).
-    pub fn del(&self, result: &serde_json::Value) -> Result<(), String> {
+    pub fn del(&self, result: &serde_json::Value) -> Result<()> {
         let mut first_err = None;
         for conf in self.plugins()?.into_iter().rev() {
             let mut conf = conf;
@@ -197,7 +198,7 @@ mod tests {
         }
         for kind in ["../../bin/sh", "", ".."] {
             let n = network(serde_json::json!({"name": "x", "plugins": [{"type": kind}]}), &[]);
-            let err = attachment(&n).add().unwrap_err();
+            let err = attachment(&n).add().unwrap_err().to_string();
             assert!(err.contains("valid type"), "{err}");
         }
     }

@@ -4,12 +4,13 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use skiff_rt::error::{Context, Result};
 
 /// Brings `lo` of the caller's network namespace up.
-pub fn up() -> Result<(), String> {
+pub fn up() -> Result<()> {
     let sock = rustix::net::socket_with(AddressFamily::INET, SocketType::DGRAM, SocketFlags::CLOEXEC, None)
-        .map_err(|e| format!("cannot open a socket to set up lo: {e}"))?;
-    set_up(&sock, "lo").map_err(|e| format!("cannot bring lo up: {e}"))
+        .context("cannot open a socket to set up lo")?;
+    set_up(&sock, "lo").context("cannot bring lo up")
 }
 
 fn set_up(sock: &OwnedFd, name: &str) -> std::io::Result<()> {

@@ -11,23 +11,24 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::ForkResult;
+use skiff_rt::error::{Context, Error, Result};
 
 pub use skiff_pods::layout::{NETNS_FILE, NET_RESULT_FILE as RESULT_FILE};
 
 /// Makes a network namespace with `lo` up, pinned on `path`; returns an fd
 /// of it (for `setns`). Must be called before the caller makes a PID
 /// namespace for its children (the helper child would become its init).
-pub fn create(path: &Path) -> Result<OwnedFd, String> {
-    File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+pub fn create(path: &Path) -> Result<OwnedFd> {
+    File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     // SAFETY: the flavor is single-threaded, so the child may run any code.
     match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             let r = nix::sched::unshare(CloneFlags::CLONE_NEWNET)
-                .map_err(|e| e.to_string())
+                .context("unshare")
                 .and_then(|()| super::loopback::up())
                 .and_then(|()| {
                     mount(Some("/proc/self/ns/net"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                        .map_err(|e| e.to_string())
+                        .context("mount")
                 });
             std::process::exit(if r.is_ok() { 0 } else { 1 });
         }
@@ -35,12 +36,12 @@ pub fn create(path: &Path) -> Result<OwnedFd, String> {
             Ok(WaitStatus::Exited(_, 0)) => {}
             _ => {
                 let _ = std::fs::remove_file(path);
-                return Err("cannot create the pod's network namespace".to_string());
+                return Err(Error::refused("cannot create the pod's network namespace"));
             }
         },
-        Err(e) => return Err(format!("fork: {e}")),
+        Err(e) => return Err(e).context("fork"),
     }
-    File::open(path).map(OwnedFd::from).map_err(|e| format!("cannot open {}: {e}", path.display()))
+    File::open(path).map(OwnedFd::from).with_context(|| format!("cannot open {}", path.display()))
 }
 
 /// Unpins and removes it (harmless when already gone).

@@ -15,6 +15,7 @@ use skiff_pods::{atomic, PodManifest};
 
 use super::cni_client::Attachment;
 use super::pinned_namespace::{self, NETNS_FILE, RESULT_FILE};
+use skiff_rt::error::{Context, Result};
 
 /// The pod's attached networks; detached when dropped, or by
 /// [`PodNetwork::detach`] to see the error.
@@ -65,7 +66,7 @@ fn attachments<'a>(m: &'a PodManifest, netns: &'a Path) -> Vec<Attachment<'a>> {
 /// harmless for a network that was never (or only partly) attached, so gc
 /// asks for every network: a flavor killed during an ADD recorded nothing
 /// of that network.
-fn detach_first(m: &PodManifest, netns: &Path, state: &NetState, count: usize) -> Result<(), String> {
+fn detach_first(m: &PodManifest, netns: &Path, state: &NetState, count: usize) -> Result<()> {
     let mut first_err = None;
     for att in attachments(m, netns).iter().take(count).rev() {
         let recorded = state.0.iter().find(|a| a.network == att.network.name);
@@ -81,12 +82,7 @@ fn detach_first(m: &PodManifest, netns: &Path, state: &NetState, count: usize) -
 /// Creates and attaches the pod's network namespace (None: the manifest
 /// asks for none). Returns it with an fd for the pod's init to `setns`.
 /// Whatever fails is undone: no namespace, lease or rule is left.
-pub fn attach(
-    m: &PodManifest,
-    pod_dir: &Path,
-    lock: impl AsFd,
-    home: Home,
-) -> Result<Option<(PodNetwork, OwnedFd)>, String> {
+pub fn attach(m: &PodManifest, pod_dir: &Path, lock: impl AsFd, home: Home) -> Result<Option<(PodNetwork, OwnedFd)>> {
     if m.net != Net::Cni {
         return Ok(None);
     }
@@ -95,7 +91,7 @@ pub fn attach(
         Home::Mount => ("mnt", CloneFlags::CLONE_NEWNS),
     };
     let home = File::open(format!("/proc/self/ns/{name}"))
-        .map_err(|e| format!("cannot open the flavor's {name} namespace: {e}"))?;
+        .with_context(|| format!("cannot open the flavor's {name} namespace"))?;
     let path = pod_dir.join(NETNS_FILE);
     let fd = pinned_namespace::create(&path)?;
     let mut state = NetState::default();
@@ -103,7 +99,7 @@ pub fn attach(
         let record = |state: &NetState| atomic::replace_at(&lock, RESULT_FILE, &state.to_json());
         let added = att.add().and_then(|result| {
             state.0.push(Attached { network: att.network.name.clone(), ifname: att.network.ifname.clone(), result });
-            record(&state).map_err(|e| format!("cannot record the pod's network: {e}"))
+            record(&state).context("cannot record the pod's network")
         });
         if let Err(e) = added {
             // A failed ADD undid itself; the networks attached before it go,
@@ -121,16 +117,16 @@ impl PodNetwork {
         &self.state
     }
 
-    pub fn detach(mut self) -> Result<(), String> {
+    pub fn detach(mut self) -> Result<()> {
         self.detach_once()
     }
 
-    fn detach_once(&mut self) -> Result<(), String> {
+    fn detach_once(&mut self) -> Result<()> {
         if !std::mem::take(&mut self.attached) {
             return Ok(());
         }
         nix::sched::setns(&self.home.0, self.home.1)
-            .map_err(|e| format!("cannot return to the namespace the pod's network was attached from: {e}"))?;
+            .context("cannot return to the namespace the pod's network was attached from")?;
         detach_first(&self.manifest, &self.netns, &self.state, self.manifest.networks.len())
     }
 }
@@ -147,7 +143,7 @@ impl Drop for PodNetwork {
 
 /// For gc: detaches what a killed flavor left attached. Harmless when
 /// nothing is.
-pub fn detach_leftover(m: &PodManifest, pod_dir: &Path) -> Result<(), String> {
+pub fn detach_leftover(m: &PodManifest, pod_dir: &Path) -> Result<()> {
     let netns = pod_dir.join(NETNS_FILE);
     if m.net != Net::Cni || !netns.exists() {
         return Ok(());
