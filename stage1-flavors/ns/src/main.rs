@@ -28,7 +28,7 @@ impl Flavor for Ns {
     }
 
     fn run(&self, pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
-        supervisor::run(&pod.manifest, &pod.dir, pod.lock, debug, stdio, pod.notify_app)
+        supervisor::run(pod, stdio, debug)
     }
 
     fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32> {

@@ -6,12 +6,11 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sched::CloneFlags;
-use nix::sys::signal::Signal;
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use skiff_pods::cgroup::{size_text, CgroupError, PodCgroup};
@@ -19,7 +18,7 @@ use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::{atomic, time, PodManifest};
 use skiff_rt::activation::Activation;
 use skiff_rt::exit_code::SKIFF_ERROR;
-use skiff_stage1::entry::Stdio;
+use skiff_stage1::entry::{RunPod, Stdio};
 use skiff_stage1::escalation::Escalation;
 use skiff_stage1::logs::Capture;
 use skiff_stage1::network::Home;
@@ -34,14 +33,9 @@ use crate::console::Relay;
 use crate::rootfs;
 use skiff_rt::error::{Context, Error, Result};
 
-pub fn run(
-    manifest: &PodManifest,
-    pod_dir: &Path,
-    lock: OwnedFd,
-    debug: bool,
-    stdio: Stdio,
-    notify_app: bool,
-) -> Result<i32> {
+pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
+    let RunPod { manifest, dir, lock, notify_app } = pod;
+    let (manifest, pod_dir) = (&manifest, dir.as_path());
     let activation = Activation::inherited();
     skiff_stage1::fds::close_on_exec_all(activation.as_ref().map_or(0..0, Activation::fds))?;
     if stdio != Stdio::Inherit && manifest.apps.len() > 1 {
@@ -69,14 +63,7 @@ pub fn run(
         None => (None, None),
     };
     let mut mask = skiff_stage2::init::supervised_signals();
-    let (mut relay, console) = match stdio {
-        Stdio::Inherit => (None, None),
-        Stdio::Tty | Stdio::Interactive => {
-            mask.add(Signal::SIGWINCH);
-            let (r, c) = Relay::new(stdio == Stdio::Interactive)?;
-            (Some(r), Some(c))
-        }
-    };
+    let (mut relay, console) = terminal(stdio, &mut mask)?;
     mask.thread_block().context("cannot block signals")?;
     // Only children of this process enter the new PID namespace: the init
     // forked below becomes its PID 1, this supervisor stays on the host.
@@ -95,15 +82,7 @@ pub fn run(
     // init's now.
     drop(handover);
     cgroups.app_procs.clear();
-    let started_at = time::now_rfc3339();
-    atomic::replace_at(&lock, PID_FILE, format!("{init}\n").as_bytes())
-        .and_then(|()| atomic::replace_at(&lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
-        .context("cannot record the pod's pid")?;
-    if let Err(e) = cgroups.pod.for_init(manifest.apps.len()).add_pid(init.as_raw()) {
-        let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
-        let _ = waitpid(init, None);
-        return Err(Error::other(e));
-    }
+    let started_at = place_init(init, &lock, &cgroups.pod.for_init(manifest.apps.len()))?;
     let _ = File::from(placed).write_all(b"1");
     if debug {
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
@@ -128,6 +107,36 @@ pub fn run(
         }
     }
     Ok(supervise::exit_of(status).0)
+}
+
+/// With a terminal (`--tty`, `--interactive`): the supervisor's relay, the
+/// init's side of it, and SIGWINCH among the signals the supervisor reads
+/// (without one, a resize of the caller's terminal is not the pod's
+/// business).
+fn terminal(stdio: Stdio, mask: &mut SigSet) -> Result<(Option<Relay>, Option<Console>)> {
+    Ok(match stdio {
+        Stdio::Inherit => (None, None),
+        Stdio::Tty | Stdio::Interactive => {
+            mask.add(Signal::SIGWINCH);
+            let (r, c) = Relay::new(stdio == Stdio::Interactive)?;
+            (Some(r), Some(c))
+        }
+    })
+}
+
+/// Records the init's pid and start time, and puts it in its cgroup
+/// (killing it if that fails); the start time.
+fn place_init(init: Pid, lock: &OwnedFd, cgroup: &PodCgroup) -> Result<String> {
+    let started_at = time::now_rfc3339();
+    atomic::replace_at(lock, PID_FILE, format!("{init}\n").as_bytes())
+        .and_then(|()| atomic::replace_at(lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
+        .context("cannot record the pod's pid")?;
+    if let Err(e) = cgroup.add_pid(init.as_raw()) {
+        let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
+        let _ = waitpid(init, None);
+        return Err(Error::other(e));
+    }
+    Ok(started_at)
 }
 
 /// For each app SIGKILL ended while its cgroup counted an OOM kill: that
