@@ -40,7 +40,7 @@ pub fn write_exit_at<Fd: AsFd>(pod_dir: Fd, app: &str, exit: &AppExit) -> io::Re
 }
 
 pub fn read_exit(pod_path: &Path, app: &str) -> Option<AppExit> {
-    let data = std::fs::read(pod_path.join(app_dir(app)).join(EXIT_FILE)).ok()?;
+    let data = crate::small_file::read(&pod_path.join(app_dir(app)).join(EXIT_FILE)).ok()?;
     serde_json::from_slice(&data).ok()
 }
 

@@ -15,6 +15,7 @@ pub mod name_claims;
 pub mod names;
 pub mod netstate;
 pub mod pod;
+pub mod small_file;
 pub mod state;
 pub mod time;
 pub mod uuid;

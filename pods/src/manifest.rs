@@ -289,11 +289,7 @@ impl PodManifest {
     /// What the pod's network looks like to people: `host`, `none`, or the
     /// names of its CNI networks joined by commas.
     pub fn net_label(&self) -> String {
-        match self.net {
-            Net::Host => "host".into(),
-            Net::None => "none".into(),
-            Net::Cni => self.networks.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(","),
-        }
+        net_label(self.net, self.networks.iter().map(|n| n.name.as_str()))
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -326,6 +322,57 @@ impl PodManifest {
             }
         }
         Ok(m)
+    }
+}
+
+/// What `list` and `status` show of a manifest: parsed without building
+/// the rest (environments, seccomp profiles, CNI configurations), which a
+/// listing of a thousand pods would do a thousand times for nothing.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ManifestSummary {
+    pub version: u32,
+    pub created_at: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub net: Net,
+    #[serde(default)]
+    pub networks: Vec<NetworkName>,
+    pub apps: Vec<AppSummary>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct NetworkName {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct AppSummary {
+    pub name: String,
+    pub image: ImageRef,
+}
+
+impl ManifestSummary {
+    pub fn from_json(data: &[u8]) -> Result<ManifestSummary, ManifestError> {
+        let m: ManifestSummary = serde_json::from_slice(data).map_err(ManifestError::Parse)?;
+        if m.version != MANIFEST_VERSION {
+            return Err(ManifestError::Version(m.version));
+        }
+        Ok(m)
+    }
+
+    /// As [`PodManifest::net_label`].
+    pub fn net_label(&self) -> String {
+        net_label(self.net, self.networks.iter().map(|n| n.name.as_str()))
+    }
+}
+
+/// `host`, `none`, or the CNI networks' names joined by commas.
+fn net_label<'a>(net: Net, networks: impl Iterator<Item = &'a str>) -> String {
+    match net {
+        Net::Host => "host".into(),
+        Net::None => "none".into(),
+        Net::Cni => networks.collect::<Vec<_>>().join(","),
     }
 }
 

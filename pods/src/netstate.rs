@@ -68,7 +68,10 @@ impl NetState {
     /// What the pod directory `dir` holds; empty when it holds nothing
     /// readable (host or none network, or before the flavor attached it).
     pub fn read(dir: &Path) -> NetState {
-        std::fs::read(dir.join(NET_RESULT_FILE)).ok().and_then(|d| serde_json::from_slice(&d).ok()).unwrap_or_default()
+        crate::small_file::read(&dir.join(NET_RESULT_FILE))
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok())
+            .unwrap_or_default()
     }
 
     pub fn to_json(&self) -> Vec<u8> {

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::layout::{Store, PID_FILE, STARTED_FILE};
-use crate::manifest::{ManifestError, PodManifest, MANIFEST_FILE};
+use crate::manifest::{ManifestError, ManifestSummary, PodManifest, MANIFEST_FILE};
+use crate::small_file;
 use crate::state::{PodState, StateDir};
 use crate::uuid;
 
@@ -123,12 +124,14 @@ impl Pod {
     /// while listing are skipped.
     pub fn all(store: &Store) -> Vec<Pod> {
         let mut pods: Vec<Pod> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for d in StateDir::ALL {
             for u in list_dir(store, d) {
-                if pods.iter().any(|p| p.uuid == u) {
+                if seen.contains(&u) {
                     continue;
                 }
-                if let Ok(dir) = File::open(store.pod_path(d, &u)) {
+                if let Ok(dir) = open_dir(&store.pod_path(d, &u)) {
+                    seen.insert(u.clone());
                     pods.push(Pod { store: store.clone(), uuid: u, state_dir: d, dir, locked: false });
                 }
             }
@@ -148,16 +151,21 @@ impl Pod {
         self.store.pod_path(self.state_dir, &self.uuid)
     }
 
-    /// The state as other processes see it: probes the lock with a second
-    /// open file description (flock locks belong to open files).
+    /// The state as other processes see it: probes the lock with a shared
+    /// lock on this process's own open directory, which holds no lock of
+    /// its own then (flock locks belong to open files), and lets it go.
     pub fn state(&self) -> PodState {
         if self.locked {
             return self.state_dir.state(true);
         }
-        let locked = match File::open(self.path()) {
-            Ok(f) => matches!(f.try_lock_shared(), Err(TryLockError::WouldBlock)),
-            // It moved on (renamed by someone else): treat as busy.
-            Err(_) => true,
+        let locked = match self.dir.try_lock_shared() {
+            Ok(()) => {
+                let _ = self.dir.unlock();
+                false
+            }
+            Err(TryLockError::WouldBlock) => true,
+            // Cannot tell: treat as busy, as a pod that moved on.
+            Err(TryLockError::Error(_)) => true,
         };
         self.state_dir.state(locked)
     }
@@ -200,18 +208,28 @@ impl Pod {
     }
 
     pub fn read_manifest(&self) -> Result<PodManifest> {
-        let data =
-            std::fs::read(self.path().join(MANIFEST_FILE)).map_err(|e| self.io("cannot read the pod manifest", e))?;
+        let data = self.read_manifest_file()?;
         PodManifest::from_json(&data).map_err(|e| PodError::Manifest { uuid: self.uuid.clone(), err: e })
+    }
+
+    /// What `list` and `status` show of the manifest, without building
+    /// the rest of it.
+    pub fn read_manifest_summary(&self) -> Result<ManifestSummary> {
+        let data = self.read_manifest_file()?;
+        ManifestSummary::from_json(&data).map_err(|e| PodError::Manifest { uuid: self.uuid.clone(), err: e })
+    }
+
+    fn read_manifest_file(&self) -> Result<Vec<u8>> {
+        small_file::read(&self.path().join(MANIFEST_FILE)).map_err(|e| self.io("cannot read the pod manifest", e))
     }
 
     /// The host PID of the pod's init, once stage1 has started it.
     pub fn pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.path().join(PID_FILE)).ok()?.trim().parse().ok()
+        small_file::read_trimmed(&self.path().join(PID_FILE))?.parse().ok()
     }
 
     pub fn started_at(&self) -> Option<String> {
-        Some(std::fs::read_to_string(self.path().join(STARTED_FILE)).ok()?.trim().to_string())
+        small_file::read_trimmed(&self.path().join(STARTED_FILE))
     }
 
     /// The networks the flavor recorded as attached.
@@ -244,6 +262,14 @@ fn lock_err(e: TryLockError) -> io::Error {
         TryLockError::WouldBlock => io::Error::from(io::ErrorKind::WouldBlock),
         TryLockError::Error(e) => e,
     }
+}
+
+/// A pod directory, opened for its lock (one system call: std's open
+/// under musl adds an `fcntl`).
+fn open_dir(path: &std::path::Path) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    Ok(File::from(fd))
 }
 
 fn list_dir(store: &Store, d: StateDir) -> Vec<String> {

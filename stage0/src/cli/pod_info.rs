@@ -58,8 +58,18 @@ impl PodInfo {
     }
 
     pub fn of(pod: &Pod) -> PodInfo {
+        Self::read(pod, true)
+    }
+
+    /// Without the apps' exit statuses (the `list` table does not show
+    /// them, and they are a file per app to read).
+    pub fn without_exits(pod: &Pod) -> PodInfo {
+        Self::read(pod, false)
+    }
+
+    fn read(pod: &Pod, exits: bool) -> PodInfo {
         let state = pod.state();
-        let manifest = pod.read_manifest().ok();
+        let manifest = pod.read_manifest_summary().ok();
         let path = pod.path();
         let apps = manifest
             .as_ref()
@@ -67,7 +77,7 @@ impl PodInfo {
                 m.apps
                     .iter()
                     .map(|a| {
-                        let exit = app_status::read_exit(&path, &a.name);
+                        let exit = if exits { app_status::read_exit(&path, &a.name) } else { None };
                         AppInfo {
                             name: a.name.clone(),
                             image_name: a.image.name.clone(),
