@@ -18,6 +18,9 @@ pub const STAGE1_DIR: &str = "stage1";
 pub const NETNS_FILE: &str = "netns";
 /// The CNI result of the pod's network attachment.
 pub const NET_RESULT_FILE: &str = "net.json";
+/// Written by a flavor whose `run` freed, before it ended, everything it
+/// held outside the pod directory: gc then has no `gc` entrypoint to call.
+pub const RELEASED_FILE: &str = "released";
 /// Written by gc when it marks an exited pod as garbage.
 pub const GC_MARK_FILE: &str = "gc-marked";
 /// In the store directory, created once every directory of the store

@@ -109,8 +109,44 @@ fn gc_removes_the_cgroup_of_a_killed_supervisor() {
             .all(|d| std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty()))
     });
     assert!(!pod_cgroups(&uuid).is_empty(), "nobody removed it yet");
+    let dir = s.dir.join("pods/run").join(&uuid);
+    assert!(!dir.join("released").exists(), "a killed flavor said nothing was left: gc must call its gc");
     s.ok(&["gc", "--grace-period", "0"]);
     assert!(pod_cgroups(&uuid).is_empty());
+}
+
+/// A pod whose run ended normally was released by its flavor (cgroups and
+/// network gone, `released` written), so gc deletes it without running a
+/// flavor process; a flavor that did not say so is still called (the
+/// conformance suite's third-party flavor).
+#[test]
+fn a_pod_that_ended_normally_is_released_by_its_flavor() {
+    let s = Skiff::new();
+    let uuid_file = s.tmp().join("uuid");
+    for flavor in ["ns", "fly", "nspawn"] {
+        s.ok(&[
+            "run",
+            "--stage1",
+            flavor,
+            "--uuid-file-save",
+            uuid_file.to_str().unwrap(),
+            &s.image,
+            "--exec",
+            "/bin/true",
+        ]);
+        let uuid = std::fs::read_to_string(&uuid_file).unwrap();
+        let dir = s.dir.join("pods/run").join(uuid.trim());
+        assert!(dir.join("released").is_file(), "{flavor}");
+        assert!(pod_cgroups(uuid.trim()).is_empty(), "{flavor}");
+        // Were gc to call the pod's flavor, it would say it cannot find it.
+        let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+        let moved = manifest.replace(&format!("\"flavor\": \"{flavor}\""), "\"flavor\": \"/nonexistent/flavor\"");
+        assert_ne!(manifest, moved);
+        std::fs::write(dir.join("manifest.json"), moved).unwrap();
+    }
+    let o = s.output(&["gc", "--grace-period", "0"]);
+    assert!(o.status.success() && stderr(&o).is_empty(), "{}", stderr(&o));
+    assert_eq!(s.list_json(), serde_json::json!([]));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use nix::poll::PollFlags;
 
 use nix::sys::signal::Signal;
 use skiff_pods::app_status::{self, AppExit};
-use skiff_pods::layout::READY_FILE;
+use skiff_pods::layout::{READY_FILE, RELEASED_FILE};
 use skiff_pods::{atomic, time};
 use skiff_stage2::report::{self, Report};
 
@@ -33,6 +33,14 @@ pub struct Recorder {
     running: Vec<String>,
     /// Told `READY=1` then (`NOTIFY_SOCKET`, unless the apps notify).
     pub notify: Option<Notifier>,
+}
+
+/// Records that the flavor's run freed everything it held outside the pod
+/// directory (`released`, docs/stage1-abi.md): gc needs no `gc` call.
+pub fn mark_released(lock: &OwnedFd) {
+    if let Err(e) = atomic::replace_at(lock, RELEASED_FILE, b"") {
+        eprintln!("skiff: cannot record that the pod released its resources: {e}");
+    }
 }
 
 /// Records that every app has started: `ready`, and `READY=1` to systemd.

@@ -92,6 +92,8 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     if let Err(e) = app_status::write_exit_at(&pod.lock, &app.name, &exit) {
         eprintln!("skiff: cannot record the exit status of app {}: {e}", app.name);
     }
+    // Everything fly made lived in its mount namespace, gone with it.
+    skiff_stage1::recorder::mark_released(&pod.lock);
     Ok(exit_code)
 }
 

@@ -101,10 +101,15 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     say_out_of_memory(manifest, &cgroups.pod, &reports.recorder.killed_apps);
     // Every process of the pod is gone with its init; a cgroup or network
     // that cannot be removed now is removed by gc.
+    let mut released = cgroups.pod.remove().is_ok();
     if let Some(n) = network {
         if let Err(e) = n.detach() {
             eprintln!("skiff: {e}");
+            released = false;
         }
+    }
+    if released {
+        skiff_stage1::recorder::mark_released(&reports.recorder.lock);
     }
     Ok(supervise::exit_of(status).0)
 }

@@ -109,10 +109,15 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32> {
     if code > SIGNAL_BASE {
         reports.reports.recorder.record_unreported(code - SIGNAL_BASE);
     }
+    let mut released = true;
     if let Some(n) = network {
         if let Err(e) = n.detach() {
             eprintln!("skiff: {e}");
+            released = false;
         }
+    }
+    if released {
+        skiff_stage1::recorder::mark_released(&reports.reports.recorder.lock);
     }
     Ok(code)
 }
