@@ -34,6 +34,20 @@ bench_work() {
   SKIFF_BIN=$work/bin/skiff
 }
 
+# bench_age: makes $work's filesystem as a busy host's store is: 100,000
+# files created and deleted in it (ext4 without a journal then hands new
+# inodes out slowly, one by one past the freed ones, for minutes).
+bench_age() {
+  echo "bench: ageing $work (100,000 files created and deleted)" >&2
+  mkdir "$work/age"
+  local d
+  for d in $(seq 100); do
+    mkdir "$work/age/$d"
+    (cd "$work/age/$d" && seq 1000 | xargs touch)
+  done
+  rm -rf "$work/age"
+}
+
 # bench_image: the benchmarks' busybox image, built into $work/store;
 # sets $skiff (the skiff command line on that store) and $id.
 bench_image() {

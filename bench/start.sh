@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Start latency of a one-shot pod: median wall time of
-#   skiff run --net host IMG --exec /bin/true   (image already fetched; the
-#   peers get no network namespace either: bench/net.sh measures networks)
+# Start latency of a one-shot pod, like with like: median wall time of
+#   skiff run --net none IMG --exec /bin/true   (image already fetched; pid,
+#   mount, uts, ipc and network namespaces, as crun's `runc spec` bundle has;
+#   the default log driver; bench/net.sh measures the default network)
+#   skiff run --net host IMG --exec /bin/true   (an extra row: no network namespace)
 #   skiff run --stage1 fly IMG --exec /bin/true
-#   skiff run --stage1 nspawn --net host IMG --exec /bin/true
+#   skiff run --stage1 nspawn --net none IMG --exec /bin/true (nspawn --private-network)
 # (fly is compared with `unshare --mount chroot`, its floor: a private mount
 # namespace and a chroot, nothing else; and with fly-model, the same files
 # and mounts as fly makes, in bare syscalls: bench/fly-model.c)
 # against crun, runc, bwrap and a bare unshare+chroot floor running /bin/true
 # in the same busybox root, all in ONE hyperfine run. Prints each median and
-# skiff's ratio to each peer. Run as root:  bench/start.sh   (RUNS=50 WARMUP=5 ROUNDS=5)
+# skiff's ratio to each peer. Run as root:  bench/start.sh   (RUNS=50 WARMUP=5
+# ROUNDS=5; BENCH_AGED=1 first creates and deletes 100,000 files in the
+# benchmark's filesystem, as on the store of a busy host)
 #
 # Its files live on a filesystem made for the run (bench_work in common.sh).
 # With BENCH_FS=tmp (in /tmp) do not run it right after the test suite or a
@@ -32,6 +36,9 @@ per_round=$(((RUNS + ROUNDS - 1) / ROUNDS))
 source "$(dirname "$0")/common.sh"
 
 bench_work skiff-bench
+if [ "${BENCH_AGED:-0}" = 1 ]; then
+  bench_age
+fi
 cleanup() {
   runc --root "$work/runc" delete -f bench-runc >/dev/null 2>&1 || true
   crun --root "$work/crun" delete -f bench-crun >/dev/null 2>&1 || true
@@ -40,7 +47,7 @@ cleanup() {
 trap cleanup EXIT
 
 bench_image
-$skiff run --net host "$id" --exec /bin/true
+$skiff run --net none "$id" --exec /bin/true
 # The very tree skiff uses as the pod's (only) lower layer is every peer's root.
 diff_id=$(jq -r '.layers[0].diff_id' "$work/store/images/${id#sha256:}.json")
 root="$work/store/layers/sha256/${diff_id#sha256:}"
@@ -58,7 +65,7 @@ bundle="$work/bundle"
 mkdir -p "$bundle"
 (cd "$bundle" && runc spec)
 jq --arg root "$root" '.process.terminal = false | .process.args = ["/bin/true"] | .root = {path: $root, readonly: true}
-  | .linux.namespaces |= map(select(.type != "network")) | .hostname = "bench"' \
+  | .hostname = "bench"' \
   "$bundle/config.json" >"$bundle/config.json.new"
 mv "$bundle/config.json.new" "$bundle/config.json"
 
@@ -67,14 +74,15 @@ set -e
 if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
 for round in \$(seq $ROUNDS); do
 hyperfine -N --style basic --warmup $WARMUP --runs $per_round --export-json $work/result-\$round.json \
-  -n skiff "$skiff run --net host $id --exec /bin/true" \
+  -n skiff "$skiff run --net none $id --exec /bin/true" \
+  -n skiff-net-host "$skiff run --net host $id --exec /bin/true" \
   -n skiff-fly "$skiff run --stage1 fly $id --exec /bin/true" \
-  -n skiff-nspawn "$skiff run --stage1 nspawn --net host $id --exec /bin/true" \
+  -n skiff-nspawn "$skiff run --stage1 nspawn --net none $id --exec /bin/true" \
   -n crun "crun --root $work/crun run --bundle $bundle bench-crun" \
   -n runc "runc --root $work/runc run --bundle $bundle bench-runc" \
-  -n bwrap "bwrap --unshare-pid --unshare-ipc --unshare-uts --bind $root / --proc /proc --dev /dev /bin/true" \
-  -n systemd-nspawn "systemd-nspawn -q --register=no --keep-unit --console=pipe -D $work/nspawn-root /bin/true" \
-  -n unshare-chroot "unshare --fork --pid --mount --uts --ipc chroot $root /bin/true" \
+  -n bwrap "bwrap --unshare-pid --unshare-ipc --unshare-uts --unshare-net --bind $root / --proc /proc --dev /dev /bin/true" \
+  -n systemd-nspawn "systemd-nspawn -q --register=no --keep-unit --console=pipe --private-network -D $work/nspawn-root /bin/true" \
+  -n unshare-chroot "unshare --fork --pid --mount --uts --ipc --net chroot $root /bin/true" \
   -n fly-model "$work/fly-model $work/model $root" \
   -n unshare-m-chroot "unshare --mount chroot $root /bin/true" >&2
 done
