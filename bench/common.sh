@@ -28,7 +28,7 @@ bench_work() {
   # dropped, after which both were equal. The peers are installed files.
   mkdir "$work/bin"
   local b
-  for b in "$(dirname "$SKIFF_BIN")"/skiff "$(dirname "$SKIFF_BIN")"/skiff-stage1-*; do
+  for b in "$(dirname "$SKIFF_BIN")"/skiff "$(dirname "$SKIFF_BIN")"/skiff-stage1-* "$(dirname "$SKIFF_BIN")"/skiff-bridge; do
     case $b in *.d) ;; *) cp "$b" "$work/bin/" ;; esac
   done
   SKIFF_BIN=$work/bin/skiff

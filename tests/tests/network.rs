@@ -13,6 +13,14 @@ fn rules_of(uuid: &str) -> usize {
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(uuid)).count()
 }
 
+/// The default network's one masquerade rule of `s`'s store (skiff-bridge
+/// names its data directory in the rule's comment).
+fn masquerade_rules(s: &Skiff) -> usize {
+    let out = Command::new("iptables").args(["-t", "nat", "-S", "POSTROUTING"]).output().expect("iptables");
+    let ipam = s.dir.join("net/ipam");
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(ipam.to_str().unwrap())).count()
+}
+
 fn leases(s: &Skiff) -> usize {
     std::fs::read_dir(s.dir.join("net/ipam/default"))
         .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("10.")).count())
@@ -37,6 +45,9 @@ fn pods_reach_each_other_and_leave_nothing() {
     let result = &state[0]["result"];
     let ip = result["ips"][0]["address"].as_str().unwrap().split('/').next().unwrap().to_string();
     assert!(ip.starts_with("10.231."), "{ip}");
+    let veth = result["interfaces"][0]["name"].as_str().unwrap().to_string();
+    let veth_exists = || Command::new("ip").args(["link", "show", &veth]).output().unwrap().status.success();
+    assert!(veth_exists(), "the host end of pod a's veth, {veth}");
     let st = s.status_json(&a);
     assert_eq!((st["net"].as_str(), st["ips"][0].as_str()), (Some("default"), result["ips"][0]["address"].as_str()));
     assert!(s.ok(&["status", &a]).contains(&format!("\nip={ip}/")), "status text shows the address");
@@ -52,14 +63,20 @@ fn pods_reach_each_other_and_leave_nothing() {
         &format!("ping -c1 -W5 {ip}"),
     ]);
     assert_eq!(o.status.code(), Some(0), "pod b reaches pod a: {}", stderr(&o));
-    assert!(rules_of(&a) > 0, "masquerade rules of pod a while it runs");
+    assert_eq!(masquerade_rules(&s), 1, "one masquerade rule for the network while pods run");
     // SIGKILL: nothing can tear down but gc.
     server.kill().unwrap();
     server.wait().unwrap();
     s.wait_for("pod a to read as exited", || s.status_json(&a)["state"] == "exited");
     assert_eq!(pinned_namespaces(&s), 1, "pod a's namespace stays pinned for gc");
     s.ok(&["gc", "--grace-period", "0"]);
-    assert_eq!((rules_of(&a), leases(&s), pinned_namespaces(&s)), (0, 0, 0), "gc tore everything down");
+    assert_eq!(
+        (rules_of(&a), masquerade_rules(&s), leases(&s), pinned_namespaces(&s)),
+        (0, 0, 0, 0),
+        "gc tore everything down"
+    );
+    // The veth goes with the namespace, which the kernel frees on its own.
+    s.wait_for("pod a's veth to go", || !veth_exists());
 }
 
 #[test]
@@ -82,6 +99,7 @@ fn twenty_killed_pods_leave_nothing_after_gc() {
     });
     s.ok(&["gc", "--grace-period", "0"]);
     assert_eq!(leases(&s), 0);
+    assert_eq!(masquerade_rules(&s), 0);
     assert_eq!(pinned_namespaces(&s), 0);
     for u in &uuids {
         assert_eq!(rules_of(u), 0, "iptables rules of {u}");
@@ -122,17 +140,22 @@ fn the_hostname_resolves_to_the_pods_address_and_entries_are_added() {
 #[test]
 fn a_missing_plugin_is_named_with_its_package_and_nothing_is_left() {
     let s = Skiff::new();
+    // The default network's own plugin is skiff's; a published port needs
+    // Debian's portmap.
+    let port = format!("{}:80", free_port());
     let o = s
-        .cmd(&["run", "--net", "default", &s.image, "--exec", "/bin/true"])
+        .cmd(&["run", "--net", "default", "--port", &port, &s.image, "--exec", "/bin/true"])
         .env("CNI_PATH", "/nonexistent/cni")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(125));
     let err = stderr(&o);
-    assert!(err.contains("bridge") && err.contains("containernetworking-plugins"), "{err}");
+    assert!(err.contains("portmap") && err.contains("containernetworking-plugins"), "{err}");
+    assert_eq!(leases(&s), 0, "the failed attach was undone");
     assert_eq!(pinned_namespaces(&s), 0, "the namespace is unpinned");
     s.ok(&["gc", "--grace-period", "0"]);
     assert_eq!(s.list_json().as_array().map(Vec::len), Some(0));
+    assert_eq!(masquerade_rules(&s), 0, "the network's rule goes at gc, with no pod left on it");
 }
 
 /// A network of the test's own: a bridge and a /24 that no other test

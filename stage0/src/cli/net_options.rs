@@ -41,14 +41,21 @@ impl NetOptions {
         network::NetConfig { config_dirs, ipam_dir: ctx.store.root().join("net").join("ipam") }
     }
 
+    /// Where the flavor finds CNI plugins: the directories asked for (or
+    /// Debian's), then skiff's own, which holds the default network's
+    /// `skiff-bridge`.
     pub(super) fn cni_path(&self) -> Vec<PathBuf> {
-        if let Some(d) = &self.cni_plugin_dir {
-            return vec![d.clone()];
-        }
-        match std::env::var_os("CNI_PATH") {
-            Some(p) if !p.is_empty() => std::env::split_paths(&p).collect(),
+        let mut dirs = match (&self.cni_plugin_dir, std::env::var_os("CNI_PATH")) {
+            (Some(d), _) => vec![d.clone()],
+            (None, Some(p)) if !p.is_empty() => std::env::split_paths(&p).collect(),
             _ => vec![PathBuf::from(skiff_pods::manifest::DEFAULT_CNI_PLUGIN_DIR)],
+        };
+        if let Ok(own) = crate::pod::flavor::skiff_dir() {
+            if !dirs.contains(&own) {
+                dirs.push(own);
+            }
         }
+        dirs
     }
 }
 

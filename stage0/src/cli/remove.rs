@@ -62,8 +62,15 @@ pub struct GcArgs {
 /// collected (after collecting all the others).
 pub fn gc(ctx: &Ctx, a: GcArgs) -> Result<i32> {
     let opts = GcOptions { grace_period: a.grace_period, expire_prepared: a.expire_prepared };
-    let report = gc::gc(&ctx.store, &opts);
+    let mut report = gc::gc(&ctx.store, &opts);
     skiff_pods::name_claims::sweep(&ctx.store);
+    let ipam = ctx.store.root().join("net").join("ipam");
+    let gc_net = crate::pod::flavor::skiff_dir()
+        .map_err(|e| format!("{e:#}"))
+        .and_then(|dir| crate::pod::network::gc_default_network(&ipam, &dir));
+    if let Err(e) = gc_net {
+        report.failed.push(e);
+    }
     for uuid in &report.deleted {
         println!("{uuid}");
     }

@@ -52,9 +52,14 @@ pub fn path_of(id: &str) -> Result<PathBuf> {
     if !valid_name(id) {
         bail!("invalid stage1 flavor {id:?}: give a name such as ns, fly, nspawn, or an absolute path");
     }
+    Ok(skiff_dir()?.join(flavor_binary(id)))
+}
+
+/// The directory of the `skiff` executable, where its flavors and its CNI
+/// plugin (`skiff-bridge`) are installed beside it.
+pub fn skiff_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the skiff executable")?;
-    let dir = exe.parent().ok_or_else(|| anyhow!("skiff executable has no directory"))?;
-    Ok(dir.join(flavor_binary(id)))
+    Ok(exe.parent().ok_or_else(|| anyhow!("skiff executable has no directory"))?.to_path_buf())
 }
 
 impl Flavor {

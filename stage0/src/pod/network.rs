@@ -102,26 +102,52 @@ pub struct NetConfig {
     pub ipam_dir: PathBuf,
 }
 
-/// The built-in `default` network: a bridge with host-local addresses and
-/// outbound masquerading; leases under `ipam_dir`.
+/// The built-in `default` network: skiff's own bridge plugin
+/// (`skiff-bridge`, installed beside skiff: a bridge, a veth per pod,
+/// addresses leased under `ipam_dir`, one outbound masquerade rule for the
+/// network; docs/networking.md).
 pub fn default_conflist(ipam_dir: &Path) -> serde_json::Value {
     serde_json::json!({
         "cniVersion": "1.0.0",
         "name": DEFAULT_NETWORK,
         "plugins": [{
-            "type": "bridge",
+            "type": "skiff-bridge",
             "bridge": DEFAULT_BRIDGE,
-            "isGateway": true,
-            "ipMasq": true,
-            "hairpinMode": true,
-            "ipam": {
-                "type": "host-local",
-                "ranges": [[{"subnet": DEFAULT_SUBNET}]],
-                "routes": [{"dst": "0.0.0.0/0"}],
-                "dataDir": ipam_dir,
-            }
+            "subnet": DEFAULT_SUBNET,
+            "dataDir": ipam_dir,
         }]
     })
+}
+
+/// `skiff gc`'s part in the built-in network: its plugin's CNI GC, which
+/// removes the network's masquerade rule once no pod of the store holds an
+/// address on it (docs/networking.md).
+pub fn gc_default_network(ipam_dir: &Path, plugin_dir: &Path) -> Result<(), String> {
+    if !ipam_dir.join(DEFAULT_NETWORK).is_dir() {
+        return Ok(());
+    }
+    let mut conf = default_conflist(ipam_dir)["plugins"][0].clone();
+    conf["cniVersion"] = "1.1.0".into();
+    conf["name"] = DEFAULT_NETWORK.into();
+    let plugin = plugin_dir.join("skiff-bridge");
+    let mut child = std::process::Command::new(&plugin)
+        .env_clear()
+        .env("CNI_COMMAND", "GC")
+        .env("CNI_PATH", plugin_dir)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", plugin.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = std::io::Write::write_all(&mut stdin, conf.to_string().as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|e| format!("{}: {e}", plugin.display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("the default network's GC failed: {}", String::from_utf8_lossy(&out.stdout).trim()))
+    }
 }
 
 /// A configuration list as the spec shapes it: a version, a name and a
@@ -386,7 +412,8 @@ mod tests {
         let (mode, nets) = cfg.resolve(&req, &[parse_port("8080:80").unwrap()]).unwrap();
         assert_eq!(mode, Net::Cni);
         assert_eq!((nets[0].name.as_str(), nets[0].ifname.as_str()), ("default", "eth0"));
-        assert_eq!(nets[0].conflist["plugins"][0]["ipam"]["dataDir"], "/s/net/ipam");
+        assert_eq!(nets[0].conflist["plugins"][0]["type"], "skiff-bridge");
+        assert_eq!(nets[0].conflist["plugins"][0]["dataDir"], "/s/net/ipam");
         assert_eq!(nets[0].conflist["plugins"][1]["type"], "portmap", "ports go to the first network");
         assert_eq!((nets[1].name.as_str(), nets[1].ifname.as_str()), ("lab", "eth1"));
         assert_eq!(nets[1].conflist["plugins"].as_array().unwrap().len(), 1);

@@ -72,8 +72,13 @@ impl Attachment<'_> {
         let kind = kind.ok_or_else(|| format!("network {net}: a plugin without a valid type"))?;
         let Some(bin) = self.cni_path.iter().map(|d| d.join(kind)).find(|b| b.is_file()) else {
             let dirs: Vec<String> = self.cni_path.iter().map(|d| d.display().to_string()).collect();
+            let from = if kind.starts_with("skiff-") {
+                "installed beside skiff"
+            } else {
+                "Debian package containernetworking-plugins"
+            };
             return Err(Error::refused(format!(
-                "network {net}: CNI plugin {kind} not found in {} (Debian package containernetworking-plugins)",
+                "network {net}: CNI plugin {kind} not found in {} ({from})",
                 dirs.join(":")
             )));
         };
