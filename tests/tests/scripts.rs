@@ -63,6 +63,15 @@ fn uuid_files_name_pods_for_scripts() {
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("does not hold a pod UUID"), "{}", stderr(&o));
     assert_eq!(s.ok(&["rm", "--uuid-file", f]).trim(), uuid.trim());
+    // Only a regular file is replaced: a link (or /dev/stdout) is refused
+    // and left as it is, and no pod is left either.
+    let link = s.tmp().join("link.uuid");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let o = s.output(&["run", "--uuid-file-save", link.to_str().unwrap(), &s.image, "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(s.list_json(), serde_json::json!([]));
 }
 
 #[test]

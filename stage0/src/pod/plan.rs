@@ -116,8 +116,12 @@ pub fn create(at: &Stores, plan: &PodPlan, purpose: Purpose, progress: &dyn Prog
     })
 }
 
-/// `--uuid-file-save`: written atomically.
+/// `--uuid-file-save`: written atomically, so a new file replaces what is
+/// there: only a regular file may be (not `/dev/stdout`, say, or a link).
 fn save_uuid(f: &Path, uuid: &str) -> Result<()> {
+    if std::fs::symlink_metadata(f).is_ok_and(|md| !md.is_file()) {
+        anyhow::bail!("--uuid-file-save {}: not a regular file (skiff replaces the file it names)", f.display());
+    }
     let name = f.file_name().and_then(|n| n.to_str()).with_context(|| format!("{} is not a file name", f.display()))?;
     let dir = f.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     skiff_pods::atomic::write_atomic(dir, name, format!("{uuid}\n").as_bytes())
