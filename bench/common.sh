@@ -63,3 +63,37 @@ bench_work_cleanup() {
   fi
   rm -rf "$work" "$work.img"
 }
+
+# bench_podman: podman with its storage and state in $work, set up for this
+# host kind (no systemd as PID 1, no CAP_SYS_RESOURCE, hybrid cgroups that
+# crun refuses): cgroupfs, file events, runc, explicit rlimits. Sets
+# $podman (an array), $ulimits and $have_podman.
+bench_podman() {
+  podman=(podman --root "$work/podman/root" --runroot "$work/podman/run" --cgroup-manager=cgroupfs
+    --events-backend=file --runtime runc)
+  ulimits="--ulimit nofile=20000:20000 --ulimit nproc=32768:32768"
+  have_podman=false
+  command -v podman >/dev/null && have_podman=true
+  return 0
+}
+
+# bench_podman_image: the benchmark's image ($id), exported by skiff and
+# loaded into podman as localhost/bench.
+bench_podman_image() {
+  $skiff image export "$id" "oci-archive:$work/bench.tar:bench"
+  "${podman[@]}" load -q -i "$work/bench.tar" >/dev/null
+}
+
+# bench_cleanup: everything a benchmark made: podman's containers and
+# storage, the store's pods, the work directory.
+bench_cleanup() {
+  if ${have_podman:-false}; then
+    "${podman[@]}" rm -af -t 0 >/dev/null 2>&1 || true
+    "${podman[@]}" system reset -f >/dev/null 2>&1 || true
+    umount -R "$work/podman" >/dev/null 2>&1 || true
+  fi
+  "$SKIFF_BIN" --dir "$work/store" gc --grace-period 0 >/dev/null 2>&1 || true
+  bench_work_cleanup
+}
+
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }

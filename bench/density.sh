@@ -16,25 +16,17 @@ PODMAN_N=${PODMAN_N:-100}
 source "$(dirname "$0")/common.sh"
 
 bench_work skiff-bench-density
-podman=(podman --root "$work/podman/root" --runroot "$work/podman/run" --cgroup-manager=cgroupfs
-  --events-backend=file --runtime runc)
+bench_podman
 runs=()
 cleanup() {
   if [ ${#runs[@]} -gt 0 ]; then
     kill "${runs[@]}" 2>/dev/null || true
     wait "${runs[@]}" 2>/dev/null || true
   fi
-  if command -v podman >/dev/null; then
-    "${podman[@]}" rm -af -t 0 >/dev/null 2>&1 || true
-    "${podman[@]}" system reset -f >/dev/null 2>&1 || true
-    umount -R "$work/podman" >/dev/null 2>&1 || true
-  fi
-  "$SKIFF_BIN" --dir "$work/store" gc --grace-period 0 >/dev/null 2>&1 || true
-  bench_work_cleanup
+  bench_cleanup
 }
 trap cleanup EXIT
 
-ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 # Slab + KernelStack + PageTables, in kB.
 kernel_kb() { awk '/^(Slab|KernelStack|PageTables):/ {s += $2} END {print s}' /proc/meminfo; }
 pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
@@ -74,10 +66,8 @@ left_procs=$(pgrep -c -x skiff-init || true)
 left_cgroups=$(find /sys/fs/cgroup -maxdepth 3 -path '*/skiff/*' -type d 2>/dev/null | wc -l)
 
 podman_line=""
-if command -v podman >/dev/null; then
-  $skiff image export "$id" "oci-archive:$work/bench.tar:bench"
-  "${podman[@]}" load -q -i "$work/bench.tar" >/dev/null
-  ulimits="--ulimit nofile=20000:20000 --ulimit nproc=32768:32768"
+if $have_podman; then
+  bench_podman_image
   echo "bench/density.sh: starting $PODMAN_N podman containers" >&2
   pk_before=$(kernel_kb)
   start=$(date +%s%N)

@@ -6,27 +6,14 @@
 # in ONE hyperfine run, then each tool's cost of its CNI bridge network over
 # its own network-less start, and skiff's cost as a ratio of podman's.
 # Run as root:  bench/net.sh   (RUNS=30 WARMUP=3)
-#
-# podman needs, on this host kind (no systemd as PID 1, no CAP_SYS_RESOURCE,
-# hybrid cgroups that crun refuses): cgroupfs, file events, runc, explicit
-# rlimits; its storage and runtime state live in the work directory.
+# (podman is set up for this host kind by bench_podman in common.sh.)
 RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-3}
 source "$(dirname "$0")/common.sh"
 
 bench_work skiff-bench-net
-podman=(podman --root "$work/podman/root" --runroot "$work/podman/run" --cgroup-manager=cgroupfs
-  --events-backend=file --runtime runc)
-cleanup() {
-  if command -v podman >/dev/null; then
-    "${podman[@]}" rm -af >/dev/null 2>&1 || true
-    "${podman[@]}" system reset -f >/dev/null 2>&1 || true
-    umount -R "$work/podman" >/dev/null 2>&1 || true
-  fi
-  "$SKIFF_BIN" --dir "$work/store" gc --grace-period 0 >/dev/null 2>&1 || true
-  bench_work_cleanup
-}
-trap cleanup EXIT
+bench_podman
+trap bench_cleanup EXIT
 
 bench_image
 $skiff run --net default "$id" --exec /bin/true
@@ -34,10 +21,8 @@ $skiff run --net default "$id" --exec /bin/true
 cmds=(-n skiff-host "$skiff run --net host $id --exec /bin/true"
   -n skiff-none "$skiff run --net none $id --exec /bin/true"
   -n skiff-default "$skiff run --net default $id --exec /bin/true")
-if command -v podman >/dev/null; then
-  $skiff image export "$id" "oci-archive:$work/bench.tar:bench"
-  "${podman[@]}" load -q -i "$work/bench.tar" >/dev/null
-  ulimits="--ulimit nofile=20000:20000 --ulimit nproc=32768:32768"
+if $have_podman; then
+  bench_podman_image
   "${podman[@]}" run --rm --network=bridge $ulimits localhost/bench /bin/true
   cmds+=(-n podman-none "${podman[*]} run --rm --network=none $ulimits localhost/bench /bin/true"
     -n podman-bridge "${podman[*]} run --rm --network=bridge $ulimits localhost/bench /bin/true")

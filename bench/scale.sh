@@ -14,20 +14,8 @@ RUNS=${RUNS:-20}
 source "$(dirname "$0")/common.sh"
 
 bench_work skiff-bench-scale
-podman=(podman --root "$work/podman/root" --runroot "$work/podman/run" --cgroup-manager=cgroupfs
-  --events-backend=file --runtime runc)
-cleanup() {
-  if command -v podman >/dev/null; then
-    "${podman[@]}" rm -af >/dev/null 2>&1 || true
-    "${podman[@]}" system reset -f >/dev/null 2>&1 || true
-    umount -R "$work/podman" >/dev/null 2>&1 || true
-  fi
-  "$SKIFF_BIN" --dir "$work/store" gc --grace-period 0 >/dev/null 2>&1 || true
-  bench_work_cleanup
-}
-trap cleanup EXIT
-
-ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+bench_podman
+trap bench_cleanup EXIT
 
 bench_image
 echo "bench/scale.sh: making $N exited pods" >&2
@@ -39,12 +27,8 @@ echo "made $N pods in $(ms_since "$start") ms" >&2
 [ "$($skiff list --no-legend | wc -l)" = "$N" ] || { echo "bench/scale.sh: expected $N pods" >&2; exit 1; }
 
 cmds=(-n "skiff list" "$skiff list" -n "skiff list --format json" "$skiff list --format json")
-have_podman=false
-if command -v podman >/dev/null; then
-  have_podman=true
-  $skiff image export "$id" "oci-archive:$work/bench.tar:bench"
-  "${podman[@]}" load -q -i "$work/bench.tar" >/dev/null
-  ulimits="--ulimit nofile=20000:20000 --ulimit nproc=32768:32768"
+if $have_podman; then
+  bench_podman_image
   echo "bench/scale.sh: making $PODMAN_N exited podman containers" >&2
   for _ in $(seq "$PODMAN_N"); do
     # shellcheck disable=SC2086
