@@ -142,15 +142,22 @@ fn stop(f: &Flavor) {
 fn sigterm_escalates(f: &Flavor) {
     let s = Skiff::new();
     let secs = unique_sleep();
-    // The line says the trap is set (`ready` only says the shell runs).
+    // The line says the app's trap is set (`ready` only says the flavor
+    // handles signals, not that the shell has run its first command).
     let script = format!("trap '' TERM; echo trapped; sleep {secs}");
     let mut child = s.spawn(&args(&s, f, &["--stop-timeout", "1s"], &sh(&script, &[])));
     let mut line = String::new();
-    let out = child.stdout.take().unwrap();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).unwrap();
+    // Kept open until the pod is over: a closed pipe would end it by SIGPIPE.
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
     assert_eq!(line, "trapped\n", "{}", f.id);
+    // And the flavor handles SIGTERM (it writes `ready` once it does).
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    s.wait_for("the ready marker", || s.dir.join("pods/run").join(&uuid).join("ready").is_file());
     let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     assert_eq!(child.wait().unwrap().code(), Some(137), "{}: killed after the stop timeout", f.id);
+    drop(out);
     assert_eq!(processes_with(&secs), Vec::<String>::new(), "{}: the app outlived the pod", f.id);
 }
 
