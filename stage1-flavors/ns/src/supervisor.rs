@@ -101,7 +101,7 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     say_out_of_memory(manifest, &cgroups.pod, &reports.recorder.killed_apps);
     // Every process of the pod is gone with its init; a cgroup or network
     // that cannot be removed now is removed by gc.
-    let mut released = cgroups.pod.remove().is_ok();
+    let mut released = cgroups.remove();
     if let Some(n) = network {
         if let Err(e) = n.detach() {
             eprintln!("skiff: {e}");
@@ -164,6 +164,7 @@ fn say_out_of_memory(manifest: &PodManifest, pod: &PodCgroup, killed: &[String])
 /// before any ran).
 struct Cgroups {
     pod: PodCgroup,
+    removed: bool,
     /// Per app, the `cgroup.procs` files of its own cgroup, for the init
     /// to place the app there (empty in a pod of one app, whose process
     /// inherits the init's cgroup).
@@ -173,12 +174,17 @@ struct Cgroups {
 impl Cgroups {
     fn create(manifest: &PodManifest) -> Result<Cgroups, CgroupError> {
         let n = manifest.apps.len();
-        let mut cgroups = Cgroups { pod: PodCgroup::for_pod(&manifest.uuid), app_procs: Vec::new() };
+        let mut cgroups = Cgroups { pod: PodCgroup::for_pod(&manifest.uuid), removed: false, app_procs: Vec::new() };
         cgroups.pod.create()?;
-        cgroups.pod.for_init(n).create()?;
+        // A pod of one app is its own leaf: init and app share its cgroup.
+        if n > 1 {
+            cgroups.pod.for_init(n).create()?;
+        }
         for app in &manifest.apps {
             let cg = cgroups.pod.for_app(n, &app.name);
-            cg.create()?;
+            if n > 1 {
+                cg.create()?;
+            }
             cg.apply(&app.resources)?;
             if n > 1 {
                 cgroups.app_procs.push((app.name.clone(), cg.open_procs()?));
@@ -186,11 +192,19 @@ impl Cgroups {
         }
         Ok(cgroups)
     }
+
+    /// Removes them now (the pod's processes are gone); whether it could.
+    fn remove(&mut self) -> bool {
+        self.removed = self.pod.remove().is_ok();
+        self.removed
+    }
 }
 
 impl Drop for Cgroups {
     fn drop(&mut self) {
-        let _ = self.pod.remove();
+        if !self.removed {
+            let _ = self.pod.remove();
+        }
     }
 }
 
