@@ -39,7 +39,7 @@ kernel_before=$(kernel_kb)
 echo "bench/density.sh: starting $N pods" >&2
 start=$(date +%s%N)
 for _ in $(seq "$N"); do
-  $skiff run --net none --log-driver none "$id" --exec /bin/sleep -- 3600 </dev/null >/dev/null 2>&1 &
+  $skiff run --net none "$id" --exec /bin/sleep -- 3600 </dev/null >/dev/null 2>&1 &
   runs+=($!)
 done
 until [ "$(running)" = "$N" ]; do sleep 0.1; done
