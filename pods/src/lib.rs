@@ -17,6 +17,8 @@ pub mod netstate;
 pub mod pod;
 pub mod small_file;
 pub mod state;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 pub mod time;
 pub mod uuid;
 

@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn nul_bytes_are_refused_before_exec() {
-        let mut app = crate::test_app("a");
+        let mut app = skiff_pods::test_util::test_app("a");
         app.exec = vec!["/bin/sh".into(), "a\0b".into()];
         assert!(Prepared::new(&app, None).unwrap_err().to_string().contains("NUL"));
     }

@@ -80,7 +80,7 @@ mod tests {
     #[test]
     fn hosts_files() {
         let d = tempfile::tempdir().unwrap();
-        let mut m = crate::test_manifest();
+        let mut m = skiff_pods::test_util::test_manifest();
         m.hostname = "web".into();
         m.hosts_entries = vec![("192.0.2.9".into(), "db".into())];
         let net: NetState = serde_json::from_value(serde_json::json!([{"network": "default", "ifname": "eth0",
@@ -110,7 +110,7 @@ mod tests {
         std::fs::write(&outside, "keep").unwrap();
         std::fs::create_dir_all(d.path().join("root/etc")).unwrap();
         std::os::unix::fs::symlink(&outside, d.path().join("root/etc/hostname")).unwrap();
-        let mut m = crate::test_manifest();
+        let mut m = skiff_pods::test_util::test_manifest();
         m.hostname = "web".into();
         populate(&d.path().join("root"), &m, &NetState::default()).unwrap();
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");

@@ -182,7 +182,7 @@ mod tests {
     #[test]
     fn one_compile_per_distinct_profile() {
         let with = |name: &str, s: Option<Seccomp>| {
-            let mut a = crate::test_app(name);
+            let mut a = skiff_pods::test_util::test_app(name);
             a.isolation.seccomp = s;
             a
         };

@@ -3,7 +3,7 @@
 //! links up, a default route. Each request asks for an acknowledgement
 //! and its error is returned as the kernel's errno.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
@@ -200,12 +200,6 @@ impl Netlink {
         m.buf.extend_from_slice(&0u32.to_ne_bytes());
         m.attr(RTA_GATEWAY, &gateway).attr(RTA_OIF, &index.to_ne_bytes());
         self.request(m)
-    }
-}
-
-impl AsFd for Netlink {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
     }
 }
 

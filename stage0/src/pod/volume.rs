@@ -144,20 +144,9 @@ mod tests {
     }
 
     fn app(mounts: &[&str]) -> App {
-        App {
-            name: "a".into(),
-            image: skiff_pods::manifest::ImageRef { name: "i".into(), id: "sha256:ab".into() },
-            rootfs: skiff_pods::manifest::Rootfs { layers_dir: "/l".into(), layers: vec![] },
-            exec: vec!["/bin/true".into()],
-            env: vec![],
-            working_dir: "/".into(),
-            user: "0".into(),
-            group: None,
-            isolation: Default::default(),
-            mounts: mounts.iter().map(|s| parse(s).unwrap()).collect(),
-            resources: Default::default(),
-            oom_score_adj: None,
-        }
+        let mut a = skiff_pods::test_util::test_app("a");
+        a.mounts = mounts.iter().map(|s| parse(s).unwrap()).collect();
+        a
     }
 
     #[test]

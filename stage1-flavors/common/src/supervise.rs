@@ -63,7 +63,8 @@ impl<S: Source> Source for Option<S> {
 pub struct Supervise<'a> {
     /// The process whose end ends the loop; SIGKILLed when a stop times out.
     pub child: Pid,
-    /// Where a signal the flavor gets is passed on (the child by default).
+    /// Where a signal the flavor gets is passed on now (nspawn: nspawn
+    /// itself until the container's init is known).
     pub forward_to: &'a dyn Fn() -> Pid,
     pub escalation: Escalation,
 }
