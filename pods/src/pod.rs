@@ -4,7 +4,7 @@ use std::fs::{File, TryLockError};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::layout::{Store, PID_FILE, STARTED_FILE};
 use crate::manifest::{ManifestError, ManifestSummary, PodManifest, MANIFEST_FILE};
@@ -31,6 +31,10 @@ pub enum PodError {
 }
 
 type Result<T> = std::result::Result<T, PodError>;
+
+/// How long [`Pod::try_lock`] waits out other skiffs' momentary looks at a
+/// pod (microseconds each, unless the machine is very busy).
+pub const LOCK_SETTLE: Duration = Duration::from_millis(100);
 
 /// An open pod directory. The lock (if taken) lives on `dir` and goes with
 /// it: handing `dir` to another process hands over the lock.
@@ -170,18 +174,33 @@ impl Pod {
         self.state_dir.state(locked)
     }
 
-    /// Takes the exclusive lock without waiting; `Busy` if someone has it.
+    /// Takes the exclusive lock; `Busy` if someone holds it. Other skiffs
+    /// read a pod's state by taking its shared lock for a moment
+    /// ([`Pod::state`], `status --wait`), so a lock found taken is tried
+    /// again for up to [`LOCK_SETTLE`] before the pod counts as busy: a
+    /// `status` polling a prepared pod must not make `run-prepared` of it
+    /// fail. A pod that may well be running is better asked [`Pod::state`]
+    /// first, which does not wait.
     pub fn try_lock(&mut self) -> Result<()> {
         if self.locked {
             return Ok(());
         }
-        match self.dir.try_lock() {
-            Ok(()) => {
-                self.locked = true;
-                Ok(())
+        let mut waited = Duration::ZERO;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match self.dir.try_lock() {
+                Ok(()) => {
+                    self.locked = true;
+                    return Ok(());
+                }
+                Err(TryLockError::WouldBlock) if waited < LOCK_SETTLE => {
+                    std::thread::sleep(pause);
+                    waited += pause;
+                    pause = (pause * 2).min(Duration::from_millis(16));
+                }
+                Err(TryLockError::WouldBlock) => return Err(PodError::Busy(self.uuid.clone())),
+                Err(TryLockError::Error(e)) => return Err(self.io("cannot lock pod directory", e)),
             }
-            Err(TryLockError::WouldBlock) => Err(PodError::Busy(self.uuid.clone())),
-            Err(TryLockError::Error(e)) => Err(self.io("cannot lock pod directory", e)),
         }
     }
 
@@ -326,6 +345,21 @@ mod tests {
         let p = Pod::create(&s).unwrap();
         let mut q = Pod::find(&s, p.uuid()).unwrap();
         assert!(matches!(q.try_lock(), Err(PodError::Busy(_))));
+    }
+
+    #[test]
+    fn a_momentary_look_at_the_state_does_not_make_the_pod_busy() {
+        let (_d, s) = store();
+        let uuid = Pod::create(&s).unwrap().uuid().to_string();
+        let mut p = Pod::find(&s, &uuid).unwrap();
+        let look = File::open(p.path()).unwrap();
+        look.lock_shared().unwrap();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            drop(look);
+        });
+        p.try_lock().unwrap();
+        t.join().unwrap();
     }
 
     #[test]

@@ -106,18 +106,34 @@ fn wait_ready_returns_once_every_app_has_started() {
     let uuid = s.ok(&["prepare", "-q", "--name", "slow", &s.image, "--exec", "/bin/sleep", "--", "30"]);
     let o = s.output(&["status", "--wait-ready=100ms", "slow"]);
     assert_eq!(o.status.code(), Some(124), "prepared, not started");
-    let mut pod = s.spawn(&["run-prepared", uuid.trim()]);
+    let pod = s.spawn(&["run-prepared", uuid.trim()]);
     let out = s.ok(&["status", "--wait-ready=20s", "slow"]);
     assert!(out.starts_with("state=running\n"), "{out}");
     assert!(s.dir.join("pods/run").join(uuid.trim()).join("ready").is_file());
     s.ok(&["stop", "--force", "slow"]);
-    pod.wait().unwrap();
+    let o = pod.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
     // A pod whose app cannot start never becomes ready.
     let broken = s.ok(&["prepare", "-q", &s.image, "--user", "nosuchuser", "--exec", "/bin/true"]);
     assert_eq!(s.output(&["run-prepared", broken.trim()]).status.code(), Some(125));
     let o = s.output(&["status", "--wait-ready", broken.trim()]);
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert!(stderr(&o).contains("without starting"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_look_at_a_prepared_pod_does_not_stop_it_from_running() {
+    let s = Skiff::new();
+    let uuid = s.ok(&["prepare", "-q", &s.image, "--exec", "/bin/true"]);
+    // What `status` and `list` do for a moment to read the state, held
+    // long enough that `run-prepared` finds it.
+    let look = std::fs::File::open(s.dir.join("pods/prepared").join(uuid.trim())).unwrap();
+    look.lock_shared().unwrap();
+    let pod = s.spawn(&["run-prepared", uuid.trim()]);
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    drop(look);
+    let o = pod.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
 #[test]

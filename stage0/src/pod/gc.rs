@@ -181,7 +181,7 @@ pub fn release_dead_networks(store: &Store) -> Vec<(String, anyhow::Error)> {
             continue;
         }
         // Locked: it is running (or another skiff is releasing it).
-        if pod.try_lock().is_err() {
+        if pod.state() == PodState::Running || pod.try_lock().is_err() {
             continue;
         }
         crate::debug!("pod {}: its supervisor is gone; releasing its network", pod.uuid());
