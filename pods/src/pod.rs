@@ -74,7 +74,8 @@ impl Pod {
         };
         created.map_err(|e| io_err(&format!("cannot create {}", path.display()), e))?;
         let dir = File::open(&path).map_err(|e| io_err("cannot open pod directory", e))?;
-        dir.try_lock().map_err(|e| io_err("cannot lock new pod", lock_err(e)))?;
+        // A `list` may be looking at it already.
+        lock_settled(&dir).map_err(|e| io_err("cannot lock new pod", lock_err(e)))?;
         Ok(Pod { store: store.clone(), uuid, state_dir: StateDir::Embryo, dir, locked: true })
     }
 
@@ -185,22 +186,13 @@ impl Pod {
         if self.locked {
             return Ok(());
         }
-        let mut waited = Duration::ZERO;
-        let mut pause = Duration::from_millis(1);
-        loop {
-            match self.dir.try_lock() {
-                Ok(()) => {
-                    self.locked = true;
-                    return Ok(());
-                }
-                Err(TryLockError::WouldBlock) if waited < LOCK_SETTLE => {
-                    std::thread::sleep(pause);
-                    waited += pause;
-                    pause = (pause * 2).min(Duration::from_millis(16));
-                }
-                Err(TryLockError::WouldBlock) => return Err(PodError::Busy(self.uuid.clone())),
-                Err(TryLockError::Error(e)) => return Err(self.io("cannot lock pod directory", e)),
+        match lock_settled(&self.dir) {
+            Ok(()) => {
+                self.locked = true;
+                Ok(())
             }
+            Err(TryLockError::WouldBlock) => Err(PodError::Busy(self.uuid.clone())),
+            Err(TryLockError::Error(e)) => Err(self.io("cannot lock pod directory", e)),
         }
     }
 
@@ -273,6 +265,23 @@ impl Pod {
 
     fn io(&self, what: &str, e: io::Error) -> PodError {
         PodError::Io { uuid: self.uuid.clone(), what: what.into(), err: e }
+    }
+}
+
+/// `dir`'s exclusive lock, waiting out momentary shared ones for up to
+/// [`LOCK_SETTLE`] (see [`Pod::try_lock`]).
+fn lock_settled(dir: &File) -> std::result::Result<(), TryLockError> {
+    let mut waited = Duration::ZERO;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match dir.try_lock() {
+            Err(TryLockError::WouldBlock) if waited < LOCK_SETTLE => {
+                std::thread::sleep(pause);
+                waited += pause;
+                pause = (pause * 2).min(Duration::from_millis(16));
+            }
+            r => return r,
+        }
     }
 }
 
