@@ -72,10 +72,14 @@ pub mod feature {
     /// `log.driver = file`: the apps' stdout and stderr also kept in the
     /// pod directory (`apps/<name>/log`, rotated), for `skiff logs`.
     pub const LOGS: &str = "logs";
+    /// The manifest's `user_namespace`: the pod in a user namespace of its
+    /// own with that range, its image layers and volumes seen through it
+    /// (docs/user-namespaces.md).
+    pub const USER_NAMESPACES: &str = "user-namespaces";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 21] = [
+    pub const ALL: [&str; 22] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
@@ -97,6 +101,7 @@ pub mod feature {
         SOCKET_ACTIVATION,
         NOTIFY,
         LOGS,
+        USER_NAMESPACES,
     ];
 }
 

@@ -66,7 +66,34 @@ pub struct PodManifest {
     /// Extra `/etc/hosts` lines of the apps: (address, name).
     #[serde(default)]
     pub hosts_entries: Vec<(String, String)>,
+    /// The pod's own user namespace (`--private-users`); None: the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_namespace: Option<UserNamespace>,
     pub apps: Vec<App>,
+}
+
+/// A user namespace whose ids `0..count` are the host's uids
+/// `uid_base..uid_base + count` and gids `gid_base..gid_base + count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserNamespace {
+    pub uid_base: u32,
+    pub gid_base: u32,
+    pub count: u32,
+    /// The slot of skiff's pool the range is (`pods/userns/<slot>`); none
+    /// for a range given explicitly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u32>,
+}
+
+impl UserNamespace {
+    /// The host uid of the pod's `uid`.
+    pub fn host_uid(&self, uid: u32) -> u32 {
+        self.uid_base.saturating_add(uid)
+    }
+
+    pub fn host_gid(&self, gid: u32) -> u32 {
+        self.gid_base.saturating_add(gid)
+    }
 }
 
 /// The kind of network namespace the pod gets (docs/manifest.md).
@@ -437,6 +464,7 @@ mod tests {
             cni_path: vec![DEFAULT_CNI_PLUGIN_DIR.into()],
             dns_from_network: true,
             hosts_entries: vec![("192.0.2.1".into(), "db".into())],
+            user_namespace: None,
         }
     }
 

@@ -1,12 +1,11 @@
 //! Who holds a pod name. A name belongs to one live pod (embryo,
 //! preparing, prepared or running) at a time; once its pod has exited, it
 //! still finds that pod until another pod takes the name or the pod is
-//! removed. Claims hold the names lock ([`names::lock`]), so of two pods
+//! removed. Claims hold the names lock, so of two pods
 //! asking for one name at once exactly one gets it.
 
 use crate::layout::Store;
 use crate::names::{self, NameError};
-use crate::pod::Pod;
 use crate::state::PodState;
 
 fn is_live(state: PodState) -> bool {
@@ -17,44 +16,31 @@ fn is_live(state: PodState) -> bool {
 pub fn claim(store: &Store, name: &str, uuid: &str) -> Result<(), NameError> {
     names::check(name)?;
     let io = |err| NameError::Io { name: name.to_string(), err };
-    let _lock = names::lock(store).map_err(io)?;
-    if let Some(holder) = names::lookup(store, name).filter(|h| h != uuid) {
-        if let Some(pod) = Pod::find(store, &holder).ok().filter(|p| p.uuid() == holder) {
-            let state = pod.state();
-            if is_live(state) {
-                return Err(NameError::Taken { name: name.to_string(), uuid: holder, state });
-            }
+    let table = names::table(store);
+    let _lock = table.lock().map_err(io)?;
+    if let Some(pod) = table.holder(store, name).filter(|p| p.uuid() != uuid) {
+        let state = pod.state();
+        if is_live(state) {
+            return Err(NameError::Taken { name: name.to_string(), uuid: pod.uuid().to_string(), state });
         }
     }
-    names::link(store, name, uuid).map_err(io)
+    table.link(name, uuid).map_err(io)
 }
 
 /// Removes `name`'s link if it is pod `uuid`'s (its pod is being removed).
 pub fn release(store: &Store, name: &str, uuid: &str) {
-    let Ok(_lock) = names::lock(store) else { return };
-    if names::lookup(store, name).as_deref() == Some(uuid) {
-        names::unlink(store, name);
-    }
+    names::table(store).release(name, uuid);
 }
 
 /// Removes the links of pods that are gone (gc calls it).
 pub fn sweep(store: &Store) {
-    let Ok(_lock) = names::lock(store) else { return };
-    let Ok(rd) = std::fs::read_dir(names::dir(store)) else { return };
-    for e in rd.flatten() {
-        let gone = match std::fs::read_link(e.path()) {
-            Ok(t) => t.to_str().is_none_or(|u| !Pod::find(store, u).is_ok_and(|p| p.uuid() == u)),
-            Err(_) => true,
-        };
-        if gone {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
+    names::table(store).sweep(store);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pod::Pod;
 
     #[test]
     fn names_follow_their_live_pod() {

@@ -1,13 +1,12 @@
 //! The table of pod names (`--name`): `pods/names/<name>` is a symlink
-//! whose target is the UUID of the pod that has the name. Changes to it are
-//! serialised by a lock on `pods/names.lock`. Who may take a name is
+//! whose target is the UUID of the pod that has the name (a
+//! [`LinkTable`]). Changes to it are serialised by a lock on
+//! `pods/names.lock`. Who may take a name is
 //! decided in [`crate::name_claims`], which knows pods; this module knows
 //! only the links, so that finding a pod by name needs nothing above it.
 
-use std::fs::File;
-use std::path::PathBuf;
-
 use crate::layout::Store;
+use crate::link_table::LinkTable;
 use crate::state::PodState;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,38 +32,14 @@ pub fn check(name: &str) -> Result<(), NameError> {
     }
 }
 
-pub(crate) fn dir(store: &Store) -> PathBuf {
-    store.root().join("pods").join("names")
+pub(crate) fn table(store: &Store) -> LinkTable {
+    LinkTable::new(store, "names")
 }
 
 /// The UUID the name points to, if it is a valid name that has a link.
 pub fn lookup(store: &Store, name: &str) -> Option<String> {
     check(name).ok()?;
-    let target = std::fs::read_link(dir(store).join(name)).ok()?;
-    target.to_str().filter(|u| crate::uuid::is_valid(u)).map(str::to_string)
-}
-
-/// Held while a name's link changes.
-pub(crate) fn lock(store: &Store) -> std::io::Result<File> {
-    std::fs::create_dir_all(dir(store))?;
-    let lock = File::create(store.root().join("pods").join("names.lock"))?;
-    lock.lock()?;
-    Ok(lock)
-}
-
-/// Points `name` at `uuid`: a new link renamed over the old one, so the
-/// name never dangles half-made. The caller holds [`lock`].
-pub(crate) fn link(store: &Store, name: &str, uuid: &str) -> std::io::Result<()> {
-    let d = dir(store);
-    let tmp = d.join(format!(".{name}.{uuid}"));
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(uuid, &tmp)?;
-    std::fs::rename(&tmp, d.join(name))
-}
-
-/// Removes `name`'s link. The caller holds [`lock`].
-pub(crate) fn unlink(store: &Store, name: &str) {
-    let _ = std::fs::remove_file(dir(store).join(name));
+    table(store).lookup(name)
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ pub fn test_manifest() -> crate::PodManifest {
         cni_path: vec![crate::manifest::DEFAULT_CNI_PLUGIN_DIR.into()],
         dns_from_network: false,
         hosts_entries: Vec::new(),
+        user_namespace: None,
         apps: vec![test_app("a")],
     }
 }

@@ -1,7 +1,7 @@
 //! skiff's configuration file: `/etc/skiff/config.toml`, or `--config FILE`
 //! (docs/config.md). Absent file, defaults.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
@@ -13,6 +13,13 @@ pub const DEFAULT_PATH: &str = "/etc/skiff/config.toml";
 pub struct Config {
     /// The stage1 flavor of new pods (a name or an absolute path).
     pub stage1: Option<String>,
+    /// New pods' `--private-users` when they do not say (`auto`, `no`,
+    /// `BASE:COUNT`).
+    pub private_users: Option<String>,
+    /// Where skiff's range of subordinate uids is [default: /etc/subuid].
+    pub subuid_file: Option<PathBuf>,
+    /// Where skiff's range of subordinate gids is [default: /etc/subgid].
+    pub subgid_file: Option<PathBuf>,
 }
 
 impl Config {

@@ -44,6 +44,8 @@ pub struct PodSpec {
     pub insecure_options: Vec<String>,
     #[serde(default)]
     pub inherit_env: bool,
+    /// `auto`, `no` or `BASE:COUNT`, as `--private-users`.
+    pub private_users: Option<String>,
     #[serde(default)]
     pub dns: Vec<String>,
     #[serde(default)]

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use skiff_pods::App;
@@ -22,10 +23,31 @@ pub const APPS_DIR: &str = "apps";
 pub fn enter(app: &App) -> Result<()> {
     nix::sched::unshare(CloneFlags::CLONE_NEWNS).context("cannot create a mount namespace")?;
     let root = Path::new("/").join(APPS_DIR).join(&app.name);
-    std::env::set_current_dir(&root).with_context(|| format!("app {}: cannot enter its root", app.name))?;
-    // As in the flavor: the old root stacks on the new one and is detached.
-    nix::unistd::pivot_root(".", ".").with_context(|| format!("app {}: pivot_root", app.name))?;
-    umount2(".", MntFlags::MNT_DETACH).with_context(|| format!("app {}: cannot detach the pod's root", app.name))?;
+    pivot_into(&root).with_context(|| format!("app {}: cannot enter its root", app.name))
+}
+
+/// Makes `dir` (absolute, or relative to the working directory) the root
+/// of the caller's mount namespace: pivot_root(".", ".") stacks the old
+/// root on top of the new one at "/", and detaching it leaves only `dir`
+/// (pivot_root(2)).
+pub fn pivot_into(dir: &Path) -> Result<()> {
+    std::env::set_current_dir(dir).context("chdir")?;
+    match nix::unistd::pivot_root(".", ".") {
+        // A mount that came locked from a more privileged mount namespace
+        // (a pod with a user namespace of its own) cannot be the new root;
+        // a recursive bind of it onto itself, made here, can, and the
+        // mounts under it stay locked. The bind is entered from its parent
+        // (the pod's root may not reach `dir` from "/").
+        Err(Errno::EINVAL) => {
+            mount(Some("."), ".", None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .context("cannot bind the new root onto itself")?;
+            let name = dir.file_name().unwrap_or(dir.as_os_str());
+            std::env::set_current_dir("..").and_then(|()| std::env::set_current_dir(name)).context("chdir")?;
+            nix::unistd::pivot_root(".", ".").context("pivot_root")?;
+        }
+        r => r.context("pivot_root")?,
+    }
+    umount2(".", MntFlags::MNT_DETACH).context("cannot detach the old root")?;
     std::env::set_current_dir("/").context("chdir /")
 }
 

@@ -63,7 +63,7 @@ pub struct GcArgs {
 pub fn gc(ctx: &Ctx, a: GcArgs) -> Result<i32> {
     let opts = GcOptions { grace_period: a.grace_period, expire_prepared: a.expire_prepared };
     let mut report = gc::gc(&ctx.store, &opts);
-    skiff_pods::name_claims::sweep(&ctx.store);
+    skiff_pods::claims::sweep(&ctx.store);
     let ipam = ctx.store.root().join("net").join("ipam");
     let gc_net = crate::pod::flavor::skiff_dir()
         .map_err(|e| format!("{e:#}"))

@@ -19,10 +19,11 @@ use crate::pod::dns::{self, DnsOptions};
 use crate::pod::flavor::{Flavor, DEFAULT_FLAVOR};
 use crate::pod::handoff;
 use crate::pod::network::{self, NetRequest};
-use crate::pod::plan::{self, AppPlan, PodPlan, Stores};
+use crate::pod::plan::{self, AppPlan, PodPlan, Stores, UserNsPlan};
 use crate::pod::prepare::{self, AppOverrides};
 use crate::pod::resources;
 use crate::pod::security::Insecure;
+use crate::pod::userns::{self, PrivateUsers};
 use crate::spec::PodSpec;
 use skiff_pods::abi::feature;
 use skiff_pods::cgroup::Resources;
@@ -98,6 +99,12 @@ pub struct PrepareOptions {
     /// [default: all].
     #[arg(long, value_name = "all|any", value_parser = ExitPolicy::parse)]
     exit_policy: Option<ExitPolicy>,
+    /// Give the pod a user namespace of its own: its root is an
+    /// unprivileged range of host ids, from skiff's pool (auto, the flag
+    /// alone) or BASE:COUNT; no: the host's [default: the config file's,
+    /// else no].
+    #[arg(long, value_name = "auto|no|BASE:COUNT", num_args = 0..=1, require_equals = true, default_missing_value = "auto", value_parser = PrivateUsers::parse)]
+    private_users: Option<PrivateUsers>,
     /// Keep the apps' stdout and stderr in the pod directory for `skiff
     /// logs` (file; they still reach your stdout and stderr) or not (none)
     /// [default: file where the flavor can, none with -i/-t].
@@ -150,6 +157,7 @@ struct PodWide {
     insecure: Insecure,
     inherit_env: bool,
     dns: DnsOptions,
+    private_users: PrivateUsers,
 }
 
 impl PodWide {
@@ -218,6 +226,16 @@ impl PodWide {
             },
             insecure,
             inherit_env: cli.inherit_env || file.inherit_env,
+            private_users: match (cli.private_users, file.private_users.as_deref(), config.private_users.as_deref()) {
+                (Some(p), _, _) => p,
+                (None, Some(p), _) => {
+                    PrivateUsers::parse(p).map_err(|e| anyhow::anyhow!("in the pod manifest: {e}"))?
+                }
+                (None, None, Some(p)) => {
+                    PrivateUsers::parse(p).map_err(|e| anyhow::anyhow!("in the config file: {e}"))?
+                }
+                (None, None, None) => PrivateUsers::No,
+            },
             dns: DnsOptions {
                 servers: or_file(&cli.dns, file.dns),
                 search: or_file(&cli.dns_search, file.dns_search),
@@ -369,6 +387,9 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
     if pod.interactive || pod.tty {
         flavor.require(feature::TERMINAL, "-i/-t")?;
     }
+    if wide.private_users != PrivateUsers::No {
+        flavor.require(feature::USER_NAMESPACES, "--private-users")?;
+    }
     for (image, o) in apps {
         let asks = [
             (o.resources != Resources::default(), feature::CGROUP_LIMITS, "--memory/--cpu/--cpu-shares/--pids-limit"),
@@ -436,8 +457,23 @@ fn plan_pod(
         net,
         hosts_entries: wide.hosts_entries,
         pull_policy: wide.pull_policy,
+        user_namespace: user_namespace(&ctx.config, wide.private_users)?,
     };
     Ok((plan, wide.ports, addresses))
+}
+
+/// Where the pod's user-namespace range comes from.
+fn user_namespace(config: &Config, asked: PrivateUsers) -> Result<Option<UserNsPlan>> {
+    Ok(match asked {
+        PrivateUsers::No => None,
+        PrivateUsers::Auto => {
+            let file = |f: &Option<PathBuf>, default: &str| f.clone().unwrap_or_else(|| PathBuf::from(default));
+            let (subuid, subgid) =
+                (file(&config.subuid_file, userns::SUBUID), file(&config.subgid_file, userns::SUBGID));
+            Some(UserNsPlan::FromPool(userns::pool(&subuid, &subgid)?))
+        }
+        PrivateUsers::Range { .. } => asked.explicit().map(UserNsPlan::Exactly),
+    })
 }
 
 /// Plans the pod `spec` asks for and creates it in `prepare/`, locked.

@@ -133,13 +133,13 @@ fn destroy_in(store: &Store, mut pod: Pod, mounts: &Mounts) -> Result<()> {
     std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))
 }
 
-/// Removes a pod this process has locked ([`destroy`]) and frees its name.
+/// Removes a pod this process has locked ([`destroy`]) and frees its name
+/// and user-namespace range.
 pub fn remove(store: &Store, pod: Pod) -> Result<()> {
-    let uuid = pod.uuid().to_string();
-    let name = pod.read_manifest().ok().and_then(|m| m.name);
+    let manifest = pod.read_manifest().ok();
     destroy(store, pod)?;
-    if let Some(n) = name {
-        skiff_pods::name_claims::release(store, &n, &uuid);
+    if let Some(m) = manifest {
+        skiff_pods::claims::release(store, &m);
     }
     Ok(())
 }

@@ -11,4 +11,5 @@ pub mod prepare;
 pub mod resources;
 pub mod security;
 pub mod unmount;
+pub mod userns;
 pub mod volume;

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use skiff_pods::abi::feature;
+use skiff_pods::id_ranges::Pool;
 use skiff_pods::logfile::LogConfig;
-use skiff_pods::manifest::{ExitPolicy, MANIFEST_VERSION};
+use skiff_pods::manifest::{ExitPolicy, UserNamespace, MANIFEST_VERSION};
 use skiff_pods::{App, Pod, PodManifest, Store};
 
 use crate::image::catalog;
@@ -58,6 +59,17 @@ pub struct PodPlan {
     /// Every app's environment below its image's (TERM, `--inherit-env`).
     pub pod_env: Vec<(String, String)>,
     pub pull_policy: PullPolicy,
+    /// None: the host's user namespace.
+    pub user_namespace: Option<UserNsPlan>,
+}
+
+/// The range of a pod's own user namespace.
+#[derive(Clone, Copy, Debug)]
+pub enum UserNsPlan {
+    /// A slot of skiff's pool, claimed as the pod is made.
+    FromPool(Pool),
+    /// As the user gave it.
+    Exactly(UserNamespace),
 }
 
 /// Where pods are made and images come from.
@@ -99,6 +111,11 @@ pub fn create(at: &Stores, plan: &PodPlan, purpose: Purpose, progress: &dyn Prog
         if let Some(n) = &plan.name {
             skiff_pods::name_claims::claim(at.store, n, uuid)?;
         }
+        let user_namespace = match plan.user_namespace {
+            None => None,
+            Some(UserNsPlan::Exactly(u)) => Some(u),
+            Some(UserNsPlan::FromPool(pool)) => Some(skiff_pods::id_ranges::claim(at.store, pool, uuid)?),
+        };
         let hostname = hostname(plan, uuid);
         let cx = AppContext {
             images: at.images,
@@ -112,7 +129,7 @@ pub fn create(at: &Stores, plan: &PodPlan, purpose: Purpose, progress: &dyn Prog
             .zip(&plan.apps)
             .map(|(f, app)| prepare::resolve_app(&f.record, &f.name, &app.overrides, &cx))
             .collect::<Result<Vec<_>>>()?;
-        manifest(plan, uuid, hostname, apps)
+        manifest(plan, uuid, hostname, apps, user_namespace)
     })
 }
 
@@ -142,7 +159,13 @@ fn hostname(plan: &PodPlan, uuid: &str) -> String {
 }
 
 /// The pod's manifest, from the plan and its resolved apps.
-fn manifest(plan: &PodPlan, uuid: &str, hostname: String, mut apps: Vec<App>) -> Result<PodManifest> {
+fn manifest(
+    plan: &PodPlan,
+    uuid: &str,
+    hostname: String,
+    mut apps: Vec<App>,
+    user_namespace: Option<UserNamespace>,
+) -> Result<PodManifest> {
     crate::pod::volume::assign_new_volumes(&mut apps).map_err(anyhow::Error::msg)?;
     for (i, a) in apps.iter().enumerate() {
         if apps[..i].iter().any(|b| b.name == a.name) {
@@ -170,6 +193,7 @@ fn manifest(plan: &PodPlan, uuid: &str, hostname: String, mut apps: Vec<App>) ->
         cni_path: net.cni_path,
         dns_from_network: plan.dns_from_network,
         hosts_entries: plan.hosts_entries.clone(),
+        user_namespace,
         hostname,
     })
 }

@@ -7,25 +7,28 @@ use std::path::Path;
 
 use nix::mount::{mount as mount_fs, MsFlags};
 
+use skiff_pods::manifest::UserNamespace;
+
 use crate::dev;
 use crate::overlay::mountpoint;
 use skiff_rt::error::{Context, Result};
 
 /// Mounts /proc, /dev and /sys in the app root `rootfs` (umask 0
 /// expected), then masks the sensitive paths when `masked_paths`.
-pub fn mount(rootfs: &Path, masked_paths: bool) -> Result<()> {
-    mount_api_filesystems(rootfs)?;
+/// `userns`: the pod's own user namespace, whose root then owns /dev.
+pub fn mount(rootfs: &Path, masked_paths: bool, userns: Option<&UserNamespace>) -> Result<()> {
+    mount_api_filesystems(rootfs, userns)?;
     if masked_paths {
         mask_paths(rootfs)?;
     }
     Ok(())
 }
 
-fn mount_api_filesystems(rootfs: &Path) -> Result<()> {
+fn mount_api_filesystems(rootfs: &Path, userns: Option<&UserNamespace>) -> Result<()> {
     let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     let proc = mountpoint(rootfs, "proc")?;
     mount_fs(Some("proc"), &proc, Some("proc"), nosuid_nodev_noexec, None::<&str>).context("cannot mount /proc")?;
-    dev::populate(&mountpoint(rootfs, "dev")?)?;
+    dev::populate(&mountpoint(rootfs, "dev")?, userns)?;
     let sys = mountpoint(rootfs, "sys")?;
     mount_fs(Some("sysfs"), &sys, Some("sysfs"), nosuid_nodev_noexec | MsFlags::MS_RDONLY, None::<&str>)
         .context("cannot mount /sys")?;

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::unistd::{Gid, Uid};
+use skiff_pods::manifest::UserNamespace;
 use skiff_rt::error::{Context, Result};
 
 /// (name, major, minor) of the nodes every pod gets, all mode 0666.
@@ -20,18 +22,27 @@ const LINKS: [(&str, &str); 5] = [
     ("stderr", "/proc/self/fd/2"),
 ];
 
-/// Expects umask 0 (the modes below are final).
-pub fn populate(dev: &Path) -> Result<()> {
+/// Expects umask 0 (the modes below are final). In a pod of its own user
+/// namespace (`userns`), what is made here is owned by the pod's root, and
+/// ptys by its `tty` group (5), as they are by the host's without one.
+pub fn populate(dev: &Path, userns: Option<&UserNamespace>) -> Result<()> {
+    let (uid, gid) = userns.map_or((0, 0), |ns| (ns.host_uid(0), ns.host_gid(0)));
+    let owner = format!(",uid={uid},gid={gid}");
     mount(
         Some("tmpfs"),
         dev,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
-        Some("mode=755,size=65536k"),
+        Some(format!("mode=755,size=65536k{owner}").as_str()),
     )
     .context("cannot mount /dev")?;
     for (name, major, minor) in NODES {
-        mknod(&dev.join(name), SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
+        let node = dev.join(name);
+        mknod(&node, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
+            .and_then(|()| match userns {
+                Some(_) => nix::unistd::chown(&node, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))),
+                None => Ok(()),
+            })
             .with_context(|| format!("cannot create /dev/{name}"))?;
     }
     let pts = dev.join("pts");
@@ -41,7 +52,7 @@ pub fn populate(dev: &Path) -> Result<()> {
         &pts,
         Some("devpts"),
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        Some(format!("newinstance,ptmxmode=0666,mode=0620,gid={}", userns.map_or(5, |ns| ns.host_gid(5))).as_str()),
     )
     .context("cannot mount /dev/pts")?;
     let shm = dev.join("shm");
@@ -51,7 +62,7 @@ pub fn populate(dev: &Path) -> Result<()> {
         &shm,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some("mode=1777,size=65536k"),
+        Some(format!("mode=1777,size=65536k{owner}").as_str()),
     )
     .context("cannot mount /dev/shm")?;
     for (name, target) in LINKS {

@@ -50,6 +50,12 @@ pub fn enter(manifest: &PodManifest, init: Pid, app: &str, argv: &[String], cgro
         namespaces.push(("net", CloneFlags::CLONE_NEWNET));
     }
     // The mount namespace last: the others are opened through the host's /proc.
+    // The pod's own user namespace is joined (as its root) after the
+    // namespaces its owner, the host's, has the rights to, and before its
+    // mount namespace, which it owns.
+    if manifest.user_namespace.is_some() {
+        namespaces.push(("user", CloneFlags::CLONE_NEWUSER));
+    }
     namespaces.push(("mnt", CloneFlags::CLONE_NEWNS));
     let fds: Vec<(OwnedFd, CloneFlags)> =
         namespaces.into_iter().map(|(ns, f)| open_ns(init, ns).map(|fd| (fd, f))).collect::<Result<_, _>>()?;
@@ -57,7 +63,11 @@ pub fn enter(manifest: &PodManifest, init: Pid, app: &str, argv: &[String], cgro
         cg.for_app(manifest.apps.len(), &app.name).enter_self().map_err(Error::other)?;
     }
     for (fd, flag) in &fds {
-        nix::sched::setns(fd, *flag).context("cannot join the pod's namespace")?;
+        if *flag == CloneFlags::CLONE_NEWUSER {
+            crate::userns::join(fd)?;
+        } else {
+            nix::sched::setns(fd, *flag).context("cannot join the pod's namespace")?;
+        }
     }
     // Joining the init's mount namespace lands in the pod's root; the app's
     // own view is a private copy rooted at its root, as the app got it.

@@ -219,9 +219,7 @@ fn remove_pod(flavor: &dyn Flavor, manifest: &PodManifest, dir: &std::path::Path
     pod.transition(skiff_pods::StateDir::Garbage).map_err(Error::other)?;
     let gone = pod.path();
     std::fs::remove_dir_all(&gone).with_context(|| format!("cannot remove {}", gone.display()))?;
-    if let Some(name) = &manifest.name {
-        skiff_pods::name_claims::release(&store, name, &manifest.uuid);
-    }
+    skiff_pods::claims::release(&store, manifest);
     Ok(())
 }
 

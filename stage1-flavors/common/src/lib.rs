@@ -15,4 +15,5 @@ pub mod notify;
 pub mod overlay;
 pub mod recorder;
 pub mod supervise;
+pub mod userns;
 pub mod volumes;

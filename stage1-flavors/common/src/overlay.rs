@@ -45,8 +45,19 @@ impl Overlay {
 
     /// Mounts the app's root on `target`; changes the working directory.
     pub fn mount(&self, target: &Path) -> Result<()> {
-        std::env::set_current_dir(&self.layers_dir)
-            .with_context(|| format!("cannot enter the layer store {}", self.layers_dir.display()))?;
+        self.mount_via(target, &self.layers_dir)
+    }
+
+    /// The layer store the app's layers are in.
+    pub fn layers_dir(&self) -> &Path {
+        &self.layers_dir
+    }
+
+    /// [`Overlay::mount`] with the layer store seen at `layers_dir` (an
+    /// idmapped mount of it).
+    pub fn mount_via(&self, target: &Path, layers_dir: &Path) -> Result<()> {
+        std::env::set_current_dir(layers_dir)
+            .with_context(|| format!("cannot enter the layer store {}", layers_dir.display()))?;
         let overlay = |data: &str| mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data));
         overlay(&self.data)
             .or_else(|e| match e {

@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
-use skiff_pods::manifest::{Mount, MountSource, NewVolume};
+use skiff_pods::manifest::{Mount, MountSource, NewVolume, UserNamespace};
 use skiff_rt::error::{Context, Error, Result};
 
 fn in_root() -> ResolveFlags {
@@ -28,14 +28,22 @@ fn relative(target: &str) -> PathBuf {
 /// field it leaves out taken from the directory at `target` in the app's
 /// root when the image has one there (so postgres finds its data
 /// directory owned by its user, mode 0700, as the image made it).
-fn make_new_volume(root: &OwnedFd, volume: &Path, target: &str, asked: NewVolume) -> Result<()> {
+/// `owner`: whose it is when neither says (the pod's root in a pod of its
+/// own user namespace; else it stays the host root's).
+fn make_new_volume(
+    root: &OwnedFd,
+    volume: &Path,
+    target: &str,
+    asked: NewVolume,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
     let image = match open_in_root(root, &relative(target), true) {
         Ok(fd) => Some(rustix::fs::fstat(&fd).with_context(|| format!("volume target {target}"))?),
         Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => None,
         Err(e) => return Err(e).with_context(|| format!("volume target {target}")),
     };
-    let uid = asked.uid.or(image.map(|st| st.st_uid));
-    let gid = asked.gid.or(image.map(|st| st.st_gid));
+    let uid = asked.uid.or(image.map(|st| st.st_uid)).or(owner.map(|o| o.0));
+    let gid = asked.gid.or(image.map(|st| st.st_gid)).or(owner.map(|o| o.1));
     let mode = asked.mode.or(image.map(|st| st.st_mode & 0o7777));
     if (uid, gid, mode) == (None, None, None) {
         return Ok(());
@@ -58,7 +66,9 @@ fn make_new_volume(root: &OwnedFd, volume: &Path, target: &str, asked: NewVolume
 
 /// Opens `target` inside `root`, creating missing parents (mode 0755) and
 /// the final entry (a directory, or an empty file when `dir` is false).
-fn resolve_creating(root: &OwnedFd, target: &str, dir: bool) -> Result<OwnedFd> {
+/// What it creates is owned by `owner` (host uid and gid; the pod's root
+/// in a pod of its own user namespace), else by the caller.
+fn resolve_creating(root: &OwnedFd, target: &str, dir: bool, owner: Option<(u32, u32)>) -> Result<OwnedFd> {
     let rel = relative(target);
     let comps: Vec<_> = rel.components().collect();
     let mut prefix = PathBuf::new();
@@ -86,7 +96,17 @@ fn resolve_creating(root: &OwnedFd, target: &str, dir: bool) -> Result<OwnedFd> 
             )
             .map(drop)
         };
-        match made {
+        let owned = |()| match owner {
+            Some((u, g)) => rustix::fs::chownat(
+                &parent,
+                name,
+                Some(rustix::fs::Uid::from_raw(u)),
+                Some(rustix::fs::Gid::from_raw(g)),
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            ),
+            None => Ok(()),
+        };
+        match made.and_then(owned) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => {
                 return Err(e).with_context(|| format!("volume target {target}: cannot create /{}", prefix.display()))
@@ -106,7 +126,9 @@ fn mounts_at_or_under(dir: &Path) -> Vec<PathBuf> {
     info.lines().filter_map(|l| l.split(' ').nth(4)).map(PathBuf::from).filter(|m| m.starts_with(dir)).collect()
 }
 
-pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount]) -> Result<()> {
+/// `userns`: the pod's own user namespace, if it has one (the ids a
+/// volume is given are the pod's).
+pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount], userns: Option<&UserNamespace>) -> Result<()> {
     if mounts.is_empty() {
         return Ok(());
     }
@@ -122,11 +144,20 @@ pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount]) -> Result<()> 
             }
             MountSource::Volume(name) => return Err(Error::refused(format!("invalid volume name {name:?}"))),
         };
+        let owner = userns.map(|ns| (ns.host_uid(0), ns.host_gid(0)));
         if let (Some(asked), MountSource::Volume(_)) = (m.new_volume, &m.source) {
-            make_new_volume(&root, &source, &m.target, asked)?;
+            let asked = match userns {
+                Some(ns) => NewVolume {
+                    uid: asked.uid.map(|u| ns.host_uid(u)),
+                    gid: asked.gid.map(|g| ns.host_gid(g)),
+                    ..asked
+                },
+                None => asked,
+            };
+            make_new_volume(&root, &source, &m.target, asked, owner)?;
         }
         let md = std::fs::metadata(&source).with_context(|| format!("volume source {}", source.display()))?;
-        let target = resolve_creating(&root, &m.target, md.is_dir())?;
+        let target = resolve_creating(&root, &m.target, md.is_dir(), owner)?;
         // The resolved entry's real path: inside the root by construction.
         let real = std::fs::read_link(format!("/proc/self/fd/{}", target.as_raw_fd()))
             .with_context(|| format!("volume target {}", m.target))?;

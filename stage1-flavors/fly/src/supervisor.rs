@@ -115,7 +115,7 @@ fn build_root(overlay: &Overlay, root: &Path, pod_dir: &Path, app: &App) -> Resu
         )
         .with_context(|| format!("cannot bind the host's /{d}"))?;
     }
-    skiff_stage1::volumes::mount_all(root, pod_dir, &app.mounts)
+    skiff_stage1::volumes::mount_all(root, pod_dir, &app.mounts, None)
 }
 
 /// In the forked child: everything up to the `execve`.

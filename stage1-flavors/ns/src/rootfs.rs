@@ -3,12 +3,14 @@
 //! vanish with the pod: nothing is left in the host's mount table, even
 //! when the pod is killed with SIGKILL.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use skiff_pods::layout::STAGE1_DIR;
 use skiff_pods::manifest::Net;
+use skiff_pods::manifest::UserNamespace;
 use skiff_pods::PodManifest;
 use skiff_rt::error::{Context, Result};
 use skiff_stage1::apifs;
@@ -30,6 +32,8 @@ pub struct Plan {
     masked_paths: bool,
     net: Net,
     apps: Vec<AppPlan>,
+    /// The pod's own user namespace, if it has one.
+    user_namespace: Option<UserNamespace>,
 }
 
 impl Plan {
@@ -47,12 +51,22 @@ impl Plan {
             .collect::<Result<_>>()?;
         let pod_root = pod_dir.join(STAGE1_DIR).join("root");
         std::fs::create_dir_all(&pod_root).with_context(|| format!("cannot create {}", pod_root.display()))?;
+        if let Some(ns) = &manifest.user_namespace {
+            // The root of each app's root filesystem is its upper
+            // directory's: the pod's root owns it.
+            for app in &manifest.apps {
+                let upper = pod_dir.join("apps").join(&app.name).join("upper");
+                std::os::unix::fs::chown(&upper, Some(ns.host_uid(0)), Some(ns.host_gid(0)))
+                    .with_context(|| format!("cannot give {} to the pod's root", upper.display()))?;
+            }
+        }
         Ok(Plan {
             pod_root,
             pod_dir: pod_dir.to_path_buf(),
             masked_paths: manifest.masked_paths,
             net: manifest.net,
             apps,
+            user_namespace: manifest.user_namespace,
         })
     }
 }
@@ -63,13 +77,24 @@ impl Plan {
 /// the pod's root. Each app then pivots into its own root (stage2), so no app
 /// sees another's files. Returns a one-line error.
 /// `netns`: the pod's network namespace to join, made by the flavor.
-pub fn enter(plan: &Plan, hostname: &str, netns: Option<std::os::fd::OwnedFd>) -> Result<()> {
-    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
-    if plan.net == Net::None {
-        flags |= CloneFlags::CLONE_NEWNET;
+/// `userns`: the pod's user namespace, made by the flavor. The mounts are
+/// made as the host's root, with the image's layers seen through the user
+/// namespace (idmapped); then the init joins it as its root and takes a
+/// copy of the mount namespace owned by it (with every mount locked in
+/// place), and new UTS and IPC namespaces.
+pub fn enter(plan: &Plan, hostname: &str, netns: Option<OwnedFd>, userns: Option<OwnedFd>) -> Result<()> {
+    let own = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    let mut flags = CloneFlags::CLONE_NEWNS;
+    if userns.is_none() {
+        flags |= own;
+        // (A pod of its own user namespace gets its namespace, owned by
+        // that, from the flavor.)
+        if plan.net == Net::None {
+            flags |= CloneFlags::CLONE_NEWNET;
+        }
     }
     nix::sched::unshare(flags).context("cannot create namespaces")?;
-    if plan.net == Net::None {
+    if flags.contains(CloneFlags::CLONE_NEWNET) {
         skiff_stage1::network::loopback::up()?;
     }
     if let Some(fd) = netns {
@@ -80,18 +105,28 @@ pub fn enter(plan: &Plan, hostname: &str, netns: Option<std::os::fd::OwnedFd>) -
         .context("cannot make / a slave mount")?;
     let root = &plan.pod_root;
     let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("tmpfs"), root, Some("tmpfs"), tmpfs_flags, Some("mode=0700,size=64k"))
+    let owner =
+        plan.user_namespace.map_or(String::new(), |ns| format!(",uid={},gid={}", ns.host_uid(0), ns.host_gid(0)));
+    mount(Some("tmpfs"), root, Some("tmpfs"), tmpfs_flags, Some(format!("mode=0700,size=64k{owner}").as_str()))
         .context("cannot mount the pod's root")?;
     let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     for app in &plan.apps {
         let app_root = root.join(APPS_DIR).join(&app.name);
         std::fs::create_dir_all(&app_root).with_context(|| format!("cannot create {}", app_root.display()))?;
-        mount_app(plan, app, &app_root)?;
+        mount_app(plan, app, &app_root, userns.as_ref())?;
     }
     mount(None::<&str>, root, None::<&str>, tmpfs_flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
         .context("cannot make the pod's root read-only")?;
+    // Entered from its parent: the pod's root cannot reach it from "/"
+    // through the store (private to the host's root).
+    let (parent, name) = (root.parent().unwrap_or(root), root.file_name().unwrap_or_default());
+    std::env::set_current_dir(parent).with_context(|| format!("cannot enter {}", parent.display()))?;
+    if let Some(fd) = userns {
+        skiff_stage1::userns::join(fd)?;
+        nix::sched::unshare(CloneFlags::CLONE_NEWNS | own).context("cannot create namespaces")?;
+    }
     nix::unistd::sethostname(hostname).with_context(|| format!("cannot set hostname {hostname:?}"))?;
-    pivot(root)?;
+    skiff_stage2::app_root::pivot_into(Path::new(name)).context("cannot enter the pod's root")?;
     nix::sys::stat::umask(old_umask);
     // A session of its own: the caller's terminal signals reach the pod
     // only through the supervisor, which forwards them once.
@@ -99,17 +134,19 @@ pub fn enter(plan: &Plan, hostname: &str, netns: Option<std::os::fd::OwnedFd>) -
     Ok(())
 }
 
-fn mount_app(plan: &Plan, app: &AppPlan, rootfs: &Path) -> Result<()> {
-    app.overlay.mount(rootfs)?;
-    apifs::mount(rootfs, plan.masked_paths)?;
-    skiff_stage1::volumes::mount_all(rootfs, &plan.pod_dir, &app.mounts)
-}
-
-fn pivot(rootfs: &Path) -> Result<()> {
-    std::env::set_current_dir(rootfs).context("cannot enter the pod's root")?;
-    // pivot_root(".", ".") stacks the old root on top of the new one at
-    // "/"; detaching it then leaves only the pod's root (pivot_root(2)).
-    nix::unistd::pivot_root(".", ".").context("pivot_root")?;
-    umount2(".", MntFlags::MNT_DETACH).context("cannot detach the host's root")?;
-    std::env::set_current_dir("/").context("chdir /")
+fn mount_app(plan: &Plan, app: &AppPlan, rootfs: &Path, userns: Option<&OwnedFd>) -> Result<()> {
+    match userns {
+        None => app.overlay.mount(rootfs)?,
+        Some(u) => {
+            // The layer store, idmapped, only while the overlay is made:
+            // the overlay keeps its own references to its layers.
+            let layers = plan.pod_root.join(".layers").join(&app.name);
+            std::fs::create_dir_all(&layers).with_context(|| format!("cannot create {}", layers.display()))?;
+            skiff_stage1::userns::idmapped_bind(app.overlay.layers_dir(), &layers, u.as_fd())?;
+            app.overlay.mount_via(rootfs, &layers)?;
+            umount2(&layers, MntFlags::MNT_DETACH).context("cannot detach the idmapped layer store")?;
+        }
+    }
+    apifs::mount(rootfs, plan.masked_paths, plan.user_namespace.as_ref())?;
+    skiff_stage1::volumes::mount_all(rootfs, &plan.pod_dir, &app.mounts, plan.user_namespace.as_ref())
 }

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -15,6 +15,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use skiff_pods::cgroup::{size_text, CgroupError, PodCgroup};
 use skiff_pods::layout::{PID_FILE, STARTED_FILE};
+use skiff_pods::manifest::Net;
 use skiff_pods::{atomic, time, PodManifest};
 use skiff_rt::activation::Activation;
 use skiff_rt::exit_code::SKIFF_ERROR;
@@ -25,6 +26,7 @@ use skiff_stage1::network::Home;
 use skiff_stage1::notify::Readiness;
 use skiff_stage1::recorder::{Recorder, ReportPipe};
 use skiff_stage1::supervise::{self, Supervise};
+use skiff_stage1::userns::Owner;
 use skiff_stage2::handover::Handover;
 use skiff_stage2::report::{Report, Reporter};
 use skiff_stage2::terminal::Console;
@@ -57,10 +59,17 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     // From here on, whatever ends the run removes the cgroups and detaches
     // the network: the guards' drops (the network first).
     let mut cgroups = Cgroups::create(manifest).map_err(Error::other)?;
-    // Before the PID namespace: the namespace is made by a helper child.
-    let (network, netns) = match skiff_stage1::network::attach(manifest, pod_dir, &lock, Home::Pid)? {
+    // Before the PID namespace: these namespaces are made by helper
+    // children. The pod's network namespace is owned by its user
+    // namespace, if it has one: its root may then bind low ports in it.
+    let userns = manifest.user_namespace.as_ref().map(skiff_stage1::userns::create).transpose()?;
+    let owner = userns.as_ref().map_or(Owner::Host, |u| Owner::Join(u.as_fd()));
+    let (network, netns) = match skiff_stage1::network::attach(manifest, pod_dir, &lock, Home::Pid, owner)? {
         Some((n, fd)) => (Some(n), Some(fd)),
-        None => (None, None),
+        None => match (&userns, manifest.net) {
+            (Some(u), Net::None) => (None, Some(skiff_stage1::network::pinned_namespace::unpinned(u.as_fd())?)),
+            _ => (None, None),
+        },
     };
     let mut mask = skiff_stage2::init::supervised_signals();
     let (mut relay, console) = terminal(stdio, &mut mask)?;
@@ -73,6 +82,7 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
         plan: &plan,
         manifest,
         net: PodNet { netns, state: net_state },
+        userns,
         handover: &handover,
         app_procs: &cgroups.app_procs,
         console,
@@ -223,6 +233,8 @@ struct InitSetup<'a> {
     handover: &'a Handover,
     app_procs: &'a [(String, Vec<File>)],
     console: Option<Console>,
+    /// The pod's own user namespace, if it has one.
+    userns: Option<OwnedFd>,
 }
 
 /// Forks the pod's init into the new PID namespace. Returns its pid, the
@@ -263,8 +275,8 @@ fn pod_init(setup: InitSetup, report_w: OwnedFd, placed: OwnedFd) -> i32 {
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || reader_gone(&reporter) {
         return SKIFF_ERROR;
     }
-    let InitSetup { plan, manifest, net, handover, app_procs, console } = setup;
-    if let Err(msg) = rootfs::enter(plan, &manifest.hostname, net.netns) {
+    let InitSetup { plan, manifest, net, handover, app_procs, console, userns } = setup;
+    if let Err(msg) = rootfs::enter(plan, &manifest.hostname, net.netns, userns) {
         let _ = reporter.send(&Report::Error(msg.to_string()));
         return SKIFF_ERROR;
     }

@@ -73,7 +73,7 @@ fn setup(m: &PodManifest) -> Result<()> {
     let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     for app in &m.apps {
         let root = Path::new("/").join(APPS_DIR).join(&app.name);
-        skiff_stage1::apifs::mount(&root, m.masked_paths)?;
+        skiff_stage1::apifs::mount(&root, m.masked_paths, None)?;
     }
     nix::sys::stat::umask(old);
     Ok(())

@@ -4,44 +4,40 @@
 //! flavor was killed.
 
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::ForkResult;
-use skiff_rt::error::{Context, Error, Result};
+use skiff_rt::error::{Context, Result};
+
+use crate::userns::{with_namespaces, Owner};
 
 pub use skiff_pods::layout::{NETNS_FILE, NET_RESULT_FILE as RESULT_FILE};
 
-/// Makes a network namespace with `lo` up, pinned on `path`; returns an fd
-/// of it (for `setns`). Must be called before the caller makes a PID
-/// namespace for its children (the helper child would become its init).
-pub fn create(path: &Path) -> Result<OwnedFd> {
+/// Makes a network namespace with `lo` up, owned by `owner`'s user
+/// namespace, pinned on `path`; returns an fd of it (for `setns`). Must be
+/// called before the caller makes a PID namespace for its children (the
+/// helper child would become its init).
+pub fn create(path: &Path, owner: Owner) -> Result<OwnedFd> {
     File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    // SAFETY: the flavor is single-threaded, so the child may run any code.
-    match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => {
-            let r = nix::sched::unshare(CloneFlags::CLONE_NEWNET)
-                .context("unshare")
-                .and_then(|()| super::loopback::up())
-                .and_then(|()| {
-                    mount(Some("/proc/self/ns/net"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                        .context("mount")
-                });
-            std::process::exit(if r.is_ok() { 0 } else { 1 });
-        }
-        Ok(ForkResult::Parent { child }) => match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, 0)) => {}
-            _ => {
-                let _ = std::fs::remove_file(path);
-                return Err(Error::refused("cannot create the pod's network namespace"));
-            }
-        },
-        Err(e) => return Err(e).context("fork"),
+    let pinned = with_namespaces(CloneFlags::CLONE_NEWNET, owner, super::loopback::up, |pid| {
+        mount(Some(format!("/proc/{pid}/ns/net").as_str()), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .context("cannot pin the pod's network namespace")
+    });
+    if let Err(e) = pinned {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
     }
     File::open(path).map(OwnedFd::from).with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// A network namespace with `lo` up owned by the pod's user namespace
+/// (`--net none` in one), not pinned: it lives as long as the pod.
+pub fn unpinned(userns: BorrowedFd) -> Result<OwnedFd> {
+    with_namespaces(CloneFlags::CLONE_NEWNET, Owner::Join(userns), super::loopback::up, |pid| {
+        File::open(format!("/proc/{pid}/ns/net")).map(OwnedFd::from).context("cannot open the pod's network namespace")
+    })
 }
 
 /// Unpins and removes it (harmless when already gone).
