@@ -233,6 +233,12 @@ pub struct Mount {
     /// the image cannot lead it out).
     pub target: String,
     pub read_only: bool,
+    /// A host path seen through the pod's user namespace (`idmap`): the
+    /// pod's uid N acts on it as the host's uid N. Only in a pod with a
+    /// `user_namespace`; not recursive (mounts under the source are not
+    /// brought along).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idmap: bool,
     /// Set on the one mount (the first, in app order) of a pod volume that
     /// gives the new volume its owner and mode; absent everywhere else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -443,6 +449,7 @@ mod tests {
                     source: MountSource::Volume("data".into()),
                     target: "/data".into(),
                     read_only: false,
+                    idmap: false,
                     new_volume: None,
                 }],
                 resources: Default::default(),

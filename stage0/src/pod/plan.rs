@@ -167,6 +167,9 @@ fn manifest(
     user_namespace: Option<UserNamespace>,
 ) -> Result<PodManifest> {
     crate::pod::volume::assign_new_volumes(&mut apps).map_err(anyhow::Error::msg)?;
+    if let Some(m) = apps.iter().flat_map(|a| &a.mounts).find(|m| m.idmap && user_namespace.is_none()) {
+        anyhow::bail!("--volume …:{}:idmap needs a pod with a user namespace of its own (--private-users)", m.target);
+    }
     for (i, a) in apps.iter().enumerate() {
         if apps[..i].iter().any(|b| b.name == a.name) {
             anyhow::bail!("two apps of the pod are named {:?}: name them with --app-name", a.name);

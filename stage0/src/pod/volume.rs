@@ -6,8 +6,9 @@ use skiff_pods::App;
 
 /// Parses `--volume SOURCE:TARGET[:OPTIONS]`: SOURCE is an absolute host
 /// path (which must exist) or the name of a pod-private volume; OPTIONS is
-/// a comma-separated list of `ro`, `rw`, and for pod volumes `uid=N`,
-/// `gid=N`, `mode=OCTAL` (rkt's options of an empty volume).
+/// a comma-separated list of `ro`, `rw`, for pod volumes `uid=N`,
+/// `gid=N`, `mode=OCTAL` (rkt's options of an empty volume), and for host
+/// paths `idmap` (seen through the pod's user namespace).
 pub fn parse(spec: &str) -> Result<Mount, String> {
     let bad = |why: &str| format!("--volume {spec:?}: {why}");
     let parts: Vec<&str> = spec.split(':').collect();
@@ -28,11 +29,18 @@ pub fn parse(spec: &str) -> Result<Mount, String> {
         return Err(bad("the source must be an absolute host path or a volume name ([A-Za-z0-9_.-])"));
     };
     let mut read_only = false;
+    let mut idmap = false;
     let mut owner = NewVolume::default();
     for opt in options.into_iter().flat_map(|o| o.split(',')) {
         match opt.split_once('=') {
             None if opt == "ro" => read_only = true,
             None if opt == "rw" => read_only = false,
+            None if opt == "idmap" => {
+                if matches!(source, MountSource::Volume(_)) {
+                    return Err(bad("idmap applies to host paths, not to pod volumes"));
+                }
+                idmap = true;
+            }
             Some((key @ ("uid" | "gid" | "mode"), value)) => {
                 if matches!(source, MountSource::Host(_)) {
                     return Err(bad(&format!("{key}= applies to pod volumes, not to host paths")));
@@ -45,11 +53,15 @@ pub fn parse(spec: &str) -> Result<Mount, String> {
                 let what = if key == "mode" { "an octal mode up to 7777" } else { "a number" };
                 *slot = Some(parsed.ok_or_else(|| bad(&format!("{key}={value:?}: expected {what}")))?);
             }
-            _ => return Err(bad(&format!("unknown option {opt:?} (expected ro, rw, uid=N, gid=N or mode=OCTAL)"))),
+            _ => {
+                return Err(bad(&format!(
+                    "unknown option {opt:?} (expected ro, rw, idmap, uid=N, gid=N or mode=OCTAL)"
+                )))
+            }
         }
     }
     let new_volume = (owner != NewVolume::default()).then_some(owner);
-    Ok(Mount { source, target: target.to_string(), read_only, new_volume })
+    Ok(Mount { source, target: target.to_string(), read_only, idmap, new_volume })
 }
 
 fn valid_volume_name(s: &str) -> bool {
@@ -114,6 +126,9 @@ mod tests {
         let v = parse("/tmp:/data:ro").unwrap();
         assert_eq!((v.source, v.target.as_str(), v.read_only), (MountSource::Host("/tmp".into()), "/data", true));
         assert_eq!(parse("cache:/var/cache").unwrap().source, MountSource::Volume("cache".into()));
+        assert!(parse("/tmp:/t:idmap,ro").unwrap().idmap);
+        assert!(!parse("/tmp:/t").unwrap().idmap);
+        assert!(parse("v:/t:idmap").unwrap_err().contains("idmap applies to host paths"));
         let v = parse("pg:/var/lib/pg:uid=999,gid=998,mode=0700,ro").unwrap();
         assert_eq!(v.new_volume, Some(NewVolume { uid: Some(999), gid: Some(998), mode: Some(0o700) }));
         assert!(v.read_only);

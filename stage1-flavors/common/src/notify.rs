@@ -94,6 +94,7 @@ impl AppRelay {
                 source: MountSource::Host(self.path.clone()),
                 target: APP_SOCKET.into(),
                 read_only: false,
+                idmap: false,
                 new_volume: None,
             });
             app.env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));

@@ -92,6 +92,14 @@ fn write_maps(pid: i32, ns: &UserNamespace) -> Result<()> {
         })
 }
 
+/// The pod's user namespace: its ids, and an fd of it (for idmapped
+/// mounts).
+#[derive(Clone, Copy)]
+pub struct PodUserns<'a> {
+    pub ids: &'a UserNamespace,
+    pub fd: BorrowedFd<'a>,
+}
+
 /// Makes the pod's user namespace; an fd of it.
 pub fn create(ns: &UserNamespace) -> Result<OwnedFd> {
     with_namespaces(
@@ -162,7 +170,7 @@ fn set_idmap(tree: &OwnedFd, userns: BorrowedFd) -> std::io::Result<()> {
 pub fn idmapped_bind(source: &Path, target: &Path, userns: BorrowedFd) -> Result<()> {
     let fail = |e: std::io::Error| {
         format!(
-            "cannot mount {} idmapped into the pod's user namespace (the kernel or the filesystem refuses idmapped mounts?): {e}",
+            "cannot mount {} idmapped into the pod's user namespace: {e} (not every filesystem can be idmapped, and no kernel before 5.12)",
             source.display()
         )
     };

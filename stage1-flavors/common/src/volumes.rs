@@ -8,7 +8,9 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
-use skiff_pods::manifest::{Mount, MountSource, NewVolume, UserNamespace};
+use skiff_pods::manifest::{Mount, MountSource, NewVolume};
+
+use crate::userns::PodUserns;
 use skiff_rt::error::{Context, Error, Result};
 
 fn in_root() -> ResolveFlags {
@@ -127,8 +129,8 @@ fn mounts_at_or_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `userns`: the pod's own user namespace, if it has one (the ids a
-/// volume is given are the pod's).
-pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount], userns: Option<&UserNamespace>) -> Result<()> {
+/// volume is given are the pod's; `idmap` volumes are seen through it).
+pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount], userns: Option<PodUserns>) -> Result<()> {
     if mounts.is_empty() {
         return Ok(());
     }
@@ -144,9 +146,10 @@ pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount], userns: Option
             }
             MountSource::Volume(name) => return Err(Error::refused(format!("invalid volume name {name:?}"))),
         };
-        let owner = userns.map(|ns| (ns.host_uid(0), ns.host_gid(0)));
+        let ids = userns.map(|u| u.ids);
+        let owner = ids.map(|ns| (ns.host_uid(0), ns.host_gid(0)));
         if let (Some(asked), MountSource::Volume(_)) = (m.new_volume, &m.source) {
-            let asked = match userns {
+            let asked = match ids {
                 Some(ns) => NewVolume {
                     uid: asked.uid.map(|u| ns.host_uid(u)),
                     gid: asked.gid.map(|g| ns.host_gid(g)),
@@ -164,8 +167,17 @@ pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount], userns: Option
         if !real.starts_with(rootfs) {
             return Err(Error::refused(format!("volume target {} resolves outside the pod's root", m.target)));
         }
-        mount(Some(&source), &real, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .with_context(|| format!("cannot mount {} on {}", source.display(), m.target))?;
+        match (m.idmap, userns) {
+            (false, _) => mount(Some(&source), &real, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .with_context(|| format!("cannot mount {} on {}", source.display(), m.target))?,
+            (true, Some(u)) => crate::userns::idmapped_bind(&source, &real, u.fd)?,
+            (true, None) => {
+                return Err(Error::refused(format!(
+                    "volume {}: idmap needs a pod with its own user namespace",
+                    m.target
+                )))
+            }
+        }
         if m.read_only {
             // A remount changes one mount; every mount the recursive bind
             // brought along must be made read-only too.

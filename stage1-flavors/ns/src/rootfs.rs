@@ -15,6 +15,7 @@ use skiff_pods::PodManifest;
 use skiff_rt::error::{Context, Result};
 use skiff_stage1::apifs;
 use skiff_stage1::overlay::Overlay;
+use skiff_stage1::userns::PodUserns;
 use skiff_stage2::app_root::APPS_DIR;
 
 /// One app's root filesystem, computed before `fork`.
@@ -148,5 +149,6 @@ fn mount_app(plan: &Plan, app: &AppPlan, rootfs: &Path, userns: Option<&OwnedFd>
         }
     }
     apifs::mount(rootfs, plan.masked_paths, plan.user_namespace.as_ref())?;
-    skiff_stage1::volumes::mount_all(rootfs, &plan.pod_dir, &app.mounts, plan.user_namespace.as_ref())
+    let pod_userns = plan.user_namespace.as_ref().zip(userns).map(|(ids, fd)| PodUserns { ids, fd: fd.as_fd() });
+    skiff_stage1::volumes::mount_all(rootfs, &plan.pod_dir, &app.mounts, pod_userns)
 }
