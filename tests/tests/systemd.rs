@@ -150,15 +150,19 @@ fn with_notify_app_the_apps_own_notifications_reach_systemd_from_the_main_pid() 
     let tool = notify_tool(&s);
     let volume = format!("{}:/opt/tool:ro", tool.display());
     let script = r#"/opt/tool/notify "$(printf 'READY=1\nSTATUS=serving\nMAINPID=1')"; test "$NOTIFY_SOCKET" = /run/skiff/notify && sleep 30"#;
-    for flavor in ["ns", "fly"] {
+    // (Also from the root of a pod's own user namespace: a host uid of its
+    // range.)
+    for (flavor, userns) in
+        [("ns", "--private-users=no"), ("fly", "--private-users=no"), ("ns", "--private-users=300000:65536")]
+    {
         #[rustfmt::skip]
         let mut pod = s.cmd(&[
-            "run", "--stage1", flavor, "--notify", "app",
+            "run", "--stage1", flavor, "--notify", "app", userns,
             &s.image, "--volume", &volume, "--exec", "/bin/sh", "--", "-c", script,
         ]);
         let mut pod = Helper(pod.env("NOTIFY_SOCKET", &path).spawn().unwrap());
         let got = recv(&sock);
-        assert_eq!(got, format!("READY=1\nSTATUS=serving\nMAINPID={}", pod.0.id()), "{flavor}");
+        assert_eq!(got, format!("READY=1\nSTATUS=serving\nMAINPID={}", pod.0.id()), "{flavor} {userns}");
         assert_eq!(pod.0.try_wait().unwrap(), None, "{flavor}: the app runs on");
         drop(pod);
     }

@@ -77,6 +77,12 @@ impl AppRelay {
             _ => UnixDatagram::bind(&path),
         }
         .context("cannot make the apps' notify socket")?;
+        // Any app user may notify, as with systemd's own socket (0777): an
+        // app not run as root, or as the root of a user namespace of the
+        // pod's own (a host uid of its range), could not connect to 0755.
+        // The pod directory keeps it from other host users.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .context("cannot open the apps' notify socket to them")?;
         sock.set_nonblocking(true).context("notify socket")?;
         Ok(AppRelay { sock, path })
     }
