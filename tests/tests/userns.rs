@@ -251,6 +251,15 @@ fn the_config_file_makes_it_the_default_and_the_flag_turns_it_off() {
     assert_eq!(map(&[]), format!("0 {POOL_BASE} 65536"));
     assert_eq!(map(&["--private-users=no"]), "0 0 4294967295");
     assert_eq!(map(&["--private-users=300000:1000"]), "0 300000 1000", "an explicit range");
+    // A pod manifest file says it for its pod.
+    let file = s.tmp().join("pod.toml");
+    let toml = format!(
+        "private-users = \"no\"\n[[app]]\nimage = \"{}\"\nexec = \"/bin/cat\"\nargs = [\"/proc/self/uid_map\"]\n",
+        s.image
+    );
+    std::fs::write(&file, toml).unwrap();
+    let o = s.ok(&with_config(&cfg, &["run", "--rm", "--net", "none", "--pod-manifest", file.to_str().unwrap()]));
+    assert_eq!(o.split_whitespace().collect::<Vec<_>>().join(" "), "0 0 4294967295");
 }
 
 #[test]
