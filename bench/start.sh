@@ -4,6 +4,8 @@
 #   mount, uts, ipc and network namespaces, as crun's `runc spec` bundle has;
 #   the default log driver; bench/net.sh measures the default network)
 #   skiff run --net host IMG --exec /bin/true   (an extra row: no network namespace)
+#   skiff run --net none --private-users IMG …  (an extra row: a user namespace of the
+#   pod's own, its range claimed from a pool in $work, as `auto` does)
 #   skiff run --stage1 fly IMG --exec /bin/true
 #   skiff run --stage1 nspawn --net none IMG --exec /bin/true (nspawn --private-network)
 # (fly is compared with `unshare --mount chroot`, its floor: a private mount
@@ -48,6 +50,10 @@ trap cleanup EXIT
 
 bench_image
 $skiff run --net none "$id" --exec /bin/true
+# --private-users takes its range from subuid files of the run's own (a
+# pool of 2048 pods, held until the gc at the end: RUNS up to ~1900).
+printf 'subuid-file = "%s/subuid"\nsubgid-file = "%s/subgid"\n' "$work" "$work" >"$work/config.toml"
+$skiff --config "$work/config.toml" run --net none --private-users "$id" --exec /bin/true
 # The very tree skiff uses as the pod's (only) lower layer is every peer's root.
 diff_id=$(jq -r '.layers[0].diff_id' "$work/store/images/${id#sha256:}.json")
 root="$work/store/layers/sha256/${diff_id#sha256:}"
@@ -76,6 +82,7 @@ for round in \$(seq $ROUNDS); do
 hyperfine -N --style basic --warmup $WARMUP --runs $per_round --export-json $work/result-\$round.json \
   -n skiff "$skiff run --net none $id --exec /bin/true" \
   -n skiff-net-host "$skiff run --net host $id --exec /bin/true" \
+  -n skiff-userns "$skiff --config $work/config.toml run --net none --private-users $id --exec /bin/true" \
   -n skiff-fly "$skiff run --stage1 fly $id --exec /bin/true" \
   -n skiff-nspawn "$skiff run --stage1 nspawn --net none $id --exec /bin/true" \
   -n crun "crun --root $work/crun run --bundle $bundle bench-crun" \

@@ -53,21 +53,27 @@ impl LinkTable {
         }
     }
 
-    /// Whether `key` is free for a new holder: no link, or one to a pod
-    /// that no longer exists.
+    /// The pod `key` points to, if it still exists (else the key is free
+    /// for a new holder).
     pub(crate) fn holder(&self, store: &Store, key: &str) -> Option<Pod> {
         let holder = self.lookup(key)?;
         Pod::find(store, &holder).ok().filter(|p| p.uuid() == holder)
     }
 
+    /// The keys that have a link (whether their pod exists or not).
+    pub(crate) fn keys(&self) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        rd.flatten()
+            .filter_map(|e| e.file_name().to_str().filter(|k| !k.starts_with('.')).map(str::to_string))
+            .collect()
+    }
+
     /// Removes the links of pods that are gone (gc calls it).
     pub(crate) fn sweep(&self, store: &Store) {
         let Ok(_lock) = self.lock() else { return };
-        let Ok(rd) = std::fs::read_dir(&self.dir) else { return };
-        for e in rd.flatten() {
-            let Some(key) = e.file_name().to_str().map(str::to_string) else { continue };
+        for key in self.keys() {
             if self.holder(store, &key).is_none() {
-                let _ = std::fs::remove_file(e.path());
+                let _ = std::fs::remove_file(self.dir.join(key));
             }
         }
     }

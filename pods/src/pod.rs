@@ -92,6 +92,9 @@ impl Pod {
         if !uuid::is_valid_prefix(id) {
             return Err(PodError::NotFound(id.into()));
         }
+        if uuid::is_valid(id) {
+            return Self::find_full(store, id);
+        }
         // A pod may move between state directories while we look: retry a
         // few times before saying it does not exist.
         for _ in 0..3 {
@@ -111,6 +114,20 @@ impl Pod {
             }
         }
         Err(PodError::NotFound(id.into()))
+    }
+
+    /// A full UUID's directory, opened where it is: no state directory is
+    /// listed (a store of a thousand pods made that a millisecond). It may
+    /// move on between two looks: a few rounds before it does not exist.
+    fn find_full(store: &Store, uuid: &str) -> Result<Pod> {
+        for _ in 0..3 {
+            for d in StateDir::ALL {
+                if let Ok(dir) = File::open(store.pod_path(d, uuid)) {
+                    return Ok(Pod { store: store.clone(), uuid: uuid.to_string(), state_dir: d, dir, locked: false });
+                }
+            }
+        }
+        Err(PodError::NotFound(uuid.into()))
     }
 
     fn matching(store: &Store, id: &str) -> Vec<(StateDir, String)> {

@@ -22,8 +22,9 @@ fn free_port() -> u16 {
 }
 
 /// One connection through `systemd-socket-activate --accept` to a pod of
-/// `flavor`: what the app printed on the socket it got as fd 3.
-fn socket_activated(s: &Skiff, flavor: &str) -> Vec<String> {
+/// `flavor` (`userns`: its `--private-users`): what the app printed on the
+/// socket it got as fd 3.
+fn socket_activated(s: &Skiff, flavor: &str, userns: &str) -> Vec<String> {
     let addr = format!("127.0.0.1:{}", free_port());
     let script =
         r#"echo "fds=$LISTEN_FDS pid=$LISTEN_PID me=$$ names=$LISTEN_FDNAMES" >&3; ls /proc/self/fd | tr '\n' ' ' >&3"#;
@@ -32,7 +33,10 @@ fn socket_activated(s: &Skiff, flavor: &str) -> Vec<String> {
         .arg(bin_dir().join("skiff"))
         .arg("--dir")
         .arg(&s.dir)
-        .args(["run", "--rm", "--stage1", flavor, "--net", "host", &s.image, "--exec", "/bin/sh", "--", "-c", script])
+        .args([
+            "run", "--rm", "--stage1", flavor, userns, "--net", "host", &s.image, "--exec", "/bin/sh", "--", "-c",
+            script,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -51,8 +55,10 @@ fn socket_activated(s: &Skiff, flavor: &str) -> Vec<String> {
 #[test]
 fn a_socket_activated_app_gets_the_descriptors_at_their_numbers() {
     let s = Skiff::new();
-    for flavor in ["ns", "fly"] {
-        let lines = socket_activated(&s, flavor);
+    for (flavor, userns) in
+        [("ns", "--private-users=no"), ("fly", "--private-users=no"), ("ns", "--private-users=300000:65536")]
+    {
+        let lines = socket_activated(&s, flavor, userns);
         let words: Vec<&str> = lines[0].split_whitespace().collect();
         assert_eq!(words[0], "fds=1", "{flavor}: {lines:?}");
         let (pid, me) = (words[1].trim_start_matches("pid="), words[2].trim_start_matches("me="));
