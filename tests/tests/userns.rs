@@ -299,3 +299,25 @@ fn what_cannot_be_done_is_refused_clearly_and_leaves_nothing() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(s.dir.to_str().unwrap()), "{mounts}");
 }
+
+#[test]
+fn a_pod_of_two_apps_keeps_its_limits_users_and_logs() {
+    let s = Skiff::new();
+    let cfg = config(&s, "");
+    #[rustfmt::skip]
+    let o = s.output(&with_config(&cfg, &[
+        "run", "--name", "pair", "--private-users", "--net", "none",
+        &s.image, "--app-name", "a", "--memory", "64M", "--exec", "/bin/sh", "--", "-c", "cat /proc/self/cgroup | grep -c /skiff/; id -u",
+        "---", &s.image, "--app-name", "b", "--user", "65534", "--exec", "/bin/sh", "--", "-c", "id -u; touch /tmp/x && stat -c %u /tmp/x",
+    ]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let status = s.status_json("pair");
+    let uuid = status["uuid"].as_str().unwrap().to_string();
+    assert_eq!(s.ok(&["logs", "pair", "--app", "b"]), "65534\n65534\n");
+    let a = s.ok(&["logs", "pair", "--app", "a"]);
+    assert!(a.ends_with("\n0\n") && a != "0\n0\n", "in its own cgroups: {a}");
+    let limit = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/skiff/{uuid}/a/memory.limit_in_bytes"));
+    assert!(limit.is_err(), "removed with the pod");
+    let upper = pod_dir(&s, &uuid).join("apps/b/upper/tmp/x");
+    assert_eq!(std::fs::metadata(upper).unwrap().uid(), POOL_BASE + 65534);
+}

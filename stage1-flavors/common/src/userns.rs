@@ -22,24 +22,14 @@ fn maps(ns: &UserNamespace) -> (String, String) {
     (format!("0 {} {}\n", ns.uid_base, ns.count), format!("0 {} {}\n", ns.gid_base, ns.count))
 }
 
-/// The user namespace of the child [`with_namespaces`] forks.
-#[derive(Clone, Copy)]
-pub enum Owner<'a> {
-    /// The host's: the namespaces it makes are owned by the host's.
-    Host,
-    /// A new one, with these maps (`CLONE_NEWUSER` among the flags).
-    New(&'a UserNamespace),
-    /// The pod's: joined as its root before the child unshares, so the
-    /// namespaces it makes are owned by it.
-    Join(BorrowedFd<'a>),
-}
-
-/// Runs `inside` in a child that has made new namespaces `flags` as
-/// `owner` says, and keeps it waiting while `outside` gets its pid, to
-/// open or pin its namespaces. The flavor must be single-threaded.
+/// Runs `inside` in a child that has made new namespaces `flags` (with
+/// `userns`, `CLONE_NEWUSER` among them: the user namespace is made first
+/// and owns the others, and the parent writes its maps), and keeps it
+/// waiting while `outside` gets its pid, to open or pin its namespaces.
+/// The flavor must be single-threaded.
 pub fn with_namespaces<T>(
     flags: CloneFlags,
-    owner: Owner,
+    userns: Option<&UserNamespace>,
     inside: impl FnOnce() -> Result<()>,
     outside: impl FnOnce(i32) -> Result<T>,
 ) -> Result<T> {
@@ -49,11 +39,9 @@ pub fn with_namespaces<T>(
     match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop((ready_r, done_w));
-            let joined = match owner {
-                Owner::Join(fd) => join(fd),
-                _ => Ok(()),
-            };
-            let ok = joined.is_ok() && nix::sched::unshare(flags).is_ok() && inside().is_ok();
+            // In a new user namespace the child holds every capability
+            // there, maps or not, so it can bring `lo` up at once.
+            let ok = nix::sched::unshare(flags).is_ok() && inside().is_ok();
             let _ = File::from(ready_w).write_all(if ok { b"1" } else { b"0" });
             // Wait for the parent to be done with this process's namespaces.
             let _ = File::from(done_r).read(&mut [0u8; 1]);
@@ -66,10 +54,7 @@ pub fn with_namespaces<T>(
             let result = if !ready {
                 Err(Error::refused("cannot create the pod's namespaces"))
             } else {
-                let mapped = match owner {
-                    Owner::New(ns) => write_maps(child.as_raw(), ns),
-                    _ => Ok(()),
-                };
+                let mapped = userns.map_or(Ok(()), |ns| write_maps(child.as_raw(), ns));
                 mapped.and_then(|()| outside(child.as_raw()))
             };
             drop(done_w);
@@ -100,25 +85,29 @@ pub struct PodUserns<'a> {
     pub fd: BorrowedFd<'a>,
 }
 
-/// Makes the pod's user namespace; an fd of it.
-pub fn create(ns: &UserNamespace) -> Result<OwnedFd> {
-    with_namespaces(
-        CloneFlags::CLONE_NEWUSER,
-        Owner::New(ns),
-        || Ok(()),
-        |pid| {
-            File::open(format!("/proc/{pid}/ns/user"))
+/// Makes the pod's user namespace and, with `net`, its network namespace
+/// (`lo` up), owned by it, in one helper child; fds of them.
+pub fn create(ns: &UserNamespace, net: bool) -> Result<(OwnedFd, Option<OwnedFd>)> {
+    let mut flags = CloneFlags::CLONE_NEWUSER;
+    if net {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    let lo = || if net { crate::network::loopback::up() } else { Ok(()) };
+    with_namespaces(flags, Some(ns), lo, |pid| {
+        let open = |what: &str| {
+            File::open(format!("/proc/{pid}/ns/{what}"))
                 .map(OwnedFd::from)
-                .context("cannot open the pod's user namespace")
-        },
-    )
+                .with_context(|| format!("cannot open the pod's {what} namespace"))
+        };
+        Ok((open("user")?, if net { Some(open("net")?) } else { None }))
+    })
 }
 
 /// After `setns` into the pod's user namespace: the process becomes the
 /// pod's root (its uid and gid 0, no supplementary groups), which is the
 /// range's first host id; until then it would act on files as the host's
 /// root.
-pub fn become_root() -> nix::Result<()> {
+fn become_root() -> nix::Result<()> {
     nix::unistd::setgroups(&[])?;
     nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))?;
     nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -26,7 +26,6 @@ use skiff_stage1::network::Home;
 use skiff_stage1::notify::Readiness;
 use skiff_stage1::recorder::{Recorder, ReportPipe};
 use skiff_stage1::supervise::{self, Supervise};
-use skiff_stage1::userns::Owner;
 use skiff_stage2::handover::Handover;
 use skiff_stage2::report::{Report, Reporter};
 use skiff_stage2::terminal::Console;
@@ -62,14 +61,19 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     // Before the PID namespace: these namespaces are made by helper
     // children. The pod's network namespace is owned by its user
     // namespace, if it has one: its root may then bind low ports in it.
-    let userns = manifest.user_namespace.as_ref().map(skiff_stage1::userns::create).transpose()?;
-    let owner = userns.as_ref().map_or(Owner::Host, |u| Owner::Join(u.as_fd()));
-    let (network, netns) = match skiff_stage1::network::attach(manifest, pod_dir, &lock, Home::Pid, owner)? {
-        Some((n, fd)) => (Some(n), Some(fd)),
-        None => match (&userns, manifest.net) {
-            (Some(u), Net::None) => (None, Some(skiff_stage1::network::pinned_namespace::unpinned(u.as_fd())?)),
-            _ => (None, None),
+    let (userns, made_netns) = match &manifest.user_namespace {
+        Some(ns) => {
+            let (u, n) = skiff_stage1::userns::create(ns, manifest.net != Net::Host)?;
+            (Some(u), n)
+        }
+        None => (None, None),
+    };
+    let (network, netns) = match manifest.net {
+        Net::Cni => match skiff_stage1::network::attach(manifest, pod_dir, &lock, Home::Pid, made_netns)? {
+            Some((n, fd)) => (Some(n), Some(fd)),
+            None => (None, None),
         },
+        _ => (None, made_netns),
     };
     let mut mask = skiff_stage2::init::supervised_signals();
     let (mut relay, console) = terminal(stdio, &mut mask)?;

@@ -27,7 +27,6 @@ use skiff_stage1::network::Home;
 use skiff_stage1::overlay::Overlay;
 use skiff_stage1::recorder::{Recorder, ReportPipe};
 use skiff_stage1::supervise::{self, Source, Supervise, Token};
-use skiff_stage1::userns::Owner;
 use skiff_stage2::app_root::APPS_DIR;
 
 use crate::container;
@@ -68,7 +67,7 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32> {
     // In the host's mount namespace (the pin must be there for gc), before
     // the flavor makes its own; detached (back in the host's) however the
     // run ends.
-    let network = skiff_stage1::network::attach(m, &pod.dir, &pod.lock, Home::Mount, Owner::Host)?.map(|(n, _fd)| n);
+    let network = skiff_stage1::network::attach(m, &pod.dir, &pod.lock, Home::Mount, None)?.map(|(n, _fd)| n);
     build_root(m, &overlays, &root, &pod.dir)?;
     let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let mut cmd = nspawn_command(&nspawn, m, &pod.dir, &root, debug);

@@ -15,7 +15,6 @@ use skiff_pods::{atomic, PodManifest};
 
 use super::cni_client::Attachment;
 use super::pinned_namespace::{self, NETNS_FILE, RESULT_FILE};
-use crate::userns::Owner;
 use skiff_rt::error::{Context, Result};
 
 /// The pod's attached networks; detached when dropped, or by
@@ -83,13 +82,14 @@ fn detach_first(m: &PodManifest, netns: &Path, state: &NetState, count: usize) -
 /// Creates and attaches the pod's network namespace (None: the manifest
 /// asks for none). Returns it with an fd for the pod's init to `setns`.
 /// Whatever fails is undone: no namespace, lease or rule is left.
-/// `owner`: the user namespace that owns the pod's network namespace.
+/// `made`: the pod's network namespace when the flavor made it already
+/// (with its user namespace); else it is made here.
 pub fn attach(
     m: &PodManifest,
     pod_dir: &Path,
     lock: impl AsFd,
     home: Home,
-    owner: Owner,
+    made: Option<OwnedFd>,
 ) -> Result<Option<(PodNetwork, OwnedFd)>> {
     if m.net != Net::Cni {
         return Ok(None);
@@ -101,7 +101,10 @@ pub fn attach(
     let home = File::open(format!("/proc/self/ns/{name}"))
         .with_context(|| format!("cannot open the flavor's {name} namespace"))?;
     let path = pod_dir.join(NETNS_FILE);
-    let fd = pinned_namespace::create(&path, owner)?;
+    let fd = match made {
+        Some(netns) => pinned_namespace::pin(netns, &path)?,
+        None => pinned_namespace::create(&path)?,
+    };
     let mut state = NetState::default();
     for att in attachments(m, &path) {
         let record = |state: &NetState| atomic::replace_at(&lock, RESULT_FILE, &state.to_json());
