@@ -121,7 +121,10 @@ fn live_pods_get_disjoint_ranges_from_one_image_and_gc_frees_them() {
         ))
     };
     let (mut a, mut b) = (run("a"), run("b"));
-    s.wait_running(2);
+    // (Its init joins the user namespace once it has built the pod's root.)
+    for pod in ["a", "b"] {
+        s.ok(&["status", "--wait-ready=20s", pod]);
+    }
     let (ma, mb) = (uid_map_of_init(&s, "a"), uid_map_of_init(&s, "b"));
     assert_ne!(ma, mb);
     let mut bases: Vec<u64> = [&ma, &mb].iter().map(|m| m.split(' ').nth(1).unwrap().parse().unwrap()).collect();
@@ -276,6 +279,7 @@ fn what_cannot_be_done_is_refused_clearly_and_leaves_nothing() {
     fail(&["run", "--private-users=0:65536", &s.image], "--private-users");
     fail(&["run", "--private-users=many", &s.image], "--private-users \"many\"");
     fail(&["run", "--stage1", "fly", "--private-users", &s.image], "user-namespaces");
+    fail(&["run", "--stage1", "nspawn", "--private-users", &s.image], "user-namespaces");
     let tmp = s.tmp().display().to_string();
     fail(&["run", "--net", "none", &s.image, "--volume", &format!("{tmp}:/h:idmap")], "--private-users");
     // /proc cannot be idmapped: the mount is named, the pod ends, gc cleans.

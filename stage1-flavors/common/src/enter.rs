@@ -4,6 +4,7 @@
 //! user, environment and confinement.
 
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
@@ -21,6 +22,12 @@ fn open_ns(pid: Pid, ns: &str) -> Result<OwnedFd> {
 
 /// The pod's init, checked to still be PID 1 of a PID namespace of its own
 /// (so a recycled PID is never signalled or entered).
+/// Whether process `pid` is in this process's `ns` namespace.
+fn same_namespace(pid: Pid, ns: &str) -> bool {
+    let id = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    id(&format!("/proc/{pid}/ns/{ns}")) == id(&format!("/proc/self/ns/{ns}"))
+}
+
 pub fn pod_init(pid: i32) -> Result<Pid> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let ids: Vec<&str> = status
@@ -59,6 +66,11 @@ pub fn enter(manifest: &PodManifest, init: Pid, app: &str, argv: &[String], cgro
     namespaces.push(("mnt", CloneFlags::CLONE_NEWNS));
     let fds: Vec<(OwnedFd, CloneFlags)> =
         namespaces.into_iter().map(|(ns, f)| open_ns(init, ns).map(|fd| (fd, f))).collect::<Result<_, _>>()?;
+    // The init joins the pod's user namespace only once it has built the
+    // pod's root: before, this would enter as the host's root.
+    if manifest.user_namespace.is_some() && same_namespace(init, "user") {
+        return Err(Error::refused(format!("pod {} is still starting: try again", manifest.uuid)));
+    }
     if let Some(cg) = cgroup {
         cg.for_app(manifest.apps.len(), &app.name).enter_self().map_err(Error::other)?;
     }
