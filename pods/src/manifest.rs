@@ -5,6 +5,7 @@
 //! environment, the user and the layer trees are final, so stage1 and stage2
 //! do no image work on the start path. See `docs/manifest.md`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,12 @@ pub struct PodManifest {
     /// Extra `/etc/hosts` lines of the apps: (address, name).
     #[serde(default)]
     pub hosts_entries: Vec<(String, String)>,
+    /// What its maker attached to the pod (Kubernetes' labels and
+    /// annotations); skiff only keeps and shows them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
     /// The pod's own user namespace (`--private-users`); None: the host's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_namespace: Option<UserNamespace>,
@@ -371,6 +378,10 @@ pub struct ManifestSummary {
     pub net: Net,
     #[serde(default)]
     pub networks: Vec<NetworkName>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
     pub apps: Vec<AppSummary>,
 }
 
@@ -471,6 +482,8 @@ mod tests {
             cni_path: vec![DEFAULT_CNI_PLUGIN_DIR.into()],
             dns_from_network: true,
             hosts_entries: vec![("192.0.2.1".into(), "db".into())],
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
             user_namespace: None,
         }
     }

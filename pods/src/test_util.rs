@@ -39,6 +39,8 @@ pub fn test_manifest() -> crate::PodManifest {
         cni_path: vec![crate::manifest::DEFAULT_CNI_PLUGIN_DIR.into()],
         dns_from_network: false,
         hosts_entries: Vec::new(),
+        labels: Default::default(),
+        annotations: Default::default(),
         user_namespace: None,
         apps: vec![test_app("a")],
     }

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod image;
+pub mod kube;
 pub mod log;
 pub mod output;
 pub mod pod;

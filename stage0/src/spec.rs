@@ -18,6 +18,14 @@ use skiff_pods::manifest::ExitPolicy;
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PodSpec {
+    /// The pod's name, as `--name`.
+    pub name: Option<String>,
+    /// Kept with the pod and shown by `status` (Kubernetes' labels).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Kept with the pod and shown by `status` (Kubernetes' annotations).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
     /// The stage1 flavor: a name or an absolute path.
     pub stage1: Option<String>,
     pub hostname: Option<String>,

@@ -257,18 +257,23 @@ pub(super) fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppO
 pub(super) fn read_pod_manifest(path: &std::path::Path) -> Result<(PodSpec, Vec<(String, AppOverrides)>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read pod manifest {}", path.display()))?;
     let spec = PodSpec::from_toml(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
-    let apps = spec
-        .apps
+    let apps = apps_of(&spec, &path.display().to_string())?;
+    Ok((spec, apps))
+}
+
+/// The apps of a pod manifest (`origin` names where it came from in
+/// errors), checked as the command line's are.
+pub(super) fn apps_of(spec: &PodSpec, origin: &str) -> Result<Vec<(String, AppOverrides)>> {
+    spec.apps
         .iter()
         .enumerate()
         .map(|(i, a)| {
             AppOptions::from_spec(a)
                 .and_then(|o| overrides(o, a.args.clone()))
                 .map(|o| (a.image.clone(), o))
-                .with_context(|| format!("{}: app {} ({})", path.display(), i + 1, a.image))
+                .with_context(|| format!("{origin}: app {} ({})", i + 1, a.image))
         })
-        .collect::<Result<_>>()?;
-    Ok((spec, apps))
+        .collect()
 }
 
 #[cfg(test)]

@@ -12,9 +12,29 @@ pub enum GenerateCommand {
     /// [--name NAME] [--notify=started|app] [--] RUN OPTIONS IMAGE …` (what
     /// `skiff run` takes), or `--prepared POD`.
     Systemd(SystemdArgs),
+    /// Print a pod as a Kubernetes v1 Pod (YAML) that `skiff play kube`
+    /// runs the same way; what Kubernetes cannot say is named on stderr.
+    Kube(KubeArgs),
     /// Write man pages (skiff.1, skiff-run.1, …) into DIR, made from the
     /// same definitions as --help.
     Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KubeArgs {
+    #[command(flatten)]
+    pod: super::pod_ref::PodRef,
+}
+
+fn kube(ctx: &Ctx, a: KubeArgs) -> Result<i32> {
+    let pod = skiff_pods::Pod::find(&ctx.store, &a.pod.id()?)?;
+    let (k8s, lost) = crate::kube::generate::pod(&pod.read_manifest()?);
+    for l in lost {
+        eprintln!("skiff: not in the YAML: {l}");
+    }
+    let text = crate::kube::generate::yaml(&k8s).map_err(|e| anyhow::anyhow!("cannot write the pod as YAML: {e}"))?;
+    print!("{text}");
+    Ok(0)
 }
 
 #[derive(Args, Debug)]
@@ -128,6 +148,7 @@ fn default_name(from: &str) -> String {
 pub fn run(ctx: &Ctx, a: GenerateCommand) -> Result<i32> {
     let a = match a {
         GenerateCommand::Systemd(a) => a,
+        GenerateCommand::Kube(k) => return kube(ctx, k),
         GenerateCommand::Man(m) => {
             std::fs::create_dir_all(&m.dir).with_context(|| format!("cannot create {}", m.dir.display()))?;
             man_pages(super::definition(true), "skiff", &m.dir)?;

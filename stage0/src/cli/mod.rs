@@ -9,6 +9,7 @@ mod image;
 mod list;
 mod logs;
 mod net_options;
+mod play;
 mod pod_info;
 mod pod_ref;
 mod progress;
@@ -96,7 +97,10 @@ enum Command {
     /// Manage stored images: list, inspect, rm, gc, export, build.
     #[command(subcommand)]
     Image(image::ImageCommand),
-    /// Generate files: systemd units for pods, man pages.
+    /// Run pods described in other formats: Kubernetes YAML.
+    #[command(subcommand)]
+    Play(play::PlayCommand),
+    /// Generate files: systemd units for pods, Kubernetes YAML, man pages.
     #[command(subcommand)]
     Generate(generate::GenerateCommand),
     /// Print a shell completion script: bash, zsh or fish.
@@ -182,6 +186,7 @@ pub fn main() -> i32 {
         Command::Rm(a) => remove::rm(&ctx, a),
         Command::Gc(a) => remove::gc(&ctx, a),
         Command::Image(c) => image::run(&ctx, c),
+        Command::Play(c) => play::run(&ctx, c),
         Command::Generate(c) => generate::run(&ctx, c),
         Command::Logs(a) => logs::run(&ctx, a),
         Command::Completion(a) => generate::completion(a),

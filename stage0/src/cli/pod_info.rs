@@ -1,6 +1,8 @@
 //! What `list` and `status` know about a pod; the JSON schema of both
 //! (docs/json.md).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use skiff_pods::{app_status, Pod};
 
@@ -39,6 +41,10 @@ pub struct PodInfo {
     pub ips: Vec<String>,
     /// Its CNI networks while it runs, in the order they were attached.
     pub networks: Vec<NetworkInfo>,
+    /// What its maker attached to it (`play kube`: the pod's labels and
+    /// annotations); empty: none.
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     pub apps: Vec<AppInfo>,
 }
 
@@ -102,6 +108,8 @@ impl PodInfo {
                 .collect(),
             uuid: pod.uuid().to_string(),
             name: manifest.as_ref().and_then(|m| m.name.clone()),
+            labels: manifest.as_ref().map(|m| m.labels.clone()).unwrap_or_default(),
+            annotations: manifest.as_ref().map(|m| m.annotations.clone()).unwrap_or_default(),
             state: state.to_string(),
             created_at: manifest.map(|m| m.created_at),
             started_at: pod.started_at(),

@@ -1,5 +1,6 @@
 //! `run`, `prepare` and `run-prepared`.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -7,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use skiff_pods::{Pod, PodState, StateDir};
 
-use super::app_options::{parse_apps, read_pod_manifest};
+use super::app_options::{apps_of, parse_apps, read_pod_manifest};
 use super::net_options::{asks_addresses, default_net, require_net, resolve_net, start_running, NetOptions};
 use super::progress::CliProgress;
 use super::run_options::RunOnlyOptions;
@@ -158,6 +159,9 @@ struct PodWide {
     inherit_env: bool,
     dns: DnsOptions,
     private_users: PrivateUsers,
+    name: Option<String>,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
 }
 
 impl PodWide {
@@ -226,6 +230,9 @@ impl PodWide {
             },
             insecure,
             inherit_env: cli.inherit_env || file.inherit_env,
+            name: cli.name.clone().or(file.name),
+            labels: file.labels,
+            annotations: file.annotations,
             private_users: match (cli.private_users, file.private_users.as_deref(), config.private_users.as_deref()) {
                 (Some(p), _, _) => p,
                 (None, Some(p), _) => {
@@ -300,6 +307,10 @@ pub struct PodSpecArgs {
     pod_manifest: Option<PathBuf>,
     #[arg(required_unless_present = "pod_manifest", num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS] [--- IMAGE ...]")]
     rest: Vec<String>,
+    /// A pod manifest read by another command (`play kube`), and where it
+    /// came from.
+    #[arg(skip)]
+    given: Option<(PodSpec, String)>,
 }
 
 #[derive(Args, Debug)]
@@ -417,12 +428,13 @@ fn plan_pod(
     spec: &PodSpecArgs,
     check: &dyn Fn(&Flavor) -> Result<()>,
 ) -> Result<(PodPlan, Vec<PortMapping>, bool)> {
-    let (file, apps) = match &spec.pod_manifest {
-        Some(path) => {
+    let (file, apps) = match (&spec.given, &spec.pod_manifest) {
+        (Some((file, origin)), _) => (Some(file.clone()), apps_of(file, origin)?),
+        (None, Some(path)) => {
             let (file, apps) = read_pod_manifest(path)?;
             (Some(file), apps)
         }
-        None => (None, parse_apps(&spec.rest)?),
+        (None, None) => (None, parse_apps(&spec.rest)?),
     };
     let wide = PodWide::new(&spec.pod, &spec.image, file.as_ref(), &ctx.config)?;
     spec.pod.check_terminal(apps.len())?;
@@ -448,7 +460,7 @@ fn plan_pod(
         pod_env: wide.pod_env(terminal),
         flavor,
         apps,
-        name: spec.image.name.clone(),
+        name: wide.name,
         uuid_file: spec.image.uuid_file_save.clone(),
         hostname: wide.hostname,
         insecure: wide.insecure,
@@ -458,6 +470,8 @@ fn plan_pod(
         hosts_entries: wide.hosts_entries,
         pull_policy: wide.pull_policy,
         user_namespace: user_namespace(&ctx.config, wide.private_users)?,
+        labels: wide.labels,
+        annotations: wide.annotations,
     };
     Ok((plan, wide.ports, addresses))
 }
@@ -502,6 +516,25 @@ pub fn run(ctx: &Ctx, a: RunArgs) -> Result<i32> {
     }
     let args = a.run.args(a.spec.pod.stdio_args(), &flavor);
     Err(handoff::exec_run(pod, &flavor, ctx.debug, &args, a.run.env_remove(&flavor)))
+}
+
+/// Runs (or with `prepare`, prepares) the pod `file` describes (read from
+/// `origin`), with the command line's pod options over the file's: `skiff
+/// play kube`.
+pub fn play(
+    ctx: &Ctx,
+    run: RunOnlyOptions,
+    pod: PodOptions,
+    image: PrepareOptions,
+    given: (PodSpec, String),
+    prepare: bool,
+) -> Result<i32> {
+    let spec = PodSpecArgs { pod, image, pod_manifest: None, rest: Vec::new(), given: Some(given) };
+    if prepare {
+        self::prepare(ctx, PrepareArgs { quiet: false, spec })
+    } else {
+        self::run(ctx, RunArgs { run, spec })
+    }
 }
 
 pub fn prepare(ctx: &Ctx, a: PrepareArgs) -> Result<i32> {

@@ -4,6 +4,7 @@
 //! then fetches the images, resolves the apps and writes the pod, calling
 //! back into nobody.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -61,6 +62,8 @@ pub struct PodPlan {
     pub pull_policy: PullPolicy,
     /// None: the host's user namespace.
     pub user_namespace: Option<UserNsPlan>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// The range of a pod's own user namespace.
@@ -196,6 +199,8 @@ fn manifest(
         cni_path: net.cni_path,
         dns_from_network: plan.dns_from_network,
         hosts_entries: plan.hosts_entries.clone(),
+        labels: plan.labels.clone(),
+        annotations: plan.annotations.clone(),
         user_namespace,
         hostname,
     })

@@ -1,0 +1,482 @@
+//! A Kubernetes pod as skiff's pod manifest file type ([`PodSpec`]): the
+//! same meaning, in the options `--pod-manifest` takes, so stage0 checks
+//! and resolves it like any other pod (docs/kube.md).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec as KubeSpec, Volume};
+use serde_json::Value;
+
+use super::documents::{KubePod, Sources};
+use super::quantity;
+use crate::pod::security::DEFAULT_CAPS;
+use crate::spec::{AppSpec, PodSpec};
+
+/// `pod` (with the ConfigMaps and Secrets of its file) as a pod manifest
+/// file would say it. Refuses what cannot mean the same on skiff.
+pub fn to_spec(pod: &KubePod, sources: &Sources) -> Result<PodSpec> {
+    let spec: KubeSpec = serde_json::from_value(pod.spec.clone()).map_err(|e| anyhow!("{}: {e}", pod.spec_path))?;
+    let meta = Meta::of(&pod.metadata);
+    if spec.containers.is_empty() {
+        bail!("{}.containers: the pod has no containers", pod.spec_path);
+    }
+    let volumes = volumes(spec.volumes.as_deref().unwrap_or_default(), pod.spec_path)?;
+    let mut out = PodSpec {
+        name: meta.name.clone(),
+        labels: meta.labels.clone(),
+        annotations: meta.annotations.clone(),
+        hostname: spec.hostname.clone(),
+        stop_timeout: spec.termination_grace_period_seconds.map(|s| format!("{}s", s.max(0))),
+        ..PodSpec::default()
+    };
+    if spec.host_network == Some(true) {
+        out.net = Some("host".into());
+    }
+    for alias in spec.host_aliases.iter().flatten() {
+        for name in alias.hostnames.iter().flatten() {
+            out.hosts_entries.push(format!("{}={name}", alias.ip));
+        }
+    }
+    if let Some(dns) = &spec.dns_config {
+        out.dns = dns.nameservers.clone().unwrap_or_default();
+        out.dns_search = dns.searches.clone().unwrap_or_default();
+        out.dns_opt = dns
+            .options
+            .iter()
+            .flatten()
+            .filter_map(|o| o.name.as_ref().map(|n| o.value.as_ref().map_or(n.clone(), |v| format!("{n}:{v}"))))
+            .collect();
+    }
+    let pod_security = spec.security_context.as_ref();
+    let mut pull: Option<&str> = None;
+    for (i, c) in spec.containers.iter().enumerate() {
+        let at = format!("{}.containers[{i}]", pod.spec_path);
+        let (app, ports) =
+            container(c, &ContainerContext { at: &at, meta: &meta, sources, volumes: &volumes, pod_security })?;
+        out.ports.extend(ports);
+        out.apps.push(app);
+        pull = eagerest(pull, c.image_pull_policy.as_deref());
+    }
+    out.pull_policy = match pull {
+        Some("Always") => Some("update".into()),
+        Some("Never") => Some("never".into()),
+        Some("IfNotPresent") => Some("new".into()),
+        Some(other) => bail!("imagePullPolicy {other:?}: expected Always, IfNotPresent or Never"),
+        None => None,
+    };
+    Ok(out)
+}
+
+/// Of two `imagePullPolicy`s the one that pulls most (skiff pulls per pod).
+fn eagerest<'a>(a: Option<&'a str>, b: Option<&'a str>) -> Option<&'a str> {
+    let rank = |p: Option<&str>| match p {
+        Some("Always") => 3,
+        Some("IfNotPresent") => 2,
+        Some("Never") => 1,
+        Some(_) => 4,
+        None => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// What a pod's metadata gives it.
+struct Meta {
+    name: Option<String>,
+    namespace: String,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+}
+
+impl Meta {
+    fn of(v: &Value) -> Meta {
+        let map = |k: &str| {
+            v[k].as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_string))).collect())
+                .unwrap_or_default()
+        };
+        Meta {
+            name: v["name"].as_str().map(str::to_string),
+            namespace: v["namespace"].as_str().unwrap_or("default").to_string(),
+            labels: map("labels"),
+            annotations: map("annotations"),
+        }
+    }
+}
+
+/// A pod volume, as skiff mounts it.
+enum Source {
+    /// A host path (after its `type` was checked or made).
+    Host(String),
+    /// A volume of the pod's own (`emptyDir`).
+    Pod(String),
+    /// One skiff cannot mount (yet): its kind.
+    Unsupported(&'static str),
+}
+
+fn volumes(list: &[Volume], spec_path: &str) -> Result<BTreeMap<String, Source>> {
+    let mut out = BTreeMap::new();
+    for (i, v) in list.iter().enumerate() {
+        let at = format!("{spec_path}.volumes[{i}]");
+        let source = if let Some(h) = &v.host_path {
+            Source::Host(
+                host_path(&h.path, h.type_.as_deref().unwrap_or("")).with_context(|| format!("{at}.hostPath"))?,
+            )
+        } else if v.empty_dir.is_some() {
+            Source::Pod(v.name.clone())
+        } else if v.config_map.is_some() {
+            Source::Unsupported("configMap")
+        } else if v.secret.is_some() {
+            Source::Unsupported("secret")
+        } else if v.persistent_volume_claim.is_some() {
+            Source::Unsupported("persistentVolumeClaim")
+        } else {
+            Source::Unsupported("this kind of")
+        };
+        if out.insert(v.name.clone(), source).is_some() {
+            bail!("{at}: a second volume named {}", v.name);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks (or makes) a hostPath as its `type` says; the path.
+fn host_path(path: &str, kind: &str) -> Result<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let p = Path::new(path);
+    if !p.is_absolute() || path.contains(':') || path.contains(',') {
+        bail!("path {path:?}: skiff binds absolute paths without ':' or ','");
+    }
+    let md = std::fs::metadata(p);
+    let is = |want: &dyn Fn(&std::fs::Metadata) -> bool, what: &str| match &md {
+        Ok(m) if want(m) => Ok(()),
+        Ok(_) => bail!("{path} is not a {what} (type {kind})"),
+        Err(e) => bail!("{path}: {e} (type {kind})"),
+    };
+    match kind {
+        "" => {}
+        "Directory" => is(&|m| m.is_dir(), "directory")?,
+        "File" => is(&|m| m.is_file(), "file")?,
+        "Socket" => is(&|m| m.file_type().is_socket(), "socket")?,
+        "CharDevice" => is(&|m| m.file_type().is_char_device(), "character device")?,
+        "BlockDevice" => is(&|m| m.file_type().is_block_device(), "block device")?,
+        "DirectoryOrCreate" if md.is_err() => std::fs::create_dir_all(p).with_context(|| format!("cannot create {path}"))?,
+        "DirectoryOrCreate" => is(&|m| m.is_dir(), "directory")?,
+        "FileOrCreate" if md.is_err() => {
+            std::fs::OpenOptions::new().write(true).create_new(true).open(p).with_context(|| format!("cannot create {path}"))?;
+        }
+        "FileOrCreate" => is(&|m| m.is_file(), "file")?,
+        other => bail!("type {other:?}: expected Directory, DirectoryOrCreate, File, FileOrCreate, Socket, CharDevice or BlockDevice"),
+    }
+    Ok(path.to_string())
+}
+
+struct ContainerContext<'a> {
+    at: &'a str,
+    meta: &'a Meta,
+    sources: &'a Sources,
+    volumes: &'a BTreeMap<String, Source>,
+    pod_security: Option<&'a k8s_openapi::api::core::v1::PodSecurityContext>,
+}
+
+/// One container as an app, and the ports it publishes.
+fn container(c: &Container, cx: &ContainerContext) -> Result<(AppSpec, Vec<String>)> {
+    let at = cx.at;
+    let image = c.image.clone().with_context(|| format!("{at}.image: missing"))?;
+    let env = environment(c, cx)?;
+    let expand_all = |v: &[String]| v.iter().map(|s| expand(s, &env)).collect::<Vec<_>>();
+    // Kubernetes' rules: command replaces the image's entrypoint and drops
+    // its cmd; args alone replace the cmd.
+    let (exec, args) = match (c.command.as_deref(), c.args.as_deref()) {
+        (Some([first, rest @ ..]), args) => {
+            let mut all = expand_all(rest);
+            all.extend(expand_all(args.unwrap_or_default()));
+            (Some(expand(first, &env)), Some(all))
+        }
+        (Some([]), _) => bail!("{at}.command: empty"),
+        (None, Some(args)) => (None, Some(expand_all(args))),
+        (None, None) => (None, None),
+    };
+    let mut app = AppSpec {
+        image,
+        name: Some(c.name.clone()),
+        exec,
+        args,
+        env: env.into_iter().collect(),
+        working_dir: c.working_dir.clone(),
+        ..AppSpec::default()
+    };
+    security(c, cx, &mut app)?;
+    if let Some(r) = &c.resources {
+        let limit = |k: &str| r.limits.as_ref().and_then(|l| l.get(k)).map(|q| q.0.clone());
+        if let Some(m) = limit("memory") {
+            app.memory =
+                Some(quantity::bytes(&m).map_err(|e| anyhow!("{at}.resources.limits.memory: {e}"))?.to_string());
+        }
+        if let Some(cpu) = limit("cpu") {
+            let m = quantity::millicpus(&cpu).map_err(|e| anyhow!("{at}.resources.limits.cpu: {e}"))?;
+            app.cpu = Some(format!("{m}m"));
+        }
+        if let Some(req) = r.requests.as_ref().and_then(|l| l.get("cpu")) {
+            // The kubelet's mapping of a CPU request to cgroup shares.
+            let m = quantity::millicpus(&req.0).map_err(|e| anyhow!("{at}.resources.requests.cpu: {e}"))?;
+            app.cpu_shares = Some((m * 1024 / 1000).max(2));
+        }
+    }
+    for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
+        let source = match cx.volumes.get(&m.name) {
+            Some(Source::Host(p)) => p.clone(),
+            Some(Source::Pod(name)) => name.clone(),
+            Some(Source::Unsupported(kind)) => {
+                bail!("{at}.volumeMounts[{i}]: volume {} is a {kind} volume, which skiff cannot mount yet", m.name)
+            }
+            None => bail!("{at}.volumeMounts[{i}]: no volume named {}", m.name),
+        };
+        if m.mount_path.contains(':') {
+            bail!("{at}.volumeMounts[{i}].mountPath {:?}: skiff mounts paths without ':'", m.mount_path);
+        }
+        let ro = if m.read_only == Some(true) { ":ro" } else { "" };
+        app.volumes.push(format!("{source}:{}{ro}", m.mount_path));
+    }
+    let mut ports = Vec::new();
+    for (i, p) in c.ports.iter().flatten().enumerate() {
+        let Some(host) = p.host_port else { continue };
+        let proto = match p.protocol.as_deref().unwrap_or("TCP") {
+            "TCP" => "tcp",
+            "UDP" => "udp",
+            other => bail!("{at}.ports[{i}].protocol {other}: skiff publishes TCP and UDP"),
+        };
+        let ip = p.host_ip.as_ref().map_or(String::new(), |ip| format!("{ip}:"));
+        ports.push(format!("{ip}{host}:{}/{proto}", p.container_port));
+    }
+    Ok((app, ports))
+}
+
+/// The container's user, groups and confinement.
+fn security(c: &Container, cx: &ContainerContext, app: &mut AppSpec) -> Result<()> {
+    let sc = c.security_context.as_ref();
+    let at = cx.at;
+    if sc.and_then(|s| s.privileged) == Some(true) {
+        bail!("{at}.securityContext.privileged: skiff runs no privileged containers (its nearest: --caps-retain of what the app needs, --insecure-options, or --stage1 fly)");
+    }
+    let user = sc.and_then(|s| s.run_as_user).or(cx.pod_security.and_then(|s| s.run_as_user));
+    let group = sc.and_then(|s| s.run_as_group).or(cx.pod_security.and_then(|s| s.run_as_group));
+    match (user, group) {
+        (Some(u), g) => app.user = Some(g.map_or(u.to_string(), |g| format!("{u}:{g}"))),
+        (None, Some(g)) => app.group = Some(g.to_string()),
+        (None, None) => {}
+    }
+    let Some(sc) = sc else { return Ok(()) };
+    app.readonly_rootfs = sc.read_only_root_filesystem == Some(true);
+    if let Some(escalate) = sc.allow_privilege_escalation {
+        app.no_new_privileges = Some(!escalate);
+    }
+    if let Some(caps) = &sc.capabilities {
+        let up = |list: &Option<Vec<String>>| -> Vec<String> {
+            list.iter()
+                .flatten()
+                .map(|c| c.trim().to_ascii_uppercase().trim_start_matches("CAP_").to_string())
+                .collect()
+        };
+        let (add, drop) = (up(&caps.add), up(&caps.drop));
+        let mut set: Vec<String> = if drop.iter().any(|c| c == "ALL") {
+            Vec::new()
+        } else {
+            DEFAULT_CAPS
+                .iter()
+                .map(|c| c.trim_start_matches("CAP_").to_string())
+                .filter(|c| !drop.contains(c))
+                .collect()
+        };
+        if add.iter().any(|c| c == "ALL") {
+            bail!("{at}.securityContext.capabilities.add: ALL is a privileged container: name the capabilities");
+        }
+        set.extend(add);
+        set.sort();
+        set.dedup();
+        app.caps_retain = Some(set);
+    }
+    Ok(())
+}
+
+/// The container's environment, as the kubelet makes it: `envFrom` in
+/// order, then `env`, each value's `$(VAR)` expanded from what came before.
+fn environment(c: &Container, cx: &ContainerContext) -> Result<Vec<(String, String)>> {
+    let at = cx.at;
+    let mut env: Vec<(String, String)> = Vec::new();
+    let set = |env: &mut Vec<(String, String)>, k: String, v: String| {
+        env.retain(|(x, _)| *x != k);
+        env.push((k, v));
+    };
+    for (i, from) in c.env_from.iter().flatten().enumerate() {
+        let prefix = from.prefix.clone().unwrap_or_default();
+        let (table, name, optional, kind) = match (&from.config_map_ref, &from.secret_ref) {
+            (Some(r), None) => (&cx.sources.config_maps, &r.name, r.optional, "ConfigMap"),
+            (None, Some(r)) => (&cx.sources.secrets, &r.name, r.optional, "Secret"),
+            _ => bail!("{at}.envFrom[{i}]: give one of configMapRef and secretRef"),
+        };
+        match table.get(name) {
+            Some(data) => {
+                for (k, v) in data {
+                    set(&mut env, format!("{prefix}{k}"), v.clone());
+                }
+            }
+            None if optional == Some(true) => {}
+            None => bail!("{at}.envFrom[{i}]: no {kind} {name} in the file"),
+        }
+    }
+    for (i, e) in c.env.iter().flatten().enumerate() {
+        let value = env_value(e, cx).with_context(|| format!("{at}.env[{i}] ({})", e.name))?;
+        if let Some(v) = value {
+            let v = expand(&v, &env);
+            set(&mut env, e.name.clone(), v);
+        }
+    }
+    Ok(env)
+}
+
+/// One `env` entry's value; None: an optional reference to nothing.
+fn env_value(e: &EnvVar, cx: &ContainerContext) -> Result<Option<String>> {
+    let Some(from) = &e.value_from else { return Ok(Some(e.value.clone().unwrap_or_default())) };
+    let lookup = |table: &BTreeMap<String, BTreeMap<String, String>>,
+                  name: &str,
+                  key: &str,
+                  optional: Option<bool>,
+                  kind: &str| {
+        match table.get(name).and_then(|d| d.get(key)) {
+            Some(v) => Ok(Some(v.clone())),
+            None if optional == Some(true) => Ok(None),
+            None => Err(anyhow!("no key {key} in {kind} {name} of the file")),
+        }
+    };
+    if let Some(r) = &from.config_map_key_ref {
+        return lookup(&cx.sources.config_maps, &r.name, &r.key, r.optional, "ConfigMap");
+    }
+    if let Some(r) = &from.secret_key_ref {
+        return lookup(&cx.sources.secrets, &r.name, &r.key, r.optional, "Secret");
+    }
+    if let Some(f) = &from.field_ref {
+        let path = f.field_path.as_str();
+        let key = |prefix: &str| path.strip_prefix(prefix).and_then(|r| r.strip_suffix("']")).map(str::to_string);
+        let value = match path {
+            "metadata.name" => cx.meta.name.clone().unwrap_or_default(),
+            "metadata.namespace" => cx.meta.namespace.clone(),
+            "spec.nodeName" => nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(),
+            _ => match (key("metadata.labels['"), key("metadata.annotations['")) {
+                (Some(k), _) => cx.meta.labels.get(&k).cloned().unwrap_or_default(),
+                (_, Some(k)) => cx.meta.annotations.get(&k).cloned().unwrap_or_default(),
+                _ => bail!("fieldRef {path}: skiff knows metadata.name, metadata.namespace, metadata.labels['K'], metadata.annotations['K'] and spec.nodeName"),
+            },
+        };
+        return Ok(Some(value));
+    }
+    bail!("valueFrom: skiff knows configMapKeyRef, secretKeyRef and fieldRef")
+}
+
+/// Kubernetes' `$(VAR)` expansion: a variable defined before is replaced,
+/// `$$` is a `$`, anything else stays as written.
+fn expand(s: &str, env: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some(end) = after.strip_prefix('(').and_then(|a| a.find(')')) {
+            let name = &after[1..=end];
+            match env.iter().rev().find(|(k, _)| k == name) {
+                Some((_, v)) => out.push_str(v),
+                None => out.push_str(&rest[i..i + end + 3]),
+            }
+            rest = &after[end + 2..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_of(yaml: &str) -> Result<PodSpec> {
+        let (pod, sources) = super::super::documents::read(yaml, "t")?;
+        to_spec(&pod, &sources)
+    }
+
+    #[test]
+    fn command_and_args_follow_kubernetes_not_docker() {
+        let s = spec_of("kind: Pod\nspec:\n  containers:\n  - {name: a, image: i, command: [/bin/sh, -c], args: [echo $(X) $$(X)], env: [{name: X, value: x}]}\n  - {name: b, image: i, args: [one]}\n").unwrap();
+        assert_eq!(s.apps[0].exec.as_deref(), Some("/bin/sh"));
+        assert_eq!(s.apps[0].args, Some(vec!["-c".to_string(), "echo x $(X)".to_string()]));
+        assert_eq!((s.apps[1].exec.as_deref(), s.apps[1].args.as_deref()), (None, Some(&["one".to_string()][..])));
+    }
+
+    #[test]
+    fn environment_from_every_source_in_the_kubelets_order() {
+        let s = spec_of(
+            "kind: ConfigMap\nmetadata: {name: c}\ndata: {A: from-map, B: b}\n---\nkind: Secret\nmetadata: {name: s}\nstringData: {PW: hunter2}\n---\n\
+             kind: Pod\nmetadata: {name: web, labels: {tier: front}}\nspec:\n  containers:\n  - name: a\n    image: i\n    envFrom: [{configMapRef: {name: c}, prefix: P_}]\n    env:\n    - {name: A, value: $(P_A)!}\n    - {name: PW, valueFrom: {secretKeyRef: {name: s, key: PW}}}\n    - {name: ME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}\n    - {name: T, valueFrom: {fieldRef: {fieldPath: \"metadata.labels['tier']\"}}}\n    - {name: O, valueFrom: {configMapKeyRef: {name: c, key: none, optional: true}}}\n",
+        )
+        .unwrap();
+        let env = &s.apps[0].env;
+        assert_eq!(env["A"], "from-map!");
+        assert_eq!(
+            (env["P_B"].as_str(), env["PW"].as_str(), env["ME"].as_str(), env["T"].as_str()),
+            ("b", "hunter2", "web", "front")
+        );
+        assert!(!env.contains_key("O"));
+        assert_eq!(s.name.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn limits_users_capabilities_ports_and_volumes() {
+        let d = tempfile::tempdir().unwrap();
+        let made = d.path().join("made");
+        let s = spec_of(&format!(
+            "kind: Pod\nspec:\n  securityContext: {{runAsUser: 1000}}\n  terminationGracePeriodSeconds: 5\n  hostAliases: [{{ip: 192.0.2.1, hostnames: [db, db2]}}]\n  volumes:\n  - {{name: h, hostPath: {{path: {}, type: DirectoryOrCreate}}}}\n  - {{name: e, emptyDir: {{}}}}\n  containers:\n  - name: a\n    image: i\n    resources: {{limits: {{memory: 64Mi, cpu: 500m}}, requests: {{cpu: 250m}}}}\n    securityContext: {{runAsGroup: 2000, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {{drop: [ALL], add: [NET_ADMIN, chown]}}}}\n    ports: [{{containerPort: 80, hostPort: 8080}}, {{containerPort: 53, hostPort: 5353, protocol: UDP, hostIP: 127.0.0.1}}, {{containerPort: 9}}]\n    volumeMounts: [{{name: h, mountPath: /h, readOnly: true}}, {{name: e, mountPath: /e}}]\n",
+            made.display()
+        ))
+        .unwrap();
+        let a = &s.apps[0];
+        assert_eq!((a.memory.as_deref(), a.cpu.as_deref(), a.cpu_shares), (Some("67108864"), Some("500m"), Some(256)));
+        assert_eq!((a.user.as_deref(), a.readonly_rootfs, a.no_new_privileges), (Some("1000:2000"), true, Some(true)));
+        assert_eq!(a.caps_retain, Some(vec!["CHOWN".to_string(), "NET_ADMIN".to_string()]));
+        assert_eq!(s.ports, ["8080:80/tcp", "127.0.0.1:5353:53/udp"]);
+        assert_eq!(a.volumes, [format!("{}:/h:ro", made.display()), "e:/e".to_string()]);
+        assert!(made.is_dir(), "DirectoryOrCreate made it");
+        assert_eq!(s.stop_timeout.as_deref(), Some("5s"));
+        assert_eq!(s.hosts_entries, ["192.0.2.1=db", "192.0.2.1=db2"]);
+    }
+
+    #[test]
+    fn what_cannot_mean_the_same_is_refused() {
+        let cases = [
+            ("containers: [{name: a, image: i, securityContext: {privileged: true}}]", "privileged"),
+            ("containers: [{name: a, image: i, volumeMounts: [{name: v, mountPath: /v}]}]\n  volumes: [{name: v, configMap: {name: c}}]", "configMap volume"),
+            ("containers: [{name: a, image: i, volumeMounts: [{name: nope, mountPath: /v}]}]", "no volume named nope"),
+            ("containers: [{name: a, image: i, env: [{name: X, valueFrom: {secretKeyRef: {name: s, key: k}}}]}]", "no key k in Secret s"),
+            ("containers: [{name: a, image: i, ports: [{containerPort: 1, hostPort: 2, protocol: SCTP}]}]", "SCTP"),
+            ("containers: [{name: a, image: i, resources: {limits: {memory: lots}}}]", "memory quantity"),
+            ("containers: [{name: a}]", "image: missing"),
+            ("containers: []", "no containers"),
+            ("volumes: [{name: h, hostPath: {path: /nonexistent-skiff, type: Directory}}]\n  containers: [{name: a, image: i}]", "nonexistent-skiff"),
+            ("containers: [{name: a, image: i, ports: [{containerPort: x}]}]", "spec"),
+        ];
+        for (spec, want) in cases {
+            let e =
+                spec_of(&format!("kind: Pod\nspec:\n  {spec}\n")).err().map(|e| format!("{e:#}")).unwrap_or_default();
+            assert!(e.contains(want), "{spec}: {e}");
+        }
+    }
+}
