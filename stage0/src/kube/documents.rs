@@ -39,9 +39,11 @@ pub fn read(text: &str, origin: &str) -> Result<(KubePod, Sources)> {
     let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
         let message = e.to_string();
         let first = message.lines().next().unwrap_or("invalid YAML").trim_start_matches("error: ");
+        // The parser's own "line L column C: " prefix gives way to ours.
+        let msg = first.split_once(": ").filter(|(p, _)| p.starts_with("line ")).map_or(first, |(_, m)| m);
         match e.location() {
-            Some(l) if !first.starts_with("line ") => anyhow!("{origin}:{}:{}: {first}", l.line(), l.column()),
-            _ => anyhow!("{origin}: {first}"),
+            Some(l) => anyhow!("{origin}:{}:{}: {msg}", l.line(), l.column()),
+            None => anyhow!("{origin}: {msg}"),
         }
     })?;
     let mut pod: Option<KubePod> = None;

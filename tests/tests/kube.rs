@@ -1,0 +1,219 @@
+//! `skiff play kube` and `skiff generate kube` (docs/kube.md): real pods
+//! from Kubernetes YAML.
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+
+use skiff_tests::{stderr, Skiff};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn write(s: &Skiff, name: &str, yaml: &str) -> String {
+    let p = s.tmp().join(name);
+    std::fs::write(&p, yaml).unwrap();
+    p.display().to_string()
+}
+
+/// The ConfigMap, Secret and Pod of most tests: `{image}` and `{port}`
+/// filled in.
+fn web_yaml(image: &str, port: u16) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Secret
+metadata: {{name: creds}}
+data: {{password: aHVudGVyMg==}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels: {{app: web, tier: front}}
+  annotations: {{owner: team-a}}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 3
+  volumes:
+  - {{name: shared, emptyDir: {{}}}}
+  containers:
+  - name: server
+    image: {image}
+    command: [/bin/sh, -c]
+    args:
+    - |
+      mkdir -p /www && echo "$GREETING $PASSWORD $(POD) $TIER" > /www/index.html
+      echo ready > /shared/flag
+      exec httpd -f -p 80 -h /www
+    env:
+    - {{name: POD, valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}}}
+    - {{name: PASSWORD, valueFrom: {{secretKeyRef: {{name: creds, key: password}}}}}}
+    - {{name: TIER, valueFrom: {{fieldRef: {{fieldPath: "metadata.labels['tier']"}}}}}}
+    envFrom: [{{configMapRef: {{name: settings}}}}]
+    ports: [{{containerPort: 80, hostPort: {port}}}]
+    resources: {{limits: {{memory: 64Mi}}}}
+    volumeMounts: [{{name: shared, mountPath: /shared}}]
+  - name: checker
+    image: {image}
+    command: [/bin/sh, -c]
+    args:
+    - |
+      while [ ! -e /shared/flag ]; do sleep 0.1; done
+      id -u; grep CapEff /proc/self/status
+      touch /root-is-readonly 2>/dev/null || echo read-only
+      sleep 60
+    securityContext:
+      runAsUser: 1000
+      readOnlyRootFilesystem: true
+      capabilities: {{drop: [ALL], add: [NET_BIND_SERVICE]}}
+    volumeMounts: [{{name: shared, mountPath: /shared, readOnly: true}}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings}}
+data: {{GREETING: hello}}
+"#
+    )
+}
+
+#[test]
+fn a_pod_with_its_configmap_and_secret_runs_as_kubernetes_would_run_it() {
+    let s = Skiff::new();
+    let port = free_port();
+    let file = write(&s, "web.yaml", &web_yaml(&s.image, port));
+    let mut pod = s.spawn(&["play", "kube", &file]);
+    s.ok(&["status", "--wait-ready=30s", "web"]);
+    // The hostPort, from the host.
+    let mut body = String::new();
+    s.wait_for("the hostPort to answer", || {
+        let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+        let _ = c.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        body.clear();
+        c.read_to_string(&mut body).is_ok() && body.contains("hello")
+    });
+    assert!(body.contains("hello hunter2 web front"), "env from the ConfigMap, the Secret and fieldRefs: {body}");
+    let status = s.status_json("web");
+    assert_eq!(status["labels"], serde_json::json!({"app": "web", "tier": "front"}));
+    assert_eq!(status["annotations"], serde_json::json!({"owner": "team-a"}));
+    let uuid = status["uuid"].as_str().unwrap().to_string();
+    let limit = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/skiff/{uuid}/server/memory.limit_in_bytes"));
+    assert_eq!(limit.unwrap().trim(), (64u64 << 20).to_string());
+    s.wait_for("the checker's lines", || s.ok(&["logs", "web", "--app", "checker"]).lines().count() >= 3);
+    let checker = s.ok(&["logs", "web", "--app", "checker"]);
+    // NET_BIND_SERVICE alone is bit 10; a non-root app has no effective
+    // capabilities (docs: README "Confinement by default").
+    let lines: Vec<&str> = checker.lines().collect();
+    assert_eq!(lines[0], "1000", "{checker}");
+    assert!(lines[1].starts_with("CapEff:"), "{checker}");
+    assert_eq!(lines[2], "read-only", "{checker}");
+    let caps = s.ok(&["cat-manifest", "web"]);
+    let m: serde_json::Value = serde_json::from_str(&caps).unwrap();
+    assert_eq!(m["apps"][1]["isolation"]["capabilities"], serde_json::json!(["CAP_NET_BIND_SERVICE"]));
+    s.ok(&["stop", "web"]);
+    let code = pod.wait().unwrap().code();
+    assert_eq!(code, Some(143), "httpd ends on SIGTERM");
+}
+
+#[test]
+fn a_jobs_exit_code_is_plays_and_yaml_comes_from_stdin() {
+    let s = Skiff::new();
+    let yaml = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: batch}}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - {{name: job, image: \"{}\", command: [/bin/sh, -c, \"echo working; exit 3\"]}}\n",
+        s.image
+    );
+    let mut child = s
+        .cmd(&["play", "kube", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "working\n");
+    assert_eq!(s.status_json("batch")["apps"][0]["exit_code"], 3);
+}
+
+#[test]
+fn what_skiff_does_not_honour_is_named_and_strict_refuses_it() {
+    let s = Skiff::new();
+    let yaml = format!(
+        "kind: Pod\nmetadata: {{name: probed}}\nspec:\n  nodeSelector: {{disk: ssd}}\n  containers:\n  - name: a\n    image: \"{}\"\n    command: [/bin/true]\n    livenessProbe: {{exec: {{command: [\"true\"]}}}}\n",
+        s.image
+    );
+    let file = write(&s, "probed.yaml", &yaml);
+    let o = s.output(&["play", "kube", &file]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("not honoured: spec.containers[0].livenessProbe"), "{e}");
+    assert!(e.contains("not honoured: spec.nodeSelector"), "{e}");
+    s.ok(&["rm", "probed"]);
+    let o = s.output(&["play", "kube", "--strict", &file]);
+    assert_eq!(o.status.code(), Some(125));
+    let e = stderr(&o);
+    assert!(e.contains("spec.nodeSelector") && e.contains("spec.containers[0].livenessProbe"), "{e}");
+    assert!(e.contains("--strict") && e.lines().count() == 1, "{e}");
+    assert_eq!(s.list_json(), serde_json::json!([]), "nothing made");
+}
+
+#[test]
+fn wrong_files_are_refused_with_where_and_what() {
+    let s = Skiff::new();
+    let cases = [
+        ("kind: Service\nmetadata: {name: s}\n", "document 1: kind Service is not something skiff runs"),
+        ("kind: Pod\nspec:\n  containers: [\n  - name: x\n", ":4:"),
+        ("kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 3, template: {spec: {containers: [{name: a, image: x}]}}}\n", "3 replicas"),
+        ("kind: Pod\nspec: {containers: [{name: a, image: x, securityContext: {privileged: true}}]}\n", "privileged"),
+        ("kind: Pod\nspec: {containers: [{name: a, image: x, volumeMounts: [{name: c, mountPath: /c}]}], volumes: [{name: c, secret: {secretName: s}}]}\n", "secret volume"),
+    ];
+    for (i, (yaml, want)) in cases.iter().enumerate() {
+        let file = write(&s, &format!("bad{i}.yaml"), yaml);
+        let o = s.output(&["play", "kube", &file]);
+        assert_eq!(o.status.code(), Some(125), "{yaml}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(want) && e.contains(&file), "{yaml}: {e}");
+        assert_eq!(e.lines().filter(|l| !l.contains("not honoured")).count(), 1, "one line: {e}");
+    }
+    assert_eq!(s.list_json(), serde_json::json!([]));
+}
+
+#[test]
+fn a_generated_pod_plays_back_the_same() {
+    let s = Skiff::new();
+    let host = s.tmp().join("data");
+    std::fs::create_dir(&host).unwrap();
+    #[rustfmt::skip]
+    s.ok(&[
+        "prepare", "--name", "orig", "--net", "none", "--hostname", "box", "--hosts-entry", "192.0.2.1=db", "--stop-timeout", "7s",
+        &s.image, "--app-name", "main", "--memory", "64M", "--cpu", "500m", "--user", "1000:1000", "--readonly-rootfs",
+        "--caps-remove", "NET_RAW", "--set-env", "MODE=prod", "--working-dir", "/tmp",
+        "--volume", &format!("{}:/data:ro", host.display()), "--volume", "cache:/cache",
+        "--exec", "/bin/sh", "--", "-c", "echo $MODE",
+    ]);
+    let yaml = s.ok(&["generate", "kube", "orig"]);
+    assert!(yaml.starts_with("apiVersion: v1\nkind: Pod\n") || yaml.contains("kind: Pod"), "{yaml}");
+    let file = write(&s, "gen.yaml", &yaml);
+    s.ok(&["play", "kube", "--prepare", "--name", "copy", "--net", "none", &file]);
+    let manifest = |name: &str| -> serde_json::Value { serde_json::from_str(&s.ok(&["cat-manifest", name])).unwrap() };
+    let (a, b) = (manifest("orig"), manifest("copy"));
+    for field in ["hostname", "hosts_entries", "stop_timeout_ms", "net"] {
+        assert_eq!(a[field], b[field], "{field}\n{yaml}");
+    }
+    for field in ["name", "exec", "env", "working_dir", "user", "group", "isolation", "mounts", "resources"] {
+        let (x, y) = (&a["apps"][0][field], &b["apps"][0][field]);
+        if field == "env" {
+            let strip = |v: &serde_json::Value| {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|e| !e.as_str().unwrap().starts_with("HOSTNAME="))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(strip(x), strip(y), "{field}\n{yaml}");
+        } else {
+            assert_eq!(x, y, "{field}\n{yaml}");
+        }
+    }
+}
