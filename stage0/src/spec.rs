@@ -63,6 +63,10 @@ pub struct PodSpec {
     /// `[[app]]` tables, in start order.
     #[serde(default, rename = "app")]
     pub apps: Vec<AppSpec>,
+    /// What pod volumes start with; made by `play kube` (configMap and
+    /// secret volumes), not read from TOML.
+    #[serde(skip)]
+    pub volume_files: Vec<crate::pod::prepare::VolumeFiles>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

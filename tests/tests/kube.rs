@@ -36,6 +36,8 @@ spec:
   terminationGracePeriodSeconds: 3
   volumes:
   - {{name: shared, emptyDir: {{}}}}
+  - {{name: conf, configMap: {{name: settings, items: [{{key: GREETING, path: sub/greeting.txt}}]}}}}
+  - {{name: keys, secret: {{secretName: creds, defaultMode: 0400}}}}
   containers:
   - name: server
     image: {image}
@@ -61,12 +63,13 @@ spec:
       while [ ! -e /shared/flag ]; do sleep 0.1; done
       id -u; grep CapEff /proc/self/status
       touch /root-is-readonly 2>/dev/null || echo read-only
+      cat /conf/sub/greeting.txt; echo; stat -c '%a %n' /keys/password
       sleep 60
     securityContext:
       runAsUser: 1000
       readOnlyRootFilesystem: true
       capabilities: {{drop: [ALL], add: [NET_BIND_SERVICE]}}
-    volumeMounts: [{{name: shared, mountPath: /shared, readOnly: true}}]
+    volumeMounts: [{{name: shared, mountPath: /shared, readOnly: true}}, {{name: conf, mountPath: /conf}}, {{name: keys, mountPath: /keys}}]
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -98,7 +101,7 @@ fn a_pod_with_its_configmap_and_secret_runs_as_kubernetes_would_run_it() {
     let uuid = status["uuid"].as_str().unwrap().to_string();
     let limit = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/skiff/{uuid}/server/memory.limit_in_bytes"));
     assert_eq!(limit.unwrap().trim(), (64u64 << 20).to_string());
-    s.wait_for("the checker's lines", || s.ok(&["logs", "web", "--app", "checker"]).lines().count() >= 3);
+    s.wait_for("the checker's lines", || s.ok(&["logs", "web", "--app", "checker"]).lines().count() >= 5);
     let checker = s.ok(&["logs", "web", "--app", "checker"]);
     // NET_BIND_SERVICE alone is bit 10; a non-root app has no effective
     // capabilities (docs: README "Confinement by default").
@@ -106,6 +109,13 @@ fn a_pod_with_its_configmap_and_secret_runs_as_kubernetes_would_run_it() {
     assert_eq!(lines[0], "1000", "{checker}");
     assert!(lines[1].starts_with("CapEff:"), "{checker}");
     assert_eq!(lines[2], "read-only", "{checker}");
+    assert_eq!(lines[3], "hello", "a configMap volume's item: {checker}");
+    assert_eq!(lines[4], "400 /keys/password", "a secret volume's key, its defaultMode: {checker}");
+    // Kept only in the pod directory, which only root may enter.
+    let dir = s.dir.join("pods/run").join(&uuid).join("volumes");
+    assert_eq!(std::fs::read_to_string(dir.join("keys/password")).unwrap(), "hunter2");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
     let caps = s.ok(&["cat-manifest", "web"]);
     let m: serde_json::Value = serde_json::from_str(&caps).unwrap();
     assert_eq!(m["apps"][1]["isolation"]["capabilities"], serde_json::json!(["CAP_NET_BIND_SERVICE"]));
@@ -165,7 +175,7 @@ fn wrong_files_are_refused_with_where_and_what() {
         ("kind: Pod\nspec:\n  containers: [\n  - name: x\n", ":4:"),
         ("kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 3, template: {spec: {containers: [{name: a, image: x}]}}}\n", "3 replicas"),
         ("kind: Pod\nspec: {containers: [{name: a, image: x, securityContext: {privileged: true}}]}\n", "privileged"),
-        ("kind: Pod\nspec: {containers: [{name: a, image: x, volumeMounts: [{name: c, mountPath: /c}]}], volumes: [{name: c, secret: {secretName: s}}]}\n", "secret volume"),
+        ("kind: Pod\nspec: {containers: [{name: a, image: x, volumeMounts: [{name: c, mountPath: /c}]}], volumes: [{name: c, persistentVolumeClaim: {claimName: s}}]}\n", "persistentVolumeClaim volume"),
     ];
     for (i, (yaml, want)) in cases.iter().enumerate() {
         let file = write(&s, &format!("bad{i}.yaml"), yaml);

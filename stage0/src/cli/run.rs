@@ -162,6 +162,7 @@ struct PodWide {
     name: Option<String>,
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
+    volume_files: Vec<prepare::VolumeFiles>,
 }
 
 impl PodWide {
@@ -233,6 +234,7 @@ impl PodWide {
             name: cli.name.clone().or(file.name),
             labels: file.labels,
             annotations: file.annotations,
+            volume_files: file.volume_files,
             private_users: match (cli.private_users, file.private_users.as_deref(), config.private_users.as_deref()) {
                 (Some(p), _, _) => p,
                 (None, Some(p), _) => {
@@ -472,6 +474,7 @@ fn plan_pod(
         user_namespace: user_namespace(&ctx.config, wide.private_users)?,
         labels: wide.labels,
         annotations: wide.annotations,
+        volume_files: wide.volume_files,
     };
     Ok((plan, wide.ports, addresses))
 }

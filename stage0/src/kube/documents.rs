@@ -36,6 +36,7 @@ pub struct Sources {
 /// Parses `text` (`origin` names it in errors): the one pod and the
 /// sources.
 pub fn read(text: &str, origin: &str) -> Result<(KubePod, Sources)> {
+    let text = &yaml11_octal(text);
     let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| {
         let message = e.to_string();
         let first = message.lines().next().unwrap_or("invalid YAML").trim_start_matches("error: ");
@@ -121,6 +122,49 @@ pub fn read(text: &str, origin: &str) -> Result<(KubePod, Sources)> {
     Ok((pod, sources))
 }
 
+/// Kubernetes reads YAML 1.1, where a plain `0644` is octal (file modes are
+/// written so); a YAML 1.2 parser reads 644. Such values after a key are
+/// rewritten as `0o644`, which both read as octal. Quoted strings and
+/// comments are left alone.
+fn yaml11_octal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let mut rest = line;
+        let mut quote: Option<char> = None;
+        while let Some((i, c)) =
+            rest.char_indices().find(|&(_, c)| quote.map_or(matches!(c, ':' | '\'' | '"' | '#'), |q| c == q))
+        {
+            let (before, after) = rest.split_at(i + c.len_utf8());
+            out.push_str(before);
+            rest = after;
+            match (quote, c) {
+                (Some(_), _) => quote = None,
+                (None, '#') => break,
+                (None, ':') => {
+                    let value = rest.trim_start_matches(' ');
+                    let end = value
+                        .find(|c: char| matches!(c, ',' | '}' | ']' | ' ' | '\n' | '\r' | '#'))
+                        .unwrap_or(value.len());
+                    let token = &value[..end];
+                    if value.len() < rest.len()
+                        && token.len() > 1
+                        && token.starts_with('0')
+                        && token.bytes().all(|b| (b'0'..=b'7').contains(&b))
+                    {
+                        out.push_str(&rest[..rest.len() - value.len()]);
+                        out.push_str("0o");
+                        out.push_str(&token[1..]);
+                        rest = &value[end..];
+                    }
+                }
+                (None, q) => quote = Some(q),
+            }
+        }
+        out.push_str(rest);
+    }
+    out
+}
+
 /// A ConfigMap's `data`, or a Secret's `data` (base64) and `stringData`.
 fn source_data(doc: &Value, kind: &str) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
@@ -166,6 +210,25 @@ mod tests {
         assert_eq!(src.secrets["s"]["pw"], "hunter2");
         assert_eq!(src.secrets["s"]["user"], "bob");
         assert_eq!(src.config_maps["c"]["b"], "2");
+    }
+
+    #[test]
+    fn octal_modes_read_as_kubernetes_reads_them() {
+        assert_eq!(yaml11_octal("defaultMode: 0644\n"), "defaultMode: 0o644\n");
+        assert_eq!(yaml11_octal("x: {mode: 0400, b: 0}\n"), "x: {mode: 0o400, b: 0}\n");
+        for same in [
+            "a: '0644'\n",
+            "a: \"x: 0644\"\n",
+            "a: 0644x\n",
+            "a: 089\n",
+            "a: 10644\n",
+            "# b: 0644\n",
+            "a: b # c: 0644\n",
+        ] {
+            assert_eq!(yaml11_octal(same), same);
+        }
+        let v: Value = serde_saphyr::from_str(&yaml11_octal("m: 0644\n")).unwrap();
+        assert_eq!(v["m"], 420);
     }
 
     #[test]

@@ -3,14 +3,15 @@
 //! and resolves it like any other pod (docs/kube.md).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec as KubeSpec, Volume};
+use k8s_openapi::api::core::v1::{Container, EnvVar, KeyToPath, PodSpec as KubeSpec, Volume};
 use serde_json::Value;
 
 use super::documents::{KubePod, Sources};
 use super::quantity;
+use crate::pod::prepare::VolumeFiles;
 use crate::pod::security::DEFAULT_CAPS;
 use crate::spec::{AppSpec, PodSpec};
 
@@ -22,13 +23,14 @@ pub fn to_spec(pod: &KubePod, sources: &Sources) -> Result<PodSpec> {
     if spec.containers.is_empty() {
         bail!("{}.containers: the pod has no containers", pod.spec_path);
     }
-    let volumes = volumes(spec.volumes.as_deref().unwrap_or_default(), pod.spec_path)?;
+    let (volumes, volume_files) = volumes(spec.volumes.as_deref().unwrap_or_default(), pod.spec_path, sources)?;
     let mut out = PodSpec {
         name: meta.name.clone(),
         labels: meta.labels.clone(),
         annotations: meta.annotations.clone(),
         hostname: spec.hostname.clone(),
         stop_timeout: spec.termination_grace_period_seconds.map(|s| format!("{}s", s.max(0))),
+        volume_files,
         ..PodSpec::default()
     };
     if spec.host_network == Some(true) {
@@ -115,24 +117,50 @@ enum Source {
     Host(String),
     /// A volume of the pod's own (`emptyDir`).
     Pod(String),
+    /// A volume of the pod's own made of a ConfigMap's or Secret's keys,
+    /// mounted read-only.
+    Filled(String),
     /// One skiff cannot mount (yet): its kind.
     Unsupported(&'static str),
 }
 
-fn volumes(list: &[Volume], spec_path: &str) -> Result<BTreeMap<String, Source>> {
+fn volumes(
+    list: &[Volume],
+    spec_path: &str,
+    sources: &Sources,
+) -> Result<(BTreeMap<String, Source>, Vec<VolumeFiles>)> {
     let mut out = BTreeMap::new();
+    let mut files = Vec::new();
     for (i, v) in list.iter().enumerate() {
         let at = format!("{spec_path}.volumes[{i}]");
+        let filled =
+            |kind: &str, table: &BTreeMap<String, BTreeMap<String, String>>, name: &str, items, mode, optional| {
+                let data = match (table.get(name), optional) {
+                    (Some(d), _) => d.clone(),
+                    (None, Some(true)) => BTreeMap::new(),
+                    (None, _) => bail!("{at}: no {kind} {name} in the file"),
+                };
+                key_files(&v.name, &data, items, mode).with_context(|| format!("{at} ({kind} {name})"))
+            };
         let source = if let Some(h) = &v.host_path {
-            Source::Host(
-                host_path(&h.path, h.type_.as_deref().unwrap_or("")).with_context(|| format!("{at}.hostPath"))?,
-            )
+            let kind = h.type_.as_deref().unwrap_or("");
+            Source::Host(host_path(&h.path, kind).with_context(|| format!("{at}.hostPath"))?)
         } else if v.empty_dir.is_some() {
             Source::Pod(v.name.clone())
-        } else if v.config_map.is_some() {
-            Source::Unsupported("configMap")
-        } else if v.secret.is_some() {
-            Source::Unsupported("secret")
+        } else if let Some(c) = &v.config_map {
+            files.push(filled(
+                "ConfigMap",
+                &sources.config_maps,
+                &c.name,
+                c.items.as_deref(),
+                c.default_mode,
+                c.optional,
+            )?);
+            Source::Filled(v.name.clone())
+        } else if let Some(c) = &v.secret {
+            let name = c.secret_name.clone().with_context(|| format!("{at}.secret.secretName: missing"))?;
+            files.push(filled("Secret", &sources.secrets, &name, c.items.as_deref(), c.default_mode, c.optional)?);
+            Source::Filled(v.name.clone())
         } else if v.persistent_volume_claim.is_some() {
             Source::Unsupported("persistentVolumeClaim")
         } else {
@@ -142,7 +170,41 @@ fn volumes(list: &[Volume], spec_path: &str) -> Result<BTreeMap<String, Source>>
             bail!("{at}: a second volume named {}", v.name);
         }
     }
-    Ok(out)
+    Ok((out, files))
+}
+
+/// The files of a configMap or secret volume: each key (or each of
+/// `items`, at its path) with `defaultMode` (0644) or the item's mode.
+fn key_files(
+    volume: &str,
+    data: &BTreeMap<String, String>,
+    items: Option<&[KeyToPath]>,
+    default_mode: Option<i32>,
+) -> Result<VolumeFiles> {
+    let mode = |m: Option<i32>| -> Result<u32> {
+        let m = m.or(default_mode).unwrap_or(0o644);
+        u32::try_from(m).ok().filter(|m| *m <= 0o777).ok_or_else(|| anyhow!("mode {m}: expected 0 to 0777"))
+    };
+    let mut files = Vec::new();
+    match items {
+        None => {
+            for (k, v) in data {
+                files.push((PathBuf::from(k), v.clone().into_bytes(), mode(None)?));
+            }
+        }
+        Some(items) => {
+            for it in items {
+                let v = data.get(&it.key).with_context(|| format!("no key {}", it.key))?;
+                files.push((PathBuf::from(&it.path), v.clone().into_bytes(), mode(it.mode)?));
+            }
+        }
+    }
+    for (p, _, _) in &files {
+        if p.is_absolute() || p.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            bail!("path {}: must stay inside the volume", p.display());
+        }
+    }
+    Ok(VolumeFiles { volume: volume.to_string(), files })
 }
 
 /// Checks (or makes) a hostPath as its `type` says; the path.
@@ -229,9 +291,15 @@ fn container(c: &Container, cx: &ContainerContext) -> Result<(AppSpec, Vec<Strin
         }
     }
     for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
+        let mut read_only = m.read_only == Some(true);
         let source = match cx.volumes.get(&m.name) {
             Some(Source::Host(p)) => p.clone(),
             Some(Source::Pod(name)) => name.clone(),
+            // As Kubernetes mounts them.
+            Some(Source::Filled(name)) => {
+                read_only = true;
+                name.clone()
+            }
             Some(Source::Unsupported(kind)) => {
                 bail!("{at}.volumeMounts[{i}]: volume {} is a {kind} volume, which skiff cannot mount yet", m.name)
             }
@@ -240,7 +308,7 @@ fn container(c: &Container, cx: &ContainerContext) -> Result<(AppSpec, Vec<Strin
         if m.mount_path.contains(':') {
             bail!("{at}.volumeMounts[{i}].mountPath {:?}: skiff mounts paths without ':'", m.mount_path);
         }
-        let ro = if m.read_only == Some(true) { ":ro" } else { "" };
+        let ro = if read_only { ":ro" } else { "" };
         app.volumes.push(format!("{source}:{}{ro}", m.mount_path));
     }
     let mut ports = Vec::new();
@@ -460,10 +528,43 @@ mod tests {
     }
 
     #[test]
+    fn configmap_and_secret_volumes_are_files_of_the_pod() {
+        let s = spec_of(
+            "kind: ConfigMap\nmetadata: {name: c}\ndata: {a.conf: x, b: y}\n---\nkind: Secret\nmetadata: {name: s}\nstringData: {pw: z}\n---\n\
+             kind: Pod\nspec:\n  volumes:\n  - {name: conf, configMap: {name: c, items: [{key: a.conf, path: etc/a.conf, mode: 0600}]}}\n  - {name: creds, secret: {secretName: s, defaultMode: 0400}}\n  - {name: none, configMap: {name: absent, optional: true}}\n  containers:\n  - {name: a, image: i, volumeMounts: [{name: conf, mountPath: /conf}, {name: creds, mountPath: /creds, readOnly: false}]}\n",
+        )
+        .unwrap();
+        assert_eq!(s.apps[0].volumes, ["conf:/conf:ro", "creds:/creds:ro"]);
+        let files: Vec<(String, Vec<(String, String, u32)>)> = s
+            .volume_files
+            .iter()
+            .map(|v| {
+                let f = v
+                    .files
+                    .iter()
+                    .map(|(p, d, m)| (p.display().to_string(), String::from_utf8_lossy(d).into_owned(), *m));
+                (v.volume.clone(), f.collect())
+            })
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("conf".to_string(), vec![("etc/a.conf".to_string(), "x".to_string(), 0o600)]),
+                ("creds".to_string(), vec![("pw".to_string(), "z".to_string(), 0o400)]),
+                ("none".to_string(), vec![]),
+            ]
+        );
+        let e = spec_of("kind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n---\nkind: Pod\nspec:\n  volumes: [{name: v, configMap: {name: c, items: [{key: k, path: ../../etc/passwd}]}}]\n  containers: [{name: a, image: i}]\n");
+        assert!(format!("{:#}", e.err().unwrap()).contains("must stay inside the volume"));
+    }
+
+    #[test]
     fn what_cannot_mean_the_same_is_refused() {
         let cases = [
             ("containers: [{name: a, image: i, securityContext: {privileged: true}}]", "privileged"),
-            ("containers: [{name: a, image: i, volumeMounts: [{name: v, mountPath: /v}]}]\n  volumes: [{name: v, configMap: {name: c}}]", "configMap volume"),
+            ("containers: [{name: a, image: i, volumeMounts: [{name: v, mountPath: /v}]}]\n  volumes: [{name: v, persistentVolumeClaim: {claimName: c}}]", "persistentVolumeClaim volume"),
+            ("containers: [{name: a, image: i}]\n  volumes: [{name: v, configMap: {name: c}}]", "no ConfigMap c"),
+            ("containers: [{name: a, image: i}]\n  volumes: [{name: v, secret: {secretName: s, items: [{key: k, path: ../x}]}}]", "no Secret s"),
             ("containers: [{name: a, image: i, volumeMounts: [{name: nope, mountPath: /v}]}]", "no volume named nope"),
             ("containers: [{name: a, image: i, env: [{name: X, valueFrom: {secretKeyRef: {name: s, key: k}}}]}]", "no key k in Secret s"),
             ("containers: [{name: a, image: i, ports: [{containerPort: 1, hostPort: 2, protocol: SCTP}]}]", "SCTP"),

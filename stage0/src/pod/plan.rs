@@ -64,6 +64,9 @@ pub struct PodPlan {
     pub user_namespace: Option<UserNsPlan>,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+    /// What pod volumes start with (Kubernetes' configMap and secret
+    /// volumes).
+    pub volume_files: Vec<prepare::VolumeFiles>,
 }
 
 /// The range of a pod's own user namespace.
@@ -107,7 +110,7 @@ pub fn create(at: &Stores, plan: &PodPlan, purpose: Purpose, progress: &dyn Prog
     if let Some(n) = &plan.name {
         skiff_pods::names::check(n)?;
     }
-    prepare::create(at.store, purpose, |uuid| {
+    prepare::create(at.store, purpose, &plan.volume_files, |uuid| {
         if let Some(f) = &plan.uuid_file {
             save_uuid(f, uuid)?;
         }

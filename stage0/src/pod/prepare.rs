@@ -262,13 +262,31 @@ pub enum Purpose {
     RunNow,
 }
 
-/// Creates a pod in `prepare/`, locked, with its manifest and app
-/// directories written. `build` gets the new UUID and returns the manifest.
-/// The store's directories exist (`ImageStore::ensure_dirs`).
-pub fn create(store: &Store, purpose: Purpose, build: impl FnOnce(&str) -> Result<PodManifest>) -> Result<Pod> {
+/// Files a pod volume starts with (Kubernetes' configMap and secret
+/// volumes): kept in the pod directory, removed with the pod.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VolumeFiles {
+    pub volume: String,
+    /// (path relative to the volume, content, mode); parents are made
+    /// 0755.
+    pub files: Vec<(PathBuf, Vec<u8>, u32)>,
+}
+
+/// Creates a pod in `prepare/`, locked, with its manifest, app directories
+/// and the `files` of its volumes written. `build` gets the new UUID and
+/// returns the manifest. The store's directories exist
+/// (`ImageStore::ensure_dirs`).
+pub fn create(
+    store: &Store,
+    purpose: Purpose,
+    files: &[VolumeFiles],
+    build: impl FnOnce(&str) -> Result<PodManifest>,
+) -> Result<Pod> {
     let mut pod = Pod::create(store)?;
     pod.transition(StateDir::Prepare)?;
-    let result = build(pod.uuid()).and_then(|m| write_pod(&pod, &m, purpose));
+    let result = build(pod.uuid())
+        .and_then(|m| write_volume_files(&pod.path(), files).map(|()| m))
+        .and_then(|m| write_pod(&pod, &m, purpose));
     if let Err(e) = result {
         // Leave nothing half-made where users look: garbage is swept by gc.
         if pod.transition(StateDir::Garbage).is_ok() {
@@ -277,6 +295,49 @@ pub fn create(store: &Store, purpose: Purpose, build: impl FnOnce(&str) -> Resul
         return Err(e);
     }
     Ok(pod)
+}
+
+/// Writes each volume's files under `volumes/` of the pod directory
+/// `dir`, which only the host's root may enter (the volumes reach the apps
+/// through their mounts). Paths are relative and never climb: they come
+/// from a file users were given.
+fn write_volume_files(dir: &Path, files: &[VolumeFiles]) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if files.is_empty() {
+        return Ok(());
+    }
+    let volumes = dir.join("volumes");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&volumes)
+        .or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
+        .with_context(|| format!("cannot create {}", volumes.display()))?;
+    for v in files {
+        for (rel, data, mode) in &v.files {
+            if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                anyhow::bail!("volume {}: file path {} must stay inside the volume", v.volume, rel.display());
+            }
+            let path = volumes.join(&v.volume).join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(*mode & 0o777)
+                .open(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            std::io::Write::write_all(&mut f, data).with_context(|| format!("cannot write {}", path.display()))?;
+            // The mode as given, whatever the umask.
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(*mode & 0o777))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The manifest is always replaced atomically (a reader never sees half of
