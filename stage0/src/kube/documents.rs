@@ -142,9 +142,7 @@ fn yaml11_octal(text: &str) -> String {
                 (None, '#') => break,
                 (None, ':') => {
                     let value = rest.trim_start_matches(' ');
-                    let end = value
-                        .find(|c: char| matches!(c, ',' | '}' | ']' | ' ' | '\n' | '\r' | '#'))
-                        .unwrap_or(value.len());
+                    let end = value.find([',', '}', ']', ' ', '\n', '\r', '#']).unwrap_or(value.len());
                     let token = &value[..end];
                     if value.len() < rest.len()
                         && token.len() > 1
