@@ -535,7 +535,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.apps[0].volumes, ["conf:/conf:ro", "creds:/creds:ro"]);
-        let files: Vec<(String, Vec<(String, String, u32)>)> = s
+        type Files = Vec<(String, String, u32)>;
+        let files: Vec<(String, Files)> = s
             .volume_files
             .iter()
             .map(|v| {
