@@ -68,6 +68,22 @@ fn prepare_takes_a_pod_manifest_too() {
 }
 
 #[test]
+fn a_file_names_and_labels_its_pod() {
+    let s = Skiff::new();
+    let file = write(
+        &s,
+        &format!("name = \"tagged\"\nlabels = {{ app = \"web\" }}\nannotations = {{ owner = \"a\" }}\n[[app]]\nimage = \"{}\"\nexec = \"/bin/true\"\n", s.image),
+    );
+    s.ok(&["prepare", "-q", "--pod-manifest", &file]);
+    let status = s.status_json("tagged");
+    assert_eq!(status["labels"], serde_json::json!({"app": "web"}));
+    assert_eq!(status["annotations"], serde_json::json!({"owner": "a"}));
+    // --name wins over the file's.
+    s.ok(&["prepare", "-q", "--name", "other", "--pod-manifest", &file]);
+    assert_eq!(s.status_json("other")["labels"]["app"], "web");
+}
+
+#[test]
 fn mistakes_name_the_file_line_and_key_and_create_nothing() {
     let s = Skiff::new();
     let file = write(&s, &format!("hostname = \"x\"\n\n[[app]]\nimage = \"{}\"\nmemroy = \"1G\"\n", s.image));
