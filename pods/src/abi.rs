@@ -76,10 +76,13 @@ pub mod feature {
     /// own with that range, its image layers and volumes seen through it
     /// (docs/user-namespaces.md).
     pub const USER_NAMESPACES: &str = "user-namespaces";
+    /// Apps with `init`: run one after another to their end before the
+    /// pod's other apps (docs/manifest.md).
+    pub const INIT_APPS: &str = "init-apps";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 22] = [
+    pub const ALL: [&str; 23] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
@@ -102,6 +105,7 @@ pub mod feature {
         NOTIFY,
         LOGS,
         USER_NAMESPACES,
+        INIT_APPS,
     ];
 }
 

@@ -219,6 +219,12 @@ pub struct App {
     /// Written to the app's /proc/self/oom_score_adj before it starts.
     #[serde(default)]
     pub oom_score_adj: Option<i32>,
+    /// An init app (Kubernetes' init container): the pod's init apps run one
+    /// after another, each to its end, before its other apps start; one
+    /// that fails ends the pod with its status. Asks for the `init-apps`
+    /// feature.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init: bool,
 }
 
 /// Where a mount's content comes from.
@@ -465,6 +471,7 @@ mod tests {
                 }],
                 resources: Default::default(),
                 oom_score_adj: Some(100),
+                init: false,
             }],
             masked_paths: true,
             resolv_conf: None,

@@ -16,6 +16,7 @@ pub fn test_app(name: &str) -> crate::App {
         mounts: Vec::new(),
         resources: Default::default(),
         oom_score_adj: None,
+        init: false,
     }
 }
 

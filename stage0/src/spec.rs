@@ -101,6 +101,9 @@ pub struct AppSpec {
     pub no_new_privileges: Option<bool>,
     #[serde(default)]
     pub readonly_rootfs: bool,
+    /// As `--init`: runs to its end before the pod's other apps start.
+    #[serde(default)]
+    pub init: bool,
 }
 
 /// A pod manifest that cannot be read, with the place that is wrong.

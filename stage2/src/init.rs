@@ -116,8 +116,25 @@ pub fn run(
     let mut running = Vec::new();
     // Held until the init exits (see terminal::Master::send).
     let mut _terminal_hold = None;
-    for (i, (app, filter)) in manifest.apps.iter().zip(filters).enumerate() {
-        let pod = PodContext { manifest, net, handover };
+    let pod = PodContext { manifest, net, handover };
+    let mut apps: Vec<(usize, &App, Option<Compiled>)> =
+        manifest.apps.iter().zip(filters).enumerate().map(|(i, (a, f))| (i, a, f)).collect();
+    // Init apps first, one after another, each to its end.
+    apps.sort_by_key(|(_, a, _)| !a.init);
+    let inits = apps.iter().take_while(|(_, a, _)| a.init).count();
+    let others = apps.split_off(inits);
+    for (i, app, filter) in apps {
+        let status = match start(&pod, app, i == 0, filter, console.take(), &mut reporter, &mut place) {
+            Ok((pid, _)) => {
+                Supervision::new(vec![Running { pid, name: app.name.clone() }], manifest).run(&sfd, &mut reporter)
+            }
+            Err(msg) => fail(&mut reporter, &msg.to_string()),
+        };
+        if status != 0 {
+            return status;
+        }
+    }
+    for (i, app, filter) in others {
         match start(&pod, app, i == 0, filter, console.take(), &mut reporter, &mut place) {
             Ok((pid, hold)) => {
                 running.push(Running { pid, name: app.name.clone() });

@@ -227,3 +227,26 @@ fn a_generated_pod_plays_back_the_same() {
         }
     }
 }
+
+#[test]
+fn init_containers_run_first_and_one_that_fails_fails_the_pod() {
+    let s = Skiff::new();
+    let yaml = |code: u8| {
+        format!(
+            "kind: Pod\nmetadata: {{name: staged}}\nspec:\n  volumes: [{{name: work, emptyDir: {{}}}}]\n  initContainers:\n  - {{name: fetch, image: \"{img}\", command: [/bin/sh, -c, \"echo fetched > /w/data\"], volumeMounts: [{{name: work, mountPath: /w}}]}}\n  - {{name: check, image: \"{img}\", command: [/bin/sh, -c, \"test -s /w/data && exit {code}\"], volumeMounts: [{{name: work, mountPath: /w}}]}}\n  containers:\n  - {{name: main, image: \"{img}\", command: [/bin/cat, /w/data], volumeMounts: [{{name: work, mountPath: /w}}]}}\n",
+            img = s.image
+        )
+    };
+    let file = write(&s, "staged.yaml", &yaml(0));
+    let o = s.output(&["play", "kube", "--rm", &file]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "fetched\n");
+    let file = write(&s, "staged.yaml", &yaml(4));
+    let o = s.output(&["play", "kube", &file]);
+    assert_eq!(o.status.code(), Some(4), "the failing init container's status: {}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "", "the app never started");
+    let apps = s.status_json("staged")["apps"].clone();
+    assert_eq!(apps[0]["exit_code"], 0);
+    assert_eq!(apps[1]["exit_code"], 4);
+    assert_eq!(apps[2]["exit_code"], serde_json::Value::Null);
+}

@@ -120,3 +120,31 @@ fn app_names_are_unique_and_apps_are_entered_by_name() {
         assert!(!h.path().join("skiff").join(&uuid).exists(), "cgroup left in {}", h.path().display());
     }
 }
+
+#[test]
+fn init_apps_run_first_and_a_failing_one_ends_the_pod() {
+    let s = Skiff::new();
+    for flavor in ["ns", "nspawn"] {
+        #[rustfmt::skip]
+        let o = s.output(&[
+            "run", "--rm", "--stage1", flavor, "--net", "none",
+            &s.image, "--app-name", "main", "--volume", "v:/v", "--exec", "/bin/cat", "--", "/v/x",
+            "---", &s.image, "--app-name", "setup", "--init", "--volume", "v:/v", "--exec", "/bin/sh", "--", "-c", "echo made > /v/x",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{flavor}: {}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "made\n", "{flavor}: the init app ran before main");
+        #[rustfmt::skip]
+        let o = s.output(&[
+            "run", "--rm", "--stage1", flavor, "--net", "none",
+            &s.image, "--app-name", "main", "--exec", "/bin/echo", "--", "never",
+            "---", &s.image, "--app-name", "setup", "--init", "--exec", "/bin/sh", "--", "-c", "exit 6",
+        ]);
+        assert_eq!(o.status.code(), Some(6), "{flavor}: {}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "", "{flavor}: main never started");
+    }
+    let o = s.output(&["run", "--stage1", "fly", &s.image, "--exec", "/bin/true", "---", &s.image, "--init"]);
+    assert_eq!(o.status.code(), Some(125));
+    let o = s.output(&["run", &s.image, "--init", "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("every app of the pod is an --init app"), "{}", stderr(&o));
+}

@@ -84,6 +84,11 @@ pub(super) struct AppOptions {
     /// Mount the app's root filesystem read-only.
     #[arg(long)]
     readonly_rootfs: bool,
+    /// An init app: the pod's init apps run one after another, each to its
+    /// end, before its other apps start; one that fails ends the pod with
+    /// its status (Kubernetes' init containers).
+    #[arg(long)]
+    init: bool,
 }
 
 /// The help text of the app options, rendered only when help is asked for
@@ -189,6 +194,7 @@ impl AppOptions {
             seccomp: a.seccomp.clone(),
             no_new_privileges: a.no_new_privileges,
             readonly_rootfs: a.readonly_rootfs,
+            init: a.init,
         })
     }
 }
@@ -250,6 +256,7 @@ pub(super) fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppO
         seccomp,
         no_new_privileges: o.no_new_privileges,
         readonly_rootfs: o.readonly_rootfs,
+        init: o.init,
     })
 }
 

@@ -400,6 +400,9 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
     if pod.interactive || pod.tty {
         flavor.require(feature::TERMINAL, "-i/-t")?;
     }
+    if !apps.is_empty() && apps.iter().all(|(_, o)| o.init) {
+        bail!("every app of the pod is an --init app: a pod needs an app that runs after them");
+    }
     if wide.private_users != PrivateUsers::No {
         flavor.require(feature::USER_NAMESPACES, "--private-users")?;
     }
@@ -412,6 +415,7 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
             (o.readonly_rootfs, feature::READONLY_ROOTFS, "--readonly-rootfs"),
             (!o.mounts.is_empty(), feature::VOLUMES, "--volume"),
             (o.oom_score_adj.is_some(), feature::OOM_SCORE_ADJ, "--oom-score-adj"),
+            (o.init, feature::INIT_APPS, "--init"),
         ];
         for (asked, feature, option) in asks {
             if asked {

@@ -134,7 +134,12 @@ pub fn unhonoured(pod: &KubePod) -> Vec<String> {
             });
         }
     }
-    walk(&pod.spec, "", pod.spec_path, &mut |generic, shown, _| match honoured(POD_SPEC, generic) {
+    // Init containers take what containers take.
+    let spec_field = |generic: &str| match generic.strip_prefix("initContainers") {
+        Some(rest) => honoured(POD_SPEC, &format!("containers{rest}")),
+        None => honoured(POD_SPEC, generic),
+    };
+    walk(&pod.spec, "", pod.spec_path, &mut |generic, shown, _| match spec_field(generic) {
         Some(true) => Walk::Skip,
         Some(false) => Walk::Descend,
         None => {
@@ -201,6 +206,12 @@ mod tests {
                 "spec.volumes[0].emptyDir.medium"
             ]
         );
+    }
+
+    #[test]
+    fn init_containers_take_what_containers_take() {
+        let p = pod("kind: Pod\nspec:\n  initContainers: [{name: i, image: x, command: [a], startupProbe: {}}]\n  containers: [{name: c, image: i}]\n");
+        assert_eq!(unhonoured(&p), ["spec.initContainers[0].startupProbe"]);
     }
 
     #[test]

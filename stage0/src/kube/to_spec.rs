@@ -53,10 +53,15 @@ pub fn to_spec(pod: &KubePod, sources: &Sources) -> Result<PodSpec> {
     }
     let pod_security = spec.security_context.as_ref();
     let mut pull: Option<&str> = None;
-    for (i, c) in spec.containers.iter().enumerate() {
-        let at = format!("{}.containers[{i}]", pod.spec_path);
-        let (app, ports) =
-            container(c, &ContainerContext { at: &at, meta: &meta, sources, volumes: &volumes, pod_security })?;
+    // Init containers are init apps: they run, in order, before the others.
+    let inits =
+        spec.init_containers.iter().flatten().enumerate().map(|(i, c)| (c, format!("initContainers[{i}]"), true));
+    let containers = spec.containers.iter().enumerate().map(|(i, c)| (c, format!("containers[{i}]"), false));
+    for (c, field, init) in inits.chain(containers) {
+        let at = format!("{}.{field}", pod.spec_path);
+        let cx = ContainerContext { at: &at, meta: &meta, sources, volumes: &volumes, pod_security };
+        let (mut app, ports) = container(c, &cx)?;
+        app.init = init;
         out.ports.extend(ports);
         out.apps.push(app);
         pull = eagerest(pull, c.image_pull_policy.as_deref());

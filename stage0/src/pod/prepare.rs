@@ -44,6 +44,8 @@ pub struct AppOverrides {
     /// `--no-new-privileges`, when given.
     pub no_new_privileges: Option<bool>,
     pub readonly_rootfs: bool,
+    /// `--init`: an init app.
+    pub init: bool,
 }
 
 fn valid_account(v: &str) -> bool {
@@ -200,6 +202,7 @@ pub fn resolve_app(rec: &ImageRecord, image_name: &str, o: &AppOverrides, cx: &A
         mounts: o.mounts.clone(),
         resources: o.resources.clone(),
         oom_score_adj: o.oom_score_adj,
+        init: o.init,
     })
 }
 
