@@ -79,10 +79,13 @@ pub mod feature {
     /// Apps with `init`: run one after another to their end before the
     /// pod's other apps (docs/manifest.md).
     pub const INIT_APPS: &str = "init-apps";
+    /// Apps' `restart` policies: started again after they exit, with
+    /// Kubernetes' back-off, their restarts counted in `apps/<name>/restarts`.
+    pub const RESTART_POLICY: &str = "restart-policy";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 23] = [
+    pub const ALL: [&str; 24] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
@@ -106,6 +109,7 @@ pub mod feature {
         LOGS,
         USER_NAMESPACES,
         INIT_APPS,
+        RESTART_POLICY,
     ];
 }
 

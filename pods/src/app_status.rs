@@ -1,5 +1,6 @@
 //! Per-app runtime records inside the pod directory, written by the stage1
-//! flavor from what the pod's init reports: `apps/<name>/exit.json`.
+//! flavor from what the pod's init reports: `apps/<name>/exit.json` and,
+//! for an app restarted by its restart policy, `apps/<name>/restarts`.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -11,6 +12,9 @@ use crate::atomic;
 
 /// Name of the per-app exit record inside `apps/<name>/`.
 pub const EXIT_FILE: &str = "exit.json";
+
+/// How many times the app was restarted (a number and a newline).
+pub const RESTARTS_FILE: &str = "restarts";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AppExit {
@@ -29,14 +33,35 @@ pub fn app_dir(name: &str) -> String {
 }
 
 pub fn write_exit_at<Fd: AsFd>(pod_dir: Fd, app: &str, exit: &AppExit) -> io::Result<()> {
-    let dir = rustix::fs::openat(
+    let data = serde_json::to_vec(exit).map_err(io::Error::other)?;
+    atomic::replace_at(&open_app_dir(pod_dir, app)?, EXIT_FILE, &data)
+}
+
+fn open_app_dir<Fd: AsFd>(pod_dir: Fd, app: &str) -> io::Result<std::os::fd::OwnedFd> {
+    Ok(rustix::fs::openat(
         &pod_dir,
         app_dir(app).as_str(),
         rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW,
         rustix::fs::Mode::empty(),
-    )?;
-    let data = serde_json::to_vec(exit).map_err(io::Error::other)?;
-    atomic::replace_at(&dir, EXIT_FILE, &data)
+    )?)
+}
+
+/// Records that the app was started again, the `count`th time: the exit
+/// of its last run goes (it runs now).
+pub fn write_restart_at<Fd: AsFd>(pod_dir: Fd, app: &str, count: u32) -> io::Result<()> {
+    let dir = open_app_dir(pod_dir, app)?;
+    atomic::replace_at(&dir, RESTARTS_FILE, format!("{count}\n").as_bytes())?;
+    match rustix::fs::unlinkat(&dir, EXIT_FILE, rustix::fs::AtFlags::empty()) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How many times the app was restarted (0 when never).
+pub fn read_restarts(pod_path: &Path, app: &str) -> u32 {
+    crate::small_file::read_trimmed(&pod_path.join(app_dir(app)).join(RESTARTS_FILE))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn read_exit(pod_path: &Path, app: &str) -> Option<AppExit> {

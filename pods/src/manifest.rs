@@ -225,6 +225,49 @@ pub struct App {
     /// feature.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub init: bool,
+    /// When the pod's init starts the app again after it exited. Asks for
+    /// the `restart-policy` feature unless `never`.
+    #[serde(default, skip_serializing_if = "RestartPolicy::is_never")]
+    pub restart: RestartPolicy,
+}
+
+/// Kubernetes' restart policies, per app: the app is started again after
+/// a back-off of 10 s, doubled each time up to 5 minutes (back to 10 s
+/// after a run of 10 minutes), until the pod is stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    #[default]
+    Never,
+    /// After it failed (a status other than 0, or a signal).
+    OnFailure,
+    /// After every exit.
+    Always,
+}
+
+impl RestartPolicy {
+    pub fn is_never(&self) -> bool {
+        *self == RestartPolicy::Never
+    }
+
+    /// `never`, `on-failure` or `always`.
+    pub fn parse(s: &str) -> Result<RestartPolicy, String> {
+        match s {
+            "never" => Ok(RestartPolicy::Never),
+            "on-failure" => Ok(RestartPolicy::OnFailure),
+            "always" => Ok(RestartPolicy::Always),
+            _ => Err(format!("restart policy {s:?}: expected never, on-failure or always")),
+        }
+    }
+
+    /// Whether an app that ended with `exit_code` is started again.
+    pub fn restarts(&self, exit_code: i32) -> bool {
+        match self {
+            RestartPolicy::Never => false,
+            RestartPolicy::OnFailure => exit_code != 0,
+            RestartPolicy::Always => true,
+        }
+    }
 }
 
 /// Where a mount's content comes from.
@@ -472,6 +515,7 @@ mod tests {
                 resources: Default::default(),
                 oom_score_adj: Some(100),
                 init: false,
+                restart: RestartPolicy::Never,
             }],
             masked_paths: true,
             resolv_conf: None,

@@ -17,6 +17,7 @@ pub fn test_app(name: &str) -> crate::App {
         resources: Default::default(),
         oom_score_adj: None,
         init: false,
+        restart: Default::default(),
     }
 }
 

@@ -38,6 +38,8 @@ pub struct PodSpec {
     #[serde(default)]
     pub hosts_entries: Vec<String>,
     pub exit_policy: Option<ExitPolicy>,
+    /// `never`, `on-failure` or `always`, as `--restart-policy`.
+    pub restart_policy: Option<String>,
     /// As `--stop-timeout`, e.g. `30s`.
     pub stop_timeout: Option<String>,
     /// `file` or `none`, as `--log-driver`.

@@ -4,17 +4,14 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
-use skiff_pods::manifest::ExitPolicy;
 use skiff_pods::netstate::NetState;
 use skiff_pods::{App, PodManifest};
 
@@ -22,9 +19,10 @@ use crate::app::{ExecWatch, Prepared};
 use crate::handover::Handover;
 use crate::report::{Report, Reporter};
 use crate::seccomp::Compiled;
+use crate::supervision::{Slot, Supervision};
 use crate::terminal::{Console, Master};
 use skiff_rt::error::{Context, Error, Result};
-use skiff_rt::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
+use skiff_rt::exit_code::SKIFF_ERROR;
 
 /// Signals a pod's init passes on to its apps.
 pub const FORWARDED: [Signal; 4] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT];
@@ -113,7 +111,6 @@ pub fn run(
         Ok(f) => f,
         Err(msg) => return fail(&mut reporter, &msg.to_string()),
     };
-    let mut running = Vec::new();
     // Held until the init exits (see terminal::Master::send).
     let mut _terminal_hold = None;
     let pod = PodContext { manifest, net, handover };
@@ -123,10 +120,16 @@ pub fn run(
     apps.sort_by_key(|(_, a, _)| !a.init);
     let inits = apps.iter().take_while(|(_, a, _)| a.init).count();
     let others = apps.split_off(inits);
+    let mut launch = |app: &App, first: bool, filter: Option<Compiled>, console, reporter: &mut Reporter| {
+        start(&pod, app, first, filter, console, reporter, &mut place)
+    };
     for (i, app, filter) in apps {
-        let status = match start(&pod, app, i == 0, filter, console.take(), &mut reporter, &mut place) {
+        let status = match launch(app, i == 0, filter.clone(), console.take(), &mut reporter) {
             Ok((pid, _)) => {
-                Supervision::new(vec![Running { pid, name: app.name.clone() }], manifest).run(&sfd, &mut reporter)
+                let slot = Slot::started(app, i == 0, filter, pid);
+                Supervision::new(vec![slot], manifest).run(&sfd, &mut reporter, &mut |s, r| {
+                    launch(s.app, s.first, s.filter.clone(), None, r).map(|(pid, _)| pid)
+                })
             }
             Err(msg) => fail(&mut reporter, &msg.to_string()),
         };
@@ -134,27 +137,32 @@ pub fn run(
             return status;
         }
     }
+    let mut slots = Vec::new();
+    let mut failed = false;
     for (i, app, filter) in others {
-        match start(&pod, app, i == 0, filter, console.take(), &mut reporter, &mut place) {
+        match launch(app, i == 0, filter.clone(), console.take(), &mut reporter) {
             Ok((pid, hold)) => {
-                running.push(Running { pid, name: app.name.clone() });
+                slots.push(Slot::started(app, i == 0, filter, pid));
                 _terminal_hold = _terminal_hold.or(hold);
             }
             Err(msg) => {
                 // The apps already started are stopped like a failed app's
                 // siblings; the pod fails with skiff's own status.
                 let _ = reporter.send(&Report::Error(msg.to_string()));
-                let mut sup = Supervision::new(running, manifest);
-                sup.status = Some(SKIFF_ERROR);
-                sup.stop_all();
-                return sup.run(&sfd, &mut reporter);
+                failed = true;
+                break;
             }
         }
     }
-    Supervision::new(running, manifest).run(&sfd, &mut reporter)
+    let mut sup = Supervision::new(slots, manifest);
+    if failed {
+        sup.status = Some(SKIFF_ERROR);
+        sup.stop_all();
+    }
+    sup.run(&sfd, &mut reporter, &mut |s, r| launch(s.app, s.first, s.filter.clone(), None, r).map(|(pid, _)| pid))
 }
 
-fn fail(reporter: &mut Reporter, msg: &str) -> i32 {
+pub(crate) fn fail(reporter: &mut Reporter, msg: &str) -> i32 {
     let _ = reporter.send(&Report::Error(msg.to_string()));
     SKIFF_ERROR
 }
@@ -243,105 +251,5 @@ fn become_app(
     match File::from(go).read(&mut byte) {
         Ok(1) => Ok(prepared),
         _ => Err(Error::refused(format!("app {}: the pod did not start it", app.name))),
-    }
-}
-
-struct Running {
-    pid: Pid,
-    name: String,
-}
-
-/// The apps still running and what the exit policy has decided so far.
-struct Supervision {
-    running: Vec<Running>,
-    policy: ExitPolicy,
-    /// Between the policy's SIGTERM and SIGKILL.
-    stop_timeout: Duration,
-    /// The pod's status: the first app that failed on its own.
-    status: Option<i32>,
-    /// Set once the policy stopped the pod: when SIGKILL follows SIGTERM.
-    kill_at: Option<Instant>,
-    killed: bool,
-}
-
-impl Supervision {
-    fn new(running: Vec<Running>, m: &PodManifest) -> Supervision {
-        let (policy, stop_timeout) = (m.exit_policy, m.stop_timeout());
-        Supervision { running, policy, stop_timeout, status: None, kill_at: None, killed: false }
-    }
-
-    fn run(mut self, sfd: &SignalFd, reporter: &mut Reporter) -> i32 {
-        loop {
-            if self.running.is_empty() {
-                return self.status.unwrap_or(0);
-            }
-            let timeout = match self.kill_at {
-                Some(at) if !self.killed => {
-                    let ms = at.saturating_duration_since(Instant::now()).as_millis();
-                    PollTimeout::from(u16::try_from(ms).unwrap_or(u16::MAX))
-                }
-                _ => PollTimeout::NONE,
-            };
-            let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-            match nix::poll::poll(&mut fds, timeout) {
-                Ok(0) => {
-                    if self.kill_at.is_some_and(|at| Instant::now() >= at) {
-                        self.signal_all(Signal::SIGKILL);
-                        self.killed = true;
-                    }
-                    continue;
-                }
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return fail(reporter, &format!("poll: {e}")),
-            }
-            let sig = match sfd.read_signal() {
-                Ok(Some(info)) => info.ssi_signo as i32,
-                Ok(None) | Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return fail(reporter, &format!("reading signals: {e}")),
-            };
-            if sig == Signal::SIGCHLD as i32 {
-                self.reap(reporter);
-            } else if let Ok(s) = Signal::try_from(sig) {
-                self.signal_all(s);
-            }
-        }
-    }
-
-    fn signal_all(&self, sig: Signal) {
-        for r in &self.running {
-            let _ = kill(r.pid, sig);
-        }
-    }
-
-    fn stop_all(&mut self) {
-        if self.kill_at.is_none() {
-            self.kill_at = Some(Instant::now() + self.stop_timeout);
-            self.signal_all(Signal::SIGTERM);
-        }
-    }
-
-    /// Reaps every exited child; reports the apps' exits and applies the
-    /// exit policy.
-    fn reap(&mut self, reporter: &mut Reporter) {
-        loop {
-            let (pid, exit_code, signal) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => (pid, code, None),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, SIGNAL_BASE + sig as i32, Some(sig as i32)),
-                Ok(WaitStatus::StillAlive) | Err(_) => return,
-                Ok(_) => continue,
-            };
-            let Some(i) = self.running.iter().position(|r| r.pid == pid) else { continue };
-            let app = self.running.remove(i);
-            let _ = reporter.send(&Report::Exited { app: app.name, exit_code, signal });
-            if self.kill_at.is_some() {
-                continue; // stopped by the policy: not a failure of its own
-            }
-            if exit_code != 0 {
-                self.status.get_or_insert(exit_code);
-            }
-            if exit_code != 0 || self.policy == ExitPolicy::Any {
-                self.stop_all();
-            }
-        }
     }
 }

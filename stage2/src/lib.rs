@@ -13,4 +13,5 @@ pub mod identity;
 pub mod init;
 pub mod report;
 pub mod seccomp;
+mod supervision;
 pub mod terminal;

@@ -15,6 +15,8 @@ pub struct AppInfo {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub exited_at: Option<String>,
+    /// How many times its restart policy started it again.
+    pub restarts: u32,
 }
 
 /// One CNI network of a running pod.
@@ -91,6 +93,7 @@ impl PodInfo {
                             exit_code: exit.as_ref().map(|e| e.exit_code),
                             signal: exit.as_ref().and_then(|e| e.signal),
                             exited_at: exit.map(|e| e.exited_at),
+                            restarts: if exits { app_status::read_restarts(&path, &a.name) } else { 0 },
                         }
                     })
                     .collect()

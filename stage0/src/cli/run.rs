@@ -29,7 +29,7 @@ use crate::spec::PodSpec;
 use skiff_pods::abi::feature;
 use skiff_pods::cgroup::Resources;
 use skiff_pods::logfile::{LogConfig, LogDriver};
-use skiff_pods::manifest::{ExitPolicy, Net, PortMapping};
+use skiff_pods::manifest::{ExitPolicy, Net, PortMapping, RestartPolicy};
 
 #[derive(Args, Debug, Clone)]
 pub struct PodOptions {
@@ -100,6 +100,11 @@ pub struct PrepareOptions {
     /// [default: all].
     #[arg(long, value_name = "all|any", value_parser = ExitPolicy::parse)]
     exit_policy: Option<ExitPolicy>,
+    /// When an app is started again after it exits: never, on-failure or
+    /// always, after Kubernetes' back-off (10 s doubling to 5 min); restarts
+    /// are counted in `status` [default: never].
+    #[arg(long, value_name = "never|on-failure|always", value_parser = RestartPolicy::parse)]
+    restart_policy: Option<RestartPolicy>,
     /// Give the pod a user namespace of its own: its root is an
     /// unprivileged range of host ids, from skiff's pool (auto, the flag
     /// alone) or BASE:COUNT; no: the host's [default: the config file's,
@@ -163,6 +168,7 @@ struct PodWide {
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
     volume_files: Vec<prepare::VolumeFiles>,
+    restart_policy: RestartPolicy,
 }
 
 impl PodWide {
@@ -235,6 +241,11 @@ impl PodWide {
             labels: file.labels,
             annotations: file.annotations,
             volume_files: file.volume_files,
+            restart_policy: match (cli.restart_policy, &file.restart_policy) {
+                (Some(p), _) => p,
+                (None, Some(p)) => RestartPolicy::parse(p).map_err(|e| anyhow::anyhow!("in the pod manifest: {e}"))?,
+                (None, None) => RestartPolicy::Never,
+            },
             private_users: match (cli.private_users, file.private_users.as_deref(), config.private_users.as_deref()) {
                 (Some(p), _, _) => p,
                 (None, Some(p), _) => {
@@ -403,6 +414,12 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
     if !apps.is_empty() && apps.iter().all(|(_, o)| o.init) {
         bail!("every app of the pod is an --init app: a pod needs an app that runs after them");
     }
+    if !wide.restart_policy.is_never() {
+        flavor.require(feature::RESTART_POLICY, "--restart-policy")?;
+        if pod.interactive || pod.tty {
+            bail!("--restart-policy cannot restart an app on a terminal (-i/-t)");
+        }
+    }
     if wide.private_users != PrivateUsers::No {
         flavor.require(feature::USER_NAMESPACES, "--private-users")?;
     }
@@ -479,6 +496,7 @@ fn plan_pod(
         labels: wide.labels,
         annotations: wide.annotations,
         volume_files: wide.volume_files,
+        restart_policy: wide.restart_policy,
     };
     Ok((plan, wide.ports, addresses))
 }

@@ -31,6 +31,13 @@ pub fn to_spec(pod: &KubePod, sources: &Sources) -> Result<PodSpec> {
         hostname: spec.hostname.clone(),
         stop_timeout: spec.termination_grace_period_seconds.map(|s| format!("{}s", s.max(0))),
         volume_files,
+        restart_policy: match spec.restart_policy.as_deref() {
+            None => None,
+            Some("Never") => Some("never".into()),
+            Some("OnFailure") => Some("on-failure".into()),
+            Some("Always") => Some("always".into()),
+            Some(other) => bail!("{}.restartPolicy {other:?}: expected Always, OnFailure or Never", pod.spec_path),
+        },
         ..PodSpec::default()
     };
     if spec.host_network == Some(true) {

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use skiff_pods::abi::feature;
 use skiff_pods::id_ranges::Pool;
 use skiff_pods::logfile::LogConfig;
-use skiff_pods::manifest::{ExitPolicy, UserNamespace, MANIFEST_VERSION};
+use skiff_pods::manifest::{ExitPolicy, RestartPolicy, UserNamespace, MANIFEST_VERSION};
 use skiff_pods::{App, Pod, PodManifest, Store};
 
 use crate::image::catalog;
@@ -67,6 +67,8 @@ pub struct PodPlan {
     /// What pod volumes start with (Kubernetes' configMap and secret
     /// volumes).
     pub volume_files: Vec<prepare::VolumeFiles>,
+    /// Every app's; an init app's `always` is `on-failure` (it must end).
+    pub restart_policy: RestartPolicy,
 }
 
 /// The range of a pod's own user namespace.
@@ -173,6 +175,12 @@ fn manifest(
     user_namespace: Option<UserNamespace>,
 ) -> Result<PodManifest> {
     crate::pod::volume::assign_new_volumes(&mut apps).map_err(anyhow::Error::msg)?;
+    for app in &mut apps {
+        app.restart = match plan.restart_policy {
+            RestartPolicy::Always if app.init => RestartPolicy::OnFailure,
+            p => p,
+        };
+    }
     if let Some(m) = apps.iter().flat_map(|a| &a.mounts).find(|m| m.idmap && user_namespace.is_none()) {
         anyhow::bail!("--volume …:{}:idmap needs a pod with a user namespace of its own (--private-users)", m.target);
     }

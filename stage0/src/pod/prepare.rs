@@ -203,6 +203,8 @@ pub fn resolve_app(rec: &ImageRecord, image_name: &str, o: &AppOverrides, cx: &A
         resources: o.resources.clone(),
         oom_score_adj: o.oom_score_adj,
         init: o.init,
+        // The pod's, set with the others (`pod::plan`).
+        restart: Default::default(),
     })
 }
 

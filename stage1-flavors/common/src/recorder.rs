@@ -31,6 +31,9 @@ pub struct Recorder {
     to_start: usize,
     /// The pod's apps whose exit has not been reported (yet).
     running: Vec<String>,
+    /// How many times each app was started (more than once: restarted by
+    /// its restart policy).
+    starts: std::collections::HashMap<String, u32>,
     /// Told `READY=1` then (`NOTIFY_SOCKET`, unless the apps notify).
     pub notify: Option<Notifier>,
 }
@@ -108,6 +111,7 @@ impl Recorder {
             heard: false,
             to_start: apps.len(),
             running: apps,
+            starts: Default::default(),
             notify: None,
         }
     }
@@ -140,7 +144,18 @@ impl Recorder {
     fn record(&mut self, r: Report) {
         match r {
             Report::Error(msg) => eprintln!("skiff: {msg}"),
-            Report::Started { .. } => {
+            Report::Started { app, .. } => {
+                let starts = self.starts.entry(app.clone()).or_insert(0);
+                *starts += 1;
+                if *starts > 1 {
+                    if let Err(e) = app_status::write_restart_at(&self.lock, &app, *starts - 1) {
+                        eprintln!("skiff: cannot record the restart of app {app}: {e}");
+                    }
+                    if !self.running.contains(&app) {
+                        self.running.push(app);
+                    }
+                    return;
+                }
                 self.to_start = self.to_start.saturating_sub(1);
                 if self.to_start == 0 {
                     mark_ready(&self.lock, self.notify.as_ref());
