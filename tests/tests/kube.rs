@@ -175,7 +175,7 @@ fn wrong_files_are_refused_with_where_and_what() {
         ("kind: Pod\nspec:\n  containers: [\n  - name: x\n", ":4:"),
         ("kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 3, template: {spec: {containers: [{name: a, image: x}]}}}\n", "3 replicas"),
         ("kind: Pod\nspec: {containers: [{name: a, image: x, securityContext: {privileged: true}}]}\n", "privileged"),
-        ("kind: Pod\nspec: {containers: [{name: a, image: x, volumeMounts: [{name: c, mountPath: /c}]}], volumes: [{name: c, persistentVolumeClaim: {claimName: s}}]}\n", "persistentVolumeClaim volume"),
+        ("kind: Pod\nspec: {containers: [{name: a, image: x, volumeMounts: [{name: c, mountPath: /c}]}], volumes: [{name: c, nfs: {server: s, path: /}}]}\n", "cannot mount yet"),
     ];
     for (i, (yaml, want)) in cases.iter().enumerate() {
         let file = write(&s, &format!("bad{i}.yaml"), yaml);
@@ -249,4 +249,33 @@ fn init_containers_run_first_and_one_that_fails_fails_the_pod() {
     assert_eq!(apps[0]["exit_code"], 0);
     assert_eq!(apps[1]["exit_code"], 4);
     assert_eq!(apps[2]["exit_code"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_claim_is_a_named_volume_that_outlives_its_pod() {
+    let s = Skiff::new();
+    let yaml = |script: &str| {
+        format!(
+            "kind: Pod\nmetadata: {{name: db}}\nspec:\n  restartPolicy: Never\n  volumes: [{{name: data, persistentVolumeClaim: {{claimName: db-data}}}}]\n  containers:\n  - {{name: db, image: \"{}\", command: [/bin/sh, -c, \"{script}\"], volumeMounts: [{{name: data, mountPath: /var/lib/db}}, {{name: data, mountPath: /logs, subPath: logs}}]}}\n",
+            s.image
+        )
+    };
+    let file = write(&s, "db.yaml", &yaml("echo row1 >> /var/lib/db/table; echo started > /logs/log"));
+    s.ok(&["play", "kube", "--rm", &file]);
+    let file = write(&s, "db.yaml", &yaml("cat /var/lib/db/table /var/lib/db/logs/log; sleep 60"));
+    let mut pod = s.spawn(&["play", "kube", &file]);
+    s.ok(&["status", "--wait-ready=20s", "db"]);
+    s.wait_for("the app's output", || s.ok(&["logs", "db"]).lines().count() >= 2);
+    assert_eq!(s.ok(&["logs", "db"]), "row1\nstarted\n", "the data of the first pod, and its subPath");
+    let list: serde_json::Value = serde_json::from_str(&s.ok(&["volume", "list", "--format", "json"])).unwrap();
+    assert_eq!(list[0]["name"], "db-data");
+    assert_eq!(list[0]["pods"].as_array().map(Vec::len), Some(1), "{list}");
+    let o = s.output(&["volume", "rm", "db-data"]);
+    assert_eq!(o.status.code(), Some(125), "in use by a live pod");
+    assert!(stderr(&o).contains("in use by pod"), "{}", stderr(&o));
+    s.ok(&["stop", "db"]);
+    pod.wait().unwrap();
+    assert_eq!(s.ok(&["volume", "rm", "db-data"]), "db-data\n");
+    assert!(!s.dir.join("volumes/db-data").exists());
+    assert_eq!(s.ok(&["volume", "list", "--no-legend"]), "");
 }

@@ -18,6 +18,7 @@ mod run;
 mod run_options;
 mod status;
 mod stop;
+mod volume;
 
 use std::path::PathBuf;
 
@@ -97,6 +98,9 @@ enum Command {
     /// Manage stored images: list, inspect, rm, gc, export, build.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Manage the store's named volumes: list, rm.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Run pods described in other formats: Kubernetes YAML.
     #[command(subcommand)]
     Play(play::PlayCommand),
@@ -187,6 +191,7 @@ pub fn main() -> i32 {
         Command::Gc(a) => remove::gc(&ctx, a),
         Command::Image(c) => image::run(&ctx, c),
         Command::Play(c) => play::run(&ctx, c),
+        Command::Volume(c) => volume::run(&ctx, c),
         Command::Generate(c) => generate::run(&ctx, c),
         Command::Logs(a) => logs::run(&ctx, a),
         Command::Completion(a) => generate::completion(a),

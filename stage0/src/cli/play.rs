@@ -70,6 +70,6 @@ pub fn run(ctx: &Ctx, c: PlayCommand) -> Result<i32> {
     for field in &unhonoured {
         eprintln!("skiff: {origin}: not honoured: {field}");
     }
-    let spec = kube::to_spec::to_spec(&pod, &sources).with_context(|| origin.clone())?;
+    let spec = kube::to_spec::to_spec(&pod, &sources, &ctx.store).with_context(|| origin.clone())?;
     super::run::play(ctx, a.run, a.pod, a.image, (spec, origin), a.prepare)
 }

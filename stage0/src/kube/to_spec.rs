@@ -8,22 +8,26 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use k8s_openapi::api::core::v1::{Container, EnvVar, KeyToPath, PodSpec as KubeSpec, Volume};
 use serde_json::Value;
+use skiff_pods::Store;
 
 use super::documents::{KubePod, Sources};
 use super::quantity;
+use crate::pod::named_volume;
 use crate::pod::prepare::VolumeFiles;
 use crate::pod::security::DEFAULT_CAPS;
 use crate::spec::{AppSpec, PodSpec};
 
 /// `pod` (with the ConfigMaps and Secrets of its file) as a pod manifest
 /// file would say it. Refuses what cannot mean the same on skiff.
-pub fn to_spec(pod: &KubePod, sources: &Sources) -> Result<PodSpec> {
+/// A persistentVolumeClaim is the store's named volume of its claim's
+/// name (made if new, in `store`).
+pub fn to_spec(pod: &KubePod, sources: &Sources, store: &Store) -> Result<PodSpec> {
     let spec: KubeSpec = serde_json::from_value(pod.spec.clone()).map_err(|e| anyhow!("{}: {e}", pod.spec_path))?;
     let meta = Meta::of(&pod.metadata);
     if spec.containers.is_empty() {
         bail!("{}.containers: the pod has no containers", pod.spec_path);
     }
-    let (volumes, volume_files) = volumes(spec.volumes.as_deref().unwrap_or_default(), pod.spec_path, sources)?;
+    let (volumes, volume_files) = volumes(spec.volumes.as_deref().unwrap_or_default(), pod.spec_path, sources, store)?;
     let mut out = PodSpec {
         name: meta.name.clone(),
         labels: meta.labels.clone(),
@@ -125,21 +129,23 @@ impl Meta {
 
 /// A pod volume, as skiff mounts it.
 enum Source {
-    /// A host path (after its `type` was checked or made).
-    Host(String),
+    /// A host path (after its `type` was checked or made), and whether
+    /// every mount of it is read-only.
+    Host(String, bool),
     /// A volume of the pod's own (`emptyDir`).
     Pod(String),
     /// A volume of the pod's own made of a ConfigMap's or Secret's keys,
     /// mounted read-only.
     Filled(String),
-    /// One skiff cannot mount (yet): its kind.
-    Unsupported(&'static str),
+    /// One skiff cannot mount (yet).
+    Unsupported,
 }
 
 fn volumes(
     list: &[Volume],
     spec_path: &str,
     sources: &Sources,
+    store: &Store,
 ) -> Result<(BTreeMap<String, Source>, Vec<VolumeFiles>)> {
     let mut out = BTreeMap::new();
     let mut files = Vec::new();
@@ -156,7 +162,7 @@ fn volumes(
             };
         let source = if let Some(h) = &v.host_path {
             let kind = h.type_.as_deref().unwrap_or("");
-            Source::Host(host_path(&h.path, kind).with_context(|| format!("{at}.hostPath"))?)
+            Source::Host(host_path(&h.path, kind).with_context(|| format!("{at}.hostPath"))?, false)
         } else if v.empty_dir.is_some() {
             Source::Pod(v.name.clone())
         } else if let Some(c) = &v.config_map {
@@ -173,10 +179,12 @@ fn volumes(
             let name = c.secret_name.clone().with_context(|| format!("{at}.secret.secretName: missing"))?;
             files.push(filled("Secret", &sources.secrets, &name, c.items.as_deref(), c.default_mode, c.optional)?);
             Source::Filled(v.name.clone())
-        } else if v.persistent_volume_claim.is_some() {
-            Source::Unsupported("persistentVolumeClaim")
+        } else if let Some(c) = &v.persistent_volume_claim {
+            let path =
+                named_volume::ensure(store, &c.claim_name).with_context(|| format!("{at}.persistentVolumeClaim"))?;
+            Source::Host(path.display().to_string(), c.read_only == Some(true))
         } else {
-            Source::Unsupported("this kind of")
+            Source::Unsupported
         };
         if out.insert(v.name.clone(), source).is_some() {
             bail!("{at}: a second volume named {}", v.name);
@@ -217,6 +225,29 @@ fn key_files(
         }
     }
     Ok(VolumeFiles { volume: volume.to_string(), files })
+}
+
+/// `sub` of the host directory `dir`, made if missing (as the kubelet
+/// does); it may not climb out of `dir`.
+fn sub_path(dir: &str, sub: &str) -> Result<String> {
+    let rel = Path::new(sub);
+    if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+        bail!("{sub:?} must be a relative path inside the volume");
+    }
+    let path = Path::new(dir).join(rel);
+    if std::fs::symlink_metadata(&path).is_err() {
+        std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    let real = path.canonicalize().with_context(|| format!("{}", path.display()))?;
+    let base = Path::new(dir).canonicalize().with_context(|| dir.to_string())?;
+    if !real.starts_with(&base) {
+        bail!("{} leads out of the volume {dir}", path.display());
+    }
+    let s = real.display().to_string();
+    if s.contains([':', ',']) {
+        bail!("path {s:?}: skiff binds paths without ':' or ','");
+    }
+    Ok(s)
 }
 
 /// Checks (or makes) a hostPath as its `type` says; the path.
@@ -304,17 +335,28 @@ fn container(c: &Container, cx: &ContainerContext) -> Result<(AppSpec, Vec<Strin
     }
     for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
         let mut read_only = m.read_only == Some(true);
+        let sub = m.sub_path.as_deref().filter(|s| !s.is_empty());
         let source = match cx.volumes.get(&m.name) {
-            Some(Source::Host(p)) => p.clone(),
+            Some(Source::Host(p, ro)) => {
+                read_only |= *ro;
+                match sub {
+                    None => p.clone(),
+                    Some(sub) => sub_path(p, sub).with_context(|| format!("{at}.volumeMounts[{i}].subPath"))?,
+                }
+            }
+            Some(_) if sub.is_some() => {
+                bail!("{at}.volumeMounts[{i}].subPath: skiff takes a subPath of hostPath and persistentVolumeClaim volumes only, so far")
+            }
             Some(Source::Pod(name)) => name.clone(),
             // As Kubernetes mounts them.
             Some(Source::Filled(name)) => {
                 read_only = true;
                 name.clone()
             }
-            Some(Source::Unsupported(kind)) => {
-                bail!("{at}.volumeMounts[{i}]: volume {} is a {kind} volume, which skiff cannot mount yet", m.name)
-            }
+            Some(Source::Unsupported) => bail!(
+                "{at}.volumeMounts[{i}]: volume {} is of a kind skiff cannot mount yet (it mounts hostPath, emptyDir, configMap, secret and persistentVolumeClaim volumes)",
+                m.name
+            ),
             None => bail!("{at}.volumeMounts[{i}]: no volume named {}", m.name),
         };
         if m.mount_path.contains(':') {
@@ -490,8 +532,39 @@ mod tests {
     use super::*;
 
     fn spec_of(yaml: &str) -> Result<PodSpec> {
+        let store = tempfile::tempdir()?;
+        spec_in(yaml, &Store::new(store.path()))
+    }
+
+    fn spec_in(yaml: &str, store: &Store) -> Result<PodSpec> {
         let (pod, sources) = super::super::documents::read(yaml, "t")?;
-        to_spec(&pod, &sources)
+        to_spec(&pod, &sources, store)
+    }
+
+    #[test]
+    fn claims_are_named_volumes_and_subpaths_stay_inside() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        let host = d.path().join("host");
+        std::fs::create_dir(&host).unwrap();
+        std::os::unix::fs::symlink("/etc", host.join("out")).unwrap();
+        let yaml = |sub: &str| {
+            format!(
+                "kind: Pod\nspec:\n  volumes:\n  - {{name: data, persistentVolumeClaim: {{claimName: pg-data}}}}\n  - {{name: h, hostPath: {{path: {}}}}}\n  containers:\n  - {{name: a, image: i, volumeMounts: [{{name: data, mountPath: /d}}, {{name: h, mountPath: /s, subPath: {sub}}}]}}\n",
+                host.display()
+            )
+        };
+        let s = spec_in(&yaml("logs/app"), &store).unwrap();
+        let claim = d.path().join("volumes/pg-data");
+        assert!(claim.is_dir(), "made in the store");
+        assert_eq!(
+            s.apps[0].volumes,
+            [format!("{}:/d", claim.display()), format!("{}:/s", host.join("logs/app").display())]
+        );
+        for bad in ["../x", "/abs", "out"] {
+            let e = format!("{:#}", spec_in(&yaml(bad), &store).unwrap_err());
+            assert!(e.contains("subPath"), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -575,7 +648,7 @@ mod tests {
     fn what_cannot_mean_the_same_is_refused() {
         let cases = [
             ("containers: [{name: a, image: i, securityContext: {privileged: true}}]", "privileged"),
-            ("containers: [{name: a, image: i, volumeMounts: [{name: v, mountPath: /v}]}]\n  volumes: [{name: v, persistentVolumeClaim: {claimName: c}}]", "persistentVolumeClaim volume"),
+            ("containers: [{name: a, image: i, volumeMounts: [{name: v, mountPath: /v}]}]\n  volumes: [{name: v, nfs: {server: s, path: /}}]", "cannot mount yet"),
             ("containers: [{name: a, image: i}]\n  volumes: [{name: v, configMap: {name: c}}]", "no ConfigMap c"),
             ("containers: [{name: a, image: i}]\n  volumes: [{name: v, secret: {secretName: s, items: [{key: k, path: ../x}]}}]", "no Secret s"),
             ("containers: [{name: a, image: i, volumeMounts: [{name: nope, mountPath: /v}]}]", "no volume named nope"),

@@ -5,6 +5,7 @@ pub mod dns;
 pub mod flavor;
 pub mod gc;
 pub mod handoff;
+pub mod named_volume;
 pub mod network;
 pub mod plan;
 pub mod prepare;

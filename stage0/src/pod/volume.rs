@@ -64,7 +64,7 @@ pub fn parse(spec: &str) -> Result<Mount, String> {
     Ok(Mount { source, target: target.to_string(), read_only, idmap, new_volume })
 }
 
-fn valid_volume_name(s: &str) -> bool {
+pub(crate) fn valid_volume_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
