@@ -20,6 +20,13 @@ fn config(s: &Skiff, extra: &str) -> String {
     cfg.display().to_string()
 }
 
+/// `skiff --config CFG run --rm --private-users --net none IMAGE APP_ARGS…`.
+fn run_in_userns(s: &Skiff, cfg: &str, app_args: &[&str]) -> std::process::Output {
+    let mut args = vec!["--config", cfg, "run", "--rm", "--private-users", "--net", "none", &s.image];
+    args.extend_from_slice(app_args);
+    s.output(&args)
+}
+
 fn with_config<'a>(cfg: &'a str, args: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["--config", cfg];
     v.extend_from_slice(args);
@@ -170,24 +177,7 @@ fn host_paths_are_seen_as_the_pods_range_unless_idmapped() {
     std::fs::set_permissions(host.join("secret"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let h = host.display().to_string();
     let run = |opts: &str, script: &str| {
-        s.output(&with_config(
-            &cfg,
-            &[
-                "run",
-                "--rm",
-                "--private-users",
-                "--net",
-                "none",
-                &s.image,
-                "--volume",
-                &format!("{h}:/h{opts}"),
-                "--exec",
-                "/bin/sh",
-                "--",
-                "-c",
-                script,
-            ],
-        ))
+        run_in_userns(&s, &cfg, &["--volume", &format!("{h}:/h{opts}"), "--exec", "/bin/sh", "--", "-c", script])
     };
     // The host's root is nobody in the pod: its root-only file stays closed.
     let o = run("", "cat /h/secret");
@@ -202,28 +192,9 @@ fn host_paths_are_seen_as_the_pods_range_unless_idmapped() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "s3cret\n0\n");
     assert_eq!(std::fs::metadata(host.join("mapped")).unwrap().uid(), 0);
     // A new pod volume is the pod root's (or as asked, in the pod's ids).
-    let o = s.output(&with_config(
-        &cfg,
-        &[
-            "run",
-            "--rm",
-            "--private-users",
-            "--net",
-            "none",
-            &s.image,
-            "--volume",
-            "v:/v",
-            "--volume",
-            "w:/w:uid=1000",
-            "--exec",
-            "/bin/stat",
-            "--",
-            "-c",
-            "%u %g",
-            "/v",
-            "/w",
-        ],
-    ));
+    let stat =
+        ["--volume", "v:/v", "--volume", "w:/w:uid=1000", "--exec", "/bin/stat", "--", "-c", "%u %g", "/v", "/w"];
+    let o = run_in_userns(&s, &cfg, &stat);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "0 0\n1000 0\n", "{}", stderr(&o));
 }
 
