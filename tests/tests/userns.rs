@@ -250,7 +250,6 @@ fn what_cannot_be_done_is_refused_clearly_and_leaves_nothing() {
     fail(&["run", "--private-users=0:65536", &s.image], "--private-users");
     fail(&["run", "--private-users=many", &s.image], "--private-users \"many\"");
     fail(&["run", "--stage1", "fly", "--private-users", &s.image], "user-namespaces");
-    fail(&["run", "--stage1", "nspawn", "--private-users", &s.image], "user-namespaces");
     let tmp = s.tmp().display().to_string();
     fail(&["run", "--net", "none", &s.image, "--volume", &format!("{tmp}:/h:idmap")], "--private-users");
     // /proc cannot be idmapped: the mount is named, the pod ends, gc cleans.
@@ -295,4 +294,29 @@ fn a_pod_of_two_apps_keeps_its_limits_users_and_logs() {
     assert!(limit.is_err(), "removed with the pod");
     let upper = pod_dir(&s, &uuid).join("apps/b/upper/tmp/x");
     assert_eq!(std::fs::metadata(upper).unwrap().uid(), POOL_BASE + 65534);
+}
+
+#[test]
+fn the_nspawn_flavor_runs_them_on_no_network() {
+    let s = Skiff::new();
+    let cfg = config(&s, "");
+    let script = "id -u; cat /proc/self/uid_map; touch /by-root; stat -c '%u %g' /bin/busybox";
+    #[rustfmt::skip]
+    let o = s.output(&with_config(&cfg, &[
+        "run", "--stage1", "nspawn", "--net", "none", "--private-users", "--uuid-file-save", s.tmp().join("u").to_str().unwrap(),
+        &s.image, "--exec", "/bin/sh", "--", "-c", script,
+    ]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(out, ["0".to_string(), format!("0 {POOL_BASE} 65536"), "0 0".to_string()]);
+    let uuid = std::fs::read_to_string(s.tmp().join("u")).unwrap().trim().to_string();
+    let md = std::fs::metadata(pod_dir(&s, &uuid).join("apps/busybox/upper/by-root")).unwrap();
+    assert_eq!((md.uid(), md.gid()), (POOL_BASE, POOL_BASE));
+    let o = s
+        .output(&with_config(&cfg, &["run", "--stage1", "nspawn", "--private-users", &s.image, "--exec", "/bin/true"]));
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("only with --net none"), "{}", stderr(&o));
 }

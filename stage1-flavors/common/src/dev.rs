@@ -22,6 +22,11 @@ const LINKS: [(&str, &str); 5] = [
     ("stderr", "/proc/self/fd/2"),
 ];
 
+fn bind_node(node: &Path, name: &str) -> nix::Result<()> {
+    std::fs::File::create(node).map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    mount(Some(&Path::new("/dev").join(name)), node, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+}
+
 /// Expects umask 0 (the modes below are final). In a pod of its own user
 /// namespace (`userns`), what is made here is owned by the pod's root, and
 /// ptys by its `tty` group (5), as they are by the host's without one.
@@ -38,12 +43,18 @@ pub fn populate(dev: &Path, userns: Option<&UserNamespace>) -> Result<()> {
     .context("cannot mount /dev")?;
     for (name, major, minor) in NODES {
         let node = dev.join(name);
-        mknod(&node, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
-            .and_then(|()| match userns {
+        let made = match mknod(&node, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor)) {
+            Ok(()) => match userns {
                 Some(_) => nix::unistd::chown(&node, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))),
                 None => Ok(()),
-            })
-            .with_context(|| format!("cannot create /dev/{name}"))?;
+            },
+            // In a user namespace (the nspawn flavor's container with a
+            // user namespace of the pod's own) no device can be made: the
+            // one this process sees is bound instead.
+            Err(nix::errno::Errno::EPERM) => bind_node(&node, name),
+            Err(e) => Err(e),
+        };
+        made.with_context(|| format!("cannot create /dev/{name}"))?;
     }
     let pts = dev.join("pts");
     std::fs::create_dir(&pts).context("cannot create /dev/pts")?;

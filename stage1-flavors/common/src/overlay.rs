@@ -7,6 +7,8 @@ use nix::mount::{mount, MsFlags};
 use skiff_pods::{App, PodManifest};
 use skiff_rt::error::{Context, Error, Result};
 
+use crate::userns::PodUserns;
+
 /// overlayfs takes its options in one page; longer lists fail at mount.
 const MOUNT_DATA_MAX: usize = 4095;
 
@@ -25,12 +27,15 @@ const VOLATILE: &str = ",volatile";
 pub struct Overlay {
     app: String,
     layers_dir: PathBuf,
+    /// `apps/<name>` of the pod directory (its `upper` and `work`).
+    app_dir: PathBuf,
     data: String,
 }
 
 impl Overlay {
     pub fn for_app(manifest: &PodManifest, app: &App, pod_dir: &Path) -> Result<Overlay> {
-        let data = options(&app.rootfs.layers, &pod_dir.join("apps").join(&app.name)).map_err(|e| match e {
+        let app_dir = pod_dir.join("apps").join(&app.name);
+        let data = options(&app.rootfs.layers, &app_dir).map_err(|e| match e {
             OptionsError::NoLayers => format!("app {}: the image has no layers", app.name),
             OptionsError::Layer(l) => format!("pod {}: invalid layer name {l:?} in the manifest", manifest.uuid),
             OptionsError::TooLong => format!(
@@ -40,7 +45,7 @@ impl Overlay {
                 pod_dir.display()
             ),
         })?;
-        Ok(Overlay { app: app.name.clone(), layers_dir: app.rootfs.layers_dir.clone(), data })
+        Ok(Overlay { app: app.name.clone(), layers_dir: app.rootfs.layers_dir.clone(), app_dir, data })
     }
 
     /// Mounts the app's root on `target`; changes the working directory.
@@ -48,14 +53,26 @@ impl Overlay {
         self.mount_via(target, &self.layers_dir)
     }
 
-    /// The layer store the app's layers are in.
-    pub fn layers_dir(&self) -> &Path {
-        &self.layers_dir
+    /// [`Overlay::mount`] for a pod of its own user namespace `userns`
+    /// (docs/user-namespaces.md): the layer store seen through it, an
+    /// idmapped mount at `scratch/<app>` only while the overlay is made
+    /// (the overlay keeps its own references to its layers), and the upper
+    /// directory given to the pod's root, so what the pod writes has the
+    /// range's ids. Needs the host's root.
+    pub fn mount_idmapped(&self, target: &Path, scratch: &Path, userns: PodUserns) -> Result<()> {
+        let upper = self.app_dir.join("upper");
+        std::os::unix::fs::chown(&upper, Some(userns.ids.host_uid(0)), Some(userns.ids.host_gid(0)))
+            .with_context(|| format!("cannot give {} to the pod's root", upper.display()))?;
+        let layers = scratch.join(&self.app);
+        std::fs::create_dir_all(&layers).with_context(|| format!("cannot create {}", layers.display()))?;
+        crate::userns::idmapped_bind(&self.layers_dir, &layers, userns.fd)?;
+        let mounted = self.mount_via(target, &layers);
+        nix::mount::umount2(&layers, nix::mount::MntFlags::MNT_DETACH)
+            .context("cannot detach the idmapped layer store")?;
+        mounted
     }
 
-    /// [`Overlay::mount`] with the layer store seen at `layers_dir` (an
-    /// idmapped mount of it).
-    pub fn mount_via(&self, target: &Path, layers_dir: &Path) -> Result<()> {
+    fn mount_via(&self, target: &Path, layers_dir: &Path) -> Result<()> {
         std::env::set_current_dir(layers_dir)
             .with_context(|| format!("cannot enter the layer store {}", layers_dir.display()))?;
         let overlay = |data: &str| mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data));
@@ -137,7 +154,7 @@ mod tests {
     fn options_put_the_top_layer_first_and_are_volatile() {
         let data = options(&layers(&["sha256/base", "sha256/top"]), Path::new("/p/apps/a")).unwrap();
         assert_eq!(data, "lowerdir=sha256/top:sha256/base,upperdir=/p/apps/a/upper,workdir=/p/apps/a/work,volatile");
-        let o = Overlay { app: "a".into(), layers_dir: "/l".into(), data };
+        let o = Overlay { app: "a".into(), layers_dir: "/l".into(), app_dir: "/p/apps/a".into(), data };
         assert_eq!(
             o.without_volatile(),
             "lowerdir=sha256/top:sha256/base,upperdir=/p/apps/a/upper,workdir=/p/apps/a/work"

@@ -6,7 +6,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
 use skiff_pods::layout::STAGE1_DIR;
 use skiff_pods::manifest::Net;
@@ -52,15 +52,6 @@ impl Plan {
             .collect::<Result<_>>()?;
         let pod_root = pod_dir.join(STAGE1_DIR).join("root");
         std::fs::create_dir_all(&pod_root).with_context(|| format!("cannot create {}", pod_root.display()))?;
-        if let Some(ns) = &manifest.user_namespace {
-            // The root of each app's root filesystem is its upper
-            // directory's: the pod's root owns it.
-            for app in &manifest.apps {
-                let upper = pod_dir.join("apps").join(&app.name).join("upper");
-                std::os::unix::fs::chown(&upper, Some(ns.host_uid(0)), Some(ns.host_gid(0)))
-                    .with_context(|| format!("cannot give {} to the pod's root", upper.display()))?;
-            }
-        }
         Ok(Plan {
             pod_root,
             pod_dir: pod_dir.to_path_buf(),
@@ -136,19 +127,11 @@ pub fn enter(plan: &Plan, hostname: &str, netns: Option<OwnedFd>, userns: Option
 }
 
 fn mount_app(plan: &Plan, app: &AppPlan, rootfs: &Path, userns: Option<&OwnedFd>) -> Result<()> {
-    match userns {
+    let pod_userns = plan.user_namespace.as_ref().zip(userns).map(|(ids, fd)| PodUserns { ids, fd: fd.as_fd() });
+    match pod_userns {
         None => app.overlay.mount(rootfs)?,
-        Some(u) => {
-            // The layer store, idmapped, only while the overlay is made:
-            // the overlay keeps its own references to its layers.
-            let layers = plan.pod_root.join(".layers").join(&app.name);
-            std::fs::create_dir_all(&layers).with_context(|| format!("cannot create {}", layers.display()))?;
-            skiff_stage1::userns::idmapped_bind(app.overlay.layers_dir(), &layers, u.as_fd())?;
-            app.overlay.mount_via(rootfs, &layers)?;
-            umount2(&layers, MntFlags::MNT_DETACH).context("cannot detach the idmapped layer store")?;
-        }
+        Some(u) => app.overlay.mount_idmapped(rootfs, &plan.pod_root.join(".layers"), u)?,
     }
     apifs::mount(rootfs, plan.masked_paths, plan.user_namespace.as_ref())?;
-    let pod_userns = plan.user_namespace.as_ref().zip(userns).map(|(ids, fd)| PodUserns { ids, fd: fd.as_fd() });
     skiff_stage1::volumes::mount_all(rootfs, &plan.pod_dir, &app.mounts, pod_userns)
 }

@@ -24,17 +24,9 @@ impl Flavor for Nspawn {
         // which need systemd as PID 1) and a terminal of skiff's own.
         // nspawn's own LISTEN_FDS carries the report pipe to the init.
         // Nor readiness yet: the container's init reads the manifest from
-        // the pod directory, where the apps' relay is not. Nor a user
-        // namespace of the pod's own yet: the container's init makes /dev
-        // with mknod, which one forbids.
-        let lacks = [
-            feature::CGROUP_LIMITS,
-            feature::TERMINAL,
-            feature::SOCKET_ACTIVATION,
-            feature::NOTIFY,
-            feature::LOGS,
-            feature::USER_NAMESPACES,
-        ];
+        // the pod directory, where the apps' relay is not.
+        let lacks =
+            [feature::CGROUP_LIMITS, feature::TERMINAL, feature::SOCKET_ACTIVATION, feature::NOTIFY, feature::LOGS];
         let features: Vec<&str> = feature::ALL.into_iter().filter(|f| !lacks.contains(f)).collect();
         Description::new("nspawn", &features, "a systemd-nspawn container with skiff's init as PID 1")
     }

@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,7 @@ use skiff_stage1::network::Home;
 use skiff_stage1::overlay::Overlay;
 use skiff_stage1::recorder::{Recorder, ReportPipe};
 use skiff_stage1::supervise::{self, Source, Supervise, Token};
+use skiff_stage1::userns::PodUserns;
 use skiff_stage2::app_root::APPS_DIR;
 
 use crate::container;
@@ -57,6 +58,14 @@ fn find_nspawn() -> Result<PathBuf> {
 
 pub fn run(pod: RunPod, debug: bool) -> Result<i32> {
     let nspawn = find_nspawn()?;
+    // nspawn joins a given network namespace from inside the user namespace
+    // it makes, which has no rights over it; nor over the host's, where the
+    // container gets neither a sysfs of its own nor the apps' capabilities.
+    if pod.manifest.user_namespace.is_some() && pod.manifest.net != Net::None {
+        return Err(Error::refused(
+            "the nspawn flavor runs a pod with --private-users only with --net none (the ns flavor takes every network)",
+        ));
+    }
     skiff_stage1::fds::close_on_exec_all(0..0)?;
     let m = &pod.manifest;
     let overlays = m.apps.iter().map(|a| Overlay::for_app(m, a, &pod.dir)).collect::<Result<Vec<_>, _>>()?;
@@ -68,7 +77,11 @@ pub fn run(pod: RunPod, debug: bool) -> Result<i32> {
     // the flavor makes its own; detached (back in the host's) however the
     // run ends.
     let network = skiff_stage1::network::attach(m, &pod.dir, &pod.lock, Home::Mount, None)?.map(|(n, _fd)| n);
-    build_root(m, &overlays, &root, &pod.dir)?;
+    // nspawn makes the pod's user namespace (--private-users); one with the
+    // same maps, made here, idmaps the image's layers for it.
+    let userns =
+        m.user_namespace.as_ref().map(|ns| skiff_stage1::userns::create(ns, false).map(|(u, _)| u)).transpose()?;
+    build_root(m, &overlays, &root, &pod.dir, userns.as_ref())?;
     let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let mut cmd = nspawn_command(&nspawn, m, &pod.dir, &root, debug);
     let report_fd = report_w.as_raw_fd();
@@ -132,6 +145,12 @@ fn nspawn_command(nspawn: &Path, m: &PodManifest, pod_dir: &Path, root: &Path, d
     cmd.args(["--register=no", "--keep-unit", "--console=pipe", "--resolv-conf=off", "--timezone=off"]);
     cmd.args(["--link-journal=no", "--kill-signal=SIGTERM"]);
     cmd.arg(format!("--machine={}", machine(&m.uuid)));
+    if let Some(ns) = &m.user_namespace {
+        // Its files already have the range's ids (idmapped layers, upper
+        // directories given to the pod's root): nspawn chowns nothing.
+        cmd.arg(format!("--private-users={}:{}", ns.uid_base, ns.count));
+        cmd.arg("--private-users-ownership=off");
+    }
     cmd.arg(format!("--hostname={}", m.hostname));
     match m.net {
         // A network namespace with only lo, which nspawn brings up.
@@ -178,11 +197,19 @@ fn bind(src: &Path, target: &Path, read_only: bool) -> Result<()> {
     Ok(())
 }
 
-fn build_root(m: &PodManifest, overlays: &[Overlay], root: &Path, pod_dir: &Path) -> Result<()> {
+fn build_root(
+    m: &PodManifest,
+    overlays: &[Overlay],
+    root: &Path,
+    pod_dir: &Path,
+    userns: Option<&std::os::fd::OwnedFd>,
+) -> Result<()> {
     nix::sched::unshare(CloneFlags::CLONE_NEWNS).context("cannot create a mount namespace")?;
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
         .context("cannot make / a slave mount")?;
-    mount(Some("tmpfs"), root, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755,size=1m"))
+    let owner = m.user_namespace.map_or(String::new(), |ns| format!(",uid={},gid={}", ns.host_uid(0), ns.host_gid(0)));
+    let options = format!("mode=0755,size=1m{owner}");
+    mount(Some("tmpfs"), root, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(options.as_str()))
         .context("cannot mount the container's root")?;
     let mkdir = |p: &Path| std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()));
     // nspawn removes its mount-propagation directory at the end only from
@@ -210,8 +237,12 @@ fn build_root(m: &PodManifest, overlays: &[Overlay], root: &Path, pod_dir: &Path
     for (app, overlay) in m.apps.iter().zip(overlays) {
         let app_root = root.join(APPS_DIR).join(&app.name);
         mkdir(&app_root)?;
-        overlay.mount(&app_root)?;
-        skiff_stage1::volumes::mount_all(&app_root, pod_dir, &app.mounts, None)?;
+        let pod_userns = m.user_namespace.as_ref().zip(userns).map(|(ids, fd)| PodUserns { ids, fd: fd.as_fd() });
+        match pod_userns {
+            None => overlay.mount(&app_root)?,
+            Some(u) => overlay.mount_idmapped(&app_root, &root.join(".layers"), u)?,
+        }
+        skiff_stage1::volumes::mount_all(&app_root, pod_dir, &app.mounts, pod_userns)?;
     }
     Ok(())
 }
