@@ -82,10 +82,13 @@ pub mod feature {
     /// Apps' `restart` policies: started again after they exit, with
     /// Kubernetes' back-off, their restarts counted in `apps/<name>/restarts`.
     pub const RESTART_POLICY: &str = "restart-policy";
+    /// Pod volumes whose `new_volume.tmpfs` says so are a tmpfs, made
+    /// before their first mount and shared by every app that mounts them.
+    pub const MEMORY_VOLUMES: &str = "memory-volumes";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 24] = [
+    pub const ALL: [&str; 25] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
@@ -110,6 +113,7 @@ pub mod feature {
         USER_NAMESPACES,
         INIT_APPS,
         RESTART_POLICY,
+        MEMORY_VOLUMES,
     ];
 }
 

@@ -315,6 +315,21 @@ pub struct NewVolume {
     /// Permission bits, at most 0o7777.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<u32>,
+    /// In memory: a tmpfs, shared by the apps that mount the volume, gone
+    /// with the pod (Kubernetes' `emptyDir.medium: Memory`). Asks for the
+    /// `memory-volumes` feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<Tmpfs>,
+}
+
+/// A pod volume's tmpfs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tmpfs {
+    /// Its size limit in bytes (absent: the kernel's default, half the
+    /// memory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }
 
 /// How an app is confined, resolved by stage0 (docs/manifest.md).

@@ -279,3 +279,22 @@ fn a_claim_is_a_named_volume_that_outlives_its_pod() {
     assert!(!s.dir.join("volumes/db-data").exists());
     assert_eq!(s.ok(&["volume", "list", "--no-legend"]), "");
 }
+
+#[test]
+fn a_memory_emptydir_is_one_tmpfs_shared_by_the_containers() {
+    let s = Skiff::new();
+    let yaml = format!(
+        "kind: Pod\nmetadata: {{name: mem}}\nspec:\n  restartPolicy: Never\n  volumes: [{{name: scratch, emptyDir: {{medium: Memory, sizeLimit: 8Mi}}}}]\n  initContainers:\n  - {{name: fill, image: \"{img}\", command: [/bin/sh, -c, \"echo shared > /s/x\"], volumeMounts: [{{name: scratch, mountPath: /s}}]}}\n  containers:\n  - {{name: read, image: \"{img}\", command: [/bin/sh, -c, \"cat /s/x; grep ' /s ' /proc/mounts | cut -d' ' -f3,4\"], volumeMounts: [{{name: scratch, mountPath: /s}}]}}\n",
+        img = s.image
+    );
+    let file = write(&s, "mem.yaml", &yaml);
+    let o = s.output(&["play", "kube", &file]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "shared", "{out}");
+    assert!(lines[1].starts_with("tmpfs ") && lines[1].contains("size=8192k"), "{out}");
+    let uuid = s.status_json("mem")["uuid"].as_str().unwrap().to_string();
+    let dir = s.dir.join("pods/run").join(&uuid).join("volumes/scratch");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing of it on disk");
+}

@@ -229,3 +229,26 @@ fn a_new_pod_volume_takes_the_owner_and_mode_of_the_image_directory() {
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("volume d is given uid=1 and uid=2"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_tmpfs_volume_is_shared_in_memory_and_leaves_nothing_on_disk() {
+    let s = Skiff::new();
+    for flavor in ["ns", "nspawn"] {
+        #[rustfmt::skip]
+        let o = s.output(&[
+            "run", "--stage1", flavor, "--net", "none", "--uuid-file-save", s.tmp().join("u").to_str().unwrap(),
+            &s.image, "--app-name", "reader", "--volume", "ram:/r:tmpfs,size=4M", "--exec", "/bin/sh", "--", "-c",
+            "cat /r/x; grep ' /r ' /proc/mounts | cut -d' ' -f3,4",
+            "---", &s.image, "--app-name", "writer", "--init", "--volume", "ram:/w", "--exec", "/bin/sh", "--", "-c", "echo in-memory > /w/x",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{flavor}: {}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(out.starts_with("in-memory\ntmpfs ") && out.contains("size=4096k"), "{flavor}: {out}");
+        let uuid = std::fs::read_to_string(s.tmp().join("u")).unwrap().trim().to_string();
+        let dir = s.dir.join("pods/run").join(&uuid).join("volumes/ram");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "{flavor}");
+    }
+    let o = s.output(&["run", "--stage1", "fly", &s.image, "--volume", "ram:/r:tmpfs", "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("memory-volumes"), "{}", stderr(&o));
+}

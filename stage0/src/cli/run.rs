@@ -433,6 +433,11 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
             (!o.mounts.is_empty(), feature::VOLUMES, "--volume"),
             (o.oom_score_adj.is_some(), feature::OOM_SCORE_ADJ, "--oom-score-adj"),
             (o.init, feature::INIT_APPS, "--init"),
+            (
+                o.mounts.iter().any(|m| m.new_volume.is_some_and(|v| v.tmpfs.is_some())),
+                feature::MEMORY_VOLUMES,
+                "--volume …:tmpfs",
+            ),
         ];
         for (asked, feature, option) in asks {
             if asked {

@@ -53,6 +53,8 @@ const POD_SPEC: &[&str] = &[
     "volumes[].hostPath.path",
     "volumes[].hostPath.type",
     "volumes[].emptyDir{}",
+    "volumes[].emptyDir.medium",
+    "volumes[].emptyDir.sizeLimit",
     "volumes[].configMap.name",
     "volumes[].configMap.items",
     "volumes[].configMap.defaultMode",
@@ -206,7 +208,6 @@ mod tests {
                 "spec.containers[0].livenessProbe",
                 "spec.containers[1].resources.limits.hugepages-2Mi",
                 "spec.nodeSelector",
-                "spec.volumes[0].emptyDir.medium"
             ]
         );
     }

@@ -134,6 +134,8 @@ enum Source {
     Host(String, bool),
     /// A volume of the pod's own (`emptyDir`).
     Pod(String),
+    /// A volume of the pod's own in memory (a tmpfs), of this size.
+    Memory(String, Option<u64>),
     /// A volume of the pod's own made of a ConfigMap's or Secret's keys,
     /// mounted read-only.
     Filled(String),
@@ -163,8 +165,19 @@ fn volumes(
         let source = if let Some(h) = &v.host_path {
             let kind = h.type_.as_deref().unwrap_or("");
             Source::Host(host_path(&h.path, kind).with_context(|| format!("{at}.hostPath"))?, false)
-        } else if v.empty_dir.is_some() {
-            Source::Pod(v.name.clone())
+        } else if let Some(e) = &v.empty_dir {
+            match (e.medium.as_deref().unwrap_or(""), &e.size_limit) {
+                ("", None) => Source::Pod(v.name.clone()),
+                ("Memory", None) => Source::Memory(v.name.clone(), None),
+                ("Memory", Some(q)) => {
+                    let size = quantity::bytes(&q.0).map_err(|e| anyhow!("{at}.emptyDir.sizeLimit: {e}"))?;
+                    Source::Memory(v.name.clone(), Some(size))
+                }
+                ("", Some(_)) => {
+                    bail!("{at}.emptyDir.sizeLimit: skiff cannot limit a volume on disk (medium: Memory can)")
+                }
+                (other, _) => bail!("{at}.emptyDir.medium {other:?}: expected Memory or nothing"),
+            }
         } else if let Some(c) = &v.config_map {
             files.push(filled(
                 "ConfigMap",
@@ -335,6 +348,7 @@ fn container(c: &Container, cx: &ContainerContext) -> Result<(AppSpec, Vec<Strin
     }
     for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
         let mut read_only = m.read_only == Some(true);
+        let mut opts: Vec<String> = Vec::new();
         let sub = m.sub_path.as_deref().filter(|s| !s.is_empty());
         let source = match cx.volumes.get(&m.name) {
             Some(Source::Host(p, ro)) => {
@@ -348,6 +362,11 @@ fn container(c: &Container, cx: &ContainerContext) -> Result<(AppSpec, Vec<Strin
                 bail!("{at}.volumeMounts[{i}].subPath: skiff takes a subPath of hostPath and persistentVolumeClaim volumes only, so far")
             }
             Some(Source::Pod(name)) => name.clone(),
+            Some(Source::Memory(name, size)) => {
+                opts.push("tmpfs".to_string());
+                opts.extend(size.map(|s| format!("size={s}")));
+                name.clone()
+            }
             // As Kubernetes mounts them.
             Some(Source::Filled(name)) => {
                 read_only = true;
@@ -362,8 +381,11 @@ fn container(c: &Container, cx: &ContainerContext) -> Result<(AppSpec, Vec<Strin
         if m.mount_path.contains(':') {
             bail!("{at}.volumeMounts[{i}].mountPath {:?}: skiff mounts paths without ':'", m.mount_path);
         }
-        let ro = if read_only { ":ro" } else { "" };
-        app.volumes.push(format!("{source}:{}{ro}", m.mount_path));
+        if read_only {
+            opts.push("ro".to_string());
+        }
+        let opts = if opts.is_empty() { String::new() } else { format!(":{}", opts.join(",")) };
+        app.volumes.push(format!("{source}:{}{opts}", m.mount_path));
     }
     let mut ports = Vec::new();
     for (i, p) in c.ports.iter().flatten().enumerate() {
@@ -642,6 +664,14 @@ mod tests {
         );
         let e = spec_of("kind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n---\nkind: Pod\nspec:\n  volumes: [{name: v, configMap: {name: c, items: [{key: k, path: ../../etc/passwd}]}}]\n  containers: [{name: a, image: i}]\n");
         assert!(format!("{:#}", e.err().unwrap()).contains("must stay inside the volume"));
+    }
+
+    #[test]
+    fn memory_volumes_are_tmpfs_pod_volumes() {
+        let s = spec_of("kind: Pod\nspec:\n  volumes: [{name: m, emptyDir: {medium: Memory, sizeLimit: 16Mi}}, {name: m2, emptyDir: {medium: Memory}}]\n  containers: [{name: a, image: i, volumeMounts: [{name: m, mountPath: /m, readOnly: true}, {name: m2, mountPath: /n}]}]\n").unwrap();
+        assert_eq!(s.apps[0].volumes, ["m:/m:tmpfs,size=16777216,ro", "m2:/n:tmpfs"]);
+        let e = spec_of("kind: Pod\nspec:\n  volumes: [{name: d, emptyDir: {sizeLimit: 1Gi}}]\n  containers: [{name: a, image: i}]\n").unwrap_err();
+        assert!(format!("{e:#}").contains("cannot limit a volume on disk"), "{e:#}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `--volume`: parsing one, and deciding which mount of a pod volume gives
 //! the new volume its owner and mode (docs/manifest.md `new_volume`).
 
-use skiff_pods::manifest::{Mount, MountSource, NewVolume};
+use skiff_pods::manifest::{Mount, MountSource, NewVolume, Tmpfs};
 use skiff_pods::App;
 
 /// Parses `--volume SOURCE:TARGET[:OPTIONS]`: SOURCE is an absolute host
@@ -35,6 +35,19 @@ pub fn parse(spec: &str) -> Result<Mount, String> {
         match opt.split_once('=') {
             None if opt == "ro" => read_only = true,
             None if opt == "rw" => read_only = false,
+            None if opt == "tmpfs" => {
+                if matches!(source, MountSource::Host(_)) {
+                    return Err(bad("tmpfs applies to pod volumes, not to host paths"));
+                }
+                owner.tmpfs.get_or_insert_with(Tmpfs::default);
+            }
+            Some(("size", value)) => {
+                if matches!(source, MountSource::Host(_)) {
+                    return Err(bad("size= applies to tmpfs pod volumes"));
+                }
+                let size = super::resources::parse_size(value, "size=").map_err(|e| bad(&e))?;
+                owner.tmpfs = Some(Tmpfs { size: Some(size) });
+            }
             None if opt == "idmap" => {
                 if matches!(source, MountSource::Volume(_)) {
                     return Err(bad("idmap applies to host paths, not to pod volumes"));
@@ -55,7 +68,7 @@ pub fn parse(spec: &str) -> Result<Mount, String> {
             }
             _ => {
                 return Err(bad(&format!(
-                    "unknown option {opt:?} (expected ro, rw, idmap, uid=N, gid=N or mode=OCTAL)"
+                    "unknown option {opt:?} (expected ro, rw, idmap, tmpfs, size=SIZE, uid=N, gid=N or mode=OCTAL)"
                 )))
             }
         }
@@ -88,6 +101,13 @@ pub fn assign_new_volumes(apps: &mut [App]) -> Result<(), String> {
                     ("gid", &mut merged.gid, asked.gid, false),
                     ("mode", &mut merged.mode, asked.mode, true),
                 ];
+                match (merged.tmpfs, asked.tmpfs) {
+                    (Some(a), Some(b)) if a != b => {
+                        return Err(format!("volume {name} is given two tmpfs sizes: give it once"));
+                    }
+                    (None, Some(b)) => merged.tmpfs = Some(b),
+                    _ => {}
+                }
                 for (key, have, want, octal) in fields {
                     match (*have, want) {
                         (Some(a), Some(b)) if a != b => {
@@ -129,8 +149,14 @@ mod tests {
         assert!(parse("/tmp:/t:idmap,ro").unwrap().idmap);
         assert!(!parse("/tmp:/t").unwrap().idmap);
         assert!(parse("v:/t:idmap").unwrap_err().contains("idmap applies to host paths"));
+        let t = parse("v:/t:tmpfs,size=64M").unwrap().new_volume.and_then(|v| v.tmpfs);
+        assert_eq!(t, Some(Tmpfs { size: Some(64 << 20) }));
+        assert_eq!(parse("v:/t:tmpfs").unwrap().new_volume.and_then(|v| v.tmpfs), Some(Tmpfs::default()));
+        assert!(parse("/tmp:/t:tmpfs").unwrap_err().contains("tmpfs applies to pod volumes"));
+        assert!(parse("/tmp:/t:size=1M").unwrap_err().contains("size= applies"));
+        assert!(parse("v:/t:size=lots").is_err());
         let v = parse("pg:/var/lib/pg:uid=999,gid=998,mode=0700,ro").unwrap();
-        assert_eq!(v.new_volume, Some(NewVolume { uid: Some(999), gid: Some(998), mode: Some(0o700) }));
+        assert_eq!(v.new_volume, Some(NewVolume { uid: Some(999), gid: Some(998), mode: Some(0o700), tmpfs: None }));
         assert!(v.read_only);
         assert_eq!(parse("pg:/x:mode=1777").unwrap().new_volume.and_then(|n| n.mode), Some(0o1777));
         assert_eq!(parse("pg:/x:rw").unwrap().new_volume, None);
@@ -171,7 +197,7 @@ mod tests {
         assign_new_volumes(&mut apps).unwrap();
         let got: Vec<Vec<Option<NewVolume>>> =
             apps.iter().map(|a| a.mounts.iter().map(|m| m.new_volume).collect()).collect();
-        let nv = |uid, gid, mode| Some(NewVolume { uid, gid, mode });
+        let nv = |uid, gid, mode| Some(NewVolume { uid, gid, mode, tmpfs: None });
         assert_eq!(
             got,
             vec![

@@ -44,6 +44,14 @@ fn make_new_volume(
         Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => None,
         Err(e) => return Err(e).with_context(|| format!("volume target {target}")),
     };
+    if let Some(t) = asked.tmpfs {
+        // Mounted where the volume is, in the pod's own mount namespace:
+        // every app that mounts the volume binds this tmpfs.
+        let size = t.size.map_or(String::new(), |s| format!(",size={s}"));
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        mount(Some("tmpfs"), volume, Some("tmpfs"), flags, Some(format!("mode=0755{size}").as_str()))
+            .with_context(|| format!("cannot mount a tmpfs on volume {}", volume.display()))?;
+    }
     let uid = asked.uid.or(image.map(|st| st.st_uid)).or(owner.map(|o| o.0));
     let gid = asked.gid.or(image.map(|st| st.st_gid)).or(owner.map(|o| o.1));
     let mode = asked.mode.or(image.map(|st| st.st_mode & 0o7777));
