@@ -85,10 +85,12 @@ pub mod feature {
     /// Pod volumes whose `new_volume.tmpfs` says so are a tmpfs, made
     /// before their first mount and shared by every app that mounts them.
     pub const MEMORY_VOLUMES: &str = "memory-volumes";
+    /// An app's `groups_add`: supplementary groups beyond /etc/group's.
+    pub const SUPPLEMENTARY_GROUPS: &str = "supplementary-groups";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 25] = [
+    pub const ALL: [&str; 26] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
@@ -114,6 +116,7 @@ pub mod feature {
         INIT_APPS,
         RESTART_POLICY,
         MEMORY_VOLUMES,
+        SUPPLEMENTARY_GROUPS,
     ];
 }
 

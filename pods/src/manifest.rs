@@ -208,6 +208,11 @@ pub struct App {
     pub user: String,
     /// Group name or number; default: the user's primary group, or 0.
     pub group: Option<String>,
+    /// More supplementary groups (names or numbers, resolved as `group`)
+    /// beside those /etc/group gives the user. Asks for the
+    /// `supplementary-groups` feature.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups_add: Vec<String>,
     #[serde(default)]
     pub isolation: Isolation,
     /// Volumes mounted into the app's root, in order.
@@ -519,6 +524,7 @@ mod tests {
                 working_dir: "/".into(),
                 user: "0".into(),
                 group: None,
+                groups_add: Vec::new(),
                 isolation: Isolation::default(),
                 mounts: vec![Mount {
                     source: MountSource::Volume("data".into()),

@@ -12,6 +12,7 @@ pub fn test_app(name: &str) -> crate::App {
         working_dir: "/".into(),
         user: "0".into(),
         group: None,
+        groups_add: Vec::new(),
         isolation: Default::default(),
         mounts: Vec::new(),
         resources: Default::default(),

@@ -103,6 +103,9 @@ pub struct AppSpec {
     pub no_new_privileges: Option<bool>,
     #[serde(default)]
     pub readonly_rootfs: bool,
+    /// As `--group-add`.
+    #[serde(default)]
+    pub groups_add: Vec<String>,
     /// As `--init`: runs to its end before the pod's other apps start.
     #[serde(default)]
     pub init: bool,

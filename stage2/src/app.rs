@@ -48,7 +48,7 @@ impl Prepared {
     /// Runs inside the pod (the account files read are the app's own).
     /// `seccomp` is the app's filter, compiled (see [`seccomp::compile_all`]).
     pub fn new(app: &App, seccomp: Option<seccomp::Compiled>) -> Result<Prepared> {
-        let id = identity::resolve(Path::new("/"), &app.user, app.group.as_deref())
+        let id = identity::resolve(Path::new("/"), &app.user, app.group.as_deref(), &app.groups_add)
             .with_context(|| format!("app {}", app.name))?;
         let mut env = app.env.clone();
         if !env.iter().any(|e| e.starts_with("HOME=")) {

@@ -66,8 +66,9 @@ fn groups(text: &str) -> Vec<Group> {
 }
 
 /// Resolves `user` (name or number) and `group` (name or number; default:
-/// the user's primary group, or 0) against the account files under `root`.
-pub fn resolve(root: &Path, user: &str, group: Option<&str>) -> Result<Identity> {
+/// the user's primary group, or 0) against the account files under `root`;
+/// `add` (names or numbers) joins the supplementary groups.
+pub fn resolve(root: &Path, user: &str, group: Option<&str>, add: &[String]) -> Result<Identity> {
     let users = passwd(&read(&root.join("etc/passwd")));
     let all_groups = groups(&read(&root.join("etc/group")));
     let entry = match user.parse::<u32>() {
@@ -80,15 +81,16 @@ pub fn resolve(root: &Path, user: &str, group: Option<&str>) -> Result<Identity>
         ),
     };
     let uid = entry.map_or_else(|| user.parse::<u32>().unwrap_or(0), |p| p.uid);
+    let gid_of = |g: &str| match g.parse::<u32>() {
+        Ok(n) => Ok(n),
+        Err(_) => all_groups
+            .iter()
+            .find(|x| x.name == g)
+            .map(|x| x.gid)
+            .ok_or_else(|| format!("group {g:?} is not in the image's /etc/group")),
+    };
     let gid = match group {
-        Some(g) => match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => all_groups
-                .iter()
-                .find(|x| x.name == g)
-                .map(|x| x.gid)
-                .ok_or_else(|| format!("group {g:?} is not in the image's /etc/group"))?,
-        },
+        Some(g) => gid_of(g)?,
         None => entry.map_or(0, |p| p.gid),
     };
     let mut gids = vec![gid];
@@ -97,6 +99,12 @@ pub fn resolve(root: &Path, user: &str, group: Option<&str>) -> Result<Identity>
             if !gids.contains(&g.gid) {
                 gids.push(g.gid);
             }
+        }
+    }
+    for g in add {
+        let n = gid_of(g)?;
+        if !gids.contains(&n) {
+            gids.push(n);
         }
     }
     let home = entry.map(|p| p.home.clone()).filter(|h| h.starts_with('/')).unwrap_or_else(|| "/".into());
@@ -123,22 +131,25 @@ mod tests {
     #[test]
     fn names_numbers_groups_and_home() {
         let d = root();
-        let id = resolve(d.path(), "web", None).unwrap();
+        let id = resolve(d.path(), "web", None, &[]).unwrap();
         assert_eq!(id, Identity { uid: 1000, gid: 1000, groups: vec![1000, 10, 29], home: "/srv/web".into() });
-        let id = resolve(d.path(), "1000", Some("wheel")).unwrap();
+        let add = ["audio".to_string(), "4000".to_string()];
+        assert_eq!(resolve(d.path(), "0", None, &add).unwrap().groups, [0, 29, 4000]);
+        assert!(resolve(d.path(), "0", None, &["video".to_string()]).unwrap_err().to_string().contains("video"));
+        let id = resolve(d.path(), "1000", Some("wheel"), &[]).unwrap();
         assert_eq!((id.uid, id.gid, id.groups[0]), (1000, 10, 10));
-        let id = resolve(d.path(), "4242", None).unwrap();
+        let id = resolve(d.path(), "4242", None, &[]).unwrap();
         assert_eq!(id, Identity { uid: 4242, gid: 0, groups: vec![0], home: "/".into() }, "unknown numbers are fine");
-        assert_eq!(resolve(d.path(), "0", None).unwrap().home, "/root");
+        assert_eq!(resolve(d.path(), "0", None, &[]).unwrap().home, "/root");
     }
 
     #[test]
     fn unknown_names_are_errors() {
         let d = root();
-        assert!(resolve(d.path(), "nobody", None).unwrap_err().to_string().contains("nobody"));
-        assert!(resolve(d.path(), "web", Some("staff")).unwrap_err().to_string().contains("staff"));
+        assert!(resolve(d.path(), "nobody", None, &[]).unwrap_err().to_string().contains("nobody"));
+        assert!(resolve(d.path(), "web", Some("staff"), &[]).unwrap_err().to_string().contains("staff"));
         let empty = tempfile::tempdir().unwrap();
-        assert!(resolve(empty.path(), "web", None).is_err());
-        assert_eq!(resolve(empty.path(), "7", Some("8")).unwrap().gid, 8);
+        assert!(resolve(empty.path(), "web", None, &[]).is_err());
+        assert_eq!(resolve(empty.path(), "7", Some("8"), &[]).unwrap().gid, 8);
     }
 }

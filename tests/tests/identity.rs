@@ -171,3 +171,23 @@ fn etc_files() {
     let o = s.output(&["run", "--dns", "not-an-ip", &img]);
     assert_eq!(o.status.code(), Some(125));
 }
+
+#[test]
+fn group_add_gives_more_supplementary_groups() {
+    let s = Skiff::new();
+    for flavor in ["ns", "fly", "nspawn"] {
+        #[rustfmt::skip]
+        let out = s.ok(&[
+            "run", "--rm", "--stage1", flavor, "--net", if flavor == "fly" { "host" } else { "none" },
+            &s.image, "--user", "65534", "--group-add", "4000", "--group-add", "root", "--exec", "id", "--", "-G",
+        ]);
+        // (The kernel keeps the supplementary groups sorted.)
+        let mut groups: Vec<u32> = out.split_whitespace().map(|g| g.parse().unwrap()).collect();
+        assert_eq!(groups.remove(0), 65534, "{flavor}: the primary group first");
+        groups.sort();
+        assert_eq!(groups, [0, 4000], "{flavor}");
+    }
+    let o = s.output(&["run", "--rm", "--net", "none", &s.image, "--group-add", "nosuchgroup", "--exec", "/bin/true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(skiff_tests::stderr(&o).contains("nosuchgroup"), "{}", skiff_tests::stderr(&o));
+}

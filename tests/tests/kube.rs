@@ -196,7 +196,7 @@ fn a_generated_pod_plays_back_the_same() {
     #[rustfmt::skip]
     s.ok(&[
         "prepare", "--name", "orig", "--net", "none", "--hostname", "box", "--hosts-entry", "192.0.2.1=db", "--stop-timeout", "7s",
-        &s.image, "--app-name", "main", "--memory", "64M", "--cpu", "500m", "--user", "1000:1000", "--readonly-rootfs",
+        &s.image, "--app-name", "main", "--memory", "64M", "--cpu", "500m", "--user", "1000:1000", "--group-add", "4000", "--readonly-rootfs",
         "--caps-remove", "NET_RAW", "--set-env", "MODE=prod", "--working-dir", "/tmp",
         "--volume", &format!("{}:/data:ro", host.display()), "--volume", "cache:/cache",
         "--exec", "/bin/sh", "--", "-c", "echo $MODE",
@@ -210,7 +210,7 @@ fn a_generated_pod_plays_back_the_same() {
     for field in ["hostname", "hosts_entries", "stop_timeout_ms", "net"] {
         assert_eq!(a[field], b[field], "{field}\n{yaml}");
     }
-    for field in ["name", "exec", "env", "working_dir", "user", "group", "isolation", "mounts", "resources"] {
+    for field in ["name", "exec", "env", "working_dir", "user", "group", "groups_add", "isolation", "mounts", "resources"] {
         let (x, y) = (&a["apps"][0][field], &b["apps"][0][field]);
         if field == "env" {
             let strip = |v: &serde_json::Value| {

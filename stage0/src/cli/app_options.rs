@@ -84,6 +84,10 @@ pub(super) struct AppOptions {
     /// Mount the app's root filesystem read-only.
     #[arg(long)]
     readonly_rootfs: bool,
+    /// Another supplementary group (name in the image's /etc/group, or
+    /// number), beside those /etc/group gives the user (repeatable).
+    #[arg(long, value_name = "GROUP")]
+    group_add: Vec<String>,
     /// An init app: the pod's init apps run one after another, each to its
     /// end, before its other apps start; one that fails ends the pod with
     /// its status (Kubernetes' init containers).
@@ -195,6 +199,7 @@ impl AppOptions {
             no_new_privileges: a.no_new_privileges,
             readonly_rootfs: a.readonly_rootfs,
             init: a.init,
+            group_add: a.groups_add.clone(),
         })
     }
 }
@@ -257,6 +262,7 @@ pub(super) fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppO
         no_new_privileges: o.no_new_privileges,
         readonly_rootfs: o.readonly_rootfs,
         init: o.init,
+        groups_add: o.group_add,
     })
 }
 

@@ -77,6 +77,7 @@ const POD_SPEC: &[&str] = &[
     "dnsConfig.options[].value",
     "securityContext.runAsUser",
     "securityContext.runAsGroup",
+    "securityContext.supplementalGroups",
 ];
 
 /// Fields of the object around the pod spec that are honoured (or mean

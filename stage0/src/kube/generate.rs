@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, HostAlias, HostPathVolumeSource, Pod,
-    PodSpec, ResourceRequirements, SecurityContext, Volume, VolumeMount,
+    PodSecurityContext, PodSpec, ResourceRequirements, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -48,6 +48,22 @@ pub fn pod(m: &PodManifest) -> (Pod, Vec<String>) {
             "--private-users: Kubernetes says it with spec.hostUsers: false, which skiff does not read yet".into(),
         );
     }
+    // Kubernetes' supplementalGroups are the pod's: said when every app has
+    // the same numbers.
+    let first = m.apps.first().map(|a| a.groups_add.clone()).unwrap_or_default();
+    let numbers: Option<Vec<i64>> = first.iter().map(|g| g.parse().ok()).collect();
+    let supplemental = match numbers {
+        Some(n) if !n.is_empty() && m.apps.iter().all(|a| a.groups_add == first) => Some(n),
+        _ => {
+            if m.apps.iter().any(|a| !a.groups_add.is_empty()) {
+                lost.push(
+                    "the apps' --group-add (Kubernetes' supplementalGroups are numbers, the same for every container)"
+                        .into(),
+                );
+            }
+            None
+        }
+    };
     let default_hostname = crate::pod::prepare::default_hostname(&m.uuid);
     let spec = PodSpec {
         containers: std::mem::take(&mut containers),
@@ -57,6 +73,8 @@ pub fn pod(m: &PodManifest) -> (Pod, Vec<String>) {
         host_network: (m.net == Net::Host).then_some(true),
         hostname: Some(m.hostname.clone()).filter(|h| *h != default_hostname && m.net != Net::Host),
         host_aliases: Some(aliases).filter(|a| !a.is_empty()),
+        security_context: supplemental
+            .map(|groups| PodSecurityContext { supplemental_groups: Some(groups), ..PodSecurityContext::default() }),
         ..PodSpec::default()
     };
     let metadata = ObjectMeta {

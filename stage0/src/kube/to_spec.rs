@@ -415,6 +415,9 @@ fn security(c: &Container, cx: &ContainerContext, app: &mut AppSpec) -> Result<(
         (None, Some(g)) => app.group = Some(g.to_string()),
         (None, None) => {}
     }
+    if let Some(groups) = cx.pod_security.and_then(|s| s.supplemental_groups.as_ref()) {
+        app.groups_add = groups.iter().map(|g| g.to_string()).collect();
+    }
     let Some(sc) = sc else { return Ok(()) };
     app.readonly_rootfs = sc.read_only_root_filesystem == Some(true);
     if let Some(escalate) = sc.allow_privilege_escalation {
@@ -619,7 +622,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let made = d.path().join("made");
         let s = spec_of(&format!(
-            "kind: Pod\nspec:\n  securityContext: {{runAsUser: 1000}}\n  terminationGracePeriodSeconds: 5\n  hostAliases: [{{ip: 192.0.2.1, hostnames: [db, db2]}}]\n  volumes:\n  - {{name: h, hostPath: {{path: {}, type: DirectoryOrCreate}}}}\n  - {{name: e, emptyDir: {{}}}}\n  containers:\n  - name: a\n    image: i\n    resources: {{limits: {{memory: 64Mi, cpu: 500m}}, requests: {{cpu: 250m}}}}\n    securityContext: {{runAsGroup: 2000, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {{drop: [ALL], add: [NET_ADMIN, chown]}}}}\n    ports: [{{containerPort: 80, hostPort: 8080}}, {{containerPort: 53, hostPort: 5353, protocol: UDP, hostIP: 127.0.0.1}}, {{containerPort: 9}}]\n    volumeMounts: [{{name: h, mountPath: /h, readOnly: true}}, {{name: e, mountPath: /e}}]\n",
+            "kind: Pod\nspec:\n  securityContext: {{runAsUser: 1000, supplementalGroups: [4000, 5000]}}\n  terminationGracePeriodSeconds: 5\n  hostAliases: [{{ip: 192.0.2.1, hostnames: [db, db2]}}]\n  volumes:\n  - {{name: h, hostPath: {{path: {}, type: DirectoryOrCreate}}}}\n  - {{name: e, emptyDir: {{}}}}\n  containers:\n  - name: a\n    image: i\n    resources: {{limits: {{memory: 64Mi, cpu: 500m}}, requests: {{cpu: 250m}}}}\n    securityContext: {{runAsGroup: 2000, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {{drop: [ALL], add: [NET_ADMIN, chown]}}}}\n    ports: [{{containerPort: 80, hostPort: 8080}}, {{containerPort: 53, hostPort: 5353, protocol: UDP, hostIP: 127.0.0.1}}, {{containerPort: 9}}]\n    volumeMounts: [{{name: h, mountPath: /h, readOnly: true}}, {{name: e, mountPath: /e}}]\n",
             made.display()
         ))
         .unwrap();
@@ -627,6 +630,7 @@ mod tests {
         assert_eq!((a.memory.as_deref(), a.cpu.as_deref(), a.cpu_shares), (Some("67108864"), Some("500m"), Some(256)));
         assert_eq!((a.user.as_deref(), a.readonly_rootfs, a.no_new_privileges), (Some("1000:2000"), true, Some(true)));
         assert_eq!(a.caps_retain, Some(vec!["CHOWN".to_string(), "NET_ADMIN".to_string()]));
+        assert_eq!(a.groups_add, ["4000", "5000"]);
         assert_eq!(s.ports, ["8080:80/tcp", "127.0.0.1:5353:53/udp"]);
         assert_eq!(a.volumes, [format!("{}:/h:ro", made.display()), "e:/e".to_string()]);
         assert!(made.is_dir(), "DirectoryOrCreate made it");

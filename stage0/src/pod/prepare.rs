@@ -46,6 +46,8 @@ pub struct AppOverrides {
     pub readonly_rootfs: bool,
     /// `--init`: an init app.
     pub init: bool,
+    /// `--group-add`.
+    pub groups_add: Vec<String>,
 }
 
 fn valid_account(v: &str) -> bool {
@@ -203,6 +205,7 @@ pub fn resolve_app(rec: &ImageRecord, image_name: &str, o: &AppOverrides, cx: &A
         resources: o.resources.clone(),
         oom_score_adj: o.oom_score_adj,
         init: o.init,
+        groups_add: o.groups_add.clone(),
         // The pod's, set with the others (`pod::plan`).
         restart: Default::default(),
     })
