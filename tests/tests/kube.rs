@@ -210,7 +210,9 @@ fn a_generated_pod_plays_back_the_same() {
     for field in ["hostname", "hosts_entries", "stop_timeout_ms", "net"] {
         assert_eq!(a[field], b[field], "{field}\n{yaml}");
     }
-    for field in ["name", "exec", "env", "working_dir", "user", "group", "groups_add", "isolation", "mounts", "resources"] {
+    for field in
+        ["name", "exec", "env", "working_dir", "user", "group", "groups_add", "isolation", "mounts", "resources"]
+    {
         let (x, y) = (&a["apps"][0][field], &b["apps"][0][field]);
         if field == "env" {
             let strip = |v: &serde_json::Value| {
