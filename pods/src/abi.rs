@@ -87,10 +87,12 @@ pub mod feature {
     pub const MEMORY_VOLUMES: &str = "memory-volumes";
     /// An app's `groups_add`: supplementary groups beyond /etc/group's.
     pub const SUPPLEMENTARY_GROUPS: &str = "supplementary-groups";
+    /// A pod volume mount's `sub_path`: only that path of the volume.
+    pub const VOLUME_SUB_PATHS: &str = "volume-sub-paths";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 26] = [
+    pub const ALL: [&str; 27] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
@@ -117,6 +119,7 @@ pub mod feature {
         RESTART_POLICY,
         MEMORY_VOLUMES,
         SUPPLEMENTARY_GROUPS,
+        VOLUME_SUB_PATHS,
     ];
 }
 

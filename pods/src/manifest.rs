@@ -300,6 +300,11 @@ pub struct Mount {
     /// brought along).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub idmap: bool,
+    /// Of a pod volume, only this path in it (relative; made as a
+    /// directory when missing; resolved inside the volume, symlinks
+    /// included). Asks for the `volume-sub-paths` feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_path: Option<String>,
     /// Set on the one mount (the first, in app order) of a pod volume that
     /// gives the new volume its owner and mode; absent everywhere else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -531,6 +536,7 @@ mod tests {
                     target: "/data".into(),
                     read_only: false,
                     idmap: false,
+                    sub_path: None,
                     new_volume: None,
                 }],
                 resources: Default::default(),

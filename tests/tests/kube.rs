@@ -300,3 +300,15 @@ fn a_memory_emptydir_is_one_tmpfs_shared_by_the_containers() {
     let dir = s.dir.join("pods/run").join(&uuid).join("volumes/scratch");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing of it on disk");
 }
+
+#[test]
+fn a_subpath_mounts_one_file_of_a_configmap() {
+    let s = Skiff::new();
+    let yaml = format!(
+        "kind: ConfigMap\nmetadata: {{name: c}}\ndata: {{app.conf: \"listen 80\\n\", other: x}}\n---\nkind: Pod\nmetadata: {{name: one}}\nspec:\n  restartPolicy: Never\n  volumes: [{{name: conf, configMap: {{name: c}}}}]\n  containers:\n  - {{name: a, image: \"{}\", command: [/bin/sh, -c, \"cat /etc/app.conf; ls /etc | grep -c other\"], volumeMounts: [{{name: conf, mountPath: /etc/app.conf, subPath: app.conf}}]}}\n",
+        s.image
+    );
+    let file = write(&s, "one.yaml", &yaml);
+    let o = s.output(&["play", "kube", "--rm", &file]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "listen 80\n0\n", "{}", stderr(&o));
+}

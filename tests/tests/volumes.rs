@@ -252,3 +252,38 @@ fn a_tmpfs_volume_is_shared_in_memory_and_leaves_nothing_on_disk() {
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("memory-volumes"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_subpath_of_a_pod_volume_stays_inside_it() {
+    let s = Skiff::new();
+    #[rustfmt::skip]
+    let o = s.output(&[
+        "run", "--rm", "--net", "none",
+        &s.image, "--app-name", "reader", "--volume", "v:/part:subpath=a/b,ro", "--exec", "/bin/sh", "--", "-c", "ls /part; touch /part/new 2>/dev/null || echo read-only",
+        "---", &s.image, "--app-name", "writer", "--init", "--volume", "v:/v", "--exec", "/bin/sh", "--", "-c", "mkdir -p /v/a/b && touch /v/a/b/inside /v/outside",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "inside\nread-only\n");
+    // A symlink in the volume cannot lead a subpath out: one planted in a
+    // prepared pod's volume, pointing at the host's /etc.
+    let uuid = s.ok(&[
+        "prepare",
+        "-q",
+        "--net",
+        "none",
+        &s.image,
+        "--volume",
+        "v:/x:subpath=esc",
+        "--exec",
+        "/bin/ls",
+        "--",
+        "/x",
+    ]);
+    let volume = s.dir.join("pods/prepared").join(uuid.trim()).join("volumes/v");
+    std::os::unix::fs::symlink("/etc", volume.join("esc")).unwrap();
+    let o = s.output(&["run-prepared", uuid.trim()]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(125), "resolved inside the volume, where it leads nowhere: {out}");
+    assert!(stderr(&o).contains("subpath esc"), "{}", stderr(&o));
+    assert!(!out.contains("shadow") && !out.contains("hostname"), "the host's /etc: {out}");
+}

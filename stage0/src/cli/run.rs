@@ -434,6 +434,7 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
             (o.oom_score_adj.is_some(), feature::OOM_SCORE_ADJ, "--oom-score-adj"),
             (o.init, feature::INIT_APPS, "--init"),
             (!o.groups_add.is_empty(), feature::SUPPLEMENTARY_GROUPS, "--group-add"),
+            (o.mounts.iter().any(|m| m.sub_path.is_some()), feature::VOLUME_SUB_PATHS, "--volume …:subpath="),
             (
                 o.mounts.iter().any(|m| m.new_volume.is_some_and(|v| v.tmpfs.is_some())),
                 feature::MEMORY_VOLUMES,

@@ -358,9 +358,6 @@ fn container(c: &Container, cx: &ContainerContext) -> Result<(AppSpec, Vec<Strin
                     Some(sub) => sub_path(p, sub).with_context(|| format!("{at}.volumeMounts[{i}].subPath"))?,
                 }
             }
-            Some(_) if sub.is_some() => {
-                bail!("{at}.volumeMounts[{i}].subPath: skiff takes a subPath of hostPath and persistentVolumeClaim volumes only, so far")
-            }
             Some(Source::Pod(name)) => name.clone(),
             Some(Source::Memory(name, size)) => {
                 opts.push("tmpfs".to_string());
@@ -380,6 +377,14 @@ fn container(c: &Container, cx: &ContainerContext) -> Result<(AppSpec, Vec<Strin
         };
         if m.mount_path.contains(':') {
             bail!("{at}.volumeMounts[{i}].mountPath {:?}: skiff mounts paths without ':'", m.mount_path);
+        }
+        if let (Some(sub), Some(Source::Pod(_) | Source::Memory(..) | Source::Filled(_))) =
+            (sub, cx.volumes.get(&m.name))
+        {
+            if sub.contains([',', ':']) {
+                bail!("{at}.volumeMounts[{i}].subPath {sub:?}: skiff takes paths without ',' or ':'");
+            }
+            opts.push(format!("subpath={sub}"));
         }
         if read_only {
             opts.push("ro".to_string());
@@ -668,6 +673,12 @@ mod tests {
         );
         let e = spec_of("kind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n---\nkind: Pod\nspec:\n  volumes: [{name: v, configMap: {name: c, items: [{key: k, path: ../../etc/passwd}]}}]\n  containers: [{name: a, image: i}]\n");
         assert!(format!("{:#}", e.err().unwrap()).contains("must stay inside the volume"));
+    }
+
+    #[test]
+    fn a_subpath_of_a_pod_volume_goes_to_the_flavor() {
+        let s = spec_of("kind: ConfigMap\nmetadata: {name: c}\ndata: {app.conf: x}\n---\nkind: Pod\nspec:\n  volumes: [{name: conf, configMap: {name: c}}, {name: e, emptyDir: {}}]\n  containers: [{name: a, image: i, volumeMounts: [{name: conf, mountPath: /etc/app.conf, subPath: app.conf}, {name: e, mountPath: /logs, subPath: logs/a}]}]\n").unwrap();
+        assert_eq!(s.apps[0].volumes, ["conf:/etc/app.conf:subpath=app.conf,ro", "e:/logs:subpath=logs/a"]);
     }
 
     #[test]

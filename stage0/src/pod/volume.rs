@@ -30,6 +30,7 @@ pub fn parse(spec: &str) -> Result<Mount, String> {
     };
     let mut read_only = false;
     let mut idmap = false;
+    let mut sub_path = None;
     let mut owner = NewVolume::default();
     for opt in options.into_iter().flat_map(|o| o.split(',')) {
         match opt.split_once('=') {
@@ -40,6 +41,16 @@ pub fn parse(spec: &str) -> Result<Mount, String> {
                     return Err(bad("tmpfs applies to pod volumes, not to host paths"));
                 }
                 owner.tmpfs.get_or_insert_with(Tmpfs::default);
+            }
+            Some(("subpath", value)) => {
+                let rel = std::path::Path::new(value);
+                if matches!(source, MountSource::Host(_)) {
+                    return Err(bad("subpath= applies to pod volumes (give a host path itself)"));
+                }
+                if value.is_empty() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                    return Err(bad(&format!("subpath={value:?}: a relative path inside the volume")));
+                }
+                sub_path = Some(value.to_string());
             }
             Some(("size", value)) => {
                 if matches!(source, MountSource::Host(_)) {
@@ -68,13 +79,13 @@ pub fn parse(spec: &str) -> Result<Mount, String> {
             }
             _ => {
                 return Err(bad(&format!(
-                    "unknown option {opt:?} (expected ro, rw, idmap, tmpfs, size=SIZE, uid=N, gid=N or mode=OCTAL)"
+                    "unknown option {opt:?} (expected ro, rw, idmap, tmpfs, size=SIZE, subpath=PATH, uid=N, gid=N or mode=OCTAL)"
                 )))
             }
         }
     }
     let new_volume = (owner != NewVolume::default()).then_some(owner);
-    Ok(Mount { source, target: target.to_string(), read_only, idmap, new_volume })
+    Ok(Mount { source, target: target.to_string(), read_only, idmap, sub_path, new_volume })
 }
 
 pub(crate) fn valid_volume_name(s: &str) -> bool {
@@ -155,6 +166,10 @@ mod tests {
         assert!(parse("/tmp:/t:tmpfs").unwrap_err().contains("tmpfs applies to pod volumes"));
         assert!(parse("/tmp:/t:size=1M").unwrap_err().contains("size= applies"));
         assert!(parse("v:/t:size=lots").is_err());
+        assert_eq!(parse("v:/t:subpath=a/b,ro").unwrap().sub_path.as_deref(), Some("a/b"));
+        for bad in ["v:/t:subpath=../x", "v:/t:subpath=/abs", "v:/t:subpath=", "/tmp:/t:subpath=x"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
         let v = parse("pg:/var/lib/pg:uid=999,gid=998,mode=0700,ro").unwrap();
         assert_eq!(v.new_volume, Some(NewVolume { uid: Some(999), gid: Some(998), mode: Some(0o700), tmpfs: None }));
         assert!(v.read_only);

@@ -101,6 +101,7 @@ impl AppRelay {
                 target: APP_SOCKET.into(),
                 read_only: false,
                 idmap: false,
+                sub_path: None,
                 new_volume: None,
             });
             app.env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));

@@ -167,6 +167,26 @@ pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount], userns: Option
             };
             make_new_volume(&root, &source, &m.target, asked, owner)?;
         }
+        // Only a path of the volume: resolved inside it, so a symlink the
+        // pod made there cannot send the mount out; bound through its fd.
+        let _sub_fd;
+        let source = match &m.sub_path {
+            None => source,
+            Some(sub) => {
+                let volume =
+                    rustix::fs::open(&source, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                        .with_context(|| format!("volume {}", source.display()))?;
+                let fd = match open_in_root(&volume, Path::new(sub), false) {
+                    Ok(fd) => fd,
+                    Err(rustix::io::Errno::NOENT) => resolve_creating(&volume, sub, true, owner)
+                        .with_context(|| format!("volume {}: subpath {sub}", source.display()))?,
+                    Err(e) => return Err(e).with_context(|| format!("volume {}: subpath {sub}", source.display())),
+                };
+                let path = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+                _sub_fd = fd;
+                path
+            }
+        };
         let md = std::fs::metadata(&source).with_context(|| format!("volume source {}", source.display()))?;
         let target = resolve_creating(&root, &m.target, md.is_dir(), owner)?;
         // The resolved entry's real path: inside the root by construction.
