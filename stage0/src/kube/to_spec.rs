@@ -70,7 +70,8 @@ pub fn to_spec(pod: &KubePod, sources: &Sources, store: &Store) -> Result<PodSpe
     let containers = spec.containers.iter().enumerate().map(|(i, c)| (c, format!("containers[{i}]"), false));
     for (c, field, init) in inits.chain(containers) {
         let at = format!("{}.{field}", pod.spec_path);
-        let cx = ContainerContext { at: &at, meta: &meta, sources, volumes: &volumes, pod_security };
+        let host_network = spec.host_network == Some(true);
+        let cx = ContainerContext { at: &at, host_network, meta: &meta, sources, volumes: &volumes, pod_security };
         let (mut app, ports) = container(c, &cx)?;
         app.init = init;
         out.ports.extend(ports);
@@ -296,6 +297,8 @@ fn host_path(path: &str, kind: &str) -> Result<String> {
 
 struct ContainerContext<'a> {
     at: &'a str,
+    /// The pod is on the host's network (its address is the host's).
+    host_network: bool,
     meta: &'a Meta,
     sources: &'a Sources,
     volumes: &'a BTreeMap<String, Source>,
@@ -519,6 +522,9 @@ fn env_value(e: &EnvVar, cx: &ContainerContext) -> Result<Option<String>> {
             "metadata.name" => cx.meta.name.clone().unwrap_or_default(),
             "metadata.namespace" => cx.meta.namespace.clone(),
             "spec.nodeName" => nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default(),
+            // Known before the pod runs only when it is the host's.
+            "status.podIP" | "status.hostIP" if cx.host_network || path == "status.hostIP" => host_address()?,
+            "status.podIP" => bail!("fieldRef status.podIP: the pod's own address is known only once it runs (with hostNetwork it is the host's)"),
             _ => match (key("metadata.labels['"), key("metadata.annotations['")) {
                 (Some(k), _) => cx.meta.labels.get(&k).cloned().unwrap_or_default(),
                 (_, Some(k)) => cx.meta.annotations.get(&k).cloned().unwrap_or_default(),
@@ -528,6 +534,14 @@ fn env_value(e: &EnvVar, cx: &ContainerContext) -> Result<Option<String>> {
         return Ok(Some(value));
     }
     bail!("valueFrom: skiff knows configMapKeyRef, secretKeyRef and fieldRef")
+}
+
+/// The host's address on its default route (the kernel picks it for a
+/// UDP socket "connected" to a documentation address; nothing is sent).
+fn host_address() -> Result<String> {
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").context("cannot find the host's address")?;
+    sock.connect("192.0.2.1:9").context("cannot find the host's address: no default route")?;
+    Ok(sock.local_addr().context("cannot find the host's address")?.ip().to_string())
 }
 
 /// Kubernetes' `$(VAR)` expansion: a variable defined before is replaced,
@@ -679,6 +693,19 @@ mod tests {
     fn a_subpath_of_a_pod_volume_goes_to_the_flavor() {
         let s = spec_of("kind: ConfigMap\nmetadata: {name: c}\ndata: {app.conf: x}\n---\nkind: Pod\nspec:\n  volumes: [{name: conf, configMap: {name: c}}, {name: e, emptyDir: {}}]\n  containers: [{name: a, image: i, volumeMounts: [{name: conf, mountPath: /etc/app.conf, subPath: app.conf}, {name: e, mountPath: /logs, subPath: logs/a}]}]\n").unwrap();
         assert_eq!(s.apps[0].volumes, ["conf:/etc/app.conf:subpath=app.conf,ro", "e:/logs:subpath=logs/a"]);
+    }
+
+    #[test]
+    fn the_pods_address_is_known_only_on_the_hosts_network() {
+        let pod = |host: bool| {
+            spec_of(&format!("kind: Pod\nspec:\n  hostNetwork: {host}\n  containers: [{{name: a, image: i, env: [{{name: IP, valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}}}]}}]\n"))
+        };
+        let e = format!("{:#}", pod(false).unwrap_err());
+        assert!(e.contains("known only once it runs"), "{e}");
+        match pod(true) {
+            Ok(s) => assert!(s.apps[0].env["IP"].parse::<std::net::IpAddr>().is_ok(), "{:?}", s.apps[0].env),
+            Err(e) => assert!(format!("{e:#}").contains("no default route"), "{e:#}"),
+        }
     }
 
     #[test]
