@@ -320,3 +320,32 @@ fn the_nspawn_flavor_runs_them_on_no_network() {
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("only with --net none"), "{}", stderr(&o));
 }
+
+#[test]
+fn the_pod_dies_with_its_supervisor_even_as_the_root_of_its_namespace() {
+    let s = Skiff::new();
+    let cfg = config(&s, "");
+    // A sleep no other test runs, to look for.
+    let secs = format!("{}", 3000 + std::process::id() % 1000);
+    let mut pod = s.spawn(&with_config(
+        &cfg,
+        &["run", "--name", "orphan", "--private-users", "--net", "none", &s.image, "--exec", "/bin/sleep", "--", &secs],
+    ));
+    s.ok(&["status", "--wait-ready=20s", "orphan"]);
+    let sleeping = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == format!("/bin/sleep\0{secs}\0").as_bytes())
+            })
+            .count()
+    };
+    assert_eq!(sleeping(), 1);
+    // SIGKILL to the supervisor: the init's death signal must still be armed
+    // after it became the namespace's root (a change of credentials disarms
+    // it).
+    pod.kill().unwrap();
+    pod.wait().unwrap();
+    s.wait_for("the app to die with the pod", || sleeping() == 0);
+}

@@ -276,12 +276,18 @@ fn pod_init(setup: InitSetup, report_w: OwnedFd, placed: OwnedFd) -> i32 {
     // PID is not visible from the new PID namespace, but it is the only
     // reader of the report pipe, whose write end reports POLLERR once the
     // reader is gone.
-    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || reader_gone(&reporter) {
+    if !dies_with_supervisor(&reporter) {
         return SKIFF_ERROR;
     }
     let InitSetup { plan, manifest, net, handover, app_procs, console, userns } = setup;
+    let joins_userns = userns.is_some();
     if let Err(msg) = rootfs::enter(plan, &manifest.hostname, net.netns, userns) {
         let _ = reporter.send(&Report::Error(msg.to_string()));
+        return SKIFF_ERROR;
+    }
+    // Becoming the root of the pod's user namespace changed this process's
+    // credentials, which disarms the death signal: armed again.
+    if joins_userns && !dies_with_supervisor(&reporter) {
         return SKIFF_ERROR;
     }
     // Apps are forked only once the supervisor has put this process in
@@ -304,6 +310,12 @@ fn pod_init(setup: InitSetup, report_w: OwnedFd, placed: OwnedFd) -> i32 {
         Ok(())
     };
     skiff_stage2::init::run(manifest, reporter, console, &net.state, handover, wait_placed, place)
+}
+
+/// Arms SIGKILL for when the supervisor dies; false if it could not, or
+/// if the supervisor is gone already.
+fn dies_with_supervisor(reporter: &Reporter) -> bool {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_ok() && !reader_gone(reporter)
 }
 
 fn reader_gone(reporter: &Reporter) -> bool {
