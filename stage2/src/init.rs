@@ -114,16 +114,13 @@ pub fn run(
     // Held until the init exits (see terminal::Master::send).
     let mut _terminal_hold = None;
     let pod = PodContext { manifest, net, handover };
-    let mut apps: Vec<(usize, &App, Option<Compiled>)> =
-        manifest.apps.iter().zip(filters).enumerate().map(|(i, (a, f))| (i, a, f)).collect();
     // Init apps first, one after another, each to its end.
-    apps.sort_by_key(|(_, a, _)| !a.init);
-    let inits = apps.iter().take_while(|(_, a, _)| a.init).count();
-    let others = apps.split_off(inits);
+    let apps = manifest.apps.iter().zip(filters).enumerate().map(|(i, (a, f))| (i, a, f));
+    let (inits, others): (Vec<_>, Vec<_>) = apps.partition(|(_, a, _)| a.init);
     let mut launch = |app: &App, first: bool, filter: Option<Compiled>, console, reporter: &mut Reporter| {
         start(&pod, app, first, filter, console, reporter, &mut place)
     };
-    for (i, app, filter) in apps {
+    for (i, app, filter) in inits {
         let status = match launch(app, i == 0, filter.clone(), console.take(), &mut reporter) {
             Ok((pid, _)) => {
                 let slot = Slot::started(app, i == 0, filter, pid);
