@@ -5,7 +5,9 @@
 //! whoever finds the pod exited removes it (the flavor on exit, gc after a
 //! SIGKILL). A small own module rather than cgroups-rs: see docs/cgroups.md.
 
-use std::io;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -147,18 +149,21 @@ impl PodCgroup {
         }
     }
 
-    /// `cgroup.procs` of every hierarchy, opened for writing: a process
-    /// holding them can move itself (or, from inside a PID namespace, a
-    /// process of that namespace) here after it has lost sight of the
-    /// host's /sys.
-    pub fn open_procs(&self) -> Result<Vec<std::fs::File>, CgroupError> {
-        self.dirs
-            .iter()
-            .map(|(_, d)| {
-                let p = d.join("cgroup.procs");
-                std::fs::OpenOptions::new().write(true).open(&p).map_err(io_err("open", &p))
-            })
-            .collect()
+    /// Opens the cgroup for processes to join it (see [`Join`]), which
+    /// they can do after they have lost sight of the host's /sys.
+    pub fn open_join(&self) -> Result<Join, CgroupError> {
+        let mut join = Join { v1_tasks: Vec::new(), v2: None };
+        for (kind, d) in &self.dirs {
+            if *kind == Kind::V2 {
+                let procs = d.join("cgroup.procs");
+                let procs_file = OpenOptions::new().write(true).open(&procs).map_err(io_err("open", &procs))?;
+                join.v2 = Some(V2 { dir: File::open(d).map_err(io_err("open", d))?, procs, procs_file });
+            } else {
+                let p = d.join("tasks");
+                join.v1_tasks.push((p.clone(), OpenOptions::new().write(true).open(&p).map_err(io_err("open", &p))?));
+            }
+        }
+        Ok(join)
     }
 
     fn dir_with(&self, controller: &str) -> Option<&Path> {
@@ -188,7 +193,7 @@ impl PodCgroup {
                     }
                 }
             }
-            // Another pod's exit may remove the empty parent between its
+            // A gc or rm may remove the empty parent between its
             // creation and ours: try again then.
             let mut made = std::fs::create_dir_all(dir);
             for _ in 0..3 {
@@ -269,7 +274,9 @@ impl PodCgroup {
     }
 
     /// Removes the pod's directories and their child cgroups (they must
-    /// hold no process any more) and the parents that became empty.
+    /// hold no process any more). The parent [`PARENT`] stays for the next
+    /// pod (making and removing it in each hierarchy was a tenth of a
+    /// pod's start here): see [`remove_empty_parents`].
     pub fn remove(&self) -> io::Result<()> {
         let mut first_err = None;
         for (_, dir) in &self.dirs {
@@ -278,14 +285,69 @@ impl PodCgroup {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
                     first_err.get_or_insert(e);
-                    continue;
                 }
-            }
-            if let Some(parent) = dir.parent() {
-                let _ = std::fs::remove_dir(parent); // fails while other pods live
             }
         }
         first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// Removes the parent cgroup [`PARENT`] from every hierarchy where no pod
+/// has a cgroup any more (`rm` and `gc` call it, so a host where skiff
+/// runs no pod has none of its cgroups).
+pub fn remove_empty_parents() {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for (_, root) in hierarchies(&info) {
+        // Fails while a pod's cgroup is in it, as it should.
+        let _ = std::fs::remove_dir(root.join(PARENT));
+    }
+}
+
+/// A pod's cgroup, opened for a process to join it without the cost of a
+/// write to `cgroup.procs`: that takes the kernel's global threadgroup
+/// lock, whose first writer waits for an RCU grace period (about 7 ms on
+/// this machine kind, more than a whole pod start). A single-threaded
+/// process joins the v1 hierarchies by moving its one thread (`tasks`,
+/// which takes no global lock) and is forked straight into the v2 one
+/// (`skiff_rt::fork`).
+pub struct Join {
+    /// Each v1 hierarchy's `tasks` file.
+    v1_tasks: Vec<(PathBuf, File)>,
+    v2: Option<V2>,
+}
+
+/// The cgroup in the v2 hierarchy: its directory and its `cgroup.procs`.
+struct V2 {
+    dir: File,
+    procs: PathBuf,
+    procs_file: File,
+}
+
+impl Join {
+    /// The cgroup's directory in the v2 hierarchy, if the host has one.
+    pub fn v2_dir(&self) -> Option<BorrowedFd<'_>> {
+        self.v2.as_ref().map(|v2| v2.dir.as_fd())
+    }
+
+    /// Moves the calling thread into the cgroup in every v1 hierarchy:
+    /// the whole process, if it is single-threaded, as the caller must be.
+    pub fn enter_v1(&self) -> Result<(), CgroupError> {
+        for (path, f) in &self.v1_tasks {
+            let mut f: &File = f;
+            f.write_all(b"0").map_err(io_err("write \"0\" to", path))?;
+        }
+        Ok(())
+    }
+
+    /// Moves process `pid` (as the caller's PID namespace numbers it) into
+    /// the cgroup in the v2 hierarchy, if the host has one.
+    pub fn add_v2(&self, pid: i32) -> Result<(), CgroupError> {
+        match &self.v2 {
+            Some(v2) => (&v2.procs_file)
+                .write_all(pid.to_string().as_bytes())
+                .map_err(io_err(format!("write \"{pid}\" to"), &v2.procs)),
+            None => Ok(()),
+        }
     }
 }
 

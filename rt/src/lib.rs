@@ -1,12 +1,14 @@
 //! skiff-rt: what every skiff binary (`skiff` and the stage1 flavors)
 //! shares at run time, and nothing about pods: how a binary starts
-//! ([`process_start`], the [`main!`] macro), the exit codes every stage
-//! uses, the socket-activation descriptors passed in by systemd, syscall
-//! and errno names, and the error type of the code that runs pods. stage0,
-//! stage2 and the flavors depend on it; it depends on no other skiff crate.
+//! ([`process_start`], the [`main!`] macro), forking into a cgroup
+//! ([`fork`]), the exit codes every stage uses, the socket-activation
+//! descriptors passed in by systemd, syscall and errno names, and the error
+//! type of the code that runs pods. stage0, stage2 and the flavors depend
+//! on it; it depends on no other skiff crate.
 
 pub mod activation;
 pub mod error;
+pub mod fork;
 pub mod process_start;
 pub mod syscall_names;
 

@@ -12,6 +12,7 @@ use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
+use skiff_pods::cgroup::Join;
 use skiff_pods::netstate::NetState;
 use skiff_pods::{App, PodManifest};
 
@@ -43,11 +44,9 @@ pub fn supervised_signals() -> SigSet {
 /// `/apps/<name>` (see [`crate::app_root`]); expects [`supervised_signals`]
 /// to be blocked.
 ///
-/// `ready` is called before any app is forked and must return once the pod
-/// may start (the flavor uses it to finish cgroup placement in parallel with
-/// the root filesystem setup). `place` puts a just-forked app process (PID
-/// as this namespace sees it) into the app's cgroup; the app waits for it
-/// before it execs.
+/// `app_cgroups`: the cgroups of the apps that get one of their own (a pod
+/// of several apps), which each app joins before it execs; the others stay
+/// in the init's.
 /// With `console`, the first app (a pod with a terminal has one app) gets a
 /// pseudo-terminal (see [`crate::terminal`]).
 /// `net`: the pod's CNI networks as attached (for /etc/hosts and
@@ -92,16 +91,12 @@ pub fn run(
     mut console: Option<Console>,
     net: &NetState,
     handover: &Handover,
-    ready: impl FnOnce() -> Result<()>,
-    mut place: impl FnMut(&App, Pid) -> Result<()>,
+    app_cgroups: &[(String, Join)],
 ) -> i32 {
     // The init's root holds every app's root: apps (even root in the pod,
     // without CAP_SYS_PTRACE) must not reach it through /proc/1/root.
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
         return fail(&mut reporter, &format!("cannot make the init non-dumpable: {e}"));
-    }
-    if let Err(msg) = ready() {
-        return fail(&mut reporter, &msg.to_string());
     }
     let sfd = match SignalFd::with_flags(&supervised_signals(), SfdFlags::SFD_CLOEXEC) {
         Ok(s) => s,
@@ -113,12 +108,12 @@ pub fn run(
     };
     // Held until the init exits (see terminal::Master::send).
     let mut _terminal_hold = None;
-    let pod = PodContext { manifest, net, handover };
+    let pod = PodContext { manifest, net, handover, app_cgroups };
     // Init apps first, one after another, each to its end.
     let apps = manifest.apps.iter().zip(filters).enumerate().map(|(i, (a, f))| (i, a, f));
     let (inits, others): (Vec<_>, Vec<_>) = apps.partition(|(_, a, _)| a.init);
-    let mut launch = |app: &App, first: bool, filter: Option<Compiled>, console, reporter: &mut Reporter| {
-        start(&pod, app, first, filter, console, reporter, &mut place)
+    let launch = |app: &App, first: bool, filter: Option<Compiled>, console, reporter: &mut Reporter| {
+        start(&pod, app, first, filter, console, reporter)
     };
     for (i, app, filter) in inits {
         let status = match launch(app, i == 0, filter.clone(), console.take(), &mut reporter) {
@@ -171,10 +166,11 @@ struct PodContext<'a> {
     /// What the flavor passes on to the apps (socket activation to the
     /// first, log pipes to each).
     handover: &'a Handover,
+    app_cgroups: &'a [(String, Join)],
 }
 
-/// Forks one app (`first`: the pod's first): the child enters the app's root and prepares while the
-/// init places it in its cgroup, then waits for the init's go. The app is
+/// Forks one app (`first`: the pod's first): the child joins its cgroup,
+/// enters the app's root and prepares, then waits for the init's go. The app is
 /// reported started once its program is running: the end of a
 /// close-on-exec pipe that only `execve` closes without a byte.
 /// An app that fails before that is not reported started (the pod never
@@ -186,8 +182,8 @@ fn start(
     filter: Option<Compiled>,
     console: Option<Console>,
     reporter: &mut Reporter,
-    place: &mut impl FnMut(&App, Pid) -> Result<()>,
 ) -> Result<(Pid, Option<OwnedFd>)> {
+    let cgroup = pod.app_cgroups.iter().find(|(n, _)| *n == app.name).map(|(_, j)| j);
     let terminal = console.map(|c| Master::open(app, c.size).map(|m| (m, c.socket))).transpose()?;
     let (go_r, go_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let watch = ExecWatch::new()?;
@@ -196,7 +192,10 @@ fn start(
         Ok(ForkResult::Child) => {
             drop(go_w);
             let failed = watch.into_child();
-            let msg = match become_app(pod.manifest, pod.net, app, filter, terminal.as_ref().map(|(m, _)| m), go_r)
+            let joined = cgroup
+                .map_or(Ok(()), |c| c.enter_v1().with_context(|| format!("cannot put app {} in its cgroup", app.name)));
+            let msg = match joined
+                .and_then(|()| become_app(pod.manifest, pod.net, app, filter, terminal.as_ref().map(|(m, _)| m), go_r))
                 .and_then(|mut p| pod.handover.apply(&mut p, &app.name, first).map(|()| p))
             {
                 Ok(prepared) => prepared.exec(Some(&failed)),
@@ -211,10 +210,12 @@ fn start(
     };
     drop(go_r);
     let hold = terminal.map(|(master, socket)| master.send(&socket)).transpose()?;
-    if let Err(msg) = place(app, child) {
+    // A PID written to cgroup.procs is read in the writer's PID namespace:
+    // this one, in which `child` is given.
+    if let Some(Err(e)) = cgroup.map(|c| c.add_v2(child.as_raw())) {
         let _ = kill(child, Signal::SIGKILL);
         let _ = waitpid(child, None);
-        return Err(msg);
+        return Err(Error::other(e)).with_context(|| format!("cannot put app {} in its cgroup", app.name));
     }
     // Closing the pipe without this byte makes the child give up.
     File::from(go_w).write_all(b"1").with_context(|| format!("cannot start app {}", app.name))?;

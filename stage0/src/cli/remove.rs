@@ -27,6 +27,7 @@ pub fn rm(ctx: &Ctx, a: RmArgs) -> Result<i32> {
             }
         }
     }
+    skiff_pods::cgroup::remove_empty_parents();
     Ok(if failed { super::EXIT_SKIFF_ERROR } else { 0 })
 }
 

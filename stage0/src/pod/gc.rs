@@ -74,6 +74,7 @@ pub fn gc(store: &Store, opts: &GcOptions) -> GcReport {
             }
         }
     }
+    skiff_pods::cgroup::remove_empty_parents();
     report
 }
 

@@ -4,7 +4,6 @@
 //! and exits with the app's status.
 
 use std::fs::File;
-use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 
 use nix::fcntl::OFlag;
@@ -13,7 +12,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
-use skiff_pods::cgroup::{size_text, CgroupError, PodCgroup};
+use skiff_pods::cgroup::{size_text, CgroupError, Join, PodCgroup};
 use skiff_pods::layout::{PID_FILE, STARTED_FILE};
 use skiff_pods::manifest::Net;
 use skiff_pods::{atomic, time, PodManifest};
@@ -88,16 +87,16 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
         net: PodNet { netns, state: net_state },
         userns,
         handover: &handover,
-        app_procs: &cgroups.app_procs,
+        cgroup: &cgroups.pod.for_init(manifest.apps.len()).open_join().map_err(Error::other)?,
+        app_cgroups: &cgroups.app_joins,
         console,
     };
-    let (init, reports, placed, lock) = fork_init(setup, lock, &mut relay)?;
+    let (init, reports, lock) = fork_init(setup, lock, &mut relay)?;
     // The apps' ends of their log pipes, and their cgroups' files, are the
     // init's now.
     drop(handover);
-    cgroups.app_procs.clear();
-    let started_at = place_init(init, &lock, &cgroups.pod.for_init(manifest.apps.len()))?;
-    let _ = File::from(placed).write_all(b"1");
+    cgroups.app_joins.clear();
+    let started_at = record_init(init, &lock)?;
     if debug {
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
     }
@@ -143,17 +142,16 @@ fn terminal(stdio: Stdio, mask: &mut SigSet) -> Result<(Option<Relay>, Option<Co
     })
 }
 
-/// Records the init's pid and start time, and puts it in its cgroup
-/// (killing it if that fails); the start time.
-fn place_init(init: Pid, lock: &OwnedFd, cgroup: &PodCgroup) -> Result<String> {
+/// Records the init's pid and start time (killing it if that fails); the
+/// start time.
+fn record_init(init: Pid, lock: &OwnedFd) -> Result<String> {
     let started_at = time::now_rfc3339();
-    atomic::replace_at(lock, PID_FILE, format!("{init}\n").as_bytes())
-        .and_then(|()| atomic::replace_at(lock, STARTED_FILE, format!("{started_at}\n").as_bytes()))
-        .context("cannot record the pod's pid")?;
-    if let Err(e) = cgroup.add_pid(init.as_raw()) {
+    let recorded = atomic::replace_at(lock, PID_FILE, format!("{init}\n").as_bytes())
+        .and_then(|()| atomic::replace_at(lock, STARTED_FILE, format!("{started_at}\n").as_bytes()));
+    if let Err(e) = recorded {
         let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
         let _ = waitpid(init, None);
-        return Err(Error::other(e));
+        return Err(e).context("cannot record the pod's pid");
     }
     Ok(started_at)
 }
@@ -179,16 +177,16 @@ fn say_out_of_memory(manifest: &PodManifest, pod: &PodCgroup, killed: &[String])
 struct Cgroups {
     pod: PodCgroup,
     removed: bool,
-    /// Per app, the `cgroup.procs` files of its own cgroup, for the init
-    /// to place the app there (empty in a pod of one app, whose process
-    /// inherits the init's cgroup).
-    app_procs: Vec<(String, Vec<File>)>,
+    /// Per app, its own cgroup, opened for the init to place the app
+    /// there (empty in a pod of one app, whose process inherits the init's
+    /// cgroup).
+    app_joins: Vec<(String, Join)>,
 }
 
 impl Cgroups {
     fn create(manifest: &PodManifest) -> Result<Cgroups, CgroupError> {
         let n = manifest.apps.len();
-        let mut cgroups = Cgroups { pod: PodCgroup::for_pod(&manifest.uuid), removed: false, app_procs: Vec::new() };
+        let mut cgroups = Cgroups { pod: PodCgroup::for_pod(&manifest.uuid), removed: false, app_joins: Vec::new() };
         cgroups.pod.create()?;
         // A pod of one app is its own leaf: init and app share its cgroup.
         if n > 1 {
@@ -201,7 +199,7 @@ impl Cgroups {
             }
             cg.apply(&app.resources)?;
             if n > 1 {
-                cgroups.app_procs.push((app.name.clone(), cg.open_procs()?));
+                cgroups.app_joins.push((app.name.clone(), cg.open_join()?));
             }
         }
         Ok(cgroups)
@@ -235,41 +233,50 @@ struct InitSetup<'a> {
     manifest: &'a PodManifest,
     net: PodNet,
     handover: &'a Handover,
-    app_procs: &'a [(String, Vec<File>)],
+    /// The cgroup the init joins (see [`fork_init`]).
+    cgroup: &'a Join,
+    app_cgroups: &'a [(String, Join)],
     console: Option<Console>,
     /// The pod's own user namespace, if it has one.
     userns: Option<OwnedFd>,
 }
 
-/// Forks the pod's init into the new PID namespace. Returns its pid, the
-/// read end of its report pipe, the pipe on which one byte tells it that
-/// it was placed in the pod's cgroup (the supervisor does that while the
-/// init builds the root filesystem: moving a process between v1 cgroups
-/// costs milliseconds per hierarchy), and the pod lock, which the init
-/// does not keep.
-fn fork_init(setup: InitSetup, lock: OwnedFd, relay: &mut Option<Relay>) -> Result<(Pid, File, OwnedFd, OwnedFd)> {
+/// Forks the pod's init into the new PID namespace, and into its cgroup:
+/// born there in the v2 hierarchy, it moves itself in the v1 ones (see
+/// [`Join`]). Returns its pid, the read end of its report pipe, and the
+/// pod lock, which the init does not keep.
+fn fork_init(setup: InitSetup, lock: OwnedFd, relay: &mut Option<Relay>) -> Result<(Pid, File, OwnedFd)> {
     let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
-    let (placed_r, placed_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
-    // SAFETY: this process is single-threaded, so the child may run any code.
-    match unsafe { nix::unistd::fork() } {
+    let forked = match setup.cgroup.v2_dir() {
+        // SAFETY: this process is single-threaded, and the child is the
+        // first process of the PID namespace made for it.
+        Some(dir) => unsafe { skiff_rt::fork::fork_into_cgroup(dir) },
+        // SAFETY: this process is single-threaded, so the child may run any code.
+        None => unsafe { nix::unistd::fork() },
+    };
+    match forked {
         Ok(ForkResult::Child) => {
             drop(report_r);
-            drop(placed_w);
             drop(lock);
             // The supervisor's relay: its drop would restore the caller's
             // terminal while the pod runs.
             std::mem::forget(relay.take());
-            std::process::exit(pod_init(setup, report_w, placed_r));
+            std::process::exit(pod_init(setup, report_w));
         }
-        Ok(ForkResult::Parent { child }) => Ok((child, File::from(report_r), placed_w, lock)),
-        Err(e) => Err(e).context("cannot fork the pod's init"),
+        Ok(ForkResult::Parent { child }) => Ok((child, File::from(report_r), lock)),
+        Err(e) => Err(e).context("cannot fork the pod's init into its cgroup"),
     }
 }
 
 /// Runs in the forked child: becomes the pod's PID 1.
-fn pod_init(setup: InitSetup, report_w: OwnedFd, placed: OwnedFd) -> i32 {
+fn pod_init(setup: InitSetup, report_w: OwnedFd) -> i32 {
     skiff_stage2::init::name_process();
     let mut reporter = Reporter::new(report_w);
+    // First, while it is single-threaded and sees the host's cgroups.
+    if let Err(e) = setup.cgroup.enter_v1() {
+        let _ = reporter.send(&Report::Error(e.to_string()));
+        return SKIFF_ERROR;
+    }
     // The pod must never outlive its supervisor: if it dies (even by
     // SIGKILL) the init gets SIGKILL, and with it every process in the pod.
     // The supervisor may have died before the death signal was armed. Its
@@ -279,7 +286,7 @@ fn pod_init(setup: InitSetup, report_w: OwnedFd, placed: OwnedFd) -> i32 {
     if !dies_with_supervisor(&reporter) {
         return SKIFF_ERROR;
     }
-    let InitSetup { plan, manifest, net, handover, app_procs, console, userns } = setup;
+    let InitSetup { plan, manifest, net, handover, cgroup: _, app_cgroups, console, userns } = setup;
     let joins_userns = userns.is_some();
     if let Err(msg) = rootfs::enter(plan, &manifest.hostname, net.netns, userns) {
         let _ = reporter.send(&Report::Error(msg.to_string()));
@@ -290,26 +297,7 @@ fn pod_init(setup: InitSetup, report_w: OwnedFd, placed: OwnedFd) -> i32 {
     if joins_userns && !dies_with_supervisor(&reporter) {
         return SKIFF_ERROR;
     }
-    // Apps are forked only once the supervisor has put this process in
-    // the pod's cgroup: they run there from their first instruction.
-    let wait_placed = move || {
-        let mut byte = [0u8; 1];
-        match File::from(placed).read(&mut byte) {
-            Ok(1) => Ok(()),
-            _ => Err(Error::refused("the pod's cgroup could not be set up")),
-        }
-    };
-    // A PID written to cgroup.procs is read in the writer's PID namespace:
-    // the init's, in which `pid` is given.
-    let place = |app: &skiff_pods::App, pid: nix::unistd::Pid| {
-        let Some((_, files)) = app_procs.iter().find(|(n, _)| *n == app.name) else { return Ok(()) };
-        for mut f in files {
-            f.write_all(pid.to_string().as_bytes())
-                .with_context(|| format!("cannot put app {} in its cgroup", app.name))?;
-        }
-        Ok(())
-    };
-    skiff_stage2::init::run(manifest, reporter, console, &net.state, handover, wait_placed, place)
+    skiff_stage2::init::run(manifest, reporter, console, &net.state, handover, app_cgroups)
 }
 
 /// Arms SIGKILL for when the supervisor dies; false if it could not, or

@@ -50,7 +50,7 @@ pub fn main() -> i32 {
         Ok(manifest) => {
             let net = skiff_pods::netstate::NetState::read(Path::new(POD_DIR));
             let handover = skiff_stage2::handover::Handover::default();
-            skiff_stage2::init::run(&manifest, reporter, None, &net, &handover, || Ok(()), |_, _| Ok(()))
+            skiff_stage2::init::run(&manifest, reporter, None, &net, &handover, &[])
         }
         Err(msg) => {
             let _ = reporter.send(&Report::Error(msg.to_string()));
