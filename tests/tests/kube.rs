@@ -312,3 +312,38 @@ fn a_subpath_mounts_one_file_of_a_configmap() {
     let o = s.output(&["play", "kube", "--rm", &file]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "listen 80\n0\n", "{}", stderr(&o));
 }
+
+/// A root filesystem of busybox with `marker` in /etc/marker.
+fn busybox_root(s: &Skiff, name: &str, marker: &str) -> String {
+    let root = s.tmp().join(name);
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    for a in ["sh", "cat"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
+    }
+    std::fs::write(root.join("etc/marker"), marker).unwrap();
+    root.display().to_string()
+}
+
+#[test]
+fn generate_pins_each_image_by_digest_and_play_runs_the_pinned_one() {
+    let s = Skiff::new();
+    let first = s.ok(&["image", "build", "-q", "--from-dir", &busybox_root(&s, "one", "first\n"), "--tag", "pin:1"]);
+    s.ok(&["prepare", "--name", "orig", "--net", "none", "pin:1", "--exec", "/bin/cat", "--", "/etc/marker"]);
+    let inspect: serde_json::Value = serde_json::from_str(&s.ok(&["image", "inspect", "pin:1"])).unwrap();
+    let digest = inspect["manifest_digest"].as_str().unwrap().to_string();
+    let yaml = s.ok(&["generate", "kube", "orig"]);
+    assert!(yaml.contains(&format!("image: localhost/pin:1@{digest}")), "{yaml}");
+    // The name moves to other content; the pin still runs the first.
+    s.ok(&["image", "build", "-q", "--from-dir", &busybox_root(&s, "two", "second\n"), "--tag", "pin:1"]);
+    let file = write(&s, "pinned.yaml", &yaml);
+    assert_eq!(s.ok(&["play", "kube", "--net", "none", "--name", "copy", &file]), "first\n");
+    let m: serde_json::Value = serde_json::from_str(&s.ok(&["cat-manifest", "copy"])).unwrap();
+    assert_eq!(m["apps"][0]["image"]["id"], first.trim());
+    // A digest nothing stored has is an error naming the reference.
+    let gone = yaml.replace(&digest, &format!("sha256:{}", "0".repeat(64)));
+    let o = s.output(&["play", "kube", "--net", "none", &write(&s, "gone.yaml", &gone)]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains(&format!("localhost/pin:1@sha256:{}", "0".repeat(64))), "{}", stderr(&o));
+}

@@ -102,7 +102,8 @@ pub fn app_help() -> String {
     format!(
         "IMAGE is docker://[HOST/]NAME[:TAG|@DIGEST] (a registry), oci:PATH[:TAG] (an OCI image layout),\n\
          oci-archive:PATH[:TAG], docker-archive:PATH[:NAME], the name or short name of a stored image\n\
-         (busybox, mytool:1), or an image ID or unique ID prefix as `skiff image list` prints it\n\
+         (busybox, mytool:1; NAME@sha256:DIGEST pins the stored image whose manifest has that digest),\n\
+         or an image ID or unique ID prefix as `skiff image list` prints it\n\
          (dd8b66f72df4, with or without sha256:, at least 4 hex digits).\n\
          A pod of several apps: IMAGE [APP OPTIONS] [-- ARGS] --- IMAGE [APP OPTIONS] [-- ARGS] ...\n\nApp options (after IMAGE, before --):\n{}\n\n\
          Mount, PID, UTS, IPC and network namespaces are the pod's own (the network: --net, docs/networking.md).\n\

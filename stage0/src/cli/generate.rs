@@ -28,7 +28,15 @@ pub struct KubeArgs {
 
 fn kube(ctx: &Ctx, a: KubeArgs) -> Result<i32> {
     let pod = skiff_pods::Pod::find(&ctx.store, &a.pod.id()?)?;
-    let (k8s, lost) = crate::kube::generate::pod(&pod.read_manifest()?);
+    let manifest = pod.read_manifest()?;
+    let mut digests = std::collections::BTreeMap::new();
+    for app in &manifest.apps {
+        let id = crate::image::digest::Digest::parse(&app.image.id).map_err(anyhow::Error::msg)?;
+        if let Some(r) = crate::image::record::load(&ctx.images, &id)? {
+            digests.insert(app.image.id.clone(), r.manifest_digest);
+        }
+    }
+    let (k8s, lost) = crate::kube::generate::pod(&manifest, &digests);
     for l in lost {
         eprintln!("skiff: not in the YAML: {l}");
     }

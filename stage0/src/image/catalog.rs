@@ -63,6 +63,9 @@ pub enum Selector {
 /// unique ID prefix of at least 4 hex digits, with or without `sha256:`
 /// (what `image list` prints).
 pub fn resolve(store: &ImageStore, what: &str) -> Result<(Fetched, Selector)> {
+    if let Some((name, digest)) = what.rsplit_once('@').filter(|(_, d)| d.starts_with("sha256:")) {
+        return resolve_pinned(store, what, name, digest);
+    }
     if let Ok(f) = fetch::stored(store, what) {
         let name = f.name.clone();
         return Ok((f, Selector::Name(name)));
@@ -78,6 +81,24 @@ pub fn resolve(store: &ImageStore, what: &str) -> Result<(Fetched, Selector)> {
         return Ok((Fetched { record, name }, Selector::Id));
     }
     Err(ImageError::NotFound(what.to_string()))
+}
+
+/// `NAME@sha256:HEX`, as Kubernetes and `generate kube` pin an image: the
+/// stored image whose manifest has that digest (the tag, if any, does not
+/// count, as in Kubernetes). Known by NAME when NAME is one of its names.
+fn resolve_pinned(store: &ImageStore, what: &str, name: &str, digest: &str) -> Result<(Fetched, Selector)> {
+    Digest::parse(digest).map_err(|e| ImageError::Invalid(format!("image {what:?}: {e}")))?;
+    if let Ok(f) = fetch::stored(store, name) {
+        if f.record.manifest_digest == digest {
+            let name = f.name.clone();
+            return Ok((f, Selector::Name(name)));
+        }
+    }
+    let record = record::all(store)?
+        .into_iter()
+        .find(|r| r.manifest_digest == digest)
+        .ok_or_else(|| ImageError::NotFound(what.to_string()))?;
+    Ok((Fetched { record, name: what.to_string() }, Selector::Id))
 }
 
 /// Finds one stored image; `Name` when it was found by one of its names.

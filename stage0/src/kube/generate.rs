@@ -17,10 +17,14 @@ use skiff_pods::PodManifest;
 use crate::pod::security::DEFAULT_CAPS;
 
 /// The Pod, and what could not be said in it (one line each).
-pub fn pod(m: &PodManifest) -> (Pod, Vec<String>) {
+/// `manifest_digests`: image ID → the digest of its manifest, for the
+/// images still stored (each container names its image by name and
+/// digest, as Kubernetes pins one).
+pub fn pod(m: &PodManifest, manifest_digests: &BTreeMap<String, String>) -> (Pod, Vec<String>) {
     let mut lost = Vec::new();
     let mut volumes: Vec<Volume> = Vec::new();
-    let mut containers: Vec<Container> = m.apps.iter().map(|a| container(a, &mut volumes, &mut lost)).collect();
+    let mut containers: Vec<Container> =
+        m.apps.iter().map(|a| container(a, manifest_digests, &mut volumes, &mut lost)).collect();
     if let Some(first) = containers.first_mut() {
         let ports = m.ports.iter().map(|p| ContainerPort {
             container_port: i32::from(p.pod_port),
@@ -86,7 +90,12 @@ pub fn pod(m: &PodManifest) -> (Pod, Vec<String>) {
     (Pod { metadata, spec: Some(spec), status: None }, lost)
 }
 
-fn container(a: &App, volumes: &mut Vec<Volume>, lost: &mut Vec<String>) -> Container {
+fn container(
+    a: &App,
+    manifest_digests: &BTreeMap<String, String>,
+    volumes: &mut Vec<Volume>,
+    lost: &mut Vec<String>,
+) -> Container {
     let env = a
         .env
         .iter()
@@ -129,7 +138,7 @@ fn container(a: &App, volumes: &mut Vec<Volume>, lost: &mut Vec<String>) -> Cont
     }
     Container {
         name: a.name.clone(),
-        image: Some(a.image.name.clone()),
+        image: Some(pinned_image(a, manifest_digests, lost)),
         command: Some(a.exec.clone()),
         env: Some(env).filter(|e| !e.is_empty()),
         working_dir: Some(a.working_dir.clone()).filter(|w| w != "/"),
@@ -137,6 +146,25 @@ fn container(a: &App, volumes: &mut Vec<Volume>, lost: &mut Vec<String>) -> Cont
         resources: resources(a),
         volume_mounts: Some(mounts).filter(|m| !m.is_empty()),
         ..Container::default()
+    }
+}
+
+/// `NAME@sha256:…`: the app's image by the name it was asked for and the
+/// digest of its manifest. Images of local transports (`oci:` …) have no
+/// name a cluster could pull, and are written as they are.
+fn pinned_image(a: &App, manifest_digests: &BTreeMap<String, String>, lost: &mut Vec<String>) -> String {
+    let name = &a.image.name;
+    let local = ["oci:", "oci-archive:", "docker-archive:", "sha256:"].iter().any(|t| name.starts_with(t));
+    match manifest_digests.get(&a.image.id) {
+        _ if local => {
+            lost.push(format!("app {}: the digest of image {name} (not a registry name)", a.name));
+            name.clone()
+        }
+        Some(d) => format!("{}@{d}", name.split_once('@').map_or(name.as_str(), |(n, _)| n)),
+        None => {
+            lost.push(format!("app {}: the digest of image {name} (no longer stored)", a.name));
+            name.clone()
+        }
     }
 }
 
@@ -202,5 +230,8 @@ pub fn yaml(pod: &Pod) -> Result<String, String> {
         o.insert("apiVersion".into(), "v1".into());
         o.insert("kind".into(), "Pod".into());
     }
-    serde_saphyr::to_string(&v).map_err(|e| e.to_string())
+    // Long one-line values (an image pinned by digest, a command line)
+    // stay on their line rather than folded (`>-`) onto the next ones.
+    let options = serde_saphyr::ser_options! { folded_wrap_chars: usize::MAX };
+    serde_saphyr::to_string_with_options(&v, options).map_err(|e| e.to_string())
 }
