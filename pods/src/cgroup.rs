@@ -24,6 +24,10 @@ pub const INIT_LEAF: &str = "_init";
 #[serde(deny_unknown_fields)]
 pub struct Resources {
     pub memory_bytes: Option<u64>,
+    /// Memory the app is meant to keep under pressure (a soft limit):
+    /// `memory.soft_limit_in_bytes` on v1, `memory.low` on v2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation_bytes: Option<u64>,
     /// CPU time per 100 ms period, in thousandths of a CPU (500 = half).
     pub cpu_millis: Option<u64>,
     /// Relative weight, cgroup v1 `cpu.shares` scale (2..262144).
@@ -218,6 +222,11 @@ impl PodCgroup {
             } else {
                 write(&d.join("memory.limit_in_bytes"), &m.to_string())?;
             }
+        }
+        if let Some(m) = r.memory_reservation_bytes {
+            let d = need("memory")?;
+            let file = if self.is_v2(d) { "memory.low" } else { "memory.soft_limit_in_bytes" };
+            write(&d.join(file), &m.to_string())?;
         }
         if let Some(mc) = r.cpu_millis {
             let d = need("cpu")?;

@@ -92,6 +92,8 @@ pub struct AppSpec {
     #[serde(default)]
     pub volumes: Vec<String>,
     pub memory: Option<String>,
+    /// As `--memory-reservation`.
+    pub memory_reservation: Option<String>,
     pub cpu: Option<String>,
     pub cpu_shares: Option<u64>,
     pub pids_limit: Option<u64>,

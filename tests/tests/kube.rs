@@ -44,16 +44,17 @@ spec:
     command: [/bin/sh, -c]
     args:
     - |
-      mkdir -p /www && echo "$GREETING $PASSWORD $(POD) $TIER" > /www/index.html
+      mkdir -p /www && echo "$GREETING $PASSWORD $(POD) $TIER $MEM_MI" > /www/index.html
       echo ready > /shared/flag
       exec httpd -f -p 80 -h /www
     env:
     - {{name: POD, valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}}}
     - {{name: PASSWORD, valueFrom: {{secretKeyRef: {{name: creds, key: password}}}}}}
     - {{name: TIER, valueFrom: {{fieldRef: {{fieldPath: "metadata.labels['tier']"}}}}}}
+    - {{name: MEM_MI, valueFrom: {{resourceFieldRef: {{resource: limits.memory, divisor: 1Mi}}}}}}
     envFrom: [{{configMapRef: {{name: settings}}}}]
     ports: [{{containerPort: 80, hostPort: {port}}}]
-    resources: {{limits: {{memory: 64Mi}}}}
+    resources: {{limits: {{memory: 64Mi}}, requests: {{memory: 32Mi}}}}
     volumeMounts: [{{name: shared, mountPath: /shared}}]
   - name: checker
     image: {image}
@@ -94,13 +95,15 @@ fn a_pod_with_its_configmap_and_secret_runs_as_kubernetes_would_run_it() {
         body.clear();
         c.read_to_string(&mut body).is_ok() && body.contains("hello")
     });
-    assert!(body.contains("hello hunter2 web front"), "env from the ConfigMap, the Secret and fieldRefs: {body}");
+    assert!(body.contains("hello hunter2 web front 64"), "env from the ConfigMap, the Secret and fieldRefs: {body}");
     let status = s.status_json("web");
     assert_eq!(status["labels"], serde_json::json!({"app": "web", "tier": "front"}));
     assert_eq!(status["annotations"], serde_json::json!({"owner": "team-a"}));
     let uuid = status["uuid"].as_str().unwrap().to_string();
     let limit = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/skiff/{uuid}/server/memory.limit_in_bytes"));
     assert_eq!(limit.unwrap().trim(), (64u64 << 20).to_string());
+    let soft = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/skiff/{uuid}/server/memory.soft_limit_in_bytes"));
+    assert_eq!(soft.unwrap().trim(), (32u64 << 20).to_string(), "requests.memory");
     s.wait_for("the checker's lines", || s.ok(&["logs", "web", "--app", "checker"]).lines().count() >= 5);
     let checker = s.ok(&["logs", "web", "--app", "checker"]);
     // The bounding set holds NET_BIND_SERVICE (bit 10) alone: the default
@@ -196,7 +199,7 @@ fn a_generated_pod_plays_back_the_same() {
     #[rustfmt::skip]
     s.ok(&[
         "prepare", "--name", "orig", "--net", "none", "--hostname", "box", "--hosts-entry", "192.0.2.1=db", "--stop-timeout", "7s",
-        &s.image, "--app-name", "main", "--memory", "64M", "--cpu", "500m", "--user", "1000:1000", "--group-add", "4000", "--readonly-rootfs",
+        &s.image, "--app-name", "main", "--memory", "64M", "--memory-reservation", "16M", "--cpu", "500m", "--user", "1000:1000", "--group-add", "4000", "--readonly-rootfs",
         "--caps-remove", "NET_RAW", "--set-env", "MODE=prod", "--working-dir", "/tmp",
         "--volume", &format!("{}:/data:ro", host.display()), "--volume", "cache:/cache",
         "--exec", "/bin/sh", "--", "-c", "echo $MODE",

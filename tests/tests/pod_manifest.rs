@@ -39,6 +39,7 @@ exec = "/bin/sh"
 args = ["-c", "echo side > /v/x; exec sleep 60"]
 volumes = ["shared:/v"]
 memory = "48M"
+memory-reservation = "24M"
 "#,
             img = s.image,
             env = env_file.display()
@@ -51,6 +52,7 @@ memory = "48M"
     assert_eq!(m["exit_policy"], "any");
     assert_eq!(m["net"], "none");
     assert_eq!(m["apps"][1]["resources"]["memory_bytes"], 48u64 << 20);
+    assert_eq!(m["apps"][1]["resources"]["memory_reservation_bytes"], 24u64 << 20);
     // Options given on the command line win over the file's.
     let o = s.output(&["run", "--hostname", "from-cli", "--pod-manifest", &file]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

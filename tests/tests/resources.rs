@@ -41,6 +41,8 @@ fn limits_are_set_on_the_pods_cgroup() {
         &s.image,
         "--memory",
         "48M",
+        "--memory-reservation",
+        "24M",
         "--pids-limit",
         "64",
         "--cpu",
@@ -58,6 +60,9 @@ fn limits_are_set_on_the_pods_cgroup() {
     s.wait_for("the app to start", || pod_cgroups(&uuid).iter().any(|d| d.join("cgroup.procs").exists()));
     let mem = std::fs::read_to_string(cgroup_file(&uuid, "memory", "memory.limit_in_bytes", "memory.max")).unwrap();
     assert_eq!(mem.trim(), (48u64 << 20).to_string());
+    let soft =
+        std::fs::read_to_string(cgroup_file(&uuid, "memory", "memory.soft_limit_in_bytes", "memory.low")).unwrap();
+    assert_eq!(soft.trim(), (24u64 << 20).to_string());
     let pids = std::fs::read_to_string(cgroup_file(&uuid, "pids", "pids.max", "pids.max")).unwrap();
     assert_eq!(pids.trim(), "64");
     let quota = std::fs::read_to_string(cgroup_file(&uuid, "cpu", "cpu.cfs_quota_us", "cpu.max")).unwrap();
@@ -170,4 +175,11 @@ fn oom_score_adj_and_bad_values() {
         assert_eq!(o.status.code(), Some(125), "{args:?}");
         assert!(stderr(&o).contains(args[0]), "{args:?}");
     }
+    let o = s.output(&["run", &s.image, "--memory", "16M", "--memory-reservation", "32M"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("--memory-reservation 32M is above --memory 16M"), "{}", stderr(&o));
+    let o = s.output(&["run", &s.image, "--memory-reservation", "plenty"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("--memory-reservation"), "{}", stderr(&o));
+    assert_eq!(s.list_json().as_array().map(Vec::len), Some(1), "no pod made but the first");
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::spec::{AppSpec, PodSpec};
 use anyhow::{bail, Context, Result};
 use clap::{CommandFactory, Parser};
-use skiff_pods::cgroup::Resources;
+use skiff_pods::cgroup::{size_text, Resources};
 
 use crate::pod::prepare::{self, AppOverrides};
 use crate::pod::resources;
@@ -55,6 +55,11 @@ pub(super) struct AppOptions {
     /// the app OOM-killed (exit 137).
     #[arg(long, value_name = "SIZE")]
     memory: Option<String>,
+    /// Memory the app keeps when the host runs short (a soft limit, at most
+    /// --memory), e.g. 128M: memory.soft_limit_in_bytes on cgroup v1,
+    /// memory.low on v2.
+    #[arg(long, value_name = "SIZE")]
+    memory_reservation: Option<String>,
     /// CPU quota in CPUs, e.g. 500m or 1.5.
     #[arg(long, value_name = "CPUS")]
     cpu: Option<String>,
@@ -190,6 +195,7 @@ impl AppOptions {
             set_env_file: a.env_files.clone(),
             volume: a.volumes.clone(),
             memory: a.memory.clone(),
+            memory_reservation: a.memory_reservation.clone(),
             cpu: a.cpu.clone(),
             cpu_shares: a.cpu_shares.map(|v| v.to_string()),
             pids_limit: a.pids_limit.map(|v| v.to_string()),
@@ -227,10 +233,21 @@ pub(super) fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppO
     };
     let limits = Resources {
         memory_bytes: o.memory.as_deref().map(resources::parse_memory).transpose().map_err(anyhow::Error::msg)?,
+        memory_reservation_bytes: o
+            .memory_reservation
+            .as_deref()
+            .map(resources::parse_memory)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--memory-reservation: {e}"))?,
         cpu_millis: o.cpu.as_deref().map(resources::parse_cpu).transpose().map_err(anyhow::Error::msg)?,
         cpu_shares: num(&o.cpu_shares, "--cpu-shares", 2, 262_144)?.map(|v| v.unsigned_abs()),
         pids: num(&o.pids_limit, "--pids-limit", 1, 4_194_304)?.map(|v| v.unsigned_abs()),
     };
+    if let (Some(r), Some(m)) = (limits.memory_reservation_bytes, limits.memory_bytes) {
+        if r > m {
+            bail!("--memory-reservation {} is above --memory {}", size_text(r), size_text(m));
+        }
+    }
     let oom_score_adj = num(&o.oom_score_adj, "--oom-score-adj", -1000, 1000)?.and_then(|v| i32::try_from(v).ok());
     if let Some(n) = &o.app_name {
         prepare::check_app_name(n).map_err(anyhow::Error::msg)?;

@@ -425,7 +425,11 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
     }
     for (image, o) in apps {
         let asks = [
-            (o.resources != Resources::default(), feature::CGROUP_LIMITS, "--memory/--cpu/--cpu-shares/--pids-limit"),
+            (
+                o.resources != Resources::default(),
+                feature::CGROUP_LIMITS,
+                "--memory/--memory-reservation/--cpu/--cpu-shares/--pids-limit",
+            ),
             (o.caps.is_some(), feature::CAPABILITIES, "--caps-retain/--caps-remove"),
             (o.seccomp.is_some(), feature::SECCOMP, "--seccomp"),
             (o.no_new_privileges == Some(true), feature::NO_NEW_PRIVILEGES, "--no-new-privileges"),

@@ -213,6 +213,9 @@ fn resources(a: &App) -> Option<ResourceRequirements> {
         limits.insert("cpu".to_string(), Quantity(format!("{m}m")));
     }
     let mut requests = BTreeMap::new();
+    if let Some(b) = r.memory_reservation_bytes {
+        requests.insert("memory".to_string(), Quantity(b.to_string()));
+    }
     if let Some(s) = r.cpu_shares {
         requests.insert("cpu".to_string(), Quantity(format!("{}m", (s * 1000).div_ceil(1024))));
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use k8s_openapi::api::core::v1::{Container, EnvVar, KeyToPath, PodSpec as KubeSpec, Volume};
+use k8s_openapi::api::core::v1::{Container, EnvVar, KeyToPath, PodSpec as KubeSpec, ResourceFieldSelector, Volume};
 use serde_json::Value;
 use skiff_pods::Store;
 
@@ -71,7 +71,15 @@ pub fn to_spec(pod: &KubePod, sources: &Sources, store: &Store) -> Result<PodSpe
     for (c, field, init) in inits.chain(containers) {
         let at = format!("{}.{field}", pod.spec_path);
         let host_network = spec.host_network == Some(true);
-        let cx = ContainerContext { at: &at, host_network, meta: &meta, sources, volumes: &volumes, pod_security };
+        let cx = ContainerContext {
+            at: &at,
+            host_network,
+            meta: &meta,
+            sources,
+            volumes: &volumes,
+            pod_security,
+            spec: &spec,
+        };
         let (mut app, ports) = container(c, &cx)?;
         app.init = init;
         out.ports.extend(ports);
@@ -297,6 +305,8 @@ fn host_path(path: &str, kind: &str) -> Result<String> {
 
 struct ContainerContext<'a> {
     at: &'a str,
+    /// The whole pod (resourceFieldRef may name another container).
+    spec: &'a KubeSpec,
     /// The pod is on the host's network (its address is the host's).
     host_network: bool,
     meta: &'a Meta,
@@ -342,6 +352,10 @@ fn container(c: &Container, cx: &ContainerContext) -> Result<(AppSpec, Vec<Strin
         if let Some(cpu) = limit("cpu") {
             let m = quantity::millicpus(&cpu).map_err(|e| anyhow!("{at}.resources.limits.cpu: {e}"))?;
             app.cpu = Some(format!("{m}m"));
+        }
+        if let Some(req) = r.requests.as_ref().and_then(|l| l.get("memory")) {
+            let b = quantity::bytes(&req.0).map_err(|e| anyhow!("{at}.resources.requests.memory: {e}"))?;
+            app.memory_reservation = Some(b.to_string());
         }
         if let Some(req) = r.requests.as_ref().and_then(|l| l.get("cpu")) {
             // The kubelet's mapping of a CPU request to cgroup shares.
@@ -486,7 +500,7 @@ fn environment(c: &Container, cx: &ContainerContext) -> Result<Vec<(String, Stri
         }
     }
     for (i, e) in c.env.iter().flatten().enumerate() {
-        let value = env_value(e, cx).with_context(|| format!("{at}.env[{i}] ({})", e.name))?;
+        let value = env_value(e, c, cx).with_context(|| format!("{at}.env[{i}] ({})", e.name))?;
         if let Some(v) = value {
             let v = expand(&v, &env);
             set(&mut env, e.name.clone(), v);
@@ -495,8 +509,9 @@ fn environment(c: &Container, cx: &ContainerContext) -> Result<Vec<(String, Stri
     Ok(env)
 }
 
-/// One `env` entry's value; None: an optional reference to nothing.
-fn env_value(e: &EnvVar, cx: &ContainerContext) -> Result<Option<String>> {
+/// One `env` entry's value (of container `this`); None: an optional
+/// reference to nothing.
+fn env_value(e: &EnvVar, this: &Container, cx: &ContainerContext) -> Result<Option<String>> {
     let Some(from) = &e.value_from else { return Ok(Some(e.value.clone().unwrap_or_default())) };
     let lookup = |table: &BTreeMap<String, BTreeMap<String, String>>,
                   name: &str,
@@ -533,7 +548,79 @@ fn env_value(e: &EnvVar, cx: &ContainerContext) -> Result<Option<String>> {
         };
         return Ok(Some(value));
     }
-    bail!("valueFrom: skiff knows configMapKeyRef, secretKeyRef and fieldRef")
+    if let Some(r) = &from.resource_field_ref {
+        return resource_field(r, this, cx.spec).map(Some);
+    }
+    bail!("valueFrom: skiff knows configMapKeyRef, secretKeyRef, fieldRef and resourceFieldRef")
+}
+
+/// A container's limit or request as the downward API gives it: in units
+/// of `divisor`, rounded up. A request not given is its limit, else 0; a
+/// limit not given is what the host has (its CPUs, its memory), as the
+/// kubelet gives the node's allocatable.
+fn resource_field(r: &ResourceFieldSelector, this: &Container, spec: &KubeSpec) -> Result<String> {
+    let target = match r.container_name.as_deref().filter(|n| !n.is_empty()) {
+        None => this,
+        Some(n) => spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .find(|c| c.name == n)
+            .ok_or_else(|| anyhow!("resourceFieldRef: no container named {n}"))?,
+    };
+    let given = |kind: &str, key: &str| {
+        let res = target.resources.as_ref();
+        let map = res.and_then(|r| if kind == "limits" { r.limits.as_ref() } else { r.requests.as_ref() });
+        map.and_then(|m| m.get(key)).map(|q| q.0.clone())
+    };
+    let Some((kind, key)) = r.resource.split_once('.').filter(|(k, _)| matches!(*k, "limits" | "requests")) else {
+        bail!(
+            "resourceFieldRef {}: skiff knows limits.cpu, limits.memory, requests.cpu and requests.memory",
+            r.resource
+        )
+    };
+    let value = given(kind, key).or_else(|| if kind == "requests" { given("limits", key) } else { None });
+    let divisor = r.divisor.as_ref().map_or("1", |q| q.0.as_str());
+    let (amount, unit) = match key {
+        "cpu" => {
+            let millis = match value {
+                Some(q) => quantity::millicpus(&q).map_err(|e| anyhow!("resources.{kind}.cpu: {e}"))?,
+                None if kind == "limits" => host_cpus() * 1000,
+                None => 0,
+            };
+            (millis, quantity::millicpus(divisor))
+        }
+        "memory" => {
+            let bytes = match value {
+                Some(q) => quantity::bytes(&q).map_err(|e| anyhow!("resources.{kind}.memory: {e}"))?,
+                None if kind == "limits" => host_memory()?,
+                None => 0,
+            };
+            (bytes, quantity::bytes(divisor))
+        }
+        _ => bail!(
+            "resourceFieldRef {}: skiff knows limits.cpu, limits.memory, requests.cpu and requests.memory",
+            r.resource
+        ),
+    };
+    let unit = unit.map_err(|e| anyhow!("resourceFieldRef divisor: {e}"))?;
+    if unit == 0 {
+        bail!("resourceFieldRef divisor: must be above 0");
+    }
+    Ok(amount.div_ceil(unit).to_string())
+}
+
+fn host_cpus() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+}
+
+/// MemTotal of /proc/meminfo, in bytes.
+fn host_memory() -> Result<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").context("cannot read /proc/meminfo")?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .context("no MemTotal in /proc/meminfo")
 }
 
 /// The host's address on its default route (the kernel picks it for a
@@ -637,16 +724,44 @@ mod tests {
     }
 
     #[test]
+    fn resource_field_refs_are_in_divisor_units_rounded_up() {
+        let env = |e: &str| {
+            spec_of(&format!("kind: Pod\nspec:\n  containers:\n  - name: a\n    image: i\n    resources: {{limits: {{memory: 64Mi, cpu: 500m}}, requests: {{memory: 16Mi}}}}\n    env: [{e}]\n  - {{name: b, image: i}}\n"))
+                .map(|s| s.apps[0].env.clone())
+        };
+        let one =
+            |r: &str| env(&format!("{{name: V, valueFrom: {{resourceFieldRef: {{{r}}}}}}}")).map(|e| e["V"].clone());
+        assert_eq!(one("resource: limits.memory, divisor: 1Mi").unwrap(), "64");
+        assert_eq!(one("resource: limits.cpu").unwrap(), "1", "500m in CPUs, rounded up");
+        assert_eq!(one("resource: limits.cpu, divisor: 1m").unwrap(), "500");
+        assert_eq!(one("resource: requests.memory").unwrap(), "16777216");
+        assert_eq!(one("resource: requests.cpu, divisor: 1m").unwrap(), "500", "a request not given is its limit");
+        let host_cpus = std::thread::available_parallelism().unwrap().get().to_string();
+        assert_eq!(one("containerName: b, resource: limits.cpu").unwrap(), host_cpus, "no limit: the host's");
+        assert_eq!(one("containerName: b, resource: requests.cpu").unwrap(), "0");
+        for (bad, want) in [
+            ("resource: limits.ephemeral-storage", "skiff knows limits.cpu"),
+            ("resource: memory", "skiff knows limits.cpu"),
+            ("containerName: nope, resource: limits.cpu", "no container named nope"),
+            ("resource: limits.memory, divisor: 0", "divisor"),
+        ] {
+            let e = format!("{:#}", one(bad).unwrap_err());
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn limits_users_capabilities_ports_and_volumes() {
         let d = tempfile::tempdir().unwrap();
         let made = d.path().join("made");
         let s = spec_of(&format!(
-            "kind: Pod\nspec:\n  securityContext: {{runAsUser: 1000, supplementalGroups: [4000, 5000]}}\n  terminationGracePeriodSeconds: 5\n  hostAliases: [{{ip: 192.0.2.1, hostnames: [db, db2]}}]\n  volumes:\n  - {{name: h, hostPath: {{path: {}, type: DirectoryOrCreate}}}}\n  - {{name: e, emptyDir: {{}}}}\n  containers:\n  - name: a\n    image: i\n    resources: {{limits: {{memory: 64Mi, cpu: 500m}}, requests: {{cpu: 250m}}}}\n    securityContext: {{runAsGroup: 2000, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {{drop: [ALL], add: [NET_ADMIN, chown]}}}}\n    ports: [{{containerPort: 80, hostPort: 8080}}, {{containerPort: 53, hostPort: 5353, protocol: UDP, hostIP: 127.0.0.1}}, {{containerPort: 9}}]\n    volumeMounts: [{{name: h, mountPath: /h, readOnly: true}}, {{name: e, mountPath: /e}}]\n",
+            "kind: Pod\nspec:\n  securityContext: {{runAsUser: 1000, supplementalGroups: [4000, 5000]}}\n  terminationGracePeriodSeconds: 5\n  hostAliases: [{{ip: 192.0.2.1, hostnames: [db, db2]}}]\n  volumes:\n  - {{name: h, hostPath: {{path: {}, type: DirectoryOrCreate}}}}\n  - {{name: e, emptyDir: {{}}}}\n  containers:\n  - name: a\n    image: i\n    resources: {{limits: {{memory: 64Mi, cpu: 500m}}, requests: {{cpu: 250m, memory: 16Mi}}}}\n    securityContext: {{runAsGroup: 2000, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {{drop: [ALL], add: [NET_ADMIN, chown]}}}}\n    ports: [{{containerPort: 80, hostPort: 8080}}, {{containerPort: 53, hostPort: 5353, protocol: UDP, hostIP: 127.0.0.1}}, {{containerPort: 9}}]\n    volumeMounts: [{{name: h, mountPath: /h, readOnly: true}}, {{name: e, mountPath: /e}}]\n",
             made.display()
         ))
         .unwrap();
         let a = &s.apps[0];
         assert_eq!((a.memory.as_deref(), a.cpu.as_deref(), a.cpu_shares), (Some("67108864"), Some("500m"), Some(256)));
+        assert_eq!(a.memory_reservation.as_deref(), Some("16777216"));
         assert_eq!((a.user.as_deref(), a.readonly_rootfs, a.no_new_privileges), (Some("1000:2000"), true, Some(true)));
         assert_eq!(a.caps_retain, Some(vec!["CHOWN".to_string(), "NET_ADMIN".to_string()]));
         assert_eq!(a.groups_add, ["4000", "5000"]);
