@@ -31,6 +31,7 @@ pub fn run(ctx: &Ctx, a: FetchArgs) -> Result<i32> {
         progress: &progress,
         registry: ctx.registry.clone(),
         policy: PullPolicy::Update,
+        trust: &ctx.trust,
     };
     let lock = StoreLock::shared(&ctx.images)?;
     for name in &a.images {

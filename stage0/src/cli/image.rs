@@ -44,6 +44,9 @@ pub enum ImageCommand {
     /// Make a single-layer image from a root filesystem directory,
     /// reproducibly (same directory and options, same digest).
     Build(BuildArgs),
+    /// The signature policy images must meet to enter the store: show, set.
+    #[command(subcommand)]
+    Trust(super::trust::TrustCommand),
 }
 
 #[derive(Args, Debug)]
@@ -101,6 +104,7 @@ pub fn run(ctx: &Ctx, cmd: ImageCommand) -> Result<i32> {
         }
         ImageCommand::Export { image, dest } => export_cmd(ctx, &image, &dest),
         ImageCommand::Build(a) => build_cmd(ctx, a),
+        ImageCommand::Trust(c) => super::trust::run(ctx, c),
     }
 }
 

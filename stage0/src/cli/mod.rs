@@ -18,6 +18,7 @@ mod run;
 mod run_options;
 mod status;
 mod stop;
+mod trust;
 mod volume;
 
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use skiff_pods::Store;
 
 use crate::config::Config;
 use crate::image::source::registry::RegistryOptions;
+use crate::image::trust::TrustOptions;
 use crate::image::ImageStore;
 use crate::pod::flavor::Flavor;
 
@@ -58,6 +60,15 @@ pub struct Cli {
     /// ~/.docker/config.json].
     #[arg(long, global = true, value_name = "FILE")]
     authfile: Option<PathBuf>,
+    /// Signature policy (containers-policy.json(5)) images must meet to
+    /// enter the store [default: /etc/skiff/policy.json, else
+    /// /etc/containers/policy.json, else every image is accepted].
+    #[arg(long, global = true, value_name = "FILE")]
+    signature_policy: Option<PathBuf>,
+    /// Accept every image whatever the signature policy says (for tests;
+    /// says so on stderr at every fetch).
+    #[arg(long, global = true)]
+    insecure_policy: bool,
     /// Configuration file [default: /etc/skiff/config.toml, if it exists].
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -117,6 +128,7 @@ pub struct Ctx {
     pub images: ImageStore,
     pub debug: bool,
     pub registry: RegistryOptions,
+    pub trust: TrustOptions,
     pub config: Config,
     /// The global options as given (the store made absolute), for commands
     /// that print skiff command lines.
@@ -169,11 +181,16 @@ pub fn main() -> i32 {
     let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
     globals.extend(cli.authfile.iter().map(|f| format!("--authfile={}", absolute(f).display())));
     globals.extend(cli.config.iter().map(|f| format!("--config={}", absolute(f).display())));
+    globals.extend(cli.signature_policy.iter().map(|f| format!("--signature-policy={}", absolute(f).display())));
+    if cli.insecure_policy {
+        globals.push("--insecure-policy".into());
+    }
     let ctx = Ctx {
         store: Store::new(&dir),
         images: ImageStore::new(&dir),
         debug: cli.debug,
         registry: RegistryOptions { insecure: cli.insecure_registries, authfile: cli.authfile },
+        trust: TrustOptions { policy_file: cli.signature_policy.map(|f| absolute(&f)), insecure: cli.insecure_policy },
         config,
         globals,
     };

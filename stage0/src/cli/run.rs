@@ -538,7 +538,7 @@ fn create_pod(
     check: &dyn Fn(&Flavor) -> Result<()>,
 ) -> Result<(Pod, Flavor, Vec<PortMapping>, bool)> {
     let (plan, ports, addresses) = plan_pod(ctx, spec, check)?;
-    let stores = Stores { store: &ctx.store, images: &ctx.images, registry: &ctx.registry };
+    let stores = Stores { store: &ctx.store, images: &ctx.images, registry: &ctx.registry, trust: &ctx.trust };
     let pod = plan::create(&stores, &plan, purpose, progress, quiet)?;
     Ok((pod, plan.flavor, ports, addresses))
 }

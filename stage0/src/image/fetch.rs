@@ -12,6 +12,7 @@ use super::source::docker_archive::DockerArchive;
 use super::source::layout::{DirFiles, LayoutFiles, OciLayout};
 use super::source::registry::{Registry, RegistryOptions};
 use super::source::tarfile::TarFile;
+use super::trust::{scope, TrustOptions};
 use super::{catalog, io_err, names, ImageError, ImageStore, Result};
 
 /// A stored image and the name it was asked for by.
@@ -40,6 +41,8 @@ pub struct FetchOptions<'a> {
     pub progress: &'a dyn Progress,
     pub registry: RegistryOptions,
     pub policy: PullPolicy,
+    /// The signature policy, checked before an image enters the store.
+    pub trust: &'a TrustOptions,
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
@@ -61,14 +64,17 @@ pub fn fetch(
         ImageReference::Name(n) => Ok(catalog::resolve(store, n)?.0),
         ImageReference::OciLayout { path, tag } => {
             let abs = absolute(path)?;
+            check_path(opts, "oci", &abs, tag.as_deref())?;
             from_layout(store, DirFiles::new(&abs), "oci", &abs, tag.as_deref(), opts)
         }
         ImageReference::OciArchive { path, tag } => {
             let abs = absolute(path)?;
+            check_path(opts, "oci-archive", &abs, tag.as_deref())?;
             from_layout(store, TarFile::open(&abs)?, "oci-archive", &abs, tag.as_deref(), opts)
         }
         ImageReference::DockerArchive { path, name } => {
             let abs = absolute(path)?;
+            check_path(opts, "docker-archive", &abs, name.as_deref())?;
             let (archive, resolved, found) = DockerArchive::open(&abs, name.as_deref())?;
             let name = found.unwrap_or_else(|| format!("docker-archive:{}", abs.display()));
             let record = import(store, &archive, &resolved, Some(&name), &opts.platform, opts.progress)?;
@@ -76,6 +82,16 @@ pub fn fetch(
         }
         ImageReference::Docker(r) => pull(store, r, opts),
     }
+}
+
+/// The signature policy's verdict on an image read from a file or
+/// directory (scopes: its path and the directories above it).
+fn check_path(opts: &FetchOptions<'_>, transport: &str, abs: &Path, reference: Option<&str>) -> Result<()> {
+    let image = match reference {
+        Some(r) => format!("{transport}:{}:{r}", abs.display()),
+        None => format!("{transport}:{}", abs.display()),
+    };
+    opts.trust.load()?.check(&image, transport, &scope::path_candidates(abs, reference))
 }
 
 /// An OCI layout (a directory or a tar), named `TRANSPORT:/abs/path[:tag]`.
@@ -108,6 +124,7 @@ fn pull(store: &ImageStore, r: &DockerRef, opts: &FetchOptions<'_>) -> Result<Fe
             _ => {}
         }
     }
+    opts.trust.load()?.check(&format!("docker://{name}"), "docker", &scope::docker_candidates(r))?;
     let registry = Registry::new(r, &opts.registry)?;
     let resolved = registry.resolve(&opts.platform)?;
     let record = import(store, &registry, &resolved, Some(&name), &opts.platform, opts.progress)?;

@@ -17,6 +17,7 @@ pub mod platform;
 pub mod record;
 pub mod reference;
 pub mod source;
+pub mod trust;
 pub mod unpack;
 
 use std::io;

@@ -22,6 +22,7 @@ use crate::image::lock::StoreLock;
 use crate::image::platform::Platform;
 use crate::image::reference::ImageReference;
 use crate::image::source::registry::RegistryOptions;
+use crate::image::trust::TrustOptions;
 use crate::image::ImageStore;
 use crate::pod::flavor::Flavor;
 use crate::pod::prepare::{self, AppContext, AppOverrides, PodNet, Purpose};
@@ -85,6 +86,7 @@ pub struct Stores<'a> {
     pub store: &'a Store,
     pub images: &'a ImageStore,
     pub registry: &'a RegistryOptions,
+    pub trust: &'a TrustOptions,
 }
 
 /// Fetches the plan's images (when needed) and creates the pod in
@@ -99,6 +101,7 @@ pub fn create(at: &Stores, plan: &PodPlan, purpose: Purpose, progress: &dyn Prog
         progress,
         registry: at.registry.clone(),
         policy: plan.pull_policy,
+        trust: at.trust,
     };
     let mut fetched: Vec<Fetched> = Vec::new();
     for app in &plan.apps {
