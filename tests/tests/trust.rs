@@ -2,8 +2,12 @@
 //! store, per transport and scope, and `skiff image trust show|set`
 //! (docs/trust.md).
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 use skiff_tests::fixture::busybox_spec;
-use skiff_tests::oci::write_layout;
+use skiff_tests::oci::{write_layout, Layer};
+use skiff_tests::rawtar::{file, tar_of};
 use skiff_tests::registry::Registry;
 use skiff_tests::{stderr, Skiff};
 
@@ -20,7 +24,7 @@ fn the_most_specific_scope_decides_what_enters_the_store() {
     let layout = s.tmp().join("layouts/bb");
     write_layout(&layout, &busybox_spec(Vec::new()));
     let oci = format!("oci:{}:latest", layout.display());
-    for repo in ["test/bb:1", "test/bb:2", "other/bb:1"] {
+    for repo in ["test/bb:1", "test/bb:2", "other/bb:1", "signed/bb:1"] {
         reg.push(&oci, repo);
     }
     let a = &reg.addr;
@@ -49,11 +53,11 @@ fn the_most_specific_scope_decides_what_enters_the_store() {
         assert!(e.contains(&format!("image {image} is rejected by the signature policy ({file}, {scope})")), "{e}");
         assert_eq!(e.lines().count(), 1, "{e}");
     }
-    // Signatures skiff cannot verify yet refuse the image: never weaker.
+    // A signature requirement that cannot be met refuses the image.
     let signed = fetch(&format!("docker://{a}/signed/bb:1"));
     assert_eq!(signed.status.code(), Some(125));
     assert!(
-        stderr(&signed).contains("requires signedBy signatures, which skiff cannot verify yet"),
+        stderr(&signed).contains("requires signedBy: cannot read key file /nonexistent.gpg"),
         "{}",
         stderr(&signed)
     );
@@ -162,4 +166,180 @@ fn trust_set_edits_the_policy_file_and_show_prints_it() {
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
     }
     assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+/// A GnuPG home of the test's own, with keys made here; its gpg-agent
+/// (started by gpg and by skopeo's signing) is ended on drop.
+struct GnuPg {
+    home: PathBuf,
+}
+
+impl GnuPg {
+    fn new(dir: &Path) -> GnuPg {
+        let home = dir.join("gnupg");
+        std::fs::create_dir(&home).unwrap();
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        GnuPg { home }
+    }
+
+    fn gpg(&self, args: &[&str]) -> Vec<u8> {
+        let o = Command::new("gpg")
+            .env("GNUPGHOME", &self.home)
+            .args(["--batch", "--quiet"])
+            .args(args)
+            .output()
+            .expect("gpg (gnupg) is installed by scripts/deps.sh");
+        assert!(o.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    }
+
+    /// A new signing key for `email`: its fingerprint, and its public key
+    /// exported to `FILE` (binary, as `gpg --export` writes it).
+    fn key(&self, email: &str, file: &Path) -> String {
+        self.gpg(&[
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            &format!("skiff test <{email}>"),
+            "default",
+            "default",
+            "never",
+        ]);
+        let list = String::from_utf8(self.gpg(&["--with-colons", "--list-keys", email])).unwrap();
+        let fpr = list.lines().find_map(|l| l.strip_prefix("fpr:")).unwrap().trim_matches(':').to_string();
+        std::fs::write(file, self.gpg(&["--export", email])).unwrap();
+        fpr
+    }
+}
+
+impl Drop for GnuPg {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf").env("GNUPGHOME", &self.home).args(["--kill", "gpg-agent"]).status();
+    }
+}
+
+#[test]
+fn gpg_signatures_made_by_skopeo_are_verified() {
+    let s = Skiff::new();
+    let reg = Registry::start(s.tmp(), false);
+    let a = reg.addr.clone();
+    let gpg = GnuPg::new(s.tmp());
+    let (trusted_key, other_key) = (s.tmp().join("trusted.gpg"), s.tmp().join("other.gpg"));
+    let trusted = gpg.key("signer@example.com", &trusted_key);
+    let other = gpg.key("other@example.com", &other_key);
+    let sigs = s.tmp().join("sigstore");
+    let regd = s.tmp().join("registries.d");
+    std::fs::create_dir_all(&regd).unwrap();
+    std::fs::write(
+        regd.join("local.yaml"),
+        format!("docker:\n  {a}:\n    lookaside: file://{0}\n    lookaside-staging: file://{0}\n", sigs.display()),
+    )
+    .unwrap();
+    let one = s.tmp().join("one");
+    write_layout(&one, &busybox_spec(Vec::new()));
+    let two = s.tmp().join("two");
+    write_layout(&two, &busybox_spec(vec![Layer::gz(tar_of(&[file("etc/two", b"2\n")]))]));
+    let push = |layout: &Path, dest: &str, key: Option<&str>| {
+        let mut c = Command::new("skopeo");
+        c.env("GNUPGHOME", &gpg.home).args(["copy", "-q", "--dest-tls-verify=false", "--registries.d"]).arg(&regd);
+        if let Some(k) = key {
+            c.args(["--sign-by", k]);
+        }
+        let o = c.arg(format!("oci:{}:latest", layout.display())).arg(format!("docker://{a}/{dest}")).output().unwrap();
+        assert!(o.status.success(), "skopeo copy to {dest}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    push(&one, "signed/bb:1", Some(&trusted));
+    push(&one, "unsigned/bb:1", None);
+    push(&one, "wrongkey/bb:1", Some(&other));
+    push(&two, "copied/bb:1", None);
+    push(&one, "renamed/bb:1", None);
+    let file = policy(
+        &s,
+        &format!(
+            r#"{{"default": [{{"type": "reject"}}], "transports": {{"docker": {{"{a}": [{{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "{}"}}]}}}}}}"#,
+            trusted_key.display()
+        ),
+    );
+    let regd_arg = regd.display().to_string();
+    let fetch = |image: &str| {
+        s.output(&[
+            "--signature-policy",
+            &file,
+            "--registries.d",
+            &regd_arg,
+            "fetch",
+            "-q",
+            &format!("docker://{a}/{image}"),
+        ])
+    };
+    let o = fetch("signed/bb:1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let inspect: serde_json::Value =
+        serde_json::from_str(&s.ok(&["image", "inspect", &format!("{a}/signed/bb:1")])).unwrap();
+    assert_eq!(
+        inspect["signatures"],
+        serde_json::json!([{"type": "signedBy", "key": trusted, "identity": format!("{a}/signed/bb:1")}]),
+        "{inspect}"
+    );
+    let digest = |image: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(
+            &String::from_utf8(
+                Command::new("skopeo")
+                    .args(["inspect", "--tls-verify=false", &format!("docker://{a}/{image}")])
+                    .output()
+                    .unwrap()
+                    .stdout,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        v["Digest"].as_str().unwrap().replace(':', "=")
+    };
+    let signed_dir = sigs.join(format!("signed/bb@{}", digest("signed/bb:1")));
+    // A signature of another image, put where this image's would be: it
+    // names the other manifest; and one of the same manifest under another
+    // repository names the other image.
+    for (image, repo) in [("copied/bb:1", "copied/bb"), ("renamed/bb:1", "renamed/bb")] {
+        let dir = sigs.join(format!("{repo}@{}", digest(image)));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(signed_dir.join("signature-1"), dir.join("signature-1")).unwrap();
+    }
+    for (image, want) in [
+        ("unsigned/bb:1", "no signature in".to_string()),
+        ("wrongkey/bb:1", "signature 1: no trusted key made it".to_string()),
+        ("copied/bb:1", format!("signature 1: it signs manifest {}", digest("signed/bb:1").replace('=', ":"))),
+        ("renamed/bb:1", format!("signature 1: it signs image {a}/signed/bb:1, which does not match")),
+    ] {
+        let o = fetch(image);
+        assert_eq!(o.status.code(), Some(125), "{image}");
+        let e = stderr(&o);
+        assert!(
+            e.contains(&format!(
+                "image docker://{a}/{image}: the signature policy ({file}, scope docker:{a}) requires signedBy: {want}"
+            )),
+            "{image}: {e}"
+        );
+        assert!(e.trim_end().ends_with("nothing stored") && e.lines().count() == 1, "{e}");
+    }
+    let images: serde_json::Value = serde_json::from_str(&s.ok(&["image", "list", "--format", "json"])).unwrap();
+    assert_eq!(images.as_array().unwrap().len(), 1, "only the signed image: {images}");
+    // Trusting the other key too (keyPaths) lets its image in.
+    let both = policy(
+        &s,
+        &format!(
+            r#"{{"default": [{{"type": "signedBy", "keyType": "GPGKeys", "keyPaths": ["{}", "{}"]}}]}}"#,
+            trusted_key.display(),
+            other_key.display()
+        ),
+    );
+    let o = s.output(&[
+        "--signature-policy",
+        &both,
+        "--registries.d",
+        &regd_arg,
+        "fetch",
+        "-q",
+        &format!("docker://{a}/wrongkey/bb:1"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }

@@ -165,6 +165,8 @@ fn inspect(ctx: &Ctx, image: &str) -> Result<i32> {
     };
     let mut v = json_of(&e);
     v["manifest_digest"] = json!(e.record.manifest_digest);
+    // What the signature policy required and skiff verified at the fetch.
+    v["signatures"] = json!(e.record.signatures);
     v["manifest"] = blob(&e.record.manifest_digest)?;
     v["config"] = blob(&e.record.id)?;
     v["layers"] = json!(e.record.layers);

@@ -69,6 +69,10 @@ pub struct Cli {
     /// says so on stderr at every fetch).
     #[arg(long, global = true)]
     insecure_policy: bool,
+    /// Directory of registries.d YAML files naming each registry's
+    /// signature lookaside store [default: /etc/containers/registries.d].
+    #[arg(long = "registries.d", global = true, value_name = "DIR")]
+    registries_d: Option<PathBuf>,
     /// Configuration file [default: /etc/skiff/config.toml, if it exists].
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -185,12 +189,17 @@ pub fn main() -> i32 {
     if cli.insecure_policy {
         globals.push("--insecure-policy".into());
     }
+    globals.extend(cli.registries_d.iter().map(|d| format!("--registries.d={}", absolute(d).display())));
     let ctx = Ctx {
         store: Store::new(&dir),
         images: ImageStore::new(&dir),
         debug: cli.debug,
         registry: RegistryOptions { insecure: cli.insecure_registries, authfile: cli.authfile },
-        trust: TrustOptions { policy_file: cli.signature_policy.map(|f| absolute(&f)), insecure: cli.insecure_policy },
+        trust: TrustOptions {
+            policy_file: cli.signature_policy.map(|f| absolute(&f)),
+            insecure: cli.insecure_policy,
+            registries_d: cli.registries_d.map(|d| absolute(&d)),
+        },
         config,
         globals,
     };

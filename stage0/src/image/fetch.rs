@@ -12,7 +12,7 @@ use super::source::docker_archive::DockerArchive;
 use super::source::layout::{DirFiles, LayoutFiles, OciLayout};
 use super::source::registry::{Registry, RegistryOptions};
 use super::source::tarfile::TarFile;
-use super::trust::{scope, TrustOptions};
+use super::trust::{scope, signatures, TrustOptions};
 use super::{catalog, io_err, names, ImageError, ImageStore, Result};
 
 /// A stored image and the name it was asked for by.
@@ -91,7 +91,7 @@ fn check_path(opts: &FetchOptions<'_>, transport: &str, abs: &Path, reference: O
         Some(r) => format!("{transport}:{}:{r}", abs.display()),
         None => format!("{transport}:{}", abs.display()),
     };
-    opts.trust.load()?.check(&image, transport, &scope::path_candidates(abs, reference))
+    opts.trust.load()?.verdict(&image, transport, &scope::path_candidates(abs, reference))?.local(&image)
 }
 
 /// An OCI layout (a directory or a tar), named `TRANSPORT:/abs/path[:tag]`.
@@ -124,10 +124,17 @@ fn pull(store: &ImageStore, r: &DockerRef, opts: &FetchOptions<'_>) -> Result<Fe
             _ => {}
         }
     }
-    opts.trust.load()?.check(&format!("docker://{name}"), "docker", &scope::docker_candidates(r))?;
+    let shown = format!("docker://{name}");
+    let trust = opts.trust.load()?;
+    let verdict = trust.verdict(&shown, "docker", &scope::docker_candidates(r))?;
     let registry = Registry::new(r, &opts.registry)?;
-    let resolved = registry.resolve(&opts.platform)?;
-    let record = import(store, &registry, &resolved, Some(&name), &opts.platform, opts.progress)?;
+    let (top, resolved) = registry.resolve(&opts.platform)?;
+    let verified = signatures::verify(&trust, &verdict, r, &shown, &top)?;
+    let mut record = import(store, &registry, &resolved, Some(&name), &opts.platform, opts.progress)?;
+    if !verified.is_empty() {
+        record.signatures = verified;
+        record::save(store, &record)?;
+    }
     Ok(Fetched { record, name })
 }
 

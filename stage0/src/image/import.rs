@@ -280,6 +280,7 @@ pub fn import(
         created: config.created().clone(),
         fetched_at: skiff_pods::time::now_rfc3339(),
         size,
+        signatures: Vec::new(),
     };
     record::save(store, &rec)?;
     if let Some(n) = name {

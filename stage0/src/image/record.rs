@@ -38,6 +38,10 @@ pub struct ImageRecord {
     pub fetched_at: String,
     /// Bytes of the manifest, the config and the (compressed) layers.
     pub size: u64,
+    /// The signatures the signature policy required and skiff verified
+    /// when the image was fetched (docs/trust.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<crate::image::trust::signatures::Verified>,
 }
 
 impl ImageRecord {

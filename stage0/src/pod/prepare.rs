@@ -461,6 +461,7 @@ mod tests {
             created: None,
             fetched_at: String::new(),
             size: 0,
+            signatures: Vec::new(),
         };
         let got: Vec<String> = lower_layers(&rec).unwrap().iter().map(|l| l[7..8].to_string()).collect();
         assert_eq!(got, ["b", "a", "c"]);

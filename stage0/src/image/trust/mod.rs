@@ -4,8 +4,12 @@
 //! Requirements skiff cannot verify yet (signatures) refuse the image:
 //! a policy is never weakened by skiff's gaps.
 
+pub mod gpg;
 pub mod policy;
+pub mod registries_d;
 pub mod scope;
+pub mod signatures;
+pub mod simple_signing;
 
 use std::path::{Path, PathBuf};
 
@@ -24,11 +28,15 @@ pub const CONTAINERS_POLICY: &str = "/etc/containers/policy.json";
 pub struct TrustOptions {
     pub policy_file: Option<PathBuf>,
     pub insecure: bool,
+    /// `--registries.d`: where lookaside stores are configured.
+    pub registries_d: Option<PathBuf>,
 }
 
 impl TrustOptions {
     pub fn load(&self) -> Result<Trust> {
-        Trust::load(self.policy_file.as_deref(), self.insecure)
+        let mut t = Trust::load(self.policy_file.as_deref(), self.insecure)?;
+        t.registries_d = self.registries_d.clone().unwrap_or_else(|| PathBuf::from(registries_d::DEFAULT_DIR));
+        Ok(t)
     }
 }
 
@@ -40,6 +48,8 @@ pub struct Trust {
     pub policy: Policy,
     /// `--insecure-policy`: every image accepted, whatever the file says.
     pub insecure: bool,
+    /// Where lookaside stores are configured.
+    pub registries_d: PathBuf,
 }
 
 /// The policy when no file exists: every image, as before policies.
@@ -65,15 +75,18 @@ impl Trust {
             }
             None => accept_anything(),
         };
-        Ok(Trust { file, policy, insecure })
+        Ok(Trust { file, policy, insecure, registries_d: PathBuf::from(registries_d::DEFAULT_DIR) })
     }
 
-    /// Checks an image about to enter the store: `image` as the user named
-    /// it, its `transport` and its scopes, most specific first.
-    pub fn check(&self, image: &str, transport: &str, candidates: &[String]) -> Result<()> {
+    /// What the policy asks of an image about to enter the store: `image`
+    /// as the user named it, its `transport` and its scopes, most specific
+    /// first. Refuses it at once (`reject`), or returns the signature
+    /// requirements it must still meet once its manifest is known (none:
+    /// accepted).
+    pub fn verdict(&self, image: &str, transport: &str, candidates: &[String]) -> Result<Verdict> {
         if self.insecure {
             eprintln!("skiff: --insecure-policy: image {image} enters the store unchecked by any signature policy");
-            return Ok(());
+            return Ok(Verdict::default());
         }
         let (reqs, scope) = policy::requirements_for(&self.policy, transport, candidates);
         let scope = match scope {
@@ -81,23 +94,43 @@ impl Trust {
             Some(s) => format!("scope {transport}:{s}"),
             None => "the default".to_string(),
         };
-        let file = self.file.as_ref().map_or("no file".to_string(), |f| f.display().to_string());
+        let place =
+            format!("{}, {scope}", self.file.as_ref().map_or("no file".to_string(), |f| f.display().to_string()));
+        let mut out = Verdict { place: place.clone(), signatures: Vec::new() };
         for r in reqs {
             match r {
                 Requirement::InsecureAcceptAnything => {}
                 Requirement::Reject => {
                     return Err(ImageError::Invalid(format!(
-                        "image {image} is rejected by the signature policy ({file}, {scope}: reject); nothing stored"
+                        "image {image} is rejected by the signature policy ({place}: reject); nothing stored"
                     )))
                 }
-                Requirement::SignedBy(_) | Requirement::SigstoreSigned(_) => {
-                    return Err(ImageError::Invalid(format!(
-                        "image {image}: the signature policy ({file}, {scope}) requires {} signatures, which skiff cannot verify yet; nothing stored",
-                        r.kind()
-                    )))
-                }
+                Requirement::SignedBy(_) | Requirement::SigstoreSigned(_) => out.signatures.push(r.clone()),
             }
         }
-        Ok(())
+        Ok(out)
+    }
+}
+
+/// The signature requirements an image must still meet, and where in the
+/// policy they come from (for messages).
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub place: String,
+    pub signatures: Vec<Requirement>,
+}
+
+impl Verdict {
+    /// For an image read from a file or directory: local transports carry
+    /// no signatures skiff can check, so any requirement refuses it.
+    pub fn local(&self, image: &str) -> Result<()> {
+        match self.signatures.first() {
+            None => Ok(()),
+            Some(r) => Err(ImageError::Invalid(format!(
+                "image {image}: the signature policy ({}) requires {} signatures, which images read from files do not carry; nothing stored",
+                self.place,
+                r.kind()
+            ))),
+        }
     }
 }

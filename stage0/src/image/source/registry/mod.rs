@@ -86,8 +86,10 @@ impl Registry {
     }
 
     /// Fetches the manifest the reference names and follows indexes to the
-    /// one for `platform`.
-    pub fn resolve(&self, platform: &Platform) -> Result<Resolved> {
+    /// one for `platform`. Also returns the digest of the manifest the
+    /// reference names (an index, or the manifest itself): what signatures
+    /// sign.
+    pub fn resolve(&self, platform: &Platform) -> Result<(Digest, Resolved)> {
         let reference = self.reference.manifest_ref();
         let (content_type, digest_header, body) = self.read_manifest_body(&reference)?;
         let digest = Digest::of(&body);
@@ -104,7 +106,7 @@ impl Registry {
                 });
             }
         }
-        resolve(self, content_type.as_deref(), digest, body, platform)
+        Ok((digest.clone(), resolve(self, content_type.as_deref(), digest, body, platform)?))
     }
 }
 
