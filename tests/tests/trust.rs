@@ -343,3 +343,106 @@ fn gpg_signatures_made_by_skopeo_are_verified() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn signatures_by_revoked_or_expired_keys_are_refused() {
+    let s = Skiff::new();
+    let reg = Registry::start(s.tmp(), false);
+    let a = reg.addr.clone();
+    let gpg = GnuPg::new(s.tmp());
+    let one = s.tmp().join("one");
+    write_layout(&one, &busybox_spec(Vec::new()));
+    reg.push(&format!("oci:{}:latest", one.display()), "app/bb:1");
+    let digest = {
+        let o = Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", &format!("docker://{a}/app/bb:1")])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["Digest"].as_str().unwrap().to_string()
+    };
+    let payload = s.tmp().join("payload.json");
+    std::fs::write(
+        &payload,
+        format!(r#"{{"critical":{{"identity":{{"docker-reference":"{a}/app/bb:1"}},"image":{{"docker-manifest-digest":"{digest}"}},"type":"atomic container signature"}},"optional":{{}}}}"#),
+    )
+    .unwrap();
+    let sigs = s.tmp().join("sigstore");
+    let regd = s.tmp().join("registries.d");
+    std::fs::create_dir_all(&regd).unwrap();
+    std::fs::write(regd.join("a.yaml"), format!("default-docker:\n  lookaside: file://{}\n", sigs.display())).unwrap();
+    let sig_dir = sigs.join(format!("app/bb@{}", digest.replace(':', "=")));
+    std::fs::create_dir_all(&sig_dir).unwrap();
+    let check = |key: &Path, want: &str| {
+        let file = policy(
+            &s,
+            &format!(
+                r#"{{"default": [{{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "{}"}}]}}"#,
+                key.display()
+            ),
+        );
+        let o = s.output(&[
+            "--signature-policy",
+            &file,
+            "--registries.d",
+            regd.to_str().unwrap(),
+            "fetch",
+            "-q",
+            &format!("docker://{a}/app/bb:1"),
+        ]);
+        assert_eq!(o.status.code(), Some(125), "{want}");
+        assert!(stderr(&o).contains(want), "{want}: {}", stderr(&o));
+    };
+    // A key made in 2020 that expired a day later, and a signature of then.
+    let old = s.tmp().join("old.gpg");
+    gpg.gpg(&[
+        "--faked-system-time",
+        "20200101T000000!",
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        "old <old@example.com>",
+        "default",
+        "default",
+        "1d",
+    ]);
+    gpg.gpg(&[
+        "--faked-system-time",
+        "20200101T120000!",
+        "--yes",
+        "--local-user",
+        "old@example.com",
+        "--output",
+        sig_dir.join("signature-1").to_str().unwrap(),
+        "--sign",
+        payload.to_str().unwrap(),
+    ]);
+    std::fs::write(&old, gpg.gpg(&["--export", "old@example.com"])).unwrap();
+    check(&old, "signature 1: it was made by key");
+    check(&old, "which has expired");
+    // A key revoked after it signed (its revocation certificate, which gpg
+    // writes at creation, imported; the exported key carries it).
+    let revoked = s.tmp().join("revoked.gpg");
+    let fpr = gpg.key("revoked@example.com", &revoked);
+    gpg.gpg(&[
+        "--yes",
+        "--local-user",
+        &fpr,
+        "--output",
+        sig_dir.join("signature-1").to_str().unwrap(),
+        "--sign",
+        payload.to_str().unwrap(),
+    ]);
+    let cert = std::fs::read_to_string(gpg.home.join(format!("openpgp-revocs.d/{fpr}.rev"))).unwrap();
+    // gpg guards the certificate with a leading ':' against accidents.
+    let cert_file = s.tmp().join("revoke.asc");
+    std::fs::write(
+        &cert_file,
+        cert.replace(":-----BEGIN PGP PUBLIC KEY BLOCK-----", "-----BEGIN PGP PUBLIC KEY BLOCK-----"),
+    )
+    .unwrap();
+    gpg.gpg(&["--import", cert_file.to_str().unwrap()]);
+    std::fs::write(&revoked, gpg.gpg(&["--export", &fpr])).unwrap();
+    check(&revoked, &format!("it was made by key {fpr}, which is revoked"));
+    let images: serde_json::Value = serde_json::from_str(&s.ok(&["image", "list", "--format", "json"])).unwrap();
+    assert_eq!(images, serde_json::json!([]));
+}
