@@ -2,6 +2,7 @@
 //! host's busybox-static (no network), raw (possibly hostile) tar layers,
 //! and a private store directory per test that is cleaned even on failure.
 
+pub mod cosign;
 pub mod fixture;
 pub mod flaky_registry;
 pub mod oci;

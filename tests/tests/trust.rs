@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use skiff_tests::cosign;
 use skiff_tests::fixture::busybox_spec;
 use skiff_tests::oci::{write_layout, Layer};
 use skiff_tests::rawtar::{file, tar_of};
@@ -445,4 +446,99 @@ fn signatures_by_revoked_or_expired_keys_are_refused() {
     check(&revoked, &format!("it was made by key {fpr}, which is revoked"));
     let images: serde_json::Value = serde_json::from_str(&s.ok(&["image", "list", "--format", "json"])).unwrap();
     assert_eq!(images, serde_json::json!([]));
+}
+
+#[test]
+fn cosign_signatures_are_verified() {
+    let s = Skiff::new();
+    let reg = Registry::start(s.tmp(), false);
+    let a = reg.addr.clone();
+    let keys = s.tmp().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let (key, public) = cosign::key_pair(&keys, "cosign", 7);
+    let (other, _) = cosign::key_pair(&keys, "other", 9);
+    let regd = s.tmp().join("registries.d");
+    std::fs::create_dir_all(&regd).unwrap();
+    std::fs::write(regd.join("attach.yaml"), "default-docker:\n  use-sigstore-attachments: true\n").unwrap();
+    let one = s.tmp().join("one");
+    write_layout(&one, &busybox_spec(Vec::new()));
+    let two = s.tmp().join("two");
+    write_layout(&two, &busybox_spec(vec![Layer::gz(tar_of(&[file("etc/two", b"2\n")]))]));
+    for (layout, repo) in [
+        (&one, "signed/bb:1"),
+        (&one, "unsigned/bb:1"),
+        (&one, "wrongkey/bb:1"),
+        (&two, "copied/bb:1"),
+        (&one, "renamed/bb:1"),
+    ] {
+        reg.push(&format!("oci:{}:latest", layout.display()), repo);
+    }
+    let digest = |image: &str| -> String {
+        let o = Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", &format!("docker://{a}/{image}")])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["Digest"].as_str().unwrap().to_string()
+    };
+    let (d1, d2) = (digest("signed/bb:1"), digest("copied/bb:1"));
+    let signed = format!("{a}/signed/bb:1");
+    cosign::attach(&key, &signed, &d1, &a, "signed/bb", s.tmp());
+    cosign::attach(&other, &format!("{a}/wrongkey/bb:1"), &d1, &a, "wrongkey/bb", s.tmp());
+    // signed/bb:1's signature attached to another manifest, and to the
+    // same manifest in another repository.
+    cosign::attach(&key, &signed, &d1, &a, "copied/bb", &s.tmp().join("c"));
+    let copied_tag = format!("{}.sig", d2.replace(':', "-"));
+    let o = Command::new("skopeo")
+        .args(["copy", "-q", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false"])
+        .arg(format!("docker://{a}/copied/bb:{}.sig", d1.replace(':', "-")))
+        .arg(format!("docker://{a}/copied/bb:{copied_tag}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    cosign::attach(&key, &signed, &d1, &a, "renamed/bb", &s.tmp().join("r"));
+    let file = policy(
+        &s,
+        &format!(
+            r#"{{"default": [{{"type": "reject"}}], "transports": {{"docker": {{"{a}": [{{"type": "sigstoreSigned", "keyPath": "{}"}}]}}}}}}"#,
+            public.display()
+        ),
+    );
+    let fetch_with = |dir: &Path, image: &str| {
+        s.output(&[
+            "--signature-policy",
+            &file,
+            "--registries.d",
+            dir.to_str().unwrap(),
+            "fetch",
+            "-q",
+            &format!("docker://{a}/{image}"),
+        ])
+    };
+    let o = fetch_with(&regd, "signed/bb:1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let inspect: serde_json::Value = serde_json::from_str(&s.ok(&["image", "inspect", &signed])).unwrap();
+    assert_eq!(
+        inspect["signatures"],
+        serde_json::json!([{"type": "sigstoreSigned", "key": public.display().to_string(), "identity": signed}])
+    );
+    let no_attachments = s.tmp().join("empty.d");
+    std::fs::create_dir(&no_attachments).unwrap();
+    for (dir, image, want) in [
+        (&regd, "unsigned/bb:1", format!("no signature attached to {a}/unsigned/bb@{d1}")),
+        (&regd, "wrongkey/bb:1", "signature 1: no trusted key made it".to_string()),
+        (&regd, "copied/bb:1", format!("signature 1: it signs manifest {d1}, not {d2}")),
+        (&regd, "renamed/bb:1", format!("signature 1: it signs image {signed}, which does not match")),
+        (&no_attachments, "signed/bb:1", "use-sigstore-attachments is not enabled".to_string()),
+    ] {
+        let o = fetch_with(dir, image);
+        assert_eq!(o.status.code(), Some(125), "{image}");
+        let e = stderr(&o);
+        let head = format!(
+            "image docker://{a}/{image}: the signature policy ({file}, scope docker:{a}) requires sigstoreSigned: "
+        );
+        assert!(e.contains(&head) && e.contains(&want), "{image}: {e}");
+        assert!(e.trim_end().ends_with("nothing stored") && e.lines().count() == 1, "{e}");
+    }
+    let images: serde_json::Value = serde_json::from_str(&s.ok(&["image", "list", "--format", "json"])).unwrap();
+    assert_eq!(images.as_array().unwrap().len(), 1, "only the signed image: {images}");
 }

@@ -129,7 +129,7 @@ fn pull(store: &ImageStore, r: &DockerRef, opts: &FetchOptions<'_>) -> Result<Fe
     let verdict = trust.verdict(&shown, "docker", &scope::docker_candidates(r))?;
     let registry = Registry::new(r, &opts.registry)?;
     let (top, resolved) = registry.resolve(&opts.platform)?;
-    let verified = signatures::verify(&trust, &verdict, r, &shown, &top)?;
+    let verified = signatures::verify(&trust, &verdict, (&registry, r), &shown, &top)?;
     let mut record = import(store, &registry, &resolved, Some(&name), &opts.platform, opts.progress)?;
     if !verified.is_empty() {
         record.signatures = verified;

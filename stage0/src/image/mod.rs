@@ -39,6 +39,9 @@ pub enum ImageError {
     Unpack { layer: String, err: unpack::UnpackError },
     #[error("no image matches {0:?} (fetch it first)")]
     NotFound(String),
+    /// A registry answered 404 for something it was asked for.
+    #[error("{what}: not found in registry {registry} (HTTP 404)")]
+    NotInRegistry { what: String, registry: String },
 }
 
 pub type Result<T> = std::result::Result<T, ImageError>;

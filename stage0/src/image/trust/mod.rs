@@ -4,6 +4,7 @@
 //! Requirements skiff cannot verify yet (signatures) refuse the image:
 //! a policy is never weakened by skiff's gaps.
 
+pub mod cosign;
 pub mod gpg;
 pub mod policy;
 pub mod registries_d;

@@ -88,6 +88,17 @@ fn parse_into(out: &mut RegistriesD, text: &str) -> Result<(), String> {
 impl RegistriesD {
     /// The lookaside store of the most specific scope among `candidates`
     /// that names one, else `default-docker`'s.
+    /// Whether cosign signatures attached in the registry are read for the
+    /// most specific scope that says (else `default-docker`; else not).
+    pub fn use_sigstore_attachments(&self, candidates: &[String]) -> bool {
+        candidates
+            .iter()
+            .filter_map(|c| self.scopes.get(c))
+            .find_map(|e| e.use_sigstore_attachments)
+            .or_else(|| self.default.as_ref().and_then(|d| d.use_sigstore_attachments))
+            .unwrap_or(false)
+    }
+
     pub fn lookaside(&self, candidates: &[String]) -> Option<&str> {
         candidates
             .iter()

@@ -2,24 +2,28 @@
 //! scope, once its manifest digest is known and before anything of it is
 //! stored. GPG simple signatures are read from the lookaside store that
 //! `registries.d` names for the image (`file://` or `http(s)://`, laid out
-//! as skopeo writes it: `REPOSITORY@sha256=HEX/signature-N`, N from 1).
+//! as skopeo writes it: `REPOSITORY@sha256=HEX/signature-N`, N from 1);
+//! cosign signatures from the registry's `sha256-HEX.sig` attachment, when
+//! `registries.d` enables `use-sigstore-attachments` for the image.
 
 use serde::{Deserialize, Serialize};
 
-use super::policy::{Requirement, SignedBy};
-use super::{gpg, registries_d, scope, simple_signing, Trust, Verdict};
+use super::policy::{Requirement, SignedBy, SigstoreSigned};
+use super::{cosign, gpg, registries_d, scope, simple_signing, Trust, Verdict};
 use crate::image::digest::Digest;
 use crate::image::reference::DockerRef;
+use crate::image::source::registry::Registry;
 use crate::image::{ImageError, Result};
 
 /// A signature that was verified, as `image inspect` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Verified {
-    /// The requirement it met: `signedBy`.
+    /// The requirement it met: `signedBy` or `sigstoreSigned`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The fingerprint of the key that made it.
+    /// The key that made it: a GPG fingerprint, or the cosign public key's
+    /// file (`keyData N` for keys given inline).
     pub key: String,
     /// The image the signer named.
     pub identity: String,
@@ -33,7 +37,7 @@ const MAX_SIGNATURES: usize = 64;
 pub fn verify(
     trust: &Trust,
     verdict: &Verdict,
-    image: &DockerRef,
+    (registry, image): (&Registry, &DockerRef),
     shown: &str,
     digest: &Digest,
 ) -> Result<Vec<Verified>> {
@@ -45,6 +49,7 @@ pub fn verify(
     };
     let mut out = Vec::new();
     let mut fetched: Option<Vec<Vec<u8>>> = None;
+    let mut attached: Option<Vec<(Vec<u8>, String)>> = None;
     for req in &verdict.signatures {
         match req {
             Requirement::SignedBy(s) => {
@@ -63,8 +68,26 @@ pub fn verify(
                 });
                 out.push(found.ok_or_else(|| fail("signedBy", why.join("; ")))?);
             }
-            Requirement::SigstoreSigned(_) => {
-                return Err(fail("sigstoreSigned", "skiff cannot verify cosign signatures yet".into()))
+            Requirement::SigstoreSigned(s) => {
+                let keys = cosign::Keys::of(s).map_err(|e| fail("sigstoreSigned", e))?;
+                if attached.is_none() {
+                    attached = Some(attachments(trust, registry, image, digest).map_err(|e| match e {
+                        Attachments::Missing(why) => fail("sigstoreSigned", why),
+                        Attachments::Registry(e) => e,
+                    })?);
+                }
+                let sigs = attached.as_deref().unwrap_or_default();
+                let mut why = Vec::new();
+                let found = sigs.iter().enumerate().find_map(|(i, (payload, sig))| {
+                    match check_cosign(s, &keys, image, digest, payload, sig) {
+                        Ok(v) => Some(v),
+                        Err(e) => {
+                            why.push(format!("signature {}: {e}", i + 1));
+                            None
+                        }
+                    }
+                });
+                out.push(found.ok_or_else(|| fail("sigstoreSigned", why.join("; ")))?);
             }
             Requirement::InsecureAcceptAnything | Requirement::Reject => {}
         }
@@ -88,6 +111,58 @@ fn check(
         return Err(format!("it signs image {}, which does not match", claim.docker_reference));
     }
     Ok(Verified { kind: "signedBy".into(), key, identity: claim.docker_reference })
+}
+
+fn check_cosign(
+    req: &SigstoreSigned,
+    keys: &cosign::Keys,
+    image: &DockerRef,
+    digest: &Digest,
+    payload: &[u8],
+    sig: &str,
+) -> std::result::Result<Verified, String> {
+    let key = cosign::verify(keys, payload, sig)?;
+    let claim = simple_signing::parse(payload, "cosign container image signature")?;
+    if claim.manifest_digest != digest.to_string() {
+        return Err(format!("it signs manifest {}, not {digest}", claim.manifest_digest));
+    }
+    if !simple_signing::identity_fits(req.signed_identity.as_ref(), image, &claim.docker_reference)? {
+        return Err(format!("it signs image {}, which does not match", claim.docker_reference));
+    }
+    Ok(Verified { kind: "sigstoreSigned".into(), key: key.to_string(), identity: claim.docker_reference })
+}
+
+enum Attachments {
+    /// Why there is none to check.
+    Missing(String),
+    /// The registry failed.
+    Registry(ImageError),
+}
+
+/// The image's cosign attachments (payload, base64 signature).
+fn attachments(
+    trust: &Trust,
+    registry: &Registry,
+    image: &DockerRef,
+    digest: &Digest,
+) -> std::result::Result<Vec<(Vec<u8>, String)>, Attachments> {
+    let config = registries_d::load(&trust.registries_d).map_err(Attachments::Missing)?;
+    if !config.use_sigstore_attachments(&scope::docker_candidates(image)) {
+        return Err(Attachments::Missing(format!(
+            "no signature: use-sigstore-attachments is not enabled for {}/{} in {}",
+            image.registry,
+            image.repository,
+            trust.registries_d.display()
+        )));
+    }
+    let found = registry.sigstore_attachments(digest).map_err(Attachments::Registry)?;
+    if found.is_empty() {
+        return Err(Attachments::Missing(format!(
+            "no signature attached to {}/{}@{digest}",
+            image.registry, image.repository
+        )));
+    }
+    Ok(found)
 }
 
 /// The image's signatures in its lookaside store; an error when none is

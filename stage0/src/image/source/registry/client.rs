@@ -157,10 +157,7 @@ impl Client {
                     )));
                 }
                 if status == StatusCode::NOT_FOUND {
-                    return Err(ImageError::Invalid(format!(
-                        "{what}: not found in registry {} (HTTP 404)",
-                        self.registry
-                    )));
+                    return Err(ImageError::NotInRegistry { what: what.to_string(), registry: self.registry.clone() });
                 }
                 last_err = format!("registry {} answered HTTP {} for {what}", self.registry, status.as_u16());
                 if !is_transient(status) {

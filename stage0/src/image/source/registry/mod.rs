@@ -18,6 +18,10 @@ use crate::image::digest::Digest;
 use crate::image::platform::Platform;
 use crate::image::reference::DockerRef;
 use crate::image::{ImageError, Result};
+use oci_spec::image::ImageManifest;
+
+/// The layer annotation holding a cosign signature (base64).
+const COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 
 /// Every manifest kind skiff reads, for the `Accept` header.
 fn accept() -> String {
@@ -78,6 +82,38 @@ impl Registry {
             return Err(ImageError::Invalid(format!("{what} is bigger than {SMALL_BLOB_MAX} bytes; refusing it")));
         }
         Ok((content_type, digest_header, body))
+    }
+
+    /// The cosign signatures attached to the manifest `d` (the tag
+    /// `sha256-HEX.sig` of the same repository, whose layers are signed
+    /// payloads): each payload (its digest checked) and its base64
+    /// signature. None attached: empty.
+    pub fn sigstore_attachments(&self, d: &Digest) -> Result<Vec<(Vec<u8>, String)>> {
+        let tag = format!("sha256-{}.sig", d.hex());
+        let body = match self.read_manifest_body(&tag) {
+            Ok((_, _, body)) => body,
+            Err(ImageError::NotInRegistry { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let what = format!("signature manifest {}", self.name_with(&tag));
+        let manifest: ImageManifest = serde_json::from_slice(&body)
+            .map_err(|e| ImageError::Invalid(format!("{what} is not an image manifest: {e}")))?;
+        let mut out = Vec::new();
+        for layer in manifest.layers() {
+            let Some(sig) = layer.annotations().as_ref().and_then(|a| a.get(COSIGN_SIGNATURE)) else { continue };
+            let ld = super::descriptor_digest(layer)?;
+            if layer.size() > SMALL_BLOB_MAX {
+                return Err(ImageError::Invalid(format!("{what}: a payload of {} bytes; refusing it", layer.size())));
+            }
+            let mut payload = Vec::new();
+            self.open_blob(&ld, layer.size())?
+                .take(SMALL_BLOB_MAX + 1)
+                .read_to_end(&mut payload)
+                .map_err(|e| ImageError::Invalid(format!("cannot read {what}'s payload {ld}: {e}")))?;
+            super::check(&ld, layer.size(), &payload, "signature payload")?;
+            out.push((payload, sig.clone()));
+        }
+        Ok(out)
     }
 
     fn name_with(&self, reference: &str) -> String {
