@@ -324,6 +324,49 @@ fn gpg_signatures_made_by_skopeo_are_verified() {
     }
     let images: serde_json::Value = serde_json::from_str(&s.ok(&["image", "list", "--format", "json"])).unwrap();
     assert_eq!(images.as_array().unwrap().len(), 1, "only the signed image: {images}");
+    // The lookaside store over HTTP (python's http.server on loopback,
+    // ended by its PID): the same signatures, the same verdicts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory", sigs.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http_d = s.tmp().join("http.d");
+    std::fs::create_dir(&http_d).unwrap();
+    std::fs::write(http_d.join("h.yaml"), format!("docker:\n  {a}/signed:\n    lookaside: http://127.0.0.1:{port}\n"))
+        .unwrap();
+    let over_http = || {
+        s.output(&[
+            "--signature-policy",
+            &file,
+            "--registries.d",
+            http_d.to_str().unwrap(),
+            "fetch",
+            "-q",
+            &format!("docker://{a}/signed/bb:1"),
+        ])
+    };
+    let mut o = over_http();
+    for _ in 0..50 {
+        if o.status.success() || !stderr(&o).contains("Connection refused") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        o = over_http();
+    }
+    // A manifest changed after signing: the tag now names other content,
+    // whose digest no signature names.
+    push(&two, "signed/bb:1", None);
+    let changed = over_http();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(changed.status.code(), Some(125));
+    let want =
+        format!("requires signedBy: no signature in http://127.0.0.1:{port}/signed/bb@{}", digest("signed/bb:1"));
+    assert!(stderr(&changed).contains(&want), "{}", stderr(&changed));
     // Trusting the other key too (keyPaths) lets its image in.
     let both = policy(
         &s,

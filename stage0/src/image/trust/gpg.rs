@@ -59,13 +59,20 @@ fn key_expiration(sigs: &[Signature]) -> Option<Duration> {
     sigs.iter().filter_map(|s| s.key_expiration_time().map(|d| Duration::from_secs(u64::from(d.as_secs())))).max()
 }
 
-/// Verifies one signature; the signed payload and the fingerprint of the
-/// key that made it, or why it does not count.
-pub fn verify(ring: &Keyring, signature: &[u8]) -> Result<(Vec<u8>, String), String> {
+/// The message of a signature, read to its end (which verification
+/// needs), and what it holds.
+pub fn read(signature: &[u8]) -> Result<(Message<'_>, Vec<u8>), String> {
     let msg = Message::from_bytes(signature).map_err(|e| format!("not an OpenPGP message: {e}"))?;
     let mut msg = msg.decompress().map_err(|e| format!("cannot decompress it: {e}"))?;
     let mut payload = Vec::new();
     msg.read_to_end(&mut payload).map_err(|e| format!("cannot read it: {e}"))?;
+    Ok((msg, payload))
+}
+
+/// Verifies one signature; the signed payload and the fingerprint of the
+/// key that made it, or why it does not count.
+pub fn verify(ring: &Keyring, signature: &[u8]) -> Result<(Vec<u8>, String), String> {
+    let (msg, payload) = read(signature)?;
     let now = SystemTime::now();
     for k in &ring.keys {
         let fingerprint = k.fingerprint().to_string().to_uppercase();

@@ -66,6 +66,13 @@ pub fn load(dir: &Path) -> Result<RegistriesD, String> {
     Ok(out)
 }
 
+/// One file's text, on its own.
+pub fn parse(text: &str) -> Result<RegistriesD, String> {
+    let mut out = RegistriesD::default();
+    parse_into(&mut out, text)?;
+    Ok(out)
+}
+
 fn parse_into(out: &mut RegistriesD, text: &str) -> Result<(), String> {
     if text.trim().is_empty() {
         return Ok(());
