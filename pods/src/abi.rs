@@ -89,10 +89,14 @@ pub mod feature {
     pub const SUPPLEMENTARY_GROUPS: &str = "supplementary-groups";
     /// A pod volume mount's `sub_path`: only that path of the volume.
     pub const VOLUME_SUB_PATHS: &str = "volume-sub-paths";
+    /// A pod of `sandbox: true` and no apps: its namespaces, network and
+    /// cgroup held until it is stopped (`run --sandbox`, Kubernetes' pod
+    /// sandbox).
+    pub const SANDBOX: &str = "sandbox";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 27] = [
+    pub const ALL: [&str; 28] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
@@ -120,6 +124,7 @@ pub mod feature {
         MEMORY_VOLUMES,
         SUPPLEMENTARY_GROUPS,
         VOLUME_SUB_PATHS,
+        SANDBOX,
     ];
 }
 

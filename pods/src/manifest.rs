@@ -76,6 +76,10 @@ pub struct PodManifest {
     /// The pod's own user namespace (`--private-users`); None: the host's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_namespace: Option<UserNamespace>,
+    /// A pod sandbox (`run --sandbox`): it may have no apps, and it runs
+    /// until it is stopped (feature `sandbox`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sandbox: bool,
     pub apps: Vec<App>,
 }
 
@@ -416,7 +420,7 @@ impl PodManifest {
         if m.version != MANIFEST_VERSION {
             return Err(ManifestError::Version(m.version));
         }
-        if m.apps.is_empty() {
+        if m.apps.is_empty() && !m.sandbox {
             return Err(ManifestError::NoApps);
         }
         for (i, a) in m.apps.iter().enumerate() {
@@ -563,6 +567,7 @@ mod tests {
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
             user_namespace: None,
+            sandbox: false,
         }
     }
 

@@ -45,6 +45,7 @@ pub fn test_manifest() -> crate::PodManifest {
         labels: Default::default(),
         annotations: Default::default(),
         user_namespace: None,
+        sandbox: false,
         apps: vec![test_app("a")],
     }
 }

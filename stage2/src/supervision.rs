@@ -74,19 +74,31 @@ pub struct Supervision<'a> {
     killed: bool,
     /// A termination signal came: no app is started again.
     stopping: bool,
+    /// A pod sandbox: it runs, with or without apps, until it is stopped.
+    sandbox: bool,
 }
 
 impl<'a> Supervision<'a> {
     pub fn new(slots: Vec<Slot<'a>>, m: &PodManifest) -> Supervision<'a> {
         let (policy, stop_timeout) = (m.exit_policy, m.stop_timeout());
-        Supervision { slots, policy, stop_timeout, status: None, kill_at: None, killed: false, stopping: false }
+        Supervision {
+            slots,
+            policy,
+            stop_timeout,
+            status: None,
+            kill_at: None,
+            killed: false,
+            stopping: false,
+            sandbox: m.sandbox,
+        }
     }
 
-    /// Watches until no app runs or waits to run again; the pod's status.
+    /// Watches until no app runs or waits to run again (a sandbox: until
+    /// it is stopped, too); the pod's status.
     pub fn run(mut self, sfd: &SignalFd, reporter: &mut Reporter, restart: &mut Restart<'_, 'a>) -> i32 {
         loop {
             self.restart_due(reporter, restart);
-            if !self.slots.iter().any(Slot::live) {
+            if !self.slots.iter().any(Slot::live) && (self.stopping || !self.sandbox) {
                 return self.status.unwrap_or(0);
             }
             let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];

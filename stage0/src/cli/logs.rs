@@ -79,17 +79,7 @@ pub fn run(ctx: &Ctx, a: LogsArgs) -> Result<i32> {
     if m.log.driver != LogDriver::File {
         bail!("pod {uuid} keeps no log (its log driver is none)");
     }
-    let app = match (&a.app, m.apps.as_slice()) {
-        (Some(n), apps) if apps.iter().any(|x| &x.name == n) => n.clone(),
-        (None, [only]) => only.name.clone(),
-        (_, apps) => {
-            let names: Vec<&str> = apps.iter().map(|x| x.name.as_str()).collect();
-            match &a.app {
-                Some(n) => bail!("pod {uuid} has no app {n:?} (apps: {})", names.join(", ")),
-                None => bail!("pod {uuid} has several apps: choose one with --app ({})", names.join(", ")),
-            }
-        }
-    };
+    let app = super::pod_ref::pick_app(&uuid, &m.apps, a.app.as_deref())?;
     let printer = Printer { timestamps: a.timestamps };
     let dir = pod.path();
     let current = logfile::current(&dir, &app);

@@ -91,3 +91,16 @@ impl PodRefs {
         Ok(out)
     }
 }
+
+/// The app of pod `uuid` a command acts on: `asked` (`--app`), else its
+/// only app; an error naming the apps otherwise.
+pub fn pick_app(uuid: &str, apps: &[skiff_pods::App], asked: Option<&str>) -> anyhow::Result<String> {
+    let names = || apps.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ");
+    match (asked, apps) {
+        (Some(n), apps) if apps.iter().any(|x| x.name == n) => Ok(n.to_string()),
+        (_, []) => anyhow::bail!("pod {uuid} has no apps (a sandbox)"),
+        (Some(n), _) => anyhow::bail!("pod {uuid} has no app {n:?} (apps: {})", names()),
+        (None, [only]) => Ok(only.name.clone()),
+        (None, _) => anyhow::bail!("pod {uuid} has several apps: choose one with --app ({})", names()),
+    }
+}

@@ -318,7 +318,12 @@ pub struct PodSpecArgs {
     /// (docs/pod-manifest.md); pod options given here win over the file's.
     #[arg(long, value_name = "FILE", conflicts_with = "rest")]
     pod_manifest: Option<PathBuf>,
-    #[arg(required_unless_present = "pod_manifest", num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS] [--- IMAGE ...]")]
+    /// A pod sandbox: no apps, only the pod's namespaces, hostname,
+    /// network and cgroup, held until the pod is stopped (Kubernetes' pod
+    /// sandbox; no IMAGE).
+    #[arg(long, conflicts_with_all = ["rest", "pod_manifest"])]
+    sandbox: bool,
+    #[arg(required_unless_present_any = ["pod_manifest", "sandbox"], num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS] [--- IMAGE ...]")]
     rest: Vec<String>,
     /// A pod manifest read by another command (`play kube`), and where it
     /// came from.
@@ -468,12 +473,16 @@ fn plan_pod(
             let (file, apps) = read_pod_manifest(path)?;
             (Some(file), apps)
         }
+        (None, None) if spec.sandbox => (None, Vec::new()),
         (None, None) => (None, parse_apps(&spec.rest)?),
     };
     let wide = PodWide::new(&spec.pod, &spec.image, file.as_ref(), &ctx.config)?;
     spec.pod.check_terminal(apps.len())?;
     let flavor = ctx.flavor(&wide.stage1)?;
     check_features(&flavor, &wide, &apps, &spec.pod)?;
+    if spec.sandbox {
+        flavor.require(feature::SANDBOX, "--sandbox")?;
+    }
     check(&flavor)?;
     let net_request = wide.net.clone().unwrap_or_else(|| default_net(&flavor));
     let net = resolve_net(ctx, &spec.image.net, &net_request, &wide.ports)?;
@@ -494,6 +503,7 @@ fn plan_pod(
         pod_env: wide.pod_env(terminal),
         flavor,
         apps,
+        sandbox: spec.sandbox,
         name: wide.name,
         uuid_file: spec.image.uuid_file_save.clone(),
         hostname: wide.hostname,
@@ -565,7 +575,7 @@ pub fn play(
     given: (PodSpec, String),
     prepare: bool,
 ) -> Result<i32> {
-    let spec = PodSpecArgs { pod, image, pod_manifest: None, rest: Vec::new(), given: Some(given) };
+    let spec = PodSpecArgs { pod, image, pod_manifest: None, rest: Vec::new(), sandbox: false, given: Some(given) };
     if prepare {
         self::prepare(ctx, PrepareArgs { quiet: false, spec })
     } else {

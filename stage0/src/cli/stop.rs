@@ -99,13 +99,7 @@ pub fn enter(ctx: &Ctx, a: EnterArgs) -> Result<i32> {
     let manifest = pod.read_manifest()?;
     let flavor = ctx.flavor(&manifest.flavor)?;
     flavor.require(feature::ENTER, "enter")?;
-    let names = || manifest.apps.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ");
-    let app = match (&a.app, manifest.apps.as_slice()) {
-        (Some(n), apps) if apps.iter().any(|x| &x.name == n) => n.clone(),
-        (Some(n), _) => bail!("pod {uuid} has no app {n:?} (apps: {})", names()),
-        (None, [only]) => only.name.clone(),
-        (None, _) => bail!("pod {uuid} has several apps: choose one with --app ({})", names()),
-    };
+    let app = super::pod_ref::pick_app(&uuid, &manifest.apps, a.app.as_deref())?;
     let command = if a.command.is_empty() { vec!["/bin/sh".to_string()] } else { a.command };
     Err(handoff::exec_enter(&pod, &flavor, ctx.debug, &app, &command))
 }

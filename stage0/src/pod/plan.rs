@@ -40,6 +40,8 @@ pub struct AppPlan {
 pub struct PodPlan {
     pub flavor: Flavor,
     pub apps: Vec<AppPlan>,
+    /// `--sandbox`: no apps, and the pod runs until it is stopped.
+    pub sandbox: bool,
     /// Claimed for the pod as soon as its UUID exists.
     pub name: Option<String>,
     /// Where the pod's UUID is written as soon as it exists.
@@ -217,5 +219,6 @@ fn manifest(
         annotations: plan.annotations.clone(),
         user_namespace,
         hostname,
+        sandbox: plan.sandbox,
     })
 }

@@ -102,6 +102,10 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     }
     let mut recorder = Recorder::new(lock, started_at, manifest.apps.iter().map(|a| a.name.clone()).collect());
     recorder.notify = readiness.ready_to.clone();
+    // A sandbox without apps is ready once its init runs.
+    if manifest.apps.is_empty() {
+        skiff_stage1::recorder::mark_ready(&recorder.lock, recorder.notify.as_ref());
+    }
     let mut reports = ReportPipe::new(recorder, reports);
     // Signals go to the init, which passes them on to the apps; SIGKILL to
     // a PID namespace's init ends the pod.

@@ -25,8 +25,14 @@ impl Flavor for Nspawn {
         // nspawn's own LISTEN_FDS carries the report pipe to the init.
         // Nor readiness yet: the container's init reads the manifest from
         // the pod directory, where the apps' relay is not.
-        let lacks =
-            [feature::CGROUP_LIMITS, feature::TERMINAL, feature::SOCKET_ACTIVATION, feature::NOTIFY, feature::LOGS];
+        let lacks = [
+            feature::CGROUP_LIMITS,
+            feature::TERMINAL,
+            feature::SOCKET_ACTIVATION,
+            feature::NOTIFY,
+            feature::LOGS,
+            feature::SANDBOX,
+        ];
         let features: Vec<&str> = feature::ALL.into_iter().filter(|f| !lacks.contains(f)).collect();
         Description::new("nspawn", &features, "a systemd-nspawn container with skiff's init as PID 1")
     }
