@@ -93,10 +93,13 @@ pub mod feature {
     /// cgroup held until it is stopped (`run --sandbox`, Kubernetes' pod
     /// sandbox).
     pub const SANDBOX: &str = "sandbox";
+    /// Apps added to a running sandbox and started through its control
+    /// socket (`skiff app add|start`, `pods::app_api`).
+    pub const APP_API: &str = "app-api";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 28] = [
+    pub const ALL: [&str; 29] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
@@ -125,6 +128,7 @@ pub mod feature {
         SUPPLEMENTARY_GROUPS,
         VOLUME_SUB_PATHS,
         SANDBOX,
+        APP_API,
     ];
 }
 

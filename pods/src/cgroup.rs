@@ -132,12 +132,13 @@ impl PodCgroup {
         PodCgroup { dirs: self.dirs.iter().map(|(k, d)| (k.clone(), d.join(name))).collect() }
     }
 
-    /// Where an app of a pod of `n_apps` apps runs: a pod of one app has one
-    /// cgroup (the app's limits are the pod's, and the app inherits it from
-    /// the init for free); in a pod of several, each app has its own leaf
-    /// `/skiff/<uuid>/<app>` and the init runs in [`INIT_LEAF`].
-    pub fn for_app(&self, n_apps: usize, app: &str) -> PodCgroup {
-        if n_apps > 1 {
+    /// Where an app runs: with `leaves` (a pod of several apps, or a
+    /// sandbox: `PodManifest::cgroup_leaves`) each app has its own leaf
+    /// `/skiff/<uuid>/<app>` and the init runs in [`INIT_LEAF`]; a pod of
+    /// one app has one cgroup (the app's limits are the pod's, and the app
+    /// inherits it from the init for free).
+    pub fn for_app(&self, leaves: bool, app: &str) -> PodCgroup {
+        if leaves {
             self.child(app)
         } else {
             self.clone()
@@ -145,8 +146,8 @@ impl PodCgroup {
     }
 
     /// Where the pod's init runs (see [`PodCgroup::for_app`]).
-    pub fn for_init(&self, n_apps: usize) -> PodCgroup {
-        if n_apps > 1 {
+    pub fn for_init(&self, leaves: bool) -> PodCgroup {
+        if leaves {
             self.child(INIT_LEAF)
         } else {
             self.clone()
@@ -429,10 +430,10 @@ mod tests {
         );
         assert_eq!(c.dir_with("memory"), Some(Path::new("/sys/fs/cgroup/memory/skiff/u1")));
         assert_eq!(PodCgroup::name("u1"), "/skiff/u1");
-        assert_eq!(c.for_app(1, "web").dirs, c.dirs);
-        assert_eq!(c.for_init(1).dirs, c.dirs);
-        assert_eq!(c.for_app(2, "web").dir_with("memory"), Some(Path::new("/sys/fs/cgroup/memory/skiff/u1/web")));
-        assert_eq!(c.for_init(2).dir_with("memory"), Some(Path::new("/sys/fs/cgroup/memory/skiff/u1/_init")));
+        assert_eq!(c.for_app(false, "web").dirs, c.dirs);
+        assert_eq!(c.for_init(false).dirs, c.dirs);
+        assert_eq!(c.for_app(true, "web").dir_with("memory"), Some(Path::new("/sys/fs/cgroup/memory/skiff/u1/web")));
+        assert_eq!(c.for_init(true).dir_with("memory"), Some(Path::new("/sys/fs/cgroup/memory/skiff/u1/_init")));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! an atomic `rename(2)` and "running" means "some process holds the lock".
 
 pub mod abi;
+pub mod app_api;
 pub mod app_status;
 pub mod atomic;
 pub mod cgroup;

@@ -406,6 +406,12 @@ impl PodManifest {
 
     /// What the pod's network looks like to people: `host`, `none`, or the
     /// names of its CNI networks joined by commas.
+    /// Whether the pod's cgroup holds a leaf per app (and the init's own):
+    /// a pod of several apps, or a sandbox, which may get apps added.
+    pub fn cgroup_leaves(&self) -> bool {
+        self.apps.len() > 1 || self.sandbox
+    }
+
     pub fn net_label(&self) -> String {
         net_label(self.net, self.networks.iter().map(|n| n.name.as_str()))
     }

@@ -55,3 +55,74 @@ fn a_sandbox_takes_no_image_and_needs_a_flavor_that_has_sandboxes() {
     }
     assert_eq!(s.list_json(), serde_json::json!([]));
 }
+
+#[test]
+fn apps_are_added_to_a_running_sandbox_and_started() {
+    let s = Skiff::new();
+    let sandbox = s.spawn(&["run", "--sandbox", "--name", "sb", "--net", "none", "--hostname", "box"]);
+    s.wait_running(1);
+    s.ok(&["status", "--wait-ready=10s", "sb"]);
+    let uuid = s.status_json("sb")["uuid"].as_str().unwrap().to_string();
+    let add = |args: &[&str]| {
+        let mut a = vec!["app", "add", "sb", &s.image];
+        a.extend_from_slice(args);
+        s.output(&a)
+    };
+    let script = "echo $$ $(hostname); grep -c /skiff/ /proc/self/cgroup; sleep 0.3; exit 3";
+    let o = add(&["--app-name", "job", "--memory", "32M", "--exec", "/bin/sh", "--", "-c", script]);
+    assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(0), "job\n"), "{}", stderr(&o));
+    let list = |pod: &str| -> serde_json::Value {
+        serde_json::from_str(&s.ok(&["app", "list", pod, "--format", "json"])).unwrap()
+    };
+    assert_eq!(list("sb")[0]["state"], "created");
+    for (args, want) in [
+        (vec!["--app-name", "job"], "has an app job already".to_string()),
+        (
+            vec!["--app-name", "vol", "--volume", "data:/data"],
+            "volumes of added apps are not supported yet".to_string(),
+        ),
+    ] {
+        let o = add(&args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}");
+        assert!(stderr(&o).contains(&want), "{args:?}: {}", stderr(&o));
+    }
+    s.ok(&["app", "start", "sb", "--app", "job"]);
+    s.wait_for("the job's exit", || list("sb")[0]["state"] == "exited");
+    assert_eq!(list("sb")[0]["exit_code"], 3);
+    let log = s.ok(&["logs", "sb", "--app", "job"]);
+    let words: Vec<&str> = log.split_whitespace().collect();
+    let pid: u32 = words[0].parse().unwrap();
+    assert!(pid > 1 && pid < 100, "a PID of the pod's namespace: {log}");
+    assert_eq!(words[1], "box", "the pod's hostname: {log}");
+    assert!(words[2].parse::<u32>().unwrap() > 0, "in the pod's cgroups: {log}");
+    let limit =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/memory/skiff/{uuid}/job/memory.limit_in_bytes")).unwrap();
+    assert_eq!(limit.trim(), (32u64 << 20).to_string(), "the app's own cgroup");
+    for (args, want) in [
+        (vec!["app", "start", "sb", "--app", "job"], "has run already"),
+        (vec!["app", "start", "sb", "--app", "nope"], "has no app \"nope\""),
+    ] {
+        let o = s.output(&args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}");
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(s.status_json("sb")["state"], "running", "an app's exit does not end the sandbox");
+    // A second app, entered while it runs.
+    s.ok(&["app", "add", "sb", &s.image, "--app-name", "sleeper", "--exec", "/bin/sleep", "--", "60"]);
+    s.ok(&["app", "start", "sb", "--app", "sleeper"]);
+    assert_eq!(list("sb")[1]["state"], "running");
+    assert_eq!(s.ok(&["enter", "sb", "--app", "sleeper", "--", "cat", "/etc/hostname"]), "box\n");
+    s.ok(&["stop", "sb"]);
+    let out = sandbox.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(list("sb")[1]["exit_code"], 137, "ended with the pod");
+    assert!(!s.dir.join("pods/run").join(&uuid).join("control").exists(), "the control socket is gone");
+    s.ok(&["gc", "--grace-period", "0"]);
+    assert_eq!(s.list_json(), serde_json::json!([]));
+    // Only sandboxes take apps.
+    let o = s.output(&["run", "--name", "plain", &s.image, "--exec", "/bin/true"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = s.output(&["app", "add", "plain", &s.image]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("is not a sandbox"), "{}", stderr(&o));
+}

@@ -2,6 +2,7 @@
 //! before the subcommand, pod options before the first image, app options
 //! after the image they apply to, the app's arguments after `--`.
 
+mod app;
 mod app_options;
 mod fetch;
 mod generate;
@@ -116,6 +117,9 @@ enum Command {
     /// Manage the store's named volumes: list, rm.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Apps of a running pod sandbox (run --sandbox): add, start, list.
+    #[command(subcommand)]
+    App(app::AppCommand),
     /// Run pods described in other formats: Kubernetes YAML.
     #[command(subcommand)]
     Play(play::PlayCommand),
@@ -218,6 +222,7 @@ pub fn main() -> i32 {
         Command::Image(c) => image::run(&ctx, c),
         Command::Play(c) => play::run(&ctx, c),
         Command::Volume(c) => volume::run(&ctx, c),
+        Command::App(c) => app::run(&ctx, c),
         Command::Generate(c) => generate::run(&ctx, c),
         Command::Logs(a) => logs::run(&ctx, a),
         Command::Completion(a) => generate::completion(a),

@@ -72,7 +72,7 @@ pub fn enter(manifest: &PodManifest, init: Pid, app: &str, argv: &[String], cgro
         return Err(Error::refused(format!("pod {} is still starting: try again", manifest.uuid)));
     }
     if let Some(cg) = cgroup {
-        cg.for_app(manifest.apps.len(), &app.name).enter_self().map_err(Error::other)?;
+        cg.for_app(manifest.cgroup_leaves(), &app.name).enter_self().map_err(Error::other)?;
     }
     for (fd, flag) in &fds {
         if *flag == CloneFlags::CLONE_NEWUSER {

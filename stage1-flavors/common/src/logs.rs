@@ -111,18 +111,22 @@ impl Capture {
             return Ok(None);
         }
         let mut cap = Capture { pipes: Vec::new(), writers: Vec::new(), pending: [Vec::new(), Vec::new()] };
-        let mut outputs = Vec::new();
-        for (i, app) in m.apps.iter().enumerate() {
-            let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).context("cannot make a log pipe");
-            let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
-            for (read, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
-                cap.pipes.push(Pipe { read: File::from(read), stream, buf: Vec::new(), open: true, app: i });
-            }
-            let path = logfile::current(pod_dir, &app.name);
-            cap.writers.push(Writer { path, file: None, size: 0, config: m.log.clone() });
-            outputs.push(AppOutput { app: app.name.clone(), stdout: out_w, stderr: err_w });
-        }
+        let outputs = m.apps.iter().map(|app| cap.add_app(&app.name, pod_dir, &m.log)).collect::<Result<_>>()?;
         Ok(Some((cap, outputs)))
+    }
+
+    /// Pipes for one more app, logged to its log in `pod_dir` with
+    /// `config`; their write ends for the app.
+    pub fn add_app(&mut self, name: &str, pod_dir: &std::path::Path, config: &LogConfig) -> Result<AppOutput> {
+        let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).context("cannot make a log pipe");
+        let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
+        let app = self.writers.len();
+        for (read, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
+            self.pipes.push(Pipe { read: File::from(read), stream, buf: Vec::new(), open: true, app });
+        }
+        let path = logfile::current(pod_dir, name);
+        self.writers.push(Writer { path, file: None, size: 0, config: config.clone() });
+        Ok(AppOutput { app: name.to_string(), stdout: out_w, stderr: err_w })
     }
 
     /// What the flavor's poll loop waits for, by index (for [`Self::handle`]):

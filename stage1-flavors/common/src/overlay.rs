@@ -93,6 +93,33 @@ impl Overlay {
     }
 }
 
+/// An app's root as a detached overlay mount (the new mount API), made
+/// where the store is in sight and attached later with `move_mount`
+/// inside the pod's mount namespace (an app added to a running sandbox).
+/// Layers are given one by one (`lowerdir+`, Linux 6.8): each option is
+/// one path, so no list outgrows a page.
+pub fn detached(app: &App, pod_dir: &Path) -> Result<std::os::fd::OwnedFd> {
+    use rustix::mount::{fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen};
+    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+    let what = || format!("cannot build the root filesystem of app {}", app.name);
+    if app.rootfs.layers.is_empty() {
+        return Err(Error::refused(format!("app {}: the image has no layers", app.name)));
+    }
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).with_context(what)?;
+    for layer in app.rootfs.layers.iter().rev() {
+        if layer.starts_with('/') || layer.split('/').any(|c| c == "..") {
+            return Err(Error::refused(format!("app {}: invalid layer name {layer:?}", app.name)));
+        }
+        fsconfig_set_string(&fs, "lowerdir+", app.rootfs.layers_dir.join(layer)).with_context(what)?;
+    }
+    let app_dir = pod_dir.join("apps").join(&app.name);
+    fsconfig_set_string(&fs, "upperdir", app_dir.join("upper")).with_context(what)?;
+    fsconfig_set_string(&fs, "workdir", app_dir.join("work")).with_context(what)?;
+    fsconfig_set_flag(&fs, "volatile").with_context(what)?;
+    fsconfig_create(&fs).with_context(what)?;
+    fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty()).with_context(what)
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum OptionsError {
     NoLayers,

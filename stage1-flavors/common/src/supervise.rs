@@ -31,6 +31,9 @@ pub trait Source {
     fn ready(&mut self, token: Token) -> Result<()>;
     /// The watched process has exited: serve what is left.
     fn drain(&mut self) {}
+    /// A SIGCHLD came: a source with children of its own reaps those that
+    /// ended (by their PIDs; the supervised child is the loop's).
+    fn reap(&mut self) {}
     /// A signal for this source rather than for the pod (SIGWINCH for a
     /// terminal); true if it took it.
     fn signal(&mut self, _sig: Signal) -> bool {
@@ -51,6 +54,12 @@ impl<S: Source> Source for Option<S> {
     fn drain(&mut self) {
         if let Some(s) = self {
             s.drain();
+        }
+    }
+
+    fn reap(&mut self) {
+        if let Some(s) = self {
+            s.reap();
         }
     }
 
@@ -92,16 +101,21 @@ impl Supervise<'_> {
             };
             match sig {
                 None => {}
-                Some(Signal::SIGCHLD) => match waitpid(self.child, Some(WaitPidFlag::WNOHANG)) {
-                    Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
-                        for s in sources.iter_mut() {
-                            s.drain();
-                        }
-                        return Ok(status);
+                Some(Signal::SIGCHLD) => {
+                    for s in sources.iter_mut() {
+                        s.reap();
                     }
-                    Ok(_) => {}
-                    Err(e) => return Err(e).with_context(|| format!("waiting for pid {}", self.child)),
-                },
+                    match waitpid(self.child, Some(WaitPidFlag::WNOHANG)) {
+                        Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                            for s in sources.iter_mut() {
+                                s.drain();
+                            }
+                            return Ok(status);
+                        }
+                        Ok(_) => {}
+                        Err(e) => return Err(e).with_context(|| format!("waiting for pid {}", self.child)),
+                    }
+                }
                 Some(sig) if sources.iter_mut().any(|s| s.signal(sig)) => {}
                 Some(sig) => {
                     let _ = nix::sys::signal::kill((self.forward_to)(), sig);

@@ -6,6 +6,7 @@
 
 #![cfg_attr(not(test), no_main)]
 
+mod app_api;
 mod console;
 mod rootfs;
 mod supervisor;

@@ -35,6 +35,8 @@ pub struct Plan {
     apps: Vec<AppPlan>,
     /// The pod's own user namespace, if it has one.
     user_namespace: Option<UserNamespace>,
+    /// A sandbox: its root stays writable, for the apps added later.
+    sandbox: bool,
 }
 
 impl Plan {
@@ -67,6 +69,7 @@ impl Plan {
             net: manifest.net,
             apps,
             user_namespace: manifest.user_namespace,
+            sandbox: manifest.sandbox,
         })
     }
 }
@@ -115,8 +118,11 @@ pub fn enter(plan: &Plan, hostname: &str, netns: Option<OwnedFd>, userns: Option
         std::fs::create_dir_all(&app_root).with_context(|| format!("cannot create {}", app_root.display()))?;
         mount_app(plan, app, &app_root, userns.as_ref())?;
     }
-    mount(None::<&str>, root, None::<&str>, tmpfs_flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
-        .context("cannot make the pod's root read-only")?;
+    // (Only the init sees it: each app pivots into its own root.)
+    if !plan.sandbox {
+        mount(None::<&str>, root, None::<&str>, tmpfs_flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
+            .context("cannot make the pod's root read-only")?;
+    }
     // Entered from its parent: the pod's root cannot reach it from "/"
     // through the store (private to the host's root).
     let (parent, name) = (root.parent().unwrap_or(root), root.file_name().unwrap_or_default());

@@ -29,6 +29,7 @@ use skiff_stage2::handover::Handover;
 use skiff_stage2::report::{Report, Reporter};
 use skiff_stage2::terminal::Console;
 
+use crate::app_api::AppApi;
 use crate::console::Relay;
 use crate::rootfs;
 use skiff_rt::error::{Context, Error, Result};
@@ -84,10 +85,10 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     let setup = InitSetup {
         plan: &plan,
         manifest,
-        net: PodNet { netns, state: net_state },
+        net: PodNet { netns, state: net_state.clone() },
         userns,
         handover: &handover,
-        cgroup: &cgroups.pod.for_init(manifest.apps.len()).open_join().map_err(Error::other)?,
+        cgroup: &cgroups.pod.for_init(manifest.cgroup_leaves()).open_join().map_err(Error::other)?,
         app_cgroups: &cgroups.app_joins,
         console,
     };
@@ -97,6 +98,14 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     drop(handover);
     cgroups.app_joins.clear();
     let started_at = record_init(init, &lock)?;
+    // A sandbox takes apps while it runs; they log through the same capture.
+    let mut api = match manifest.sandbox {
+        true => {
+            let lock = lock.try_clone().context("cannot share the pod lock")?;
+            Some(AppApi::new(pod_dir, lock, init, net_state, capture.take())?)
+        }
+        false => None,
+    };
     if debug {
         eprintln!("skiff: stage1 ns: pod {} init is pid {init}", manifest.uuid);
     }
@@ -111,7 +120,12 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     // a PID namespace's init ends the pod.
     let to_init = || init;
     let sup = Supervise { child: init, forward_to: &to_init, escalation: Escalation::new(manifest.stop_timeout()) };
-    let status = sup.run(&mask, &mut [&mut reports, &mut readiness, &mut capture, &mut relay])?;
+    let status = sup.run(&mask, &mut [&mut reports, &mut readiness, &mut capture, &mut api, &mut relay])?;
+    // The apps added to it are gone with the pod: their exits are recorded.
+    if let Some(a) = &mut api {
+        a.finish();
+    }
+    drop(api);
     if let WaitStatus::Signaled(_, sig, _) = status {
         reports.recorder.record_unreported(sig as i32);
     }
@@ -165,7 +179,7 @@ fn record_init(init: Pid, lock: &OwnedFd) -> Result<String> {
 fn say_out_of_memory(manifest: &PodManifest, pod: &PodCgroup, killed: &[String]) {
     for name in killed {
         let Some(app) = manifest.apps.iter().find(|a| &a.name == name) else { continue };
-        if pod.for_app(manifest.apps.len(), name).oom_kills() > 0 {
+        if pod.for_app(manifest.cgroup_leaves(), name).oom_kills() > 0 {
             let limit = app
                 .resources
                 .memory_bytes
@@ -189,20 +203,20 @@ struct Cgroups {
 
 impl Cgroups {
     fn create(manifest: &PodManifest) -> Result<Cgroups, CgroupError> {
-        let n = manifest.apps.len();
+        let leaves = manifest.cgroup_leaves();
         let mut cgroups = Cgroups { pod: PodCgroup::for_pod(&manifest.uuid), removed: false, app_joins: Vec::new() };
         cgroups.pod.create()?;
         // A pod of one app is its own leaf: init and app share its cgroup.
-        if n > 1 {
-            cgroups.pod.for_init(n).create()?;
+        if leaves {
+            cgroups.pod.for_init(leaves).create()?;
         }
         for app in &manifest.apps {
-            let cg = cgroups.pod.for_app(n, &app.name);
-            if n > 1 {
+            let cg = cgroups.pod.for_app(leaves, &app.name);
+            if leaves {
                 cg.create()?;
             }
             cg.apply(&app.resources)?;
-            if n > 1 {
+            if leaves {
                 cgroups.app_joins.push((app.name.clone(), cg.open_join()?));
             }
         }

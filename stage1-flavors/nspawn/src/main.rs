@@ -32,6 +32,7 @@ impl Flavor for Nspawn {
             feature::NOTIFY,
             feature::LOGS,
             feature::SANDBOX,
+            feature::APP_API,
         ];
         let features: Vec<&str> = feature::ALL.into_iter().filter(|f| !lacks.contains(f)).collect();
         Description::new("nspawn", &features, "a systemd-nspawn container with skiff's init as PID 1")

@@ -1,0 +1,203 @@
+//! `skiff app add|start|list`: apps added to a running pod sandbox
+//! (`run --sandbox`) and started through its flavor's control socket
+//! (feature `app-api`, docs/stage1-abi.md).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use skiff_pods::abi::feature;
+use skiff_pods::app_api::{self, Reply, Request, APPS_LOCK, CONTROL_SOCKET};
+use skiff_pods::manifest::MANIFEST_FILE;
+use skiff_pods::{Pod, PodManifest, PodState};
+
+use super::Ctx;
+use crate::image::fetch::{fetch, FetchOptions, PullPolicy};
+use crate::image::lock::StoreLock;
+use crate::image::platform::Platform;
+use crate::image::reference::ImageReference;
+use crate::output::{self, Format, TableArgs};
+use crate::pod::prepare::{self, AppContext};
+use crate::pod::security::Insecure;
+
+#[derive(Subcommand, Debug)]
+pub enum AppCommand {
+    /// Add an app to a running sandbox (it does not start yet): fetch its
+    /// image, prepare its root, record it in the pod's manifest; print its
+    /// name.
+    Add(AddArgs),
+    /// Start an app added to a running sandbox; its exit does not end the
+    /// sandbox.
+    Start(StartArgs),
+    /// List a pod's apps: state, exit code, restarts.
+    List(ListArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// Name, UUID or unique UUID prefix of a running sandbox.
+    pod: String,
+    /// When to pull a docker:// image.
+    #[arg(long, value_enum, default_value_t = PullPolicy::New)]
+    pull_policy: PullPolicy,
+    /// The app as for `skiff run`: its image, its app options (at least
+    /// --app-name when another app has the image's name) and its arguments.
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [APP OPTIONS] [-- ARGS]")]
+    rest: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Name, UUID or unique UUID prefix of a running sandbox.
+    pod: String,
+    /// The app to start.
+    #[arg(long, value_name = "NAME")]
+    app: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Name, UUID or unique UUID prefix of the pod.
+    pod: String,
+    #[command(flatten)]
+    table: TableArgs,
+}
+
+pub fn run(ctx: &Ctx, cmd: AppCommand) -> Result<i32> {
+    match cmd {
+        AppCommand::Add(a) => add(ctx, a),
+        AppCommand::Start(a) => start(ctx, a),
+        AppCommand::List(a) => list(ctx, a),
+    }
+}
+
+/// A running sandbox whose flavor has the app API, and its manifest.
+fn sandbox(ctx: &Ctx, id: &str) -> Result<(Pod, PodManifest)> {
+    let pod = Pod::find(&ctx.store, id)?;
+    let manifest = pod.read_manifest()?;
+    if !manifest.sandbox {
+        bail!("pod {} is not a sandbox (made by skiff run --sandbox)", pod.uuid());
+    }
+    ctx.flavor(&manifest.flavor)?.require(feature::APP_API, "skiff app")?;
+    if pod.state() != PodState::Running {
+        bail!("pod {} is {}, not running", pod.uuid(), pod.state());
+    }
+    Ok((pod, manifest))
+}
+
+fn add(ctx: &Ctx, a: AddArgs) -> Result<i32> {
+    let (pod, _) = sandbox(ctx, &a.pod)?;
+    let [(image, overrides)]: [_; 1] = super::app_options::parse_apps(&a.rest)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("app add takes one app (no ---)"))?;
+    // The pod's own lock is its flavor's while it runs.
+    let lock_path = pod.path().join(APPS_LOCK);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    let mut manifest = pod.read_manifest()?;
+    ctx.images.ensure_dirs()?;
+    let held = StoreLock::shared(&ctx.images)?;
+    let progress = super::progress::CliProgress::terminal_only();
+    let opts = FetchOptions {
+        platform: Platform::default(),
+        progress: &progress,
+        registry: ctx.registry.clone(),
+        policy: a.pull_policy,
+        trust: &ctx.trust,
+    };
+    let reference = ImageReference::parse(&image).map_err(anyhow::Error::msg)?;
+    let fetched = fetch(&ctx.images, &reference, &opts, &held)?;
+    let flavor = ctx.flavor(&manifest.flavor)?;
+    let cx = AppContext {
+        images: &ctx.images,
+        hostname: &manifest.hostname,
+        pod_env: &[],
+        insecure: Insecure { seccomp: false, paths: !manifest.masked_paths },
+        flavor: &flavor.description,
+    };
+    let app = prepare::resolve_app(&fetched.record, &fetched.name, &overrides, &cx)?;
+    if !app.mounts.is_empty() {
+        bail!("app {}: volumes of added apps are not supported yet", app.name);
+    }
+    if app.init {
+        bail!("app {}: an added app cannot be an init app (--init)", app.name);
+    }
+    if manifest.apps.iter().any(|x| x.name == app.name) {
+        bail!("pod {} has an app {} already: name this one with --app-name", pod.uuid(), app.name);
+    }
+    let dir = pod.path().join("apps").join(&app.name);
+    for sub in ["upper", "work"] {
+        std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let name = app.name.clone();
+    manifest.apps.push(app);
+    skiff_pods::atomic::write_atomic(&pod.path(), MANIFEST_FILE, &manifest.to_json())
+        .with_context(|| format!("cannot write the manifest of pod {}", pod.uuid()))?;
+    println!("{name}");
+    Ok(0)
+}
+
+fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
+    let (pod, manifest) = sandbox(ctx, &a.pod)?;
+    if !manifest.apps.iter().any(|x| x.name == a.app) {
+        bail!("pod {} has no app {:?}: add it with skiff app add", pod.uuid(), a.app);
+    }
+    let path = pod.path().join(CONTROL_SOCKET);
+    let conn = UnixStream::connect(&path)
+        .with_context(|| format!("cannot reach the sandbox's flavor at {}", path.display()))?;
+    conn.set_read_timeout(Some(Duration::from_secs(60)))?;
+    (&conn).write_all(app_api::to_line(&Request::Start { app: a.app.clone() }).as_bytes())?;
+    let mut line = String::new();
+    BufReader::new(&conn).read_line(&mut line).context("no answer from the sandbox's flavor")?;
+    let reply: Reply =
+        app_api::from_line(&line).map_err(|e| anyhow::anyhow!("the sandbox's flavor answered {line:?}: {e}"))?;
+    if let Some(e) = reply.error {
+        bail!("{e}");
+    }
+    Ok(0)
+}
+
+fn list(ctx: &Ctx, a: ListArgs) -> Result<i32> {
+    let pod = Pod::find(&ctx.store, &a.pod)?;
+    let info = super::pod_info::PodInfo::of(&pod);
+    let running = info.state == PodState::Running.to_string();
+    let sandbox = pod.read_manifest().is_ok_and(|m| m.sandbox);
+    // A sandbox's apps run once started (their flavor records when); a
+    // pod's own apps run with it.
+    let started = |name: &str| !sandbox || pod.path().join("apps").join(name).join(app_api::STARTED_FILE).exists();
+    let rows: Vec<serde_json::Value> = info
+        .apps
+        .iter()
+        .map(|app| {
+            // An added app that has not run yet: created.
+            let state = match (app.exit_code, running) {
+                (Some(_), _) => "exited",
+                (None, true) if started(&app.name) => "running",
+                (None, _) => "created",
+            };
+            serde_json::json!({"name": app.name, "state": state, "image": app.image_name,
+                "exit_code": app.exit_code, "exited_at": app.exited_at, "restarts": app.restarts})
+        })
+        .collect();
+    if a.table.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(0);
+    }
+    let cell = |v: &serde_json::Value| {
+        v.as_str().map_or_else(|| if v.is_null() { "-".to_string() } else { v.to_string() }, str::to_string)
+    };
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| ["name", "state", "exit_code", "restarts", "image"].iter().map(|k| cell(&r[k])).collect())
+        .collect();
+    output::table(&["NAME", "STATE", "EXIT", "RESTARTS", "IMAGE"], &table, a.table.no_legend)?;
+    Ok(0)
+}

@@ -1,0 +1,258 @@
+//! The app API of a running sandbox (feature `app-api`, docs/stage1-abi.md):
+//! the supervisor listens on the pod directory's `control` socket and
+//! starts the apps `skiff app add` put in the manifest. Each such app is a
+//! child of the supervisor born in the pod's PID namespace: it joins its
+//! cgroup and the pod's other namespaces, attaches its root (an overlay
+//! made on the host side, where the store is in sight, as a detached
+//! mount) at `/apps/<name>` of the pod's mount namespace, mounts its /proc,
+//! /dev and /sys there, and becomes the app as the init's apps do. The
+//! supervisor logs its output, reaps it and records its exit.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::poll::PollFlags;
+use nix::sched::CloneFlags;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+use skiff_pods::app_api::{self, Reply, Request, CONTROL_SOCKET};
+use skiff_pods::app_status::{self, AppExit};
+use skiff_pods::cgroup::PodCgroup;
+use skiff_pods::manifest::{Net, MANIFEST_FILE};
+use skiff_pods::netstate::NetState;
+use skiff_pods::{time, App, PodManifest};
+use skiff_rt::error::{Context, Error, Result};
+use skiff_rt::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
+use skiff_stage1::logs::Capture;
+use skiff_stage1::supervise::{Source, Token};
+use skiff_stage2::app::Prepared;
+
+/// An added app while it runs.
+struct Running {
+    pid: Pid,
+    name: String,
+    started_at: String,
+}
+
+pub struct AppApi {
+    listener: UnixListener,
+    pod_dir: PathBuf,
+    /// The pod lock (a duplicate): the directory the exits are written in.
+    lock: OwnedFd,
+    init: Pid,
+    net: NetState,
+    /// The pod's log capture, which added apps join.
+    capture: Option<Capture>,
+    running: Vec<Running>,
+}
+
+impl AppApi {
+    /// Listens on the pod directory's control socket (a stale one, from a
+    /// run that was killed, is replaced).
+    pub fn new(pod_dir: &Path, lock: OwnedFd, init: Pid, net: NetState, capture: Option<Capture>) -> Result<AppApi> {
+        let path = pod_dir.join(CONTROL_SOCKET);
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).with_context(|| format!("cannot listen on {}", path.display()))?;
+        listener.set_nonblocking(true).context("control socket")?;
+        Ok(AppApi { listener, pod_dir: pod_dir.to_path_buf(), lock, init, net, capture, running: Vec::new() })
+    }
+
+    fn serve(&mut self, conn: UnixStream) {
+        let _ = conn.set_nonblocking(false);
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut line = String::new();
+        let reply = match BufReader::new(&conn).read_line(&mut line) {
+            Err(e) => Reply { error: Some(format!("cannot read the request: {e}")), pid: None },
+            Ok(_) => match app_api::from_line::<Request>(&line) {
+                Err(e) => Reply { error: Some(format!("invalid request: {e}")), pid: None },
+                Ok(Request::Start { app }) => match self.start(&app) {
+                    Ok(pid) => Reply { error: None, pid: Some(pid.as_raw()) },
+                    Err(e) => Reply { error: Some(e.to_string()), pid: None },
+                },
+            },
+        };
+        let _ = (&conn).write_all(app_api::to_line(&reply).as_bytes());
+    }
+
+    fn start(&mut self, name: &str) -> Result<Pid> {
+        let path = self.pod_dir.join(MANIFEST_FILE);
+        let data = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let manifest = PodManifest::from_json(&data).map_err(Error::other)?;
+        let app = manifest
+            .apps
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| Error::refused(format!("pod {} has no app {name:?}", manifest.uuid)))?;
+        if self.running.iter().any(|r| r.name == name) {
+            return Err(Error::refused(format!("app {name} is running")));
+        }
+        if app_status::read_exit(&self.pod_dir, name).is_some() {
+            return Err(Error::refused(format!("app {name} has run already: remove it and add it again")));
+        }
+        if !app.mounts.is_empty() {
+            return Err(Error::refused(format!("app {name}: volumes of added apps are not supported yet")));
+        }
+        let root = skiff_stage1::overlay::detached(app, &self.pod_dir)?;
+        let cgroup = PodCgroup::for_pod(&manifest.uuid).for_app(true, name);
+        cgroup.create().map_err(Error::other)?;
+        cgroup.apply(&app.resources).map_err(Error::other)?;
+        let join = cgroup.open_join().map_err(Error::other)?;
+        let output = match &mut self.capture {
+            Some(c) => Some(c.add_app(name, &self.pod_dir, &manifest.log)?),
+            None => None,
+        };
+        let open = |ns: &str| -> Result<OwnedFd> {
+            File::open(format!("/proc/{}/ns/{ns}", self.init))
+                .map(OwnedFd::from)
+                .with_context(|| format!("cannot open the pod's {ns} namespace"))
+        };
+        let mut namespaces = vec![(open("ipc")?, CloneFlags::CLONE_NEWIPC), (open("uts")?, CloneFlags::CLONE_NEWUTS)];
+        if manifest.net != Net::Host {
+            namespaces.push((open("net")?, CloneFlags::CLONE_NEWNET));
+        }
+        namespaces.push((open("mnt")?, CloneFlags::CLONE_NEWNS));
+        let (pod_pid, own_pid) = (open("pid")?, File::open("/proc/self/ns/pid").context("own PID namespace")?);
+        let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+        // Children are born in the pod's PID namespace, this process stays
+        // where it is; its later children (none but apps) go back to its own.
+        nix::sched::setns(&pod_pid, CloneFlags::CLONE_NEWPID).context("cannot join the pod's PID namespace")?;
+        // SAFETY: the supervisor is single-threaded, so the child may run
+        // any code.
+        let forked = unsafe { nix::unistd::fork() };
+        let back = nix::sched::setns(&own_pid, CloneFlags::CLONE_NEWPID);
+        match forked {
+            Ok(ForkResult::Child) => {
+                drop(report_r);
+                let setup = || -> Result<Prepared> {
+                    join.enter_v1().map_err(Error::other)?;
+                    join.add_v2(0).map_err(Error::other)?;
+                    for (fd, flag) in &namespaces {
+                        nix::sched::setns(fd, *flag).context("cannot join the pod's namespaces")?;
+                    }
+                    attach_root(app, &root, manifest.masked_paths)?;
+                    skiff_stage2::app_root::enter(app)?;
+                    skiff_stage2::etc::populate(Path::new("/"), &manifest, &self.net)?;
+                    if app.isolation.readonly_rootfs {
+                        skiff_stage2::app_root::make_readonly()?;
+                    }
+                    if let Some(o) = &output {
+                        rustix::stdio::dup2_stdout(&o.stdout).context("cannot give the app its log")?;
+                        rustix::stdio::dup2_stderr(&o.stderr).context("cannot give the app its log")?;
+                    }
+                    let filter = app.isolation.seccomp.as_ref().map(skiff_stage2::seccomp::compile).transpose()?;
+                    Prepared::new(app, filter)
+                };
+                match setup() {
+                    Ok(prepared) => prepared.exec(Some(&report_w)),
+                    Err(e) => {
+                        let _ = nix::unistd::write(&report_w, e.to_string().as_bytes());
+                        std::process::exit(SKIFF_ERROR)
+                    }
+                }
+            }
+            Ok(ForkResult::Parent { child }) => {
+                back.context("cannot leave the pod's PID namespace")?;
+                drop(report_w);
+                drop(output);
+                let mut failure = Vec::new();
+                let _ = File::from(report_r).read_to_end(&mut failure);
+                if !failure.is_empty() {
+                    let _ = waitpid(child, None);
+                    let _ = cgroup.remove();
+                    return Err(Error::refused(if failure == b"x" {
+                        format!("app {name} could not be executed (its log says why)")
+                    } else {
+                        format!("app {name}: {}", String::from_utf8_lossy(&failure))
+                    }));
+                }
+                let started_at = time::now_rfc3339();
+                let dir = self.pod_dir.join("apps").join(name);
+                skiff_pods::atomic::write_atomic(&dir, app_api::STARTED_FILE, format!("{started_at}\n").as_bytes())
+                    .with_context(|| format!("cannot record the start of app {name}"))?;
+                self.running.push(Running { pid: child, name: name.to_string(), started_at });
+                Ok(child)
+            }
+            Err(e) => Err(e).context("cannot fork an added app"),
+        }
+    }
+}
+
+/// In the added app's process, in the pod's mount namespace: its root at
+/// `/apps/<name>`, and its /proc, /dev, /sys.
+fn attach_root(app: &App, root: &OwnedFd, masked_paths: bool) -> Result<()> {
+    let target = Path::new("/").join(skiff_stage2::app_root::APPS_DIR).join(&app.name);
+    std::fs::create_dir_all(&target).with_context(|| format!("cannot create {}", target.display()))?;
+    rustix::mount::move_mount(
+        root,
+        "",
+        rustix::fs::CWD,
+        &target,
+        rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .with_context(|| format!("cannot attach the root of app {}", app.name))?;
+    skiff_stage1::apifs::mount(&target, masked_paths, None)
+}
+
+impl Source for AppApi {
+    fn fds(&self) -> Vec<(Token, BorrowedFd<'_>, PollFlags)> {
+        let mut out = vec![(0, self.listener.as_fd(), PollFlags::POLLIN)];
+        out.extend(self.capture.fds().into_iter().map(|(t, fd, f)| (t + 1, fd, f)));
+        out
+    }
+
+    fn ready(&mut self, token: Token) -> Result<()> {
+        if token > 0 {
+            return self.capture.ready(token - 1);
+        }
+        while let Ok((conn, _)) = self.listener.accept() {
+            self.serve(conn);
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self) {
+        self.capture.drain();
+    }
+
+    fn reap(&mut self) {
+        self.reap_apps(Some(WaitPidFlag::WNOHANG));
+    }
+}
+
+impl AppApi {
+    /// Once the pod's init is gone: the kernel killed what ran in its PID
+    /// namespace; each added app's end is waited for and recorded.
+    pub fn finish(&mut self) {
+        self.reap_apps(None);
+    }
+
+    fn reap_apps(&mut self, flags: Option<WaitPidFlag>) {
+        let mut i = 0;
+        while i < self.running.len() {
+            let (code, signal) = match waitpid(self.running[i].pid, flags) {
+                Ok(WaitStatus::Exited(_, c)) => (c, None),
+                Ok(WaitStatus::Signaled(_, s, _)) => (SIGNAL_BASE + s as i32, Some(s as i32)),
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            let r = self.running.remove(i);
+            let exit =
+                AppExit { exit_code: code, signal, started_at: Some(r.started_at), exited_at: time::now_rfc3339() };
+            if let Err(e) = app_status::write_exit_at(&self.lock, &r.name, &exit) {
+                eprintln!("skiff: cannot record the exit of app {}: {e}", r.name);
+            }
+        }
+    }
+}
+
+impl Drop for AppApi {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.pod_dir.join(CONTROL_SOCKET));
+    }
+}
