@@ -20,6 +20,13 @@ pub const STARTED_FILE: &str = "started";
 pub enum Request {
     /// Start the manifest's app `app` (added, not running).
     Start { app: String },
+    /// SIGTERM to a running app, SIGKILL after `timeout_ms`; the reply
+    /// comes at once (the client waits for its `exit.json`).
+    Stop { app: String, timeout_ms: u64 },
+    /// Detach the root of an app that does not run from the pod and
+    /// remove its cgroup (the client then removes it from the manifest
+    /// and the pod directory).
+    Remove { app: String },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

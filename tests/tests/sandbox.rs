@@ -112,10 +112,31 @@ fn apps_are_added_to_a_running_sandbox_and_started() {
     s.ok(&["app", "start", "sb", "--app", "sleeper"]);
     assert_eq!(list("sb")[1]["state"], "running");
     assert_eq!(s.ok(&["enter", "sb", "--app", "sleeper", "--", "cat", "/etc/hostname"]), "box\n");
+    // Stopped (busybox sleep dies of SIGTERM), then removed; a third one
+    // that ignores SIGTERM is killed after the timeout, and left running
+    // until the sandbox ends.
+    let o = s.output(&["app", "rm", "sb", "--app", "sleeper"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("app sleeper is running: stop it first"), "{}", stderr(&o));
+    s.ok(&["app", "stop", "sb", "--app", "sleeper", "--timeout", "10s"]);
+    assert_eq!(list("sb")[1]["exit_code"], 143);
+    s.ok(&["app", "stop", "sb", "--app", "sleeper"]);
+    s.ok(&["app", "rm", "sb", "--app", "sleeper"]);
+    assert_eq!(list("sb").as_array().unwrap().len(), 1);
+    assert!(!s.dir.join("pods/run").join(&uuid).join("apps/sleeper").exists());
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory/skiff/{uuid}/sleeper")).exists());
+    let stubborn = "trap '' TERM; echo up; while true; do sleep 1; done";
+    s.ok(&["app", "add", "sb", &s.image, "--app-name", "stubborn", "--exec", "/bin/sh", "--", "-c", stubborn]);
+    s.ok(&["app", "start", "sb", "--app", "stubborn"]);
+    s.wait_for("the stubborn app to trap TERM", || s.ok(&["logs", "sb", "--app", "stubborn"]).contains("up"));
+    s.ok(&["app", "stop", "sb", "--app", "stubborn", "--timeout", "300ms"]);
+    assert_eq!(list("sb")[1]["exit_code"], 137, "SIGKILL after the timeout");
+    s.ok(&["app", "add", "sb", &s.image, "--app-name", "sleeper", "--exec", "/bin/sleep", "--", "60"]);
+    s.ok(&["app", "start", "sb", "--app", "sleeper"]);
     s.ok(&["stop", "sb"]);
     let out = sandbox.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(list("sb")[1]["exit_code"], 137, "ended with the pod");
+    assert_eq!(list("sb")[2]["exit_code"], 137, "ended with the pod");
     assert!(!s.dir.join("pods/run").join(&uuid).join("control").exists(), "the control socket is gone");
     s.ok(&["gc", "--grace-period", "0"]);
     assert_eq!(s.list_json(), serde_json::json!([]));

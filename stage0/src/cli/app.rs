@@ -31,8 +31,26 @@ pub enum AppCommand {
     /// Start an app added to a running sandbox; its exit does not end the
     /// sandbox.
     Start(StartArgs),
+    /// Stop an app of a running sandbox: SIGTERM, SIGKILL after the
+    /// timeout; returns once it has exited.
+    Stop(StopArgs),
+    /// Remove an app of a running sandbox that does not run: its root,
+    /// cgroup, log and place in the manifest.
+    Rm(StartArgs),
     /// List a pod's apps: state, exit code, restarts.
     List(ListArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Name, UUID or unique UUID prefix of a running sandbox.
+    pod: String,
+    /// The app to stop.
+    #[arg(long, value_name = "NAME")]
+    app: String,
+    /// Between SIGTERM and SIGKILL [default: the pod's stop timeout].
+    #[arg(long, value_parser = super::parse_duration, value_name = "DURATION")]
+    timeout: Option<Duration>,
 }
 
 #[derive(Args, Debug)]
@@ -52,7 +70,7 @@ pub struct AddArgs {
 pub struct StartArgs {
     /// Name, UUID or unique UUID prefix of a running sandbox.
     pod: String,
-    /// The app to start.
+    /// The app's name.
     #[arg(long, value_name = "NAME")]
     app: String,
 }
@@ -69,6 +87,8 @@ pub fn run(ctx: &Ctx, cmd: AppCommand) -> Result<i32> {
     match cmd {
         AppCommand::Add(a) => add(ctx, a),
         AppCommand::Start(a) => start(ctx, a),
+        AppCommand::Stop(a) => stop(ctx, a),
+        AppCommand::Rm(a) => remove(ctx, a),
         AppCommand::List(a) => list(ctx, a),
     }
 }
@@ -92,16 +112,7 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<i32> {
     let [(image, overrides)]: [_; 1] = super::app_options::parse_apps(&a.rest)?
         .try_into()
         .map_err(|_| anyhow::anyhow!("app add takes one app (no ---)"))?;
-    // The pod's own lock is its flavor's while it runs.
-    let lock_path = pod.path().join(APPS_LOCK);
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("cannot open {}", lock_path.display()))?;
-    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    let _lock = lock_apps(&pod)?;
     let mut manifest = pod.read_manifest()?;
     ctx.images.ensure_dirs()?;
     let held = StoreLock::shared(&ctx.images)?;
@@ -145,24 +156,83 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
-    let (pod, manifest) = sandbox(ctx, &a.pod)?;
-    if !manifest.apps.iter().any(|x| x.name == a.app) {
-        bail!("pod {} has no app {:?}: add it with skiff app add", pod.uuid(), a.app);
-    }
+/// Sends `req` to the sandbox's flavor; its reply, an error if it is one.
+fn ask(pod: &Pod, req: &Request) -> Result<Reply> {
     let path = pod.path().join(CONTROL_SOCKET);
     let conn = UnixStream::connect(&path)
         .with_context(|| format!("cannot reach the sandbox's flavor at {}", path.display()))?;
     conn.set_read_timeout(Some(Duration::from_secs(60)))?;
-    (&conn).write_all(app_api::to_line(&Request::Start { app: a.app.clone() }).as_bytes())?;
+    (&conn).write_all(app_api::to_line(req).as_bytes())?;
     let mut line = String::new();
     BufReader::new(&conn).read_line(&mut line).context("no answer from the sandbox's flavor")?;
     let reply: Reply =
         app_api::from_line(&line).map_err(|e| anyhow::anyhow!("the sandbox's flavor answered {line:?}: {e}"))?;
-    if let Some(e) = reply.error {
-        bail!("{e}");
+    match reply.error {
+        Some(e) => bail!("{e}"),
+        None => Ok(reply),
+    }
+}
+
+/// An error naming the pod unless its manifest has the app `app`.
+fn known(pod: &Pod, manifest: &PodManifest, app: &str) -> Result<()> {
+    if !manifest.apps.iter().any(|x| x.name == app) {
+        bail!("pod {} has no app {app:?}: add it with skiff app add", pod.uuid());
+    }
+    Ok(())
+}
+
+fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
+    let (pod, manifest) = sandbox(ctx, &a.pod)?;
+    known(&pod, &manifest, &a.app)?;
+    ask(&pod, &Request::Start { app: a.app })?;
+    Ok(0)
+}
+
+fn stop(ctx: &Ctx, a: StopArgs) -> Result<i32> {
+    let (pod, manifest) = sandbox(ctx, &a.pod)?;
+    known(&pod, &manifest, &a.app)?;
+    let timeout = a.timeout.unwrap_or_else(|| manifest.stop_timeout());
+    let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    ask(&pod, &Request::Stop { app: a.app.clone(), timeout_ms })?;
+    // Its exit is recorded once SIGTERM, or SIGKILL after the timeout,
+    // ended it.
+    let deadline = std::time::Instant::now() + timeout + Duration::from_secs(5);
+    while skiff_pods::app_status::read_exit(&pod.path(), &a.app).is_none() {
+        if std::time::Instant::now() > deadline {
+            bail!("app {} did not end within {} after SIGKILL", a.app, humantime::format_duration(timeout));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
     Ok(0)
+}
+
+fn remove(ctx: &Ctx, a: StartArgs) -> Result<i32> {
+    let (pod, _) = sandbox(ctx, &a.pod)?;
+    let _lock = lock_apps(&pod)?;
+    let mut manifest = pod.read_manifest()?;
+    known(&pod, &manifest, &a.app)?;
+    ask(&pod, &Request::Remove { app: a.app.clone() })?;
+    manifest.apps.retain(|x| x.name != a.app);
+    skiff_pods::atomic::write_atomic(&pod.path(), MANIFEST_FILE, &manifest.to_json())
+        .with_context(|| format!("cannot write the manifest of pod {}", pod.uuid()))?;
+    let dir = pod.path().join("apps").join(&a.app);
+    std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    Ok(0)
+}
+
+/// The sandbox's `apps.lock`, held exclusively (the pod's own lock is
+/// its flavor's while it runs).
+fn lock_apps(pod: &Pod) -> Result<std::fs::File> {
+    let path = pod.path().join(APPS_LOCK);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(lock)
 }
 
 fn list(ctx: &Ctx, a: ListArgs) -> Result<i32> {

@@ -13,10 +13,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::poll::PollFlags;
 use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use skiff_pods::app_api::{self, Reply, Request, CONTROL_SOCKET};
@@ -36,9 +39,12 @@ struct Running {
     pid: Pid,
     name: String,
     started_at: String,
+    /// Set by a stop: when SIGKILL follows the SIGTERM.
+    kill_at: Option<Instant>,
 }
 
 pub struct AppApi {
+    uuid: String,
     listener: UnixListener,
     pod_dir: PathBuf,
     /// The pod lock (a duplicate): the directory the exits are written in.
@@ -48,17 +54,28 @@ pub struct AppApi {
     /// The pod's log capture, which added apps join.
     capture: Option<Capture>,
     running: Vec<Running>,
+    /// Rings at the next stop's SIGKILL.
+    timer: TimerFd,
 }
 
 impl AppApi {
     /// Listens on the pod directory's control socket (a stale one, from a
     /// run that was killed, is replaced).
-    pub fn new(pod_dir: &Path, lock: OwnedFd, init: Pid, net: NetState, capture: Option<Capture>) -> Result<AppApi> {
+    pub fn new(
+        (uuid, pod_dir): (&str, &Path),
+        lock: OwnedFd,
+        init: Pid,
+        net: NetState,
+        capture: Option<Capture>,
+    ) -> Result<AppApi> {
         let path = pod_dir.join(CONTROL_SOCKET);
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).with_context(|| format!("cannot listen on {}", path.display()))?;
         listener.set_nonblocking(true).context("control socket")?;
-        Ok(AppApi { listener, pod_dir: pod_dir.to_path_buf(), lock, init, net, capture, running: Vec::new() })
+        let timer = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK)
+            .context("timerfd")?;
+        let pod_dir = pod_dir.to_path_buf();
+        Ok(AppApi { uuid: uuid.to_string(), listener, pod_dir, lock, init, net, capture, running: Vec::new(), timer })
     }
 
     fn serve(&mut self, conn: UnixStream) {
@@ -73,6 +90,13 @@ impl AppApi {
                     Ok(pid) => Reply { error: None, pid: Some(pid.as_raw()) },
                     Err(e) => Reply { error: Some(e.to_string()), pid: None },
                 },
+                Ok(Request::Stop { app, timeout_ms }) => Reply {
+                    error: self.stop(&app, Duration::from_millis(timeout_ms)).err().map(|e| e.to_string()),
+                    pid: None,
+                },
+                Ok(Request::Remove { app }) => {
+                    Reply { error: self.remove(&app).err().map(|e| e.to_string()), pid: None }
+                }
             },
         };
         let _ = (&conn).write_all(app_api::to_line(&reply).as_bytes());
@@ -173,11 +197,87 @@ impl AppApi {
                 let dir = self.pod_dir.join("apps").join(name);
                 skiff_pods::atomic::write_atomic(&dir, app_api::STARTED_FILE, format!("{started_at}\n").as_bytes())
                     .with_context(|| format!("cannot record the start of app {name}"))?;
-                self.running.push(Running { pid: child, name: name.to_string(), started_at });
+                self.running.push(Running { pid: child, name: name.to_string(), started_at, kill_at: None });
                 Ok(child)
             }
             Err(e) => Err(e).context("cannot fork an added app"),
         }
+    }
+}
+
+impl AppApi {
+    fn stop(&mut self, name: &str, timeout: Duration) -> Result<()> {
+        let Some(r) = self.running.iter_mut().find(|r| r.name == name) else {
+            if app_status::read_exit(&self.pod_dir, name).is_some() {
+                return Ok(()); // stopped already
+            }
+            return Err(Error::refused(format!("app {name} is not running")));
+        };
+        let _ = kill(r.pid, Signal::SIGTERM);
+        let at = Instant::now() + timeout;
+        r.kill_at = Some(r.kill_at.map_or(at, |k| k.min(at)));
+        self.arm();
+        Ok(())
+    }
+
+    /// The timer, at the earliest SIGKILL due.
+    fn arm(&self) {
+        let next = self.running.iter().filter_map(|r| r.kill_at).min();
+        let _ = match next {
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+                self.timer.set(Expiration::OneShot(TimeSpec::from_duration(left)), TimerSetTimeFlags::empty())
+            }
+            None => self.timer.unset(),
+        };
+    }
+
+    fn kill_due(&mut self) {
+        let now = Instant::now();
+        for r in self.running.iter_mut().filter(|r| r.kill_at.is_some_and(|at| at <= now)) {
+            let _ = kill(r.pid, Signal::SIGKILL);
+            r.kill_at = None;
+        }
+        self.arm();
+    }
+
+    /// Detaches the app's root from the pod's mount namespace (a child
+    /// there does it) and removes its cgroup.
+    fn remove(&mut self, name: &str) -> Result<()> {
+        if self.running.iter().any(|r| r.name == name) {
+            return Err(Error::refused(format!("app {name} is running: stop it first")));
+        }
+        let mnt = File::open(format!("/proc/{}/ns/mnt", self.init)).context("cannot open the pod's mount namespace")?;
+        let target = Path::new("/").join(skiff_stage2::app_root::APPS_DIR).join(name);
+        // SAFETY: the supervisor is single-threaded, so the child may run
+        // any code.
+        match unsafe { nix::unistd::fork() } {
+            Ok(ForkResult::Child) => {
+                let detach = || -> Result<()> {
+                    nix::sched::setns(&mnt, CloneFlags::CLONE_NEWNS)
+                        .context("cannot join the pod's mount namespace")?;
+                    match nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH) {
+                        Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+                        Err(e) => return Err(e).with_context(|| format!("cannot detach the root of app {name}")),
+                    }
+                    match std::fs::remove_dir(&target) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).context("rmdir"),
+                        _ => Ok(()),
+                    }
+                };
+                std::process::exit(if detach().is_ok() { 0 } else { SKIFF_ERROR })
+            }
+            Ok(ForkResult::Parent { child }) => {
+                if !matches!(waitpid(child, None), Ok(WaitStatus::Exited(_, 0))) {
+                    return Err(Error::refused(format!("cannot detach the root of app {name} from the pod")));
+                }
+            }
+            Err(e) => return Err(e).context("fork"),
+        }
+        PodCgroup::for_pod(&self.uuid)
+            .for_app(true, name)
+            .remove()
+            .with_context(|| format!("cannot remove the cgroup of app {name}"))
     }
 }
 
@@ -199,14 +299,19 @@ fn attach_root(app: &App, root: &OwnedFd, masked_paths: bool) -> Result<()> {
 
 impl Source for AppApi {
     fn fds(&self) -> Vec<(Token, BorrowedFd<'_>, PollFlags)> {
-        let mut out = vec![(0, self.listener.as_fd(), PollFlags::POLLIN)];
-        out.extend(self.capture.fds().into_iter().map(|(t, fd, f)| (t + 1, fd, f)));
+        let mut out = vec![(0, self.listener.as_fd(), PollFlags::POLLIN), (1, self.timer.as_fd(), PollFlags::POLLIN)];
+        out.extend(self.capture.fds().into_iter().map(|(t, fd, f)| (t + 2, fd, f)));
         out
     }
 
     fn ready(&mut self, token: Token) -> Result<()> {
-        if token > 0 {
-            return self.capture.ready(token - 1);
+        if token == 1 {
+            let _ = self.timer.wait();
+            self.kill_due();
+            return Ok(());
+        }
+        if token > 1 {
+            return self.capture.ready(token - 2);
         }
         while let Ok((conn, _)) = self.listener.accept() {
             self.serve(conn);

@@ -102,7 +102,7 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     let mut api = match manifest.sandbox {
         true => {
             let lock = lock.try_clone().context("cannot share the pod lock")?;
-            Some(AppApi::new(pod_dir, lock, init, net_state, capture.take())?)
+            Some(AppApi::new((&manifest.uuid, pod_dir), lock, init, net_state, capture.take())?)
         }
         false => None,
     };
