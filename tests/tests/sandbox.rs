@@ -147,3 +147,61 @@ fn apps_are_added_to_a_running_sandbox_and_started() {
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("is not a sandbox"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_sandbox_whose_supervisor_is_killed_ends_with_its_apps_and_gc_cleans_it() {
+    let s = Skiff::new();
+    let mut sandbox = s.spawn(&["run", "--sandbox", "--name", "sb", "--net", "none"]);
+    s.wait_running(1);
+    s.ok(&["status", "--wait-ready=10s", "sb"]);
+    let uuid = s.status_json("sb")["uuid"].as_str().unwrap().to_string();
+    s.ok(&["app", "add", "sb", &s.image, "--app-name", "sleeper", "--exec", "/bin/sleep", "--", "60"]);
+    s.ok(&["app", "start", "sb", "--app", "sleeper"]);
+    let app_pid = s.status_json("sb")["pid"].as_i64().unwrap();
+    assert!(app_pid > 0);
+    nix_kill(sandbox.id() as i32);
+    let _ = sandbox.wait();
+    s.wait_for("the sandbox to read as exited", || s.status_json("sb")["state"] == "exited");
+    let pids = || -> Vec<String> {
+        let o = std::process::Command::new("pgrep").args(["-f", "^/bin/sleep 60$"]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()
+    };
+    let cg = format!("/sys/fs/cgroup/pids/skiff/{uuid}/sleeper/cgroup.procs");
+    s.wait_for("the added app to end with the pod", || {
+        std::fs::read_to_string(&cg).map_or(true, |p| p.trim().is_empty())
+    });
+    assert!(pids()
+        .iter()
+        .all(|p| !std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default().contains(&uuid)));
+    s.ok(&["gc", "--grace-period", "0"]);
+    assert_eq!(s.list_json(), serde_json::json!([]));
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/pids/skiff/{uuid}")).exists(), "gc removed its cgroups");
+    // A sandbox of its own user namespace takes no apps yet, and says so.
+    let cfg = s.tmp().join("config.toml");
+    std::fs::write(&cfg, format!("subuid-file = \"{0}/subuid\"\nsubgid-file = \"{0}/subgid\"\n", s.tmp().display()))
+        .unwrap();
+    let mut userns = s.spawn(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "run",
+        "--sandbox",
+        "--name",
+        "u",
+        "--net",
+        "none",
+        "--private-users",
+    ]);
+    s.wait_running(1);
+    s.ok(&["status", "--wait-ready=10s", "u"]);
+    let o = s.output(&["app", "add", "u", &s.image]);
+    assert_eq!(o.status.code(), Some(125), "{} {}", String::from_utf8_lossy(&o.stdout), s.ok(&["cat-manifest", "u"]));
+    assert!(stderr(&o).contains("--private-users"), "{}", stderr(&o));
+    s.ok(&["stop", "u"]);
+    let _ = userns.wait();
+    s.ok(&["gc", "--grace-period", "0"]);
+}
+
+fn nix_kill(pid: i32) {
+    let o = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(o.success());
+}

@@ -104,6 +104,12 @@ fn sandbox(ctx: &Ctx, id: &str) -> Result<(Pod, PodManifest)> {
     if pod.state() != PodState::Running {
         bail!("pod {} is {}, not running", pod.uuid(), pod.state());
     }
+    if manifest.user_namespace.is_some() {
+        bail!(
+            "pod {}: apps cannot be added to a sandbox with a user namespace of its own (--private-users) yet",
+            pod.uuid()
+        );
+    }
     Ok((pod, manifest))
 }
 
