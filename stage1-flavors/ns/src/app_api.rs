@@ -195,8 +195,10 @@ impl AppApi {
                 }
                 let started_at = time::now_rfc3339();
                 let dir = self.pod_dir.join("apps").join(name);
-                skiff_pods::atomic::write_atomic(&dir, app_api::STARTED_FILE, format!("{started_at}\n").as_bytes())
-                    .with_context(|| format!("cannot record the start of app {name}"))?;
+                // It runs, recorded or not: it is watched either way.
+                if let Err(e) = skiff_pods::atomic::write_atomic(&dir, app_api::STARTED_FILE, started_at.as_bytes()) {
+                    eprintln!("skiff: cannot record the start of app {name}: {e}");
+                }
                 self.running.push(Running { pid: child, name: name.to_string(), started_at, kill_at: None });
                 Ok(child)
             }
