@@ -78,8 +78,8 @@ fn apps_are_added_to_a_running_sandbox_and_started() {
     for (args, want) in [
         (vec!["--app-name", "job"], "has an app job already".to_string()),
         (
-            vec!["--app-name", "vol", "--volume", "data:/data"],
-            "volumes of added apps are not supported yet".to_string(),
+            vec!["--app-name", "mem", "--volume", "m:/m:tmpfs"],
+            "memory volumes of added apps are not supported yet".to_string(),
         ),
     ] {
         let o = add(&args);
@@ -204,4 +204,52 @@ fn a_sandbox_whose_supervisor_is_killed_ends_with_its_apps_and_gc_cleans_it() {
 fn nix_kill(pid: i32) {
     let o = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
     assert!(o.success());
+}
+
+#[test]
+fn added_apps_get_host_paths_and_pod_volumes() {
+    let s = Skiff::new();
+    let host = s.tmp().join("host");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("in"), "from the host\n").unwrap();
+    let sandbox = s.spawn(&["run", "--sandbox", "--name", "sb", "--net", "none"]);
+    s.wait_running(1);
+    s.ok(&["status", "--wait-ready=10s", "sb"]);
+    let h = format!("{}:/h:ro", host.display());
+    let add_start = |name: &str, args: &[&str]| {
+        let mut a = vec!["app", "add", "sb", &s.image, "--app-name", name];
+        a.extend_from_slice(args);
+        s.ok(&a);
+        s.ok(&["app", "start", "sb", "--app", name]);
+    };
+    let writer = "cat /h/in > /shared/copy; echo sub > /part/x; touch /h/nope 2>/dev/null || echo read-only";
+    add_start(
+        "writer",
+        &[
+            "--volume",
+            &h,
+            "--volume",
+            "shared:/shared",
+            "--volume",
+            "shared:/part:subpath=sub",
+            "--exec",
+            "/bin/sh",
+            "--",
+            "-c",
+            writer,
+        ],
+    );
+    s.wait_for("the writer's end", || s.ok(&["app", "list", "sb", "--format", "json"]).contains("\"exit_code\": 0"));
+    assert_eq!(s.ok(&["logs", "sb", "--app", "writer"]), "read-only\n");
+    add_start(
+        "reader",
+        &["--volume", "shared:/data:ro", "--exec", "/bin/sh", "--", "-c", "cat /data/copy /data/sub/x"],
+    );
+    s.wait_for("the reader's end", || s.ok(&["logs", "sb", "--app", "reader"]).contains("sub"));
+    assert_eq!(s.ok(&["logs", "sb", "--app", "reader"]), "from the host\nsub\n");
+    assert!(!host.join("nope").exists());
+    s.ok(&["stop", "sb"]);
+    let out = sandbox.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    s.ok(&["gc", "--grace-period", "0"]);
 }

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use skiff_pods::abi::feature;
 use skiff_pods::app_api::{self, Reply, Request, APPS_LOCK, CONTROL_SOCKET};
-use skiff_pods::manifest::MANIFEST_FILE;
+use skiff_pods::manifest::{MountSource, NewVolume, MANIFEST_FILE};
 use skiff_pods::{Pod, PodManifest, PodState};
 
 use super::Ctx;
@@ -140,15 +140,33 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<i32> {
         insecure: Insecure { seccomp: false, paths: !manifest.masked_paths },
         flavor: &flavor.description,
     };
-    let app = prepare::resolve_app(&fetched.record, &fetched.name, &overrides, &cx)?;
-    if !app.mounts.is_empty() {
-        bail!("app {}: volumes of added apps are not supported yet", app.name);
+    let mut app = prepare::resolve_app(&fetched.record, &fetched.name, &overrides, &cx)?;
+    // A volume new to the pod takes the image's owner and mode at its
+    // target, as a pod's own apps' volumes do.
+    let new = |n: &str| !pod.path().join("volumes").join(n).exists();
+    let mut fresh: Vec<_> = app.mounts.iter().map(|m| matches!(&m.source, MountSource::Volume(n) if new(n))).collect();
+    crate::pod::volume::assign_new_volumes(std::slice::from_mut(&mut app)).map_err(anyhow::Error::msg)?;
+    // (A volume the pod has already keeps its owner and mode unless this
+    // app asks for others.)
+    for (m, fresh) in app.mounts.iter_mut().zip(fresh.drain(..)) {
+        if !fresh && m.new_volume == Some(NewVolume::default()) {
+            m.new_volume = None;
+        }
+    }
+    if let Some(m) = app.mounts.iter().find(|m| m.idmap || m.new_volume.is_some_and(|v| v.tmpfs.is_some())) {
+        bail!("volume {}: idmapped and memory volumes of added apps are not supported yet", m.target);
     }
     if app.init {
         bail!("app {}: an added app cannot be an init app (--init)", app.name);
     }
     if manifest.apps.iter().any(|x| x.name == app.name) {
         bail!("pod {} has an app {} already: name this one with --app-name", pod.uuid(), app.name);
+    }
+    for m in &app.mounts {
+        if let MountSource::Volume(n) = &m.source {
+            let v = pod.path().join("volumes").join(n);
+            std::fs::create_dir_all(&v).with_context(|| format!("cannot create {}", v.display()))?;
+        }
     }
     let dir = pod.path().join("apps").join(&app.name);
     for sub in ["upper", "work"] {

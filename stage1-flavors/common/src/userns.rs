@@ -130,19 +130,30 @@ struct MountAttr {
 
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
-// SAFETY (of the call inside): `attr` is a valid `struct mount_attr` of the
-// size passed, and `tree` a mount fd from `open_tree` that outlives the call.
 fn set_idmap(tree: &OwnedFd, userns: BorrowedFd) -> std::io::Result<()> {
     let attr =
         MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    set_attr(tree, &attr, false)
+}
+
+/// Read-only, nosuid and nodev, on `tree` and every mount under it.
+pub fn set_read_only(tree: &OwnedFd) -> std::io::Result<()> {
+    const RDONLY_NOSUID_NODEV: u64 = 0x1 | 0x2 | 0x4;
+    set_attr(tree, &MountAttr { attr_set: RDONLY_NOSUID_NODEV, attr_clr: 0, propagation: 0, userns_fd: 0 }, true)
+}
+
+// SAFETY (of the call inside): `attr` is a valid `struct mount_attr` of the
+// size passed, and `tree` a mount fd from `open_tree` that outlives the call.
+fn set_attr(tree: &OwnedFd, attr: &MountAttr, recursive: bool) -> std::io::Result<()> {
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: see above; AT_EMPTY_PATH with "" names `tree` itself.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
             tree.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
+            flags,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };

@@ -136,6 +136,18 @@ fn mounts_at_or_under(dir: &Path) -> Vec<PathBuf> {
     info.lines().filter_map(|l| l.split(' ').nth(4)).map(PathBuf::from).filter(|m| m.starts_with(dir)).collect()
 }
 
+/// Where a mount's source is on the host: the path, or the pod volume's
+/// directory in the pod directory.
+fn source_of(m: &Mount, pod_dir: &Path) -> Result<PathBuf> {
+    match &m.source {
+        MountSource::Host(p) => Ok(p.clone()),
+        MountSource::Volume(name) if !name.is_empty() && !name.contains(['/', '\0']) && name != ".." && name != "." => {
+            Ok(pod_dir.join("volumes").join(name))
+        }
+        MountSource::Volume(name) => Err(Error::refused(format!("invalid volume name {name:?}"))),
+    }
+}
+
 /// `userns`: the pod's own user namespace, if it has one (the ids a
 /// volume is given are the pod's; `idmap` volumes are seen through it).
 pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount], userns: Option<PodUserns>) -> Result<()> {
@@ -145,15 +157,7 @@ pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount], userns: Option
     let root = rustix::fs::open(rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .context("cannot open the pod's root")?;
     for m in mounts {
-        let source = match &m.source {
-            MountSource::Host(p) => p.clone(),
-            MountSource::Volume(name)
-                if !name.is_empty() && !name.contains(['/', '\0']) && name != ".." && name != "." =>
-            {
-                pod_dir.join("volumes").join(name)
-            }
-            MountSource::Volume(name) => return Err(Error::refused(format!("invalid volume name {name:?}"))),
-        };
+        let source = source_of(m, pod_dir)?;
         let ids = userns.map(|u| u.ids);
         let owner = ids.map(|ns| (ns.host_uid(0), ns.host_gid(0)));
         if let (Some(asked), MountSource::Volume(_)) = (m.new_volume, &m.source) {
@@ -219,6 +223,77 @@ pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount], userns: Option
                     .with_context(|| format!("cannot make {} read-only", mp.display()))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// A volume of an app added to a running sandbox: its source cloned as a
+/// detached mount tree while the host's paths are in sight, attached in
+/// the pod's mount namespace later ([`attach_all`]).
+pub struct Detached {
+    tree: OwnedFd,
+    target: String,
+    dir: bool,
+}
+
+/// On the host's side, for an added app whose root is the detached mount
+/// `root`: each mount's source cloned (recursively, as [`mount_all`] binds
+/// it; read-only where asked; a `sub_path` resolved inside its volume), a
+/// new volume given its owner and mode. Memory volumes and idmapped ones
+/// are refused: added apps do not have them yet.
+pub fn detach_all(root: &OwnedFd, pod_dir: &Path, mounts: &[Mount]) -> Result<Vec<Detached>> {
+    use rustix::mount::{open_tree, OpenTreeFlags};
+    let mut out = Vec::new();
+    for m in mounts {
+        let source = source_of(m, pod_dir)?;
+        if m.idmap || m.new_volume.is_some_and(|v| v.tmpfs.is_some()) {
+            return Err(Error::refused(format!(
+                "volume {}: idmapped and memory volumes of added apps are not supported yet",
+                m.target
+            )));
+        }
+        if let (Some(asked), MountSource::Volume(_)) = (m.new_volume, &m.source) {
+            make_new_volume(root, &source, &m.target, asked, None)?;
+        }
+        let dir = rustix::fs::open(&source, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+            .with_context(|| format!("volume source {}", source.display()))?;
+        let from = match &m.sub_path {
+            None => dir,
+            Some(sub) => match open_in_root(&dir, Path::new(sub), false) {
+                Ok(fd) => fd,
+                Err(rustix::io::Errno::NOENT) => resolve_creating(&dir, sub, true, None)
+                    .with_context(|| format!("volume {}: subpath {sub}", source.display()))?,
+                Err(e) => return Err(e).with_context(|| format!("volume {}: subpath {sub}", source.display())),
+            },
+        };
+        let is_dir = rustix::fs::fstat(&from).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
+        let flags = OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_RECURSIVE
+            | OpenTreeFlags::AT_EMPTY_PATH;
+        let tree = open_tree(&from, "", flags).with_context(|| format!("cannot clone {}", source.display()))?;
+        if m.read_only {
+            crate::userns::set_read_only(&tree).with_context(|| format!("cannot make {} read-only", m.target))?;
+        }
+        out.push(Detached { tree, target: m.target.clone(), dir: is_dir });
+    }
+    Ok(out)
+}
+
+/// In the pod's mount namespace: each volume attached at its target
+/// inside `rootfs`, resolved there (what is missing created), so a symlink
+/// in the image cannot send it out.
+pub fn attach_all(rootfs: &Path, volumes: Vec<Detached>) -> Result<()> {
+    use rustix::mount::{move_mount, MoveMountFlags};
+    if volumes.is_empty() {
+        return Ok(());
+    }
+    let root = rustix::fs::open(rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .context("cannot open the app's root")?;
+    for v in volumes {
+        let target = resolve_creating(&root, &v.target, v.dir, None)?;
+        let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH;
+        move_mount(&v.tree, "", &target, "", flags).with_context(|| format!("cannot mount volume {}", v.target))?;
     }
     Ok(())
 }

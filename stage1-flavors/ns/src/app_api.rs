@@ -117,9 +117,6 @@ impl AppApi {
         if app_status::read_exit(&self.pod_dir, name).is_some() {
             return Err(Error::refused(format!("app {name} has run already: remove it and add it again")));
         }
-        if !app.mounts.is_empty() {
-            return Err(Error::refused(format!("app {name}: volumes of added apps are not supported yet")));
-        }
         let root = skiff_stage1::overlay::detached(app, &self.pod_dir)?;
         let cgroup = PodCgroup::for_pod(&manifest.uuid).for_app(true, name);
         cgroup.create().map_err(Error::other)?;
@@ -154,10 +151,13 @@ impl AppApi {
                 let setup = || -> Result<Prepared> {
                     join.enter_v1().map_err(Error::other)?;
                     join.add_v2(0).map_err(Error::other)?;
+                    // Cloned while the host's paths are in sight.
+                    let volumes = skiff_stage1::volumes::detach_all(&root, &self.pod_dir, &app.mounts)?;
                     for (fd, flag) in &namespaces {
                         nix::sched::setns(fd, *flag).context("cannot join the pod's namespaces")?;
                     }
-                    attach_root(app, &root, manifest.masked_paths)?;
+                    let rootfs = attach_root(app, &root, manifest.masked_paths)?;
+                    skiff_stage1::volumes::attach_all(&rootfs, volumes)?;
                     skiff_stage2::app_root::enter(app)?;
                     skiff_stage2::etc::populate(Path::new("/"), &manifest, &self.net)?;
                     if app.isolation.readonly_rootfs {
@@ -284,8 +284,8 @@ impl AppApi {
 }
 
 /// In the added app's process, in the pod's mount namespace: its root at
-/// `/apps/<name>`, and its /proc, /dev, /sys.
-fn attach_root(app: &App, root: &OwnedFd, masked_paths: bool) -> Result<()> {
+/// `/apps/<name>` (returned), and its /proc, /dev, /sys.
+fn attach_root(app: &App, root: &OwnedFd, masked_paths: bool) -> Result<PathBuf> {
     let target = Path::new("/").join(skiff_stage2::app_root::APPS_DIR).join(&app.name);
     std::fs::create_dir_all(&target).with_context(|| format!("cannot create {}", target.display()))?;
     rustix::mount::move_mount(
@@ -296,7 +296,8 @@ fn attach_root(app: &App, root: &OwnedFd, masked_paths: bool) -> Result<()> {
         rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
     )
     .with_context(|| format!("cannot attach the root of app {}", app.name))?;
-    skiff_stage1::apifs::mount(&target, masked_paths, None)
+    skiff_stage1::apifs::mount(&target, masked_paths, None)?;
+    Ok(target)
 }
 
 impl Source for AppApi {
