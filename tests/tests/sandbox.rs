@@ -247,6 +247,11 @@ fn added_apps_get_host_paths_and_pod_volumes() {
     );
     s.wait_for("the reader's end", || s.ok(&["logs", "sb", "--app", "reader"]).contains("sub"));
     assert_eq!(s.ok(&["logs", "sb", "--app", "reader"]), "from the host\nsub\n");
+    // The user and capabilities an added app is given, as a pod's own.
+    let who = "id -u; grep CapBnd /proc/self/status";
+    add_start("who", &["--user", "1000", "--caps-retain", "NET_BIND_SERVICE", "--exec", "/bin/sh", "--", "-c", who]);
+    s.wait_for("who's end", || s.ok(&["logs", "sb", "--app", "who"]).contains("CapBnd"));
+    assert_eq!(s.ok(&["logs", "sb", "--app", "who"]), "1000\nCapBnd:\t0000000000000400\n");
     assert!(!host.join("nope").exists());
     s.ok(&["stop", "sb"]);
     let out = sandbox.wait_with_output().unwrap();
