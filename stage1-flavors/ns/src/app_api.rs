@@ -24,7 +24,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use skiff_pods::app_api::{self, Reply, Request, CONTROL_SOCKET};
 use skiff_pods::app_status::{self, AppExit};
-use skiff_pods::cgroup::PodCgroup;
+use skiff_pods::cgroup::{Join, PodCgroup};
 use skiff_pods::manifest::{Net, MANIFEST_FILE};
 use skiff_pods::netstate::NetState;
 use skiff_pods::{time, App, PodManifest};
@@ -33,6 +33,7 @@ use skiff_rt::exit_code::{SIGNAL_BASE, SKIFF_ERROR};
 use skiff_stage1::logs::Capture;
 use skiff_stage1::supervise::{Source, Token};
 use skiff_stage2::app::Prepared;
+use skiff_stage2::handover::AppOutput;
 
 /// An added app while it runs.
 struct Running {
@@ -148,29 +149,8 @@ impl AppApi {
         match forked {
             Ok(ForkResult::Child) => {
                 drop(report_r);
-                let setup = || -> Result<Prepared> {
-                    join.enter_v1().map_err(Error::other)?;
-                    join.add_v2(0).map_err(Error::other)?;
-                    // Cloned while the host's paths are in sight.
-                    let volumes = skiff_stage1::volumes::detach_all(&root, &self.pod_dir, &app.mounts)?;
-                    for (fd, flag) in &namespaces {
-                        nix::sched::setns(fd, *flag).context("cannot join the pod's namespaces")?;
-                    }
-                    let rootfs = attach_root(app, &root, manifest.masked_paths)?;
-                    skiff_stage1::volumes::attach_all(&rootfs, volumes)?;
-                    skiff_stage2::app_root::enter(app)?;
-                    skiff_stage2::etc::populate(Path::new("/"), &manifest, &self.net)?;
-                    if app.isolation.readonly_rootfs {
-                        skiff_stage2::app_root::make_readonly()?;
-                    }
-                    if let Some(o) = &output {
-                        rustix::stdio::dup2_stdout(&o.stdout).context("cannot give the app its log")?;
-                        rustix::stdio::dup2_stderr(&o.stderr).context("cannot give the app its log")?;
-                    }
-                    let filter = app.isolation.seccomp.as_ref().map(skiff_stage2::seccomp::compile).transpose()?;
-                    Prepared::new(app, filter)
-                };
-                match setup() {
+                let child = Child { app, manifest: &manifest, net: &self.net, pod_dir: &self.pod_dir };
+                match child.become_app(&root, &join, &namespaces, output.as_ref()) {
                     Ok(prepared) => prepared.exec(Some(&report_w)),
                     Err(e) => {
                         let _ = nix::unistd::write(&report_w, e.to_string().as_bytes());
@@ -280,6 +260,53 @@ impl AppApi {
             .for_app(true, name)
             .remove()
             .with_context(|| format!("cannot remove the cgroup of app {name}"))
+    }
+}
+
+/// What the added app's process (a child of the supervisor, born in the
+/// pod's PID namespace) starts from.
+struct Child<'a> {
+    app: &'a App,
+    manifest: &'a PodManifest,
+    net: &'a NetState,
+    pod_dir: &'a Path,
+}
+
+impl Child<'_> {
+    /// Everything up to the app's `execve`: its cgroup, volumes cloned on
+    /// the host's side, the pod's namespaces, its root and volumes
+    /// attached, then what stage2 does for the pod's own apps.
+    fn become_app(
+        &self,
+        root: &OwnedFd,
+        join: &Join,
+        namespaces: &[(OwnedFd, CloneFlags)],
+        output: Option<&AppOutput>,
+    ) -> Result<Prepared> {
+        let app = self.app;
+        join.enter_v1().map_err(Error::other)?;
+        join.add_v2(0).map_err(Error::other)?;
+        // Cloned while the host's paths are in sight.
+        let volumes = skiff_stage1::volumes::detach_all(root, self.pod_dir, &app.mounts)?;
+        for (fd, flag) in namespaces {
+            nix::sched::setns(fd, *flag).context("cannot join the pod's namespaces")?;
+        }
+        let rootfs = attach_root(app, root, self.manifest.masked_paths)?;
+        skiff_stage1::volumes::attach_all(&rootfs, volumes)?;
+        skiff_stage2::app_root::enter(app)?;
+        skiff_stage2::etc::populate(Path::new("/"), self.manifest, self.net)?;
+        if app.isolation.readonly_rootfs {
+            skiff_stage2::app_root::make_readonly()?;
+        }
+        // Not the sandbox's caller's stdin: nothing, as for a CRI container.
+        let null = File::open("/dev/null").context("cannot open /dev/null")?;
+        rustix::stdio::dup2_stdin(&null).context("cannot give the app its stdin")?;
+        if let Some(o) = output {
+            rustix::stdio::dup2_stdout(&o.stdout).context("cannot give the app its log")?;
+            rustix::stdio::dup2_stderr(&o.stderr).context("cannot give the app its log")?;
+        }
+        let filter = app.isolation.seccomp.as_ref().map(skiff_stage2::seccomp::compile).transpose()?;
+        Prepared::new(app, filter)
     }
 }
 
