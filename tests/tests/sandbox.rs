@@ -146,6 +146,12 @@ fn apps_are_added_to_a_running_sandbox_and_started() {
     let o = s.output(&["app", "add", "plain", &s.image]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("is not a sandbox"), "{}", stderr(&o));
+    // app list of any pod: its own apps, by the pod's life.
+    assert_eq!((list("plain")[0]["state"].as_str(), list("plain")[0]["exit_code"].as_i64()), (Some("exited"), Some(0)));
+    s.ok(&["prepare", "-q", "--name", "later", &s.image, "--exec", "/bin/true"]);
+    assert_eq!(list("later")[0]["state"], "created");
+    let table = s.ok(&["app", "list", "later"]);
+    assert!(table.starts_with("NAME") && table.lines().nth(1).is_some_and(|l| l.contains("created")), "{table}");
 }
 
 #[test]

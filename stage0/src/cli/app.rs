@@ -265,17 +265,21 @@ fn list(ctx: &Ctx, a: ListArgs) -> Result<i32> {
     let running = info.state == PodState::Running.to_string();
     let sandbox = pod.read_manifest().is_ok_and(|m| m.sandbox);
     // A sandbox's apps run once started (their flavor records when); a
-    // pod's own apps run with it.
-    let started = |name: &str| !sandbox || pod.path().join("apps").join(name).join(app_api::STARTED_FILE).exists();
+    // pod's own apps run with it, once it has started.
+    let ran = |name: &str| match sandbox {
+        true => pod.path().join("apps").join(name).join(app_api::STARTED_FILE).exists(),
+        false => info.started_at.is_some(),
+    };
     let rows: Vec<serde_json::Value> = info
         .apps
         .iter()
         .map(|app| {
-            // An added app that has not run yet: created.
-            let state = match (app.exit_code, running) {
-                (Some(_), _) => "exited",
-                (None, true) if started(&app.name) => "running",
-                (None, _) => "created",
+            // One that ran and has no exit recorded ended with its pod
+            // (a supervisor killed before it could record it).
+            let state = match (app.exit_code, ran(&app.name), running) {
+                (Some(_), _, _) | (None, true, false) => "exited",
+                (None, true, true) => "running",
+                (None, false, _) => "created",
             };
             serde_json::json!({"name": app.name, "state": state, "image": app.image_name,
                 "exit_code": app.exit_code, "exited_at": app.exited_at, "restarts": app.restarts})
