@@ -259,19 +259,6 @@ impl PodCgroup {
         self.v2() == Some(d)
     }
 
-    /// Moves the calling process into the pod's cgroup everywhere.
-    pub fn enter_self(&self) -> Result<(), CgroupError> {
-        self.add_pid(0)
-    }
-
-    /// Moves process `pid` (0: the caller) into the pod's cgroup everywhere.
-    pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
-        for (_, dir) in &self.dirs {
-            write(&dir.join("cgroup.procs"), &pid.to_string())?;
-        }
-        Ok(())
-    }
-
     /// How many processes the kernel OOM-killed for the memory limit.
     pub fn oom_kills(&self) -> u64 {
         let Some(d) = self.dir_with("memory") else { return 0 };

@@ -72,7 +72,9 @@ pub fn enter(manifest: &PodManifest, init: Pid, app: &str, argv: &[String], cgro
         return Err(Error::refused(format!("pod {} is still starting: try again", manifest.uuid)));
     }
     if let Some(cg) = cgroup {
-        cg.for_app(manifest.cgroup_leaves(), &app.name).enter_self().map_err(Error::other)?;
+        // As the pod's own processes join it (this one is single-threaded).
+        let join = cg.for_app(manifest.cgroup_leaves(), &app.name).open_join().map_err(Error::other)?;
+        join.enter_v1().and_then(|()| join.add_v2(0)).map_err(Error::other)?;
     }
     for (fd, flag) in &fds {
         if *flag == CloneFlags::CLONE_NEWUSER {

@@ -136,6 +136,18 @@ fn mounts_at_or_under(dir: &Path) -> Vec<PathBuf> {
     info.lines().filter_map(|l| l.split(' ').nth(4)).map(PathBuf::from).filter(|m| m.starts_with(dir)).collect()
 }
 
+/// Path `sub` of the volume `volume` (at `source`), resolved inside it so
+/// a symlink the pod made there cannot lead out; made as a directory
+/// (owned by `owner`) when missing.
+fn open_sub_path(volume: &OwnedFd, sub: &str, owner: Option<(u32, u32)>, source: &Path) -> Result<OwnedFd> {
+    let at = || format!("volume {}: subpath {sub}", source.display());
+    match open_in_root(volume, Path::new(sub), false) {
+        Ok(fd) => Ok(fd),
+        Err(rustix::io::Errno::NOENT) => resolve_creating(volume, sub, true, owner).with_context(at),
+        Err(e) => Err(e).with_context(at),
+    }
+}
+
 /// Where a mount's source is on the host: the path, or the pod volume's
 /// directory in the pod directory.
 fn source_of(m: &Mount, pod_dir: &Path) -> Result<PathBuf> {
@@ -180,12 +192,7 @@ pub fn mount_all(rootfs: &Path, pod_dir: &Path, mounts: &[Mount], userns: Option
                 let volume =
                     rustix::fs::open(&source, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
                         .with_context(|| format!("volume {}", source.display()))?;
-                let fd = match open_in_root(&volume, Path::new(sub), false) {
-                    Ok(fd) => fd,
-                    Err(rustix::io::Errno::NOENT) => resolve_creating(&volume, sub, true, owner)
-                        .with_context(|| format!("volume {}: subpath {sub}", source.display()))?,
-                    Err(e) => return Err(e).with_context(|| format!("volume {}: subpath {sub}", source.display())),
-                };
+                let fd = open_sub_path(&volume, sub, owner, &source)?;
                 let path = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
                 _sub_fd = fd;
                 path
@@ -259,12 +266,7 @@ pub fn detach_all(root: &OwnedFd, pod_dir: &Path, mounts: &[Mount]) -> Result<Ve
             .with_context(|| format!("volume source {}", source.display()))?;
         let from = match &m.sub_path {
             None => dir,
-            Some(sub) => match open_in_root(&dir, Path::new(sub), false) {
-                Ok(fd) => fd,
-                Err(rustix::io::Errno::NOENT) => resolve_creating(&dir, sub, true, None)
-                    .with_context(|| format!("volume {}: subpath {sub}", source.display()))?,
-                Err(e) => return Err(e).with_context(|| format!("volume {}: subpath {sub}", source.display())),
-            },
+            Some(sub) => open_sub_path(&dir, sub, None, &source)?,
         };
         let is_dir = rustix::fs::fstat(&from).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
         let flags = OpenTreeFlags::OPEN_TREE_CLONE
