@@ -1,3 +1,6 @@
+//! `skiff fetch`: pulls or imports images into the store (under the store
+//! lock), printing each image's ID.
+
 use anyhow::Result;
 use clap::Args;
 

@@ -1,3 +1,5 @@
+//! `skiff list`: every pod of the store, as a table or JSON.
+
 use anyhow::Result;
 use clap::Args;
 use skiff_pods::Pod;

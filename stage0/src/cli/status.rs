@@ -1,3 +1,6 @@
+//! `skiff status`: one pod's state, apps and exits; with `--wait` or
+//! `--wait-ready` it first waits for the pod to appear and reach that point.
+
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 

@@ -21,7 +21,7 @@ use skiff_rt::exit_code::SKIFF_ERROR;
 use skiff_stage1::entry::{RunPod, Stdio};
 use skiff_stage1::escalation::Escalation;
 use skiff_stage1::logs::Capture;
-use skiff_stage1::network::Home;
+use skiff_stage1::network::{Home, PodNetwork};
 use skiff_stage1::notify::Readiness;
 use skiff_stage1::recorder::{Recorder, ReportPipe};
 use skiff_stage1::supervise::{self, Supervise};
@@ -58,23 +58,7 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     // From here on, whatever ends the run removes the cgroups and detaches
     // the network: the guards' drops (the network first).
     let mut cgroups = Cgroups::create(manifest).map_err(Error::other)?;
-    // Before the PID namespace: these namespaces are made by helper
-    // children. The pod's network namespace is owned by its user
-    // namespace, if it has one: its root may then bind low ports in it.
-    let (userns, made_netns) = match &manifest.user_namespace {
-        Some(ns) => {
-            let (u, n) = skiff_stage1::userns::create(ns, manifest.net != Net::Host)?;
-            (Some(u), n)
-        }
-        None => (None, None),
-    };
-    let (network, netns) = match manifest.net {
-        Net::Cni => match skiff_stage1::network::attach(manifest, pod_dir, &lock, Home::Pid, made_netns)? {
-            Some((n, fd)) => (Some(n), Some(fd)),
-            None => (None, None),
-        },
-        _ => (None, made_netns),
-    };
+    let Namespaces { userns, network, netns } = Namespaces::create(manifest, pod_dir, &lock)?;
     let mut mask = skiff_stage2::init::supervised_signals();
     let (mut relay, console) = terminal(stdio, &mut mask)?;
     mask.thread_block().context("cannot block signals")?;
@@ -130,8 +114,14 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
         reports.recorder.record_unreported(sig as i32);
     }
     say_out_of_memory(manifest, &cgroups.pod, &reports.recorder.killed_apps);
-    // Every process of the pod is gone with its init; a cgroup or network
-    // that cannot be removed now is removed by gc.
+    release(cgroups, network, &reports.recorder.lock);
+    Ok(supervise::exit_of(status).0)
+}
+
+/// Every process of the pod is gone with its init: removes its cgroups and
+/// detaches its network, and marks the pod released if both went (what
+/// cannot be removed now is removed by gc).
+fn release(mut cgroups: Cgroups, network: Option<PodNetwork>, lock: &OwnedFd) {
     let mut released = cgroups.remove();
     if let Some(n) = network {
         if let Err(e) = n.detach() {
@@ -140,9 +130,39 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
         }
     }
     if released {
-        skiff_stage1::recorder::mark_released(&reports.recorder.lock);
+        skiff_stage1::recorder::mark_released(lock);
     }
-    Ok(supervise::exit_of(status).0)
+}
+
+/// The namespaces made before the PID namespace, by helper children: the
+/// pod's user namespace (if any) and its network namespace, with the CNI
+/// networks attached to it.
+struct Namespaces {
+    userns: Option<OwnedFd>,
+    network: Option<PodNetwork>,
+    netns: Option<OwnedFd>,
+}
+
+impl Namespaces {
+    fn create(manifest: &PodManifest, pod_dir: &std::path::Path, lock: &OwnedFd) -> Result<Namespaces> {
+        // The pod's network namespace is owned by its user namespace, if it
+        // has one: its root may then bind low ports in it.
+        let (userns, made_netns) = match &manifest.user_namespace {
+            Some(ns) => {
+                let (u, n) = skiff_stage1::userns::create(ns, manifest.net != Net::Host)?;
+                (Some(u), n)
+            }
+            None => (None, None),
+        };
+        let (network, netns) = match manifest.net {
+            Net::Cni => match skiff_stage1::network::attach(manifest, pod_dir, lock, Home::Pid, made_netns)? {
+                Some((n, fd)) => (Some(n), Some(fd)),
+                None => (None, None),
+            },
+            _ => (None, made_netns),
+        };
+        Ok(Namespaces { userns, network, netns })
+    }
 }
 
 /// With a terminal (`--tty`, `--interactive`): the supervisor's relay, the
