@@ -37,10 +37,12 @@ fn global_options_are_taken_after_the_command_too() {
 #[test]
 fn options_in_the_wrong_place_say_where_they_go() {
     let s = Skiff::new();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["run", &s.image, "--port", "80:80"], "--port is a pod option: put it before the (first) image"),
         (&["run", &s.image, "--net=none"], "--net is a pod option"),
         (&["run", "--bogus", &s.image], "unknown option --bogus"),
+        (&["run", "--volume", "v:/data", &s.image], "--volume is an app option: put it after the image it is for"),
+        (&["run", "--exec=/bin/true", &s.image], "--exec is an app option: put it after the image it is for"),
         (&["run", &s.image, "--exec", "/bin/true", "---", "--hostname", "x", &s.image], "--hostname is a pod option"),
         (&["rn", &s.image], r#"unknown command "rn" (did you mean "run" or "rm"?)"#),
     ];

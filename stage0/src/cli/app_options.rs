@@ -136,7 +136,10 @@ fn parse_image_args(rest: &[String]) -> Result<(String, AppOverrides)> {
         None => (after, None),
     };
     if image.starts_with('-') {
-        return Err(misplaced(image).unwrap_or_else(|| anyhow::anyhow!("unknown option {image}")));
+        return Err(misplaced(image).unwrap_or_else(|| match long_name(image).filter(|_| AppOptions::takes(image)) {
+            Some(name) => anyhow::anyhow!("--{name} is an app option: put it after the image it is for"),
+            None => anyhow::anyhow!("unknown option {image}"),
+        }));
     }
     let o: AppOptions = super::parse_with(<AppOptions as clap::CommandFactory>::command(), opts).map_err(|e| {
         let first = opts.iter().find(|o| o.starts_with('-') && !AppOptions::takes(o));
