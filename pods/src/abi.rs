@@ -96,10 +96,13 @@ pub mod feature {
     /// Apps added to a running sandbox and started through its control
     /// socket (`skiff app add|start`, `pods::app_api`).
     pub const APP_API: &str = "app-api";
+    /// An app's `log_path`: its log is written there instead of the pod
+    /// directory (needs `logs`).
+    pub const LOG_PATH: &str = "log-path";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 29] = [
+    pub const ALL: [&str; 30] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
@@ -129,6 +132,7 @@ pub mod feature {
         VOLUME_SUB_PATHS,
         SANDBOX,
         APP_API,
+        LOG_PATH,
     ];
 }
 

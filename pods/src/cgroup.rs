@@ -42,6 +42,18 @@ enum Kind {
     V2,
 }
 
+/// A cgroup's use of memory and CPU ([`PodCgroup::usage`]); None where the
+/// hierarchy does not count it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub memory_bytes: Option<u64>,
+    /// Memory less inactive file pages: what the kubelet calls the
+    /// working set.
+    pub working_set_bytes: Option<u64>,
+    /// CPU time used, in nanoseconds.
+    pub cpu_nanos: Option<u64>,
+}
+
 /// `bytes` as `--memory` takes it: the largest of T, G, M, K (powers of
 /// 1024) that divides it, so a limit reads back as it was written (`64M`).
 pub fn size_text(bytes: u64) -> String {
@@ -257,6 +269,28 @@ impl PodCgroup {
 
     fn is_v2(&self, d: &Path) -> bool {
         self.v2() == Some(d)
+    }
+
+    /// What the cgroup's processes use now, where the kernel counts it.
+    pub fn usage(&self) -> Usage {
+        let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).ok();
+        let stat = |text: Option<String>, key: &str| -> Option<u64> {
+            text?.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+        };
+        let mut u = Usage::default();
+        if let Some(d) = self.dir_with("memory") {
+            let v2 = self.is_v2(d);
+            u.memory_bytes = read(d, if v2 { "memory.current" } else { "memory.usage_in_bytes" })
+                .and_then(|t| t.trim().parse().ok());
+            let inactive = stat(read(d, "memory.stat"), if v2 { "inactive_file" } else { "total_inactive_file" });
+            u.working_set_bytes = u.memory_bytes.map(|m| m.saturating_sub(inactive.unwrap_or(0)));
+        }
+        if let Some(d) = self.dir_with("cpuacct") {
+            u.cpu_nanos = read(d, "cpuacct.usage").and_then(|t| t.trim().parse().ok());
+        } else if let Some(d) = self.v2() {
+            u.cpu_nanos = stat(read(d, "cpu.stat"), "usage_usec").map(|us| us.saturating_mul(1000));
+        }
+        u
     }
 
     /// How many processes the kernel OOM-killed for the memory limit.

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::manifest::App;
+
 /// How a pod's apps are logged (docs/manifest.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,18 +117,28 @@ pub fn split(buf: &mut Vec<u8>, stream: Stream, time: &str, flush: bool) -> Vec<
     out
 }
 
-/// App `app`'s log files in pod directory `pod_dir`, oldest first.
-pub fn files(pod_dir: &Path, app: &str, max_files: u32) -> Vec<PathBuf> {
-    let base = pod_dir.join("apps").join(app).join("log");
-    let mut out: Vec<PathBuf> = (1..max_files.max(1)).rev().map(|i| base.with_extension(i.to_string())).collect();
-    out.push(base);
+/// The log files whose current one is `current`, oldest first.
+pub fn files(current: &Path, max_files: u32) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = (1..max_files.max(1)).rev().map(|i| rotated(current, i)).collect();
+    out.push(current.to_path_buf());
     out.retain(|p| p.exists());
     out
 }
 
-/// The current log file of app `app`.
-pub fn current(pod_dir: &Path, app: &str) -> PathBuf {
-    pod_dir.join("apps").join(app).join("log")
+/// The current log file of `app` in pod directory `pod_dir`: its
+/// `log_path`, else `apps/<name>/log`.
+pub fn current(pod_dir: &Path, app: &App) -> PathBuf {
+    match &app.log_path {
+        Some(p) => p.clone(),
+        None => pod_dir.join("apps").join(&app.name).join("log"),
+    }
+}
+
+/// The `n`th file rotated from `current` (`log.1`, `0.log.1`).
+pub fn rotated(current: &Path, n: u32) -> PathBuf {
+    let mut name = current.as_os_str().to_os_string();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
 }
 
 #[cfg(test)]

@@ -238,6 +238,11 @@ pub struct App {
     /// the `restart-policy` feature unless `never`.
     #[serde(default, skip_serializing_if = "RestartPolicy::is_never")]
     pub restart: RestartPolicy,
+    /// Where the app's log goes instead of `apps/<name>/log` (an absolute
+    /// host path; rotated to PATH.1, PATH.2, …): the file a Kubernetes
+    /// kubelet reads. Asks for the `log-path` feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_path: Option<PathBuf>,
 }
 
 /// Kubernetes' restart policies, per app: the app is started again after
@@ -553,6 +558,7 @@ mod tests {
                 oom_score_adj: Some(100),
                 init: false,
                 restart: RestartPolicy::Never,
+                log_path: None,
             }],
             masked_paths: true,
             resolv_conf: None,

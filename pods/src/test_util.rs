@@ -19,6 +19,7 @@ pub fn test_app(name: &str) -> crate::App {
         oom_score_adj: None,
         init: false,
         restart: Default::default(),
+        log_path: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! and a private store directory per test that is cleaned even on failure.
 
 pub mod cosign;
+pub mod cri;
 pub mod fixture;
 pub mod flaky_registry;
 pub mod oci;

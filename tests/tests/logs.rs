@@ -102,3 +102,52 @@ fn a_caller_that_does_not_read_blocks_the_app_not_the_pod() {
     assert_eq!(pod.wait().unwrap().code(), Some(143));
     assert!(reader.join().unwrap() > 65536, "what was written still reaches the caller");
 }
+
+#[test]
+fn log_path_puts_an_apps_log_where_asked_rotated_beside_it() {
+    let s = Skiff::new();
+    let dir = s.tmp().join("kubelet-logs");
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join("0.log");
+    let script = "for i in $(seq 1 300); do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxx; done";
+    #[rustfmt::skip]
+    let o = s.output(&[
+        "run", "--name", "kept", "--label", "tier=batch", "--annotation", "note=a=b", "--log-max-size", "4K",
+        &s.image, "--log-path", path.to_str().unwrap(), "--exec", "/bin/sh", "--", "-c", script,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let current = std::fs::read_to_string(&path).expect("the log at --log-path");
+    assert!(current.lines().all(|l| l.contains(" stdout F line-")), "CRI format: {current}");
+    assert!(dir.join("0.log.1").is_file(), "rotated to PATH.1");
+    let logs = s.output(&["logs", "--tail", "1", "kept"]);
+    assert_eq!(stdout(&logs), "line-300-xxxxxxxxxxxxxxxxxxxxxxxx\n", "skiff logs reads it there");
+    let status = s.status_json("kept");
+    assert_eq!(
+        (status["labels"]["tier"].as_str(), status["annotations"]["note"].as_str()),
+        (Some("batch"), Some("a=b"))
+    );
+    for (bad, want) in [
+        ("relative.log", "--log-path relative.log: not an absolute path"),
+        (
+            "/nonexistent-dir/x.log",
+            "--log-path /nonexistent-dir/x.log: not an absolute path of a file in an existing directory",
+        ),
+    ] {
+        let o = s.output(&["run", &s.image, "--log-path", bad, "--exec", "/bin/true"]);
+        assert_eq!(o.status.code(), Some(125));
+        assert!(stderr(&o).contains(want), "{}", stderr(&o));
+    }
+    let o = s.output(&[
+        "run",
+        "--log-driver",
+        "none",
+        &s.image,
+        "--log-path",
+        path.to_str().unwrap(),
+        "--exec",
+        "/bin/true",
+    ]);
+    assert!(stderr(&o).contains("--log-path needs the log driver file"), "{}", stderr(&o));
+    let o = s.output(&["run", "--label", "novalue", &s.image, "--exec", "/bin/true"]);
+    assert!(stderr(&o).contains("\"novalue\" is not KEY=VALUE"), "{}", stderr(&o));
+}

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use skiff_pods::abi::feature;
 use skiff_pods::app_api::{self, Reply, Request, APPS_LOCK, CONTROL_SOCKET};
+use skiff_pods::logfile::LogDriver;
 use skiff_pods::manifest::{MountSource, NewVolume, MANIFEST_FILE};
 use skiff_pods::{Pod, PodManifest, PodState};
 
@@ -159,6 +160,12 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<i32> {
     if app.init {
         bail!("app {}: an added app cannot be an init app (--init)", app.name);
     }
+    if app.log_path.is_some() {
+        flavor.require(feature::LOG_PATH, "--log-path")?;
+        if manifest.log.driver != LogDriver::File {
+            bail!("--log-path needs the log driver file (pod {}'s is none)", pod.uuid());
+        }
+    }
     if manifest.apps.iter().any(|x| x.name == app.name) {
         bail!("pod {} has an app {} already: name this one with --app-name", pod.uuid(), app.name);
     }
@@ -266,9 +273,11 @@ fn list(ctx: &Ctx, a: ListArgs) -> Result<i32> {
     let sandbox = pod.read_manifest().is_ok_and(|m| m.sandbox);
     // A sandbox's apps run once started (their flavor records when); a
     // pod's own apps run with it, once it has started.
-    let ran = |name: &str| match sandbox {
-        true => pod.path().join("apps").join(name).join(app_api::STARTED_FILE).exists(),
-        false => info.started_at.is_some(),
+    let started_at = |name: &str| match sandbox {
+        true => std::fs::read_to_string(pod.path().join("apps").join(name).join(app_api::STARTED_FILE))
+            .ok()
+            .map(|t| t.trim().to_string()),
+        false => info.started_at.clone(),
     };
     let rows: Vec<serde_json::Value> = info
         .apps
@@ -276,13 +285,15 @@ fn list(ctx: &Ctx, a: ListArgs) -> Result<i32> {
         .map(|app| {
             // One that ran and has no exit recorded ended with its pod
             // (a supervisor killed before it could record it).
-            let state = match (app.exit_code, ran(&app.name), running) {
+            let started = started_at(&app.name);
+            let state = match (app.exit_code, started.is_some(), running) {
                 (Some(_), _, _) | (None, true, false) => "exited",
                 (None, true, true) => "running",
                 (None, false, _) => "created",
             };
-            serde_json::json!({"name": app.name, "state": state, "image": app.image_name,
-                "exit_code": app.exit_code, "exited_at": app.exited_at, "restarts": app.restarts})
+            serde_json::json!({"name": app.name, "state": state, "image": app.image_name, "image_id": app.image_id,
+                "started_at": started, "exit_code": app.exit_code, "signal": app.signal, "exited_at": app.exited_at,
+                "restarts": app.restarts})
         })
         .collect();
     if a.table.format == Format::Json {

@@ -72,6 +72,11 @@ pub(super) struct AppOptions {
     /// The app's oom_score_adj (-1000..1000; lowering it needs CAP_SYS_RESOURCE).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     oom_score_adj: Option<String>,
+    /// Write the app's log to FILE (absolute; its directory must exist;
+    /// rotated to FILE.1, …) instead of the pod directory, in the same
+    /// CRI format (what a kubelet reads). Needs the log driver file.
+    #[arg(long, value_name = "FILE")]
+    log_path: Option<PathBuf>,
     /// Keep exactly these capabilities (comma-separated, e.g. NET_ADMIN,CHOWN).
     #[arg(long, value_name = "CAPS")]
     caps_retain: Option<String>,
@@ -203,6 +208,7 @@ impl AppOptions {
             cpu_shares: a.cpu_shares.map(|v| v.to_string()),
             pids_limit: a.pids_limit.map(|v| v.to_string()),
             oom_score_adj: a.oom_score_adj.map(|v| v.to_string()),
+            log_path: None,
             caps_retain: a.caps_retain.as_ref().map(|c| c.join(",")),
             caps_remove: a.caps_remove.as_ref().map(|c| c.join(",")),
             seccomp: a.seccomp.clone(),
@@ -252,6 +258,9 @@ pub(super) fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppO
         }
     }
     let oom_score_adj = num(&o.oom_score_adj, "--oom-score-adj", -1000, 1000)?.and_then(|v| i32::try_from(v).ok());
+    if let Some(p) = &o.log_path {
+        check_log_path(p)?;
+    }
     if let Some(n) = &o.app_name {
         prepare::check_app_name(n).map_err(anyhow::Error::msg)?;
     }
@@ -278,6 +287,7 @@ pub(super) fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppO
         app_name: o.app_name,
         resources: limits,
         oom_score_adj,
+        log_path: o.log_path,
         caps,
         seccomp,
         no_new_privileges: o.no_new_privileges,
@@ -285,6 +295,18 @@ pub(super) fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppO
         init: o.init,
         groups_add: o.group_add,
     })
+}
+
+/// `--log-path`: an absolute path of a file whose directory exists.
+fn check_log_path(p: &std::path::Path) -> Result<()> {
+    let dir = p.parent().filter(|d| p.is_absolute() && p.file_name().is_some() && d.is_dir());
+    if dir.is_none() {
+        bail!("--log-path {}: not an absolute path of a file in an existing directory", p.display());
+    }
+    if p.is_dir() {
+        bail!("--log-path {}: is a directory", p.display());
+    }
+    Ok(())
 }
 
 /// Reads a pod manifest file: its pod-wide settings and its apps.

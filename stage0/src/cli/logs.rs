@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use skiff_pods::logfile::{self, LogDriver, Record, Stream};
-use skiff_pods::{Pod, PodState};
+use skiff_pods::{App, Pod, PodState};
 
 use super::pod_ref::PodRef;
 use super::Ctx;
@@ -79,15 +79,16 @@ pub fn run(ctx: &Ctx, a: LogsArgs) -> Result<i32> {
     if m.log.driver != LogDriver::File {
         bail!("pod {uuid} keeps no log (its log driver is none)");
     }
-    let app = super::pod_ref::pick_app(&uuid, &m.apps, a.app.as_deref())?;
+    let name = super::pod_ref::pick_app(&uuid, &m.apps, a.app.as_deref())?;
+    let app = m.apps.iter().find(|x| x.name == name).context("the app is gone from the manifest")?;
     let printer = Printer { timestamps: a.timestamps };
     let dir = pod.path();
-    let current = logfile::current(&dir, &app);
+    let current = logfile::current(&dir, app);
     // The current file is opened first: a rotation while the older ones
     // are read then cannot lose what it moved.
     let mut file = File::open(&current).ok();
     let mut kept = Vec::new();
-    for f in logfile::files(&dir, &app, m.log.max_files).iter().filter(|f| **f != current) {
+    for f in logfile::files(&current, m.log.max_files).iter().filter(|f| **f != current) {
         kept.extend(read_all(f)?);
     }
     let mut buf = Vec::new();
@@ -100,14 +101,14 @@ pub fn run(ctx: &Ctx, a: LogsArgs) -> Result<i32> {
         printer.print(r)?;
     }
     if a.follow {
-        follow(ctx, &uuid, &app, file, buf, &printer)?;
+        follow(ctx, &uuid, app, file, buf, &printer)?;
     }
     Ok(0)
 }
 
 /// Prints what is appended to the current log, following rotations, until
 /// the pod has exited and its log holds nothing more.
-fn follow(ctx: &Ctx, uuid: &str, app: &str, mut file: Option<File>, mut buf: Vec<u8>, printer: &Printer) -> Result<()> {
+fn follow(ctx: &Ctx, uuid: &str, app: &App, mut file: Option<File>, mut buf: Vec<u8>, printer: &Printer) -> Result<()> {
     loop {
         // The state first, then the log: what a pod wrote before it ended
         // is read before the loop sees it ended.

@@ -4,6 +4,7 @@
 
 mod app;
 mod app_options;
+mod cri;
 mod fetch;
 mod generate;
 mod image;
@@ -128,6 +129,8 @@ enum Command {
     Generate(generate::GenerateCommand),
     /// Print a shell completion script: bash, zsh or fish.
     Completion(generate::CompletionArgs),
+    /// Serve the Kubernetes CRI (runtime.v1) on a unix socket, for a kubelet.
+    Cri(cri::CriArgs),
 }
 
 /// Shared state of one invocation.
@@ -226,6 +229,7 @@ pub fn main() -> i32 {
         Command::Generate(c) => generate::run(&ctx, c),
         Command::Logs(a) => logs::run(&ctx, a),
         Command::Completion(a) => generate::completion(a),
+        Command::Cri(a) => cri::run(&ctx, a),
     };
     match result {
         Ok(code) => code,

@@ -71,6 +71,13 @@ pub struct PrepareOptions {
     /// UUID is; no two live pods have one name.
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
+    /// Attach a label to the pod (shown by status and list; repeatable;
+    /// wins over the pod manifest file's).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    label: Vec<(String, String)>,
+    /// Attach an annotation to the pod (as --label).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    annotation: Vec<(String, String)>,
     /// Write the pod's UUID to FILE as soon as it is allocated.
     #[arg(long, value_name = "FILE")]
     uuid_file_save: Option<PathBuf>,
@@ -238,8 +245,8 @@ impl PodWide {
             insecure,
             inherit_env: cli.inherit_env || file.inherit_env,
             name: cli.name.clone().or(file.name),
-            labels: file.labels,
-            annotations: file.annotations,
+            labels: file.labels.into_iter().chain(cli.label.iter().cloned()).collect(),
+            annotations: file.annotations.into_iter().chain(cli.annotation.iter().cloned()).collect(),
             volume_files: file.volume_files,
             restart_policy: match (cli.restart_policy, &file.restart_policy) {
                 (Some(p), _) => p,
@@ -386,6 +393,14 @@ fn parse_log_driver(s: &str) -> Result<LogDriver, String> {
     }
 }
 
+/// `KEY=VALUE` of `--label` and `--annotation`: a key that is not empty.
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
 fn check_hostname(h: &str) -> Result<()> {
     let ok = !h.is_empty()
         && h.len() <= 64
@@ -441,6 +456,7 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
             (o.readonly_rootfs, feature::READONLY_ROOTFS, "--readonly-rootfs"),
             (!o.mounts.is_empty(), feature::VOLUMES, "--volume"),
             (o.oom_score_adj.is_some(), feature::OOM_SCORE_ADJ, "--oom-score-adj"),
+            (o.log_path.is_some(), feature::LOG_PATH, "--log-path"),
             (o.init, feature::INIT_APPS, "--init"),
             (!o.groups_add.is_empty(), feature::SUPPLEMENTARY_GROUPS, "--group-add"),
             (o.mounts.iter().any(|m| m.sub_path.is_some()), feature::VOLUME_SUB_PATHS, "--volume …:subpath="),
@@ -494,11 +510,15 @@ fn plan_pod(
         })
         .collect::<Result<Vec<_>>>()?;
     let terminal = spec.pod.interactive || spec.pod.tty;
+    let log = wide.log_config(&flavor, terminal)?;
+    if log.driver != LogDriver::File && apps.iter().any(|a| a.overrides.log_path.is_some()) {
+        bail!("--log-path needs the log driver file (this pod's is none)");
+    }
     let plan = PodPlan {
         // Without --dns options the CNI result's DNS, when it has some,
         // wins over the host's servers.
         dns_from_network: wide.dns == DnsOptions::default() && net.net == Net::Cni,
-        log: wide.log_config(&flavor, terminal)?,
+        log,
         resolv_conf: wide.resolv_conf()?,
         pod_env: wide.pod_env(terminal),
         flavor,

@@ -14,7 +14,6 @@ use super::documents::{KubePod, Sources};
 use super::quantity;
 use crate::pod::named_volume;
 use crate::pod::prepare::VolumeFiles;
-use crate::pod::security::DEFAULT_CAPS;
 use crate::spec::{AppSpec, PodSpec};
 
 /// `pod` (with the ConfigMaps and Secrets of its file) as a pod manifest
@@ -452,22 +451,8 @@ fn security(c: &Container, cx: &ContainerContext, app: &mut AppSpec) -> Result<(
                 .map(|c| c.trim().to_ascii_uppercase().trim_start_matches("CAP_").to_string())
                 .collect()
         };
-        let (add, drop) = (up(&caps.add), up(&caps.drop));
-        let mut set: Vec<String> = if drop.iter().any(|c| c == "ALL") {
-            Vec::new()
-        } else {
-            DEFAULT_CAPS
-                .iter()
-                .map(|c| c.trim_start_matches("CAP_").to_string())
-                .filter(|c| !drop.contains(c))
-                .collect()
-        };
-        if add.iter().any(|c| c == "ALL") {
-            bail!("{at}.securityContext.capabilities.add: ALL is a privileged container: name the capabilities");
-        }
-        set.extend(add);
-        set.sort();
-        set.dedup();
+        let set = crate::pod::security::add_and_drop(&up(&caps.add), &up(&caps.drop))
+            .map_err(|e| anyhow::anyhow!("{at}.securityContext.capabilities.add: {e}"))?;
         app.caps_retain = Some(set);
     }
     Ok(())

@@ -36,6 +36,8 @@ pub struct AppOverrides {
     pub app_name: Option<String>,
     pub resources: Resources,
     pub oom_score_adj: Option<i32>,
+    /// `--log-path`.
+    pub log_path: Option<std::path::PathBuf>,
     /// The app's capabilities when `--caps-retain`/`--caps-remove` were
     /// given (resolved against the default set).
     pub caps: Option<Vec<String>>,
@@ -208,6 +210,7 @@ pub fn resolve_app(rec: &ImageRecord, image_name: &str, o: &AppOverrides, cx: &A
         groups_add: o.groups_add.clone(),
         // The pod's, set with the others (`pod::plan`).
         restart: Default::default(),
+        log_path: o.log_path.clone(),
     })
 }
 

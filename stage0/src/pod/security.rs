@@ -88,6 +88,23 @@ pub fn parse_caps(list: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// Kubernetes' capabilities (names without `CAP_`, upper case): the
+/// defaults (none if `drop` has `ALL`) less `drop`, plus `add`; sorted.
+pub fn add_and_drop(add: &[String], drop: &[String]) -> Result<Vec<String>, String> {
+    if add.iter().any(|c| c == "ALL") {
+        return Err("ALL is a privileged container: name the capabilities".into());
+    }
+    let mut set: Vec<String> = if drop.iter().any(|c| c == "ALL") {
+        Vec::new()
+    } else {
+        DEFAULT_CAPS.iter().map(|c| c.trim_start_matches("CAP_").to_string()).filter(|c| !drop.contains(c)).collect()
+    };
+    set.extend(add.iter().cloned());
+    set.sort();
+    set.dedup();
+    Ok(set)
+}
+
 /// The app's capability set: the defaults, or exactly `retain`, or the
 /// defaults less `remove`.
 pub fn resolve_caps(retain: Option<&str>, remove: Option<&str>) -> Result<Vec<String>, String> {

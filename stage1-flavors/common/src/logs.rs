@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use nix::fcntl::OFlag;
 use nix::poll::PollFlags;
 use skiff_pods::logfile::{self, LogConfig, LogDriver, Record, Stream};
+use skiff_pods::manifest::App;
 use skiff_pods::{time, PodManifest};
 use skiff_stage2::handover::AppOutput;
 
@@ -64,7 +65,7 @@ impl Writer {
         self.file = None;
         self.size = 0;
         let keep = self.config.max_files.max(1);
-        let name = |i: u32| if i == 0 { self.path.clone() } else { self.path.with_extension(i.to_string()) };
+        let name = |i: u32| if i == 0 { self.path.clone() } else { logfile::rotated(&self.path, i) };
         let _ = std::fs::remove_file(name(keep - 1));
         for i in (0..keep - 1).rev() {
             let _ = std::fs::rename(name(i), name(i + 1));
@@ -111,22 +112,22 @@ impl Capture {
             return Ok(None);
         }
         let mut cap = Capture { pipes: Vec::new(), writers: Vec::new(), pending: [Vec::new(), Vec::new()] };
-        let outputs = m.apps.iter().map(|app| cap.add_app(&app.name, pod_dir, &m.log)).collect::<Result<_>>()?;
+        let outputs = m.apps.iter().map(|app| cap.add_app(app, pod_dir, &m.log)).collect::<Result<_>>()?;
         Ok(Some((cap, outputs)))
     }
 
-    /// Pipes for one more app, logged to its log in `pod_dir` with
-    /// `config`; their write ends for the app.
-    pub fn add_app(&mut self, name: &str, pod_dir: &std::path::Path, config: &LogConfig) -> Result<AppOutput> {
+    /// Pipes for one more app, logged to its log (in `pod_dir` unless it
+    /// has a `log_path`) with `config`; their write ends for the app.
+    pub fn add_app(&mut self, app: &App, pod_dir: &std::path::Path, config: &LogConfig) -> Result<AppOutput> {
         let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).context("cannot make a log pipe");
         let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
-        let app = self.writers.len();
+        let index = self.writers.len();
         for (read, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
-            self.pipes.push(Pipe { read: File::from(read), stream, buf: Vec::new(), open: true, app });
+            self.pipes.push(Pipe { read: File::from(read), stream, buf: Vec::new(), open: true, app: index });
         }
-        let path = logfile::current(pod_dir, name);
+        let path = logfile::current(pod_dir, app);
         self.writers.push(Writer { path, file: None, size: 0, config: config.clone() });
-        Ok(AppOutput { app: name.to_string(), stdout: out_w, stderr: err_w })
+        Ok(AppOutput { app: app.name.clone(), stdout: out_w, stderr: err_w })
     }
 
     /// What the flavor's poll loop waits for, by index (for [`Self::handle`]):

@@ -34,6 +34,7 @@ impl Flavor for Fly {
             SOCKET_ACTIVATION,
             NOTIFY,
             LOGS,
+            LOG_PATH,
             SUPPLEMENTARY_GROUPS,
         ];
         Description::new("fly", &features, "chroot only, the host's namespaces: no isolation, for privileged tools")

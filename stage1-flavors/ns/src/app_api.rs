@@ -124,7 +124,7 @@ impl AppApi {
         cgroup.apply(&app.resources).map_err(Error::other)?;
         let join = cgroup.open_join().map_err(Error::other)?;
         let output = match &mut self.capture {
-            Some(c) => Some(c.add_app(name, &self.pod_dir, &manifest.log)?),
+            Some(c) => Some(c.add_app(app, &self.pod_dir, &manifest.log)?),
             None => None,
         };
         let open = |ns: &str| -> Result<OwnedFd> {

@@ -31,6 +31,7 @@ impl Flavor for Nspawn {
             feature::SOCKET_ACTIVATION,
             feature::NOTIFY,
             feature::LOGS,
+            feature::LOG_PATH,
             feature::SANDBOX,
             feature::APP_API,
         ];

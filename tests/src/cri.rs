@@ -1,0 +1,76 @@
+//! A CRI client for `skiff cri`, generated from the same proto (kubelet,
+//! crictl and critest are not installable here), and the server it talks
+//! to, started by the test's own Skiff (killed by PID when it drops).
+
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use tonic::transport::Channel;
+
+use crate::skiff::Skiff;
+
+pub struct Cri {
+    pub socket: PathBuf,
+    pub server: Child,
+    pub rt: tokio::runtime::Runtime,
+    pub runtime: RuntimeServiceClient<Channel>,
+    pub images: ImageServiceClient<Channel>,
+}
+
+impl Cri {
+    /// Starts `skiff cri` on a socket in the test's directory and connects.
+    pub fn start(s: &Skiff) -> Cri {
+        let socket = s.tmp().join("cri.sock");
+        let server = Self::spawn(s, &socket);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+        let channel = connect(&rt, &socket);
+        Cri {
+            socket,
+            server,
+            rt,
+            runtime: RuntimeServiceClient::new(channel.clone()),
+            images: ImageServiceClient::new(channel),
+        }
+    }
+
+    fn spawn(s: &Skiff, socket: &std::path::Path) -> Child {
+        let child = s.spawn(&["cri", "--listen", &format!("unix://{}", socket.display())]);
+        let start = Instant::now();
+        while std::os::unix::net::UnixStream::connect(socket).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(20), "skiff cri did not listen on {}", socket.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    }
+
+    /// Kills the server with SIGKILL and starts a new one on the same
+    /// socket (what a crash and a restart by systemd do).
+    pub fn restart_after_kill(&mut self, s: &Skiff) {
+        self.server.kill().expect("kill skiff cri");
+        self.server.wait().expect("reap skiff cri");
+        self.server = Self::spawn(s, &self.socket);
+        let channel = connect(&self.rt, &self.socket);
+        self.runtime = RuntimeServiceClient::new(channel.clone());
+        self.images = ImageServiceClient::new(channel);
+    }
+}
+
+fn connect(rt: &tokio::runtime::Runtime, socket: &std::path::Path) -> Channel {
+    let path = socket.to_path_buf();
+    rt.block_on(async move {
+        // The URI is not used: every connection goes to the socket.
+        tonic::transport::Endpoint::try_from("http://[::]:50051")
+            .expect("an endpoint")
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let path = path.clone();
+                async move {
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(path).await?))
+                }
+            }))
+            .await
+            .expect("connect to skiff cri")
+    })
+}
