@@ -36,7 +36,9 @@ pub fn sandbox_args(c: &PodSandboxConfig, handler: &str, uuid_file: &Path) -> Re
     let mut host_network = false;
     if let Some(linux) = &c.linux {
         if !linux.cgroup_parent.is_empty() {
-            return Err(refuse("config.linux.cgroup_parent: not supported yet (skiff's pods live under /skiff)"));
+            skiff_pods::cgroup::check_parent(&linux.cgroup_parent)
+                .map_err(|e| refuse(format!("config.linux.cgroup_parent: {e}")))?;
+            a.extend(["--cgroup-parent".into(), linux.cgroup_parent.clone()]);
         }
         if let Some(sc) = &linux.security_context {
             if sc.privileged {
@@ -90,6 +92,7 @@ pub fn sandbox_args(c: &PodSandboxConfig, handler: &str, uuid_file: &Path) -> Re
         attempt: meta.attempt,
         log_directory: c.log_directory.clone(),
         runtime_handler: handler.to_string(),
+        cgroup_parent: c.linux.as_ref().map(|l| l.cgroup_parent.clone()).filter(|p| !p.is_empty()),
     };
     let json = serde_json::to_string(&record).map_err(|e| CriError::internal("cannot encode metadata", e))?;
     a.extend(["--annotation".into(), format!("{SANDBOX_KEY}={json}")]);
@@ -305,6 +308,10 @@ mod tests {
                 PortMapping { protocol: 0, container_port: 9, host_port: 0, host_ip: String::new() },
             ],
             labels: [("app".to_string(), "web".to_string())].into(),
+            linux: Some(LinuxPodSandboxConfig {
+                cgroup_parent: "/kubepods/besteffort/podu1".into(),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -315,6 +322,7 @@ mod tests {
         for want in [
             "run --sandbox --uuid-file-save /u --hostname web-0",
             "--dns 10.0.0.10 --dns-search svc --dns-opt ndots:5",
+            "--cgroup-parent /kubepods/besteffort/podu1",
             "--port 8080:80/tcp --port 127.0.0.1:5353:53/udp --label app=web",
             r#"--annotation io.skiff.cri/sandbox={"name":"web","uid":"u1","namespace":"ns","attempt":1,"log_directory":"/var/log/pods/x""#,
         ] {
@@ -332,6 +340,16 @@ mod tests {
         let host_pid = NamespaceOption { pid: NamespaceMode::Node as i32, ..Default::default() };
         let cases = [
             (PodSandboxConfig { metadata: None, ..sandbox() }, "metadata"),
+            (
+                PodSandboxConfig {
+                    linux: Some(LinuxPodSandboxConfig {
+                        cgroup_parent: "/kubepods/../etc".into(),
+                        ..Default::default()
+                    }),
+                    ..sandbox()
+                },
+                "cgroup_parent",
+            ),
             (with_sc(LinuxSandboxSecurityContext { privileged: true, ..Default::default() }), "privileged"),
             (with_sc(LinuxSandboxSecurityContext { namespace_options: Some(host_pid), ..Default::default() }), "PID"),
             (

@@ -29,6 +29,9 @@ pub struct ContainerRecord {
     pub log_path: String,
     /// Nanoseconds since the epoch.
     pub created_at: i64,
+    /// The sandbox's cgroup parent, where the app's cgroup is.
+    #[serde(default)]
+    pub cgroup_parent: Option<String>,
 }
 
 /// The sandbox's metadata, kept in its pod's annotation [`SANDBOX_KEY`].
@@ -40,6 +43,9 @@ pub struct SandboxMeta {
     pub attempt: u32,
     pub log_directory: String,
     pub runtime_handler: String,
+    /// The cgroup the pod's is under (else skiff's `/skiff`).
+    #[serde(default)]
+    pub cgroup_parent: Option<String>,
 }
 
 /// The annotation that marks a pod as a CRI sandbox and holds its
@@ -130,6 +136,7 @@ mod tests {
             annotations: BTreeMap::new(),
             log_path: String::new(),
             created_at: t,
+            cgroup_parent: None,
         }
     }
 

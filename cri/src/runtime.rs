@@ -214,6 +214,7 @@ impl Runtime {
             annotations: config.annotations.into_iter().collect(),
             log_path: log_path.map(|p| p.display().to_string()).unwrap_or_default(),
             created_at: now_nanos(),
+            cgroup_parent: meta.cgroup_parent.clone(),
         };
         // The record first: an app never comes without one.
         self.records.save(&record)?;
@@ -388,7 +389,8 @@ fn status_of(r: &ContainerRecord, app: Option<&AppJson>) -> ContainerStatus {
 }
 
 fn stats_of(r: &ContainerRecord) -> ContainerStats {
-    let u = skiff_pods::cgroup::PodCgroup::for_pod(&r.sandbox_id).for_app(true, &r.app).usage();
+    let pod = skiff_pods::cgroup::PodCgroup::for_pod_in(r.cgroup_parent.as_deref(), &r.sandbox_id);
+    let u = pod.for_app(true, &r.app).usage();
     let now = now_nanos();
     let value = |v: Option<u64>| v.map(|value| UInt64Value { value });
     ContainerStats {

@@ -99,10 +99,12 @@ pub mod feature {
     /// An app's `log_path`: its log is written there instead of the pod
     /// directory (needs `logs`).
     pub const LOG_PATH: &str = "log-path";
+    /// `cgroup_parent`: the pod's cgroup goes under that cgroup.
+    pub const CGROUP_PARENT: &str = "cgroup-parent";
 
     /// Every feature this version of skiff knows, in the order the README
     /// table lists them.
-    pub const ALL: [&str; 30] = [
+    pub const ALL: [&str; 31] = [
         PID_NAMESPACE,
         MOUNT_NAMESPACE,
         HOSTNAME,
@@ -133,6 +135,7 @@ pub mod feature {
         SANDBOX,
         APP_API,
         LOG_PATH,
+        CGROUP_PARENT,
     ];
 }
 

@@ -124,19 +124,22 @@ fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
 }
 
 impl PodCgroup {
-    pub fn for_pod(uuid: &str) -> PodCgroup {
+    /// Pod `uuid`'s cgroup under `parent` (an absolute cgroup path,
+    /// checked by [`check_parent`]), else under `/skiff`.
+    pub fn for_pod_in(parent: Option<&str>, uuid: &str) -> PodCgroup {
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        Self::from_mountinfo(&info, uuid)
+        Self::from_mountinfo(&info, parent, uuid)
     }
 
-    fn from_mountinfo(info: &str, uuid: &str) -> PodCgroup {
-        let dirs = hierarchies(info).into_iter().map(|(k, root)| (k, root.join(PARENT).join(uuid))).collect();
+    fn from_mountinfo(info: &str, parent: Option<&str>, uuid: &str) -> PodCgroup {
+        let parent = parent.map_or(PARENT, |p| p.trim_start_matches('/'));
+        let dirs = hierarchies(info).into_iter().map(|(k, root)| (k, root.join(parent).join(uuid))).collect();
         PodCgroup { dirs }
     }
 
     /// The cgroup as `/proc/PID/cgroup` shows it.
-    pub fn name(uuid: &str) -> String {
-        format!("/{PARENT}/{uuid}")
+    pub fn name(parent: Option<&str>, uuid: &str) -> String {
+        format!("/{}/{uuid}", parent.map_or(PARENT, |p| p.trim_matches('/')))
     }
 
     /// A child cgroup `name` of this one, in every hierarchy.
@@ -201,12 +204,16 @@ impl PodCgroup {
                 // Controllers must be enabled top-down for a v2 child to
                 // have their files; unavailable ones are simply absent.
                 if let Some(parent) = dir.parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                    // From the hierarchy's root (the first ancestor that
+                    // is not a cgroup of skiff's) down to the parent.
+                    let mut chain: Vec<&Path> =
+                        parent.ancestors().take_while(|a| a.join("cgroup.procs").exists()).collect();
+                    chain.reverse();
                     for c in ["memory", "cpu", "pids"] {
-                        if let Some(root) = parent.parent() {
-                            let _ = std::fs::write(root.join("cgroup.subtree_control"), format!("+{c}"));
+                        for d in &chain {
+                            let _ = std::fs::write(d.join("cgroup.subtree_control"), format!("+{c}"));
                         }
-                        let _ = std::fs::create_dir_all(parent);
-                        let _ = std::fs::write(parent.join("cgroup.subtree_control"), format!("+{c}"));
                     }
                 }
             }
@@ -321,6 +328,21 @@ impl PodCgroup {
         }
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// An absolute cgroup path for `--cgroup-parent`: `/` and names of
+/// letters, digits, `_`, `-`, `.` and `:` (not `.` or `..` alone).
+pub fn check_parent(p: &str) -> Result<(), String> {
+    let bad =
+        || format!("cgroup parent {p:?}: expected an absolute path like /kubepods/pod1 (letters, digits, _ - . :)");
+    let rest = p.strip_prefix('/').ok_or_else(bad)?;
+    let ok = |c: &str| {
+        !c.is_empty() && c != "." && c != ".." && c.chars().all(|x| x.is_ascii_alphanumeric() || "_-.:".contains(x))
+    };
+    if rest.is_empty() || !rest.trim_end_matches('/').split('/').all(ok) {
+        return Err(bad());
+    }
+    Ok(())
 }
 
 /// Removes the parent cgroup [`PARENT`] from every hierarchy where no pod
@@ -438,7 +460,7 @@ mod tests {
 
     #[test]
     fn hybrid_layout() {
-        let c = PodCgroup::from_mountinfo(HYBRID, "u1");
+        let c = PodCgroup::from_mountinfo(HYBRID, None, "u1");
         let dirs: Vec<String> = c.dirs.iter().map(|(_, d)| d.display().to_string()).collect();
         assert_eq!(
             dirs,
@@ -450,7 +472,7 @@ mod tests {
             ]
         );
         assert_eq!(c.dir_with("memory"), Some(Path::new("/sys/fs/cgroup/memory/skiff/u1")));
-        assert_eq!(PodCgroup::name("u1"), "/skiff/u1");
+        assert_eq!(PodCgroup::name(None, "u1"), "/skiff/u1");
         assert_eq!(c.for_app(false, "web").dirs, c.dirs);
         assert_eq!(c.for_init(false).dirs, c.dirs);
         assert_eq!(c.for_app(true, "web").dir_with("memory"), Some(Path::new("/sys/fs/cgroup/memory/skiff/u1/web")));
@@ -459,7 +481,21 @@ mod tests {
 
     #[test]
     fn pure_v2_layout() {
-        let c = PodCgroup::from_mountinfo("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n", "u2");
+        let c =
+            PodCgroup::from_mountinfo("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n", None, "u2");
         assert_eq!(c.v2(), Some(Path::new("/sys/fs/cgroup/skiff/u2")));
+    }
+
+    #[test]
+    fn a_parent_of_the_users_and_hostile_parents() {
+        let c = PodCgroup::from_mountinfo(HYBRID, Some("/kubepods/burstable/pod-1"), "u3");
+        assert_eq!(c.dir_with("memory"), Some(Path::new("/sys/fs/cgroup/memory/kubepods/burstable/pod-1/u3")));
+        assert_eq!(PodCgroup::name(Some("/kubepods/pod-1/"), "u3"), "/kubepods/pod-1/u3");
+        for good in ["/kubepods", "/kubepods/besteffort/pod0a1b:x", "/a/"] {
+            assert_eq!(check_parent(good), Ok(()), "{good}");
+        }
+        for bad in ["", "/", "kubepods", "/a/../b", "/a/./b", "/a//b", "/a b", "/a\nb", "//"] {
+            assert!(check_parent(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -80,6 +80,11 @@ pub struct PodManifest {
     /// until it is stopped (feature `sandbox`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sandbox: bool,
+    /// The cgroup the pod's own goes under, in every hierarchy (an
+    /// absolute cgroup path such as `/kubepods/burstable/pod1`), instead of
+    /// `/skiff`. Asks for the `cgroup-parent` feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
     pub apps: Vec<App>,
 }
 
@@ -417,6 +422,11 @@ impl PodManifest {
         self.apps.len() > 1 || self.sandbox
     }
 
+    /// The pod's cgroup (under its `cgroup_parent`, else `/skiff`).
+    pub fn cgroup(&self) -> crate::cgroup::PodCgroup {
+        crate::cgroup::PodCgroup::for_pod_in(self.cgroup_parent.as_deref(), &self.uuid)
+    }
+
     pub fn net_label(&self) -> String {
         net_label(self.net, self.networks.iter().map(|n| n.name.as_str()))
     }
@@ -580,6 +590,7 @@ mod tests {
             annotations: BTreeMap::new(),
             user_namespace: None,
             sandbox: false,
+            cgroup_parent: None,
         }
     }
 

@@ -47,6 +47,7 @@ pub fn test_manifest() -> crate::PodManifest {
         annotations: Default::default(),
         user_namespace: None,
         sandbox: false,
+        cgroup_parent: None,
         apps: vec![test_app("a")],
     }
 }

@@ -74,3 +74,38 @@ fn connect(rt: &tokio::runtime::Runtime, socket: &std::path::Path) -> Channel {
             .expect("connect to skiff cri")
     })
 }
+
+/// A cgroup parent of the test's own (`/skiff-test-<pid>-<name>/pod`),
+/// removed from every hierarchy when dropped: skiff leaves parents it was
+/// given in place, as a kubelet wants for the ones it makes. Declare it
+/// before the test's Skiff, so it drops after the pods are gone.
+pub struct CgroupParent {
+    pub path: String,
+}
+
+impl CgroupParent {
+    pub fn new(name: &str) -> CgroupParent {
+        CgroupParent { path: format!("/skiff-test-{}-{name}/pod", std::process::id()) }
+    }
+
+    /// Where it is in every mounted cgroup hierarchy.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        info.lines()
+            .filter(|l| l.contains(" - cgroup ") || l.contains(" - cgroup2 "))
+            .filter_map(|l| l.split_whitespace().nth(4))
+            .map(|mnt| PathBuf::from(mnt).join(self.path.trim_start_matches('/')))
+            .collect()
+    }
+}
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        for d in self.dirs() {
+            let _ = std::fs::remove_dir(&d);
+            if let Some(top) = d.parent() {
+                let _ = std::fs::remove_dir(top);
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use k8s_cri::v1::*;
-use skiff_tests::cri::Cri;
+use skiff_tests::cri::{CgroupParent, Cri};
 use skiff_tests::registry::Registry;
 use skiff_tests::skiff::Skiff;
 use tonic::Code;
@@ -112,6 +112,7 @@ fn http_get(s: &Skiff, addr: &str) -> String {
 
 #[test]
 fn a_sandbox_and_its_containers_live_their_whole_lives_through_the_cri() {
+    let parent = CgroupParent::new("web");
     let s = Skiff::new();
     let image = s.ok(&["fetch", "--quiet", &s.image]).trim().to_string();
     let mut c = Cri::start(&s);
@@ -124,6 +125,7 @@ fn a_sandbox_and_its_containers_live_their_whole_lives_through_the_cri() {
     let mut config = sandbox_config(&s, "web");
     config.port_mappings =
         vec![PortMapping { protocol: 0, container_port: 8080, host_port: port.into(), host_ip: String::new() }];
+    config.linux = Some(LinuxPodSandboxConfig { cgroup_parent: parent.path.clone(), ..Default::default() });
     let sandbox = run_sandbox(&mut c, config);
     let listed = sandboxes(&mut c);
     assert_eq!(listed.len(), 1);
@@ -165,9 +167,15 @@ fn a_sandbox_and_its_containers_live_their_whole_lives_through_the_cri() {
     assert_eq!(st.log_path, log.display().to_string());
     let text = std::fs::read_to_string(&log).expect("the container's log at the kubelet's path");
     assert!(text.lines().any(|l| l.ends_with(" stdout F started")), "CRI log format: {text}");
-    let limit = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/skiff/{sandbox}/web-0/memory.limit_in_bytes"))
-        .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/skiff/{sandbox}/web-0/memory.max")))
-        .expect("the container's memory cgroup");
+    let limit = parent
+        .dirs()
+        .iter()
+        .find_map(|d| {
+            let app = d.join(&sandbox).join("web-0");
+            let v1 = std::fs::read_to_string(app.join("memory.limit_in_bytes"));
+            v1.or_else(|_| std::fs::read_to_string(app.join("memory.max"))).ok()
+        })
+        .expect("the container's memory cgroup, under the sandbox's cgroup parent");
     assert_eq!(limit.trim(), (64u64 << 20).to_string());
 
     let exec = ExecSyncRequest {

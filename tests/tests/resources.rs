@@ -183,3 +183,38 @@ fn oom_score_adj_and_bad_values() {
     assert!(stderr(&o).contains("--memory-reservation"), "{}", stderr(&o));
     assert_eq!(s.list_json().as_array().map(Vec::len), Some(1), "no pod made but the first");
 }
+
+#[test]
+fn cgroup_parent_puts_the_pod_under_a_cgroup_of_the_users() {
+    let parent = skiff_tests::cri::CgroupParent::new("parent");
+    let s = Skiff::new();
+    #[rustfmt::skip]
+    let mut child = s.spawn(&[
+        "run", "--cgroup-parent", &parent.path, &s.image, "--memory", "32M",
+        "--exec", "/bin/sh", "--", "-c", "cat /proc/self/cgroup > /tmp/cg.new; mv /tmp/cg.new /tmp/cg; exec sleep 60",
+    ]);
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    let cg = std::fs::read_to_string(s.wait_in_pod(&uuid, "/tmp/cg")).unwrap();
+    let wanted = format!("{}/{uuid}", parent.path);
+    assert!(cg.lines().all(|l| l.contains(":cpuset:") || l.ends_with(&wanted)), "{cg}");
+    let limit = parent.dirs().iter().find_map(|d| {
+        let pod = d.join(&uuid);
+        std::fs::read_to_string(pod.join("memory.limit_in_bytes"))
+            .or_else(|_| std::fs::read_to_string(pod.join("memory.max")))
+            .ok()
+    });
+    assert_eq!(limit.as_deref().map(str::trim), Some((32u64 << 20).to_string().as_str()));
+    assert!(pod_cgroups(&uuid).is_empty(), "nothing under /skiff");
+    let _ = std::process::Command::new("kill").arg(child.id().to_string()).status();
+    child.wait().unwrap();
+    assert!(parent.dirs().iter().all(|d| !d.join(&uuid).exists()), "the pod's cgroup is gone with it");
+    assert!(parent.dirs().iter().any(|d| d.exists()), "the parent stays");
+    for bad in ["relative", "/a/../b"] {
+        let o = s.output(&["run", "--cgroup-parent", bad, &s.image, "--exec", "/bin/true"]);
+        assert_eq!(o.status.code(), Some(125));
+        assert!(stderr(&o).contains("expected an absolute path like /kubepods/pod1"), "{}", stderr(&o));
+    }
+    let o = s.output(&["run", "--stage1", "fly", "--cgroup-parent", &parent.path, &s.image, "--exec", "/bin/true"]);
+    assert!(stderr(&o).contains("does not support cgroup-parent"), "{}", stderr(&o));
+}

@@ -71,6 +71,11 @@ pub struct PrepareOptions {
     /// UUID is; no two live pods have one name.
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
+    /// Put the pod's cgroup under this cgroup (an absolute cgroup path,
+    /// e.g. /kubepods/pod1; made if missing, and left in place) instead of
+    /// /skiff.
+    #[arg(long, value_name = "PATH", value_parser = parse_cgroup_parent)]
+    cgroup_parent: Option<String>,
     /// Attach a label to the pod (shown by status and list; repeatable;
     /// wins over the pod manifest file's).
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_key_value)]
@@ -393,6 +398,10 @@ fn parse_log_driver(s: &str) -> Result<LogDriver, String> {
     }
 }
 
+fn parse_cgroup_parent(s: &str) -> Result<String, String> {
+    skiff_pods::cgroup::check_parent(s).map(|()| s.to_string())
+}
+
 /// `KEY=VALUE` of `--label` and `--annotation`: a key that is not empty.
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -499,6 +508,9 @@ fn plan_pod(
     if spec.sandbox {
         flavor.require(feature::SANDBOX, "--sandbox")?;
     }
+    if spec.image.cgroup_parent.is_some() {
+        flavor.require(feature::CGROUP_PARENT, "--cgroup-parent")?;
+    }
     check(&flavor)?;
     let net_request = wide.net.clone().unwrap_or_else(|| default_net(&flavor));
     let net = resolve_net(ctx, &spec.image.net, &net_request, &wide.ports)?;
@@ -524,6 +536,7 @@ fn plan_pod(
         flavor,
         apps,
         sandbox: spec.sandbox,
+        cgroup_parent: spec.image.cgroup_parent.clone(),
         name: wide.name,
         uuid_file: spec.image.uuid_file_save.clone(),
         hostname: wide.hostname,

@@ -154,7 +154,8 @@ pub fn release(store: &Store, pod: &Pod) -> Result<()> {
     if pod.path().join(RELEASED_FILE).exists() {
         return Ok(());
     }
-    if let Ok(m) = pod.read_manifest() {
+    let manifest = pod.read_manifest().ok();
+    if let Some(m) = &manifest {
         match Flavor::find(&m.flavor, &flavor::cache_dir(store)) {
             Ok(f) => handoff::call(&pod.path(), pod.uuid(), &f, false, "gc", &[])?,
             // Nothing can run the gc of a flavor that is gone; what skiff
@@ -163,9 +164,10 @@ pub fn release(store: &Store, pod: &Pod) -> Result<()> {
         }
     }
     // A pod whose supervisor was SIGKILLed leaves its (empty) cgroup.
-    PodCgroup::for_pod(pod.uuid())
-        .remove()
-        .with_context(|| format!("pod {}: cannot remove its cgroup {}", pod.uuid(), PodCgroup::name(pod.uuid())))
+    let parent = manifest.as_ref().and_then(|m| m.cgroup_parent.as_deref());
+    PodCgroup::for_pod_in(parent, pod.uuid()).remove().with_context(|| {
+        format!("pod {}: cannot remove its cgroup {}", pod.uuid(), PodCgroup::name(parent, pod.uuid()))
+    })
 }
 
 /// Releases the networks still attached to pods whose supervisor died

@@ -42,6 +42,8 @@ pub struct PodPlan {
     pub apps: Vec<AppPlan>,
     /// `--sandbox`: no apps, and the pod runs until it is stopped.
     pub sandbox: bool,
+    /// `--cgroup-parent`.
+    pub cgroup_parent: Option<String>,
     /// Claimed for the pod as soon as its UUID exists.
     pub name: Option<String>,
     /// Where the pod's UUID is written as soon as it exists.
@@ -220,5 +222,6 @@ fn manifest(
         user_namespace,
         hostname,
         sandbox: plan.sandbox,
+        cgroup_parent: plan.cgroup_parent.clone(),
     })
 }

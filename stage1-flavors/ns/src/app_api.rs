@@ -45,7 +45,8 @@ struct Running {
 }
 
 pub struct AppApi {
-    uuid: String,
+    /// The pod's cgroup, where each added app gets its own.
+    cgroup: PodCgroup,
     listener: UnixListener,
     pod_dir: PathBuf,
     /// The pod lock (a duplicate): the directory the exits are written in.
@@ -63,7 +64,7 @@ impl AppApi {
     /// Listens on the pod directory's control socket (a stale one, from a
     /// run that was killed, is replaced).
     pub fn new(
-        (uuid, pod_dir): (&str, &Path),
+        (cgroup, pod_dir): (PodCgroup, &Path),
         lock: OwnedFd,
         init: Pid,
         net: NetState,
@@ -76,7 +77,7 @@ impl AppApi {
         let timer = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK)
             .context("timerfd")?;
         let pod_dir = pod_dir.to_path_buf();
-        Ok(AppApi { uuid: uuid.to_string(), listener, pod_dir, lock, init, net, capture, running: Vec::new(), timer })
+        Ok(AppApi { cgroup, listener, pod_dir, lock, init, net, capture, running: Vec::new(), timer })
     }
 
     fn serve(&mut self, conn: UnixStream) {
@@ -119,7 +120,7 @@ impl AppApi {
             return Err(Error::refused(format!("app {name} has run already: remove it and add it again")));
         }
         let root = skiff_stage1::overlay::detached(app, &self.pod_dir)?;
-        let cgroup = PodCgroup::for_pod(&manifest.uuid).for_app(true, name);
+        let cgroup = self.cgroup.for_app(true, name);
         cgroup.create().map_err(Error::other)?;
         cgroup.apply(&app.resources).map_err(Error::other)?;
         let join = cgroup.open_join().map_err(Error::other)?;
@@ -256,10 +257,7 @@ impl AppApi {
             }
             Err(e) => return Err(e).context("fork"),
         }
-        PodCgroup::for_pod(&self.uuid)
-            .for_app(true, name)
-            .remove()
-            .with_context(|| format!("cannot remove the cgroup of app {name}"))
+        self.cgroup.for_app(true, name).remove().with_context(|| format!("cannot remove the cgroup of app {name}"))
     }
 }
 

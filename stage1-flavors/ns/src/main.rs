@@ -13,7 +13,6 @@ mod supervisor;
 
 use nix::sys::signal::{kill, Signal};
 use skiff_pods::abi::{feature, Description};
-use skiff_pods::cgroup::PodCgroup;
 use skiff_pods::PodManifest;
 use skiff_rt::error::{Context, Result};
 use skiff_stage1::enter::{self, pod_init};
@@ -33,7 +32,7 @@ impl Flavor for Ns {
     }
 
     fn enter(&self, manifest: &PodManifest, pid: i32, app: &str, argv: &[String]) -> Result<i32> {
-        let cgroup = PodCgroup::for_pod(&manifest.uuid);
+        let cgroup = manifest.cgroup();
         enter::enter(manifest, pod_init(pid)?, app, argv, Some(&cgroup))
     }
 
@@ -47,9 +46,7 @@ impl Flavor for Ns {
     fn gc(&self, manifest: &PodManifest) -> Result<()> {
         let dir = std::env::current_dir().context("pod directory")?;
         skiff_stage1::network::detach_leftover(manifest, &dir)?;
-        PodCgroup::for_pod(&manifest.uuid)
-            .remove()
-            .with_context(|| format!("cannot remove the cgroup of pod {}", manifest.uuid))
+        manifest.cgroup().remove().with_context(|| format!("cannot remove the cgroup of pod {}", manifest.uuid))
     }
 }
 

@@ -86,7 +86,7 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     let mut api = match manifest.sandbox {
         true => {
             let lock = lock.try_clone().context("cannot share the pod lock")?;
-            Some(AppApi::new((&manifest.uuid, pod_dir), lock, init, net_state, capture.take())?)
+            Some(AppApi::new((manifest.cgroup(), pod_dir), lock, init, net_state, capture.take())?)
         }
         false => None,
     };
@@ -224,7 +224,7 @@ struct Cgroups {
 impl Cgroups {
     fn create(manifest: &PodManifest) -> Result<Cgroups, CgroupError> {
         let leaves = manifest.cgroup_leaves();
-        let mut cgroups = Cgroups { pod: PodCgroup::for_pod(&manifest.uuid), removed: false, app_joins: Vec::new() };
+        let mut cgroups = Cgroups { pod: manifest.cgroup(), removed: false, app_joins: Vec::new() };
         cgroups.pod.create()?;
         // A pod of one app is its own leaf: init and app share its cgroup.
         if leaves {

@@ -27,6 +27,7 @@ impl Flavor for Nspawn {
         // the pod directory, where the apps' relay is not.
         let lacks = [
             feature::CGROUP_LIMITS,
+            feature::CGROUP_PARENT,
             feature::TERMINAL,
             feature::SOCKET_ACTIVATION,
             feature::NOTIFY,
