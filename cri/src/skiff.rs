@@ -26,6 +26,11 @@ impl Skiff {
     pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
         let mut c = Command::new(&self.bin);
         c.arg("--dir").arg(&self.dir).args(&self.globals).args(args).stdin(Stdio::null()).kill_on_drop(true);
+        // What systemd gave the server is not the pods': a sandbox would
+        // notify the server's unit, or take its sockets.
+        for var in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
+            c.env_remove(var);
+        }
         c
     }
 
