@@ -17,11 +17,18 @@ fn tmp_name(name: &str) -> String {
 /// Writes `data` to `dir/name` atomically.
 pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
     let tmp = dir.join(tmp_name(name));
-    let mut f = File::create(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, dir.join(name))
+    let written = File::create(&tmp).and_then(|mut f| {
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        skiff_rt::failpoint!("atomic.{name}")?;
+        std::fs::rename(&tmp, dir.join(name))
+    });
+    // Nothing half-written stays: a full disk leaves no temp file.
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Replaces `name` inside the directory `dir` atomically (temp file and
@@ -39,10 +46,15 @@ pub fn replace_at<Fd: AsFd>(dir: Fd, name: &str, data: &[u8]) -> io::Result<()> 
         Mode::from_raw_mode(0o644),
     )?;
     let mut f = File::from(fd);
-    f.write_all(data)?;
-    drop(f);
-    rustix::fs::renameat(&dir, tmp.as_str(), &dir, name)?;
-    Ok(())
+    let written = f.write_all(data).and_then(|()| {
+        drop(f);
+        skiff_rt::failpoint!("atomic.{name}")?;
+        Ok(rustix::fs::renameat(&dir, tmp.as_str(), &dir, name)?)
+    });
+    if written.is_err() {
+        let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), rustix::fs::AtFlags::empty());
+    }
+    written
 }
 
 #[cfg(test)]

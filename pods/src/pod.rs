@@ -63,19 +63,34 @@ impl Pod {
             err: e,
         })?;
         let path = store.pod_path(StateDir::Embryo, &uuid);
+        // Made under a name no reader lists, locked, then renamed: an
+        // embryo whose lock is free has a creator that died, and gc may
+        // take it at once (see `sweep_unborn` for one killed before the
+        // rename).
+        let unborn = store.pod_path(StateDir::Embryo, &format!("{UNBORN}{uuid}"));
         let io_err = |what: &str, e| PodError::Io { uuid: uuid.clone(), what: what.into(), err: e };
         // The store's layout is trusted (Store::ensure_layout), but a state
         // directory removed since is made again rather than failing the pod.
-        let created = match std::fs::create_dir(&path) {
+        let created = match std::fs::create_dir(&unborn) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                store.ensure_pod_dirs().and_then(|()| std::fs::create_dir(&path))
+                store.ensure_pod_dirs().and_then(|()| std::fs::create_dir(&unborn))
             }
             r => r,
         };
-        created.map_err(|e| io_err(&format!("cannot create {}", path.display()), e))?;
-        let dir = File::open(&path).map_err(|e| io_err("cannot open pod directory", e))?;
-        // A `list` may be looking at it already.
-        lock_settled(&dir).map_err(|e| io_err("cannot lock new pod", lock_err(e)))?;
+        created.map_err(|e| io_err(&format!("cannot create {}", unborn.display()), e))?;
+        let born = File::open(&unborn).and_then(|dir| {
+            // gc may be looking at it already.
+            lock_settled(&dir).map_err(lock_err)?;
+            std::fs::rename(&unborn, &path)?;
+            Ok(dir)
+        });
+        let dir = match born.and_then(|dir| skiff_rt::failpoint!("pod.create").map(|()| dir)) {
+            Ok(dir) => dir,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&unborn).or_else(|_| std::fs::remove_dir(&path));
+                return Err(io_err("cannot create the pod's directory", e));
+            }
+        };
         Ok(Pod { store: store.clone(), uuid, state_dir: StateDir::Embryo, dir, locked: true })
     }
 
@@ -225,7 +240,8 @@ impl Pod {
     pub fn transition(&mut self, to: StateDir) -> Result<()> {
         let from = self.path();
         let dest = self.store.pod_path(to, &self.uuid);
-        std::fs::rename(&from, &dest).map_err(|e| PodError::Transition {
+        let fail = skiff_rt::failpoint!("pod.transition.{}", to.dir_name());
+        fail.and_then(|()| std::fs::rename(&from, &dest)).map_err(|e| PodError::Transition {
             uuid: self.uuid.clone(),
             from: self.state_dir.dir_name(),
             to: to.dir_name(),
@@ -317,6 +333,24 @@ fn open_dir(path: &std::path::Path) -> io::Result<File> {
     Ok(File::from(fd))
 }
 
+/// The name prefix of a pod directory being made ([`Pod::create`]).
+const UNBORN: &str = ".new-";
+
+/// Removes the directories of pods whose creator died before naming them
+/// (none is listed); how many. A creator still alive holds the lock.
+pub fn sweep_unborn(store: &Store) -> usize {
+    let Ok(rd) = std::fs::read_dir(store.pods_dir(StateDir::Embryo)) else { return 0 };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let unborn = e.file_name().to_str().is_some_and(|f| f.strip_prefix(UNBORN).is_some_and(uuid::is_valid));
+        let Ok(dir) = File::open(e.path()) else { continue };
+        if unborn && dir.try_lock().is_ok() && std::fs::remove_dir_all(e.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
 fn list_dir(store: &Store, d: StateDir) -> Vec<String> {
     let Ok(rd) = std::fs::read_dir(store.pods_dir(d)) else {
         return Vec::new();
@@ -345,6 +379,24 @@ mod tests {
         p.transition(StateDir::Prepare).unwrap();
         p.transition(StateDir::Run).unwrap();
         assert_eq!(p.state(), PodState::Running);
+    }
+
+    #[test]
+    fn unborn_pods_of_dead_creators_are_swept_and_live_ones_kept() {
+        let (_d, s) = store();
+        let live = Pod::create(&s).unwrap();
+        let dead = s.pod_path(StateDir::Embryo, &format!("{UNBORN}{}", uuid::new_v4().unwrap()));
+        let held = s.pod_path(StateDir::Embryo, &format!("{UNBORN}{}", uuid::new_v4().unwrap()));
+        let stranger = s.pod_path(StateDir::Embryo, ".new-not-a-uuid");
+        for d in [&dead, &held, &stranger] {
+            std::fs::create_dir(d).unwrap();
+        }
+        let holder = File::open(&held).unwrap();
+        holder.lock().unwrap();
+        assert_eq!(sweep_unborn(&s), 1);
+        assert!(!dead.exists() && held.exists() && stranger.exists());
+        assert!(live.path().exists(), "a named embryo is gc's, not the sweep's");
+        assert_eq!(Pod::all(&s).len(), 1, "no unborn pod is listed");
     }
 
     #[test]

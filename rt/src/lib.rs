@@ -8,9 +8,25 @@
 
 pub mod activation;
 pub mod error;
+#[cfg(debug_assertions)]
+pub mod failpoint;
 pub mod fork;
 pub mod process_start;
 pub mod syscall_names;
+
+/// Passes the failpoint named by the `format!` arguments
+/// ([`failpoint`]): an `io::Result<()>`, the injected error if the test
+/// asked for one. In a release build it is `Ok(())` and formats nothing.
+#[macro_export]
+macro_rules! failpoint {
+    ($($name:tt)+) => {{
+        #[cfg(debug_assertions)]
+        let hit = $crate::failpoint::hit(&format!($($name)+));
+        #[cfg(not(debug_assertions))]
+        let hit: ::std::io::Result<()> = Ok(());
+        hit
+    }};
+}
 
 /// Exit codes shared by every stage (see `docs/exit-codes.md`).
 pub mod exit_code {

@@ -23,8 +23,11 @@ pub fn put(store: &ImageStore, expected: &Digest, size: Option<u64>, what: &str,
         return Ok(dest);
     }
     let tmp = tmp_path(store, "blob")?;
-    let result = copy_verified(&tmp, expected, size, what, src)
-        .and_then(|()| std::fs::rename(&tmp, &dest).map_err(io_err(format!("cannot store {what}"))));
+    let result = copy_verified(&tmp, expected, size, what, src).and_then(|()| {
+        skiff_rt::failpoint!("image.blob")
+            .and_then(|()| std::fs::rename(&tmp, &dest))
+            .map_err(io_err(format!("cannot store {what}")))
+    });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

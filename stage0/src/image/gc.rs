@@ -27,7 +27,10 @@ fn entries(dir: &Path) -> Vec<String> {
 }
 
 fn remove(p: &Path) -> Result<()> {
-    let r = if p.is_dir() && !p.is_symlink() { std::fs::remove_dir_all(p) } else { std::fs::remove_file(p) };
+    let r = skiff_rt::failpoint!("image.gc").and_then(|()| match p.is_dir() && !p.is_symlink() {
+        true => std::fs::remove_dir_all(p),
+        false => std::fs::remove_file(p),
+    });
     r.map_err(io_err(format!("cannot remove {}", p.display())))
 }
 
@@ -76,6 +79,12 @@ pub fn gc(images: &ImageStore, pods: &Store) -> Result<ImageGcReport> {
     }
     for name in entries(&images.tmp_dir()) {
         remove(&images.tmp_dir().join(&name))?;
+        report.scratch += 1;
+    }
+    // The temp files of atomic writes (records, the names table) that a
+    // killed fetch left: under the exclusive lock no writer is alive.
+    for name in entries(&images.images_dir()).into_iter().filter(|n| n.starts_with(".tmp-")) {
+        remove(&images.images_dir().join(&name))?;
         report.scratch += 1;
     }
     Ok(report)

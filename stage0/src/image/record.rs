@@ -69,7 +69,8 @@ pub fn load(store: &ImageStore, id: &Digest) -> Result<Option<ImageRecord>> {
 pub fn save(store: &ImageStore, rec: &ImageRecord) -> Result<()> {
     let id = rec.id_digest()?;
     let data = serde_json::to_vec_pretty(rec).map_err(|e| ImageError::Invalid(e.to_string()))?;
-    skiff_pods::atomic::write_atomic(&store.images_dir(), &format!("{}.json", id.hex()), &data)
+    skiff_rt::failpoint!("image.record")
+        .and_then(|()| skiff_pods::atomic::write_atomic(&store.images_dir(), &format!("{}.json", id.hex()), &data))
         .map_err(io_err("cannot write the image record"))
 }
 

@@ -12,9 +12,6 @@ use super::flavor::{self, Flavor};
 use super::handoff;
 use super::unmount::unmount_all_under;
 
-/// Embryos younger than this may still be getting their lock.
-const EMBRYO_MIN_AGE: Duration = Duration::from_secs(60);
-
 pub struct GcOptions {
     pub grace_period: Duration,
     pub expire_prepared: Duration,
@@ -39,12 +36,15 @@ pub fn gc(store: &Store, opts: &GcOptions) -> GcReport {
     // over while gc holds its lock, and most have nothing (reading the
     // mount table per pod was a tenth of a gc of a thousand pods).
     let mounts = Mounts::snapshot();
+    skiff_pods::pod::sweep_unborn(store);
     for mut pod in Pod::all(store) {
         let to = match pod.state() {
             PodState::Exited => StateDir::ExitedGarbage,
             PodState::AbortedPrepare => StateDir::Garbage,
             PodState::Prepared if older_than(created_at(&pod), opts.expire_prepared) => StateDir::Garbage,
-            PodState::Embryo if older_than(pod.changed_at(), EMBRYO_MIN_AGE) => StateDir::Garbage,
+            // Its creator holds its lock until it moves on: one gc can
+            // lock has a creator that died.
+            PodState::Embryo => StateDir::Garbage,
             _ => continue,
         };
         // Someone else may have taken it meanwhile: skip it this time.
@@ -131,7 +131,9 @@ fn destroy_in(store: &Store, mut pod: Pod, mounts: &Mounts) -> Result<()> {
             return Err(anyhow!("pod {}: cannot unmount {}", pod.uuid(), stuck[0].display()));
         }
     }
-    std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))
+    skiff_rt::failpoint!("gc.pod")
+        .and_then(|()| std::fs::remove_dir_all(&dir))
+        .with_context(|| format!("cannot remove {}", dir.display()))
 }
 
 /// Removes a pod this process has locked ([`destroy`]) and frees its name

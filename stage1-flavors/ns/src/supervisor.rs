@@ -58,7 +58,9 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     // From here on, whatever ends the run removes the cgroups and detaches
     // the network: the guards' drops (the network first).
     let mut cgroups = Cgroups::create(manifest).map_err(Error::other)?;
+    skiff_rt::failpoint!("ns.cgroups").context("failpoint")?;
     let Namespaces { userns, network, netns } = Namespaces::create(manifest, pod_dir, &lock)?;
+    skiff_rt::failpoint!("ns.network").context("failpoint")?;
     let mut mask = skiff_stage2::init::supervised_signals();
     let (mut relay, console) = terminal(stdio, &mut mask)?;
     mask.thread_block().context("cannot block signals")?;
@@ -82,6 +84,11 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     drop(handover);
     cgroups.app_joins.clear();
     let started_at = record_init(init, &lock)?;
+    if let Err(e) = skiff_rt::failpoint!("ns.init") {
+        let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
+        let _ = waitpid(init, None);
+        return Err(e).context("failpoint");
+    }
     // A sandbox takes apps while it runs; they log through the same capture.
     let mut api = match manifest.sandbox {
         true => {

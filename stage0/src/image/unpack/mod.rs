@@ -84,6 +84,11 @@ pub fn unpack_layer<R: Read>(reader: R, target: &Path) -> Result<(Stats, R)> {
         let entry = entry.map_err(UnpackError::Tar)?;
         x.entry(entry)?;
     }
+    skiff_rt::failpoint!("image.unpack.layer").map_err(|e| UnpackError::Io {
+        path: target.display().to_string(),
+        op: "unpack the layer",
+        err: e,
+    })?;
     x.finish_dirs()?;
     Ok((x.stats, archive.into_inner()))
 }
