@@ -250,11 +250,11 @@ fn security(sc: &LinuxContainerSecurityContext) -> Result<Vec<String>> {
     }
     a.push(format!("--no-new-privileges={}", sc.no_new_privs));
     match &sc.seccomp {
-        None => {}
-        Some(SecurityProfile { profile_type: 0, .. }) => {}
+        None | Some(SecurityProfile { profile_type: 0, .. }) => {}
+        Some(SecurityProfile { profile_type: 1, .. }) => a.extend(["--seccomp".into(), "unconfined".into()]),
         Some(p) => {
             return Err(refuse(format!(
-                "linux.security_context.seccomp: profile type {} is not supported (RuntimeDefault only)",
+                "linux.security_context.seccomp: profile type {} is not supported (RuntimeDefault, Unconfined)",
                 p.profile_type
             )))
         }
@@ -465,7 +465,7 @@ mod tests {
             (ContainerConfig { tty: true, ..container() }, "Attach"),
             (ContainerConfig { image: None, ..container() }, "image"),
             (sc(|s| s.privileged = true), "privileged"),
-            (sc(|s| s.seccomp = Some(SecurityProfile { profile_type: 1, ..Default::default() })), "seccomp"),
+            (sc(|s| s.seccomp = Some(SecurityProfile { profile_type: 2, ..Default::default() })), "seccomp"),
             (sc(|s| s.capabilities.as_mut().unwrap().add_capabilities = vec!["ALL".into()]), "ALL"),
             (res(|r| r.cpuset_cpus = "0-1".into()), "cpuset"),
             (res(|r| r.memory_swap_limit_in_bytes = 1 << 40), "swap"),

@@ -494,9 +494,19 @@ impl RuntimeService for Runtime {
 
     async fn update_container_resources(
         &self,
-        _: Request<UpdateContainerResourcesRequest>,
+        r: Request<UpdateContainerResourcesRequest>,
     ) -> Reply<UpdateContainerResourcesResponse> {
-        unimplemented("UpdateContainerResources")
+        let run = async {
+            let r = r.into_inner();
+            let rec = self.records.find(&r.container_id)?;
+            let linux = r.linux.ok_or_else(|| CriError::InvalidArgument("linux: missing".into()))?;
+            let mut args =
+                ["app", "update", rec.sandbox_id.as_str(), "--app", rec.app.as_str()].map(String::from).to_vec();
+            args.extend(convert::resources(&linux)?);
+            self.skiff.run(&args).await?;
+            Ok(UpdateContainerResourcesResponse {})
+        };
+        reply(run.await)
     }
 
     async fn reopen_container_log(&self, _: Request<ReopenContainerLogRequest>) -> Reply<ReopenContainerLogResponse> {

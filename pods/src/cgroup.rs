@@ -300,6 +300,15 @@ impl PodCgroup {
         u
     }
 
+    /// The processes in it (those of its first hierarchy that lists any).
+    pub fn procs(&self) -> Vec<i32> {
+        self.dirs
+            .iter()
+            .find_map(|(_, d)| std::fs::read_to_string(d.join("cgroup.procs")).ok().filter(|t| !t.trim().is_empty()))
+            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
     /// How many processes the kernel OOM-killed for the memory limit.
     pub fn oom_kills(&self) -> u64 {
         let Some(d) = self.dir_with("memory") else { return 0 };

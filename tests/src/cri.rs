@@ -101,10 +101,19 @@ impl CgroupParent {
 
 impl Drop for CgroupParent {
     fn drop(&mut self) {
+        // Deepest first: what a failed test left under it goes too (empty
+        // cgroups only; the kernel refuses the others).
+        fn remove_tree(d: &std::path::Path) {
+            for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove_tree(&e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(d);
+        }
         for d in self.dirs() {
-            let _ = std::fs::remove_dir(&d);
             if let Some(top) = d.parent() {
-                let _ = std::fs::remove_dir(top);
+                remove_tree(top);
             }
         }
     }

@@ -178,6 +178,52 @@ impl Skiff {
         self.wait_in_app(uuid, &app, path)
     }
 
+    /// What should be gone after gc: mounts under the store, cgroups and
+    /// iptables rules of pods `uuids`, pod directories, leases and temp
+    /// files in the store.
+    pub fn leftovers(&self, uuids: &[String]) -> Vec<String> {
+        let s = self;
+        let mut out = Vec::new();
+        let store = s.dir.to_str().unwrap();
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        out.extend(info.lines().filter(|l| l.contains(store)).map(|l| format!("mount {l}")));
+        for root in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten().map(|e| e.path()) {
+            for base in [root.join("skiff"), root.clone()] {
+                out.extend(
+                    uuids
+                        .iter()
+                        .filter(|u| base.join(u).exists())
+                        .map(|u| format!("cgroup {}", base.join(u).display())),
+                );
+            }
+        }
+        let nat = std::process::Command::new("iptables").args(["-t", "nat", "-S"]).output().unwrap();
+        let nat = String::from_utf8_lossy(&nat.stdout).into_owned();
+        out.extend(
+            nat.lines().filter(|l| uuids.iter().any(|u| l.contains(u.as_str()))).map(|l| format!("iptables {l}")),
+        );
+        let mut stack = vec![s.dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let (p, name) = (e.path(), e.file_name().to_string_lossy().into_owned());
+                let under = |part: &str| p.starts_with(s.dir.join(part));
+                if name.starts_with(".tmp-") || (under("tmp") && p != s.dir.join("tmp")) {
+                    out.push(format!("temp file {}", p.display()));
+                }
+                if p.parent().and_then(Path::parent) == Some(&s.dir.join("pods")) {
+                    out.push(format!("pod directory {}", p.display()));
+                }
+                if p.parent() == Some(&s.dir.join("net/ipam/default")) && name.starts_with("10.") {
+                    out.push(format!("lease {}", p.display()));
+                }
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(p);
+                }
+            }
+        }
+        out
+    }
+
     /// The only pod in the store (tests that run one pod at a time).
     pub fn only_pod(&self) -> String {
         let l = self.list_json();
@@ -194,6 +240,16 @@ impl Drop for Skiff {
             // and was reaped cannot be reused while its Child is unwaited,
             // and a reaped one gives ESRCH.
             let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).stderr(Stdio::null()).status();
+        }
+        // Pods started on the test's behalf by a process it started (a
+        // CRI server's sandboxes) run in the test's own store: stopped
+        // through skiff, so gc can take them.
+        if let Ok(o) = self.cmd(&["list", "--format", "json"]).stderr(Stdio::null()).output() {
+            let pods: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+            for p in pods.as_array().into_iter().flatten().filter(|p| p["state"] == "running") {
+                let uuid = p["uuid"].as_str().unwrap_or_default();
+                let _ = self.cmd(&["stop", "--force", uuid]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            }
         }
         let _ = self
             .cmd(&["gc", "--grace-period", "0", "--expire-prepared", "0"])

@@ -98,7 +98,8 @@ fn http_get(s: &Skiff, addr: &str) -> String {
     use std::io::{Read, Write};
     let mut body = String::new();
     s.wait_for(&format!("an answer from {addr}"), || {
-        let Ok(mut c) = std::net::TcpStream::connect(addr) else { return false };
+        let Ok(sock) = addr.parse::<std::net::SocketAddr>() else { return false };
+        let Ok(mut c) = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2)) else { return false };
         let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
         let mut resp = String::new();
         if c.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() || c.read_to_string(&mut resp).is_err() {
@@ -177,6 +178,24 @@ fn a_sandbox_and_its_containers_live_their_whole_lives_through_the_cri() {
         })
         .expect("the container's memory cgroup, under the sandbox's cgroup parent");
     assert_eq!(limit.trim(), (64u64 << 20).to_string());
+    let update = UpdateContainerResourcesRequest {
+        container_id: web_id.clone(),
+        linux: Some(LinuxContainerResources { memory_limit_in_bytes: 96 << 20, ..Default::default() }),
+        ..Default::default()
+    };
+    c.rt.block_on(c.runtime.update_container_resources(update)).expect("UpdateContainerResources");
+    let limit = parent
+        .dirs()
+        .iter()
+        .find_map(|d| std::fs::read_to_string(d.join(&sandbox).join("web-0/memory.limit_in_bytes")).ok())
+        .or_else(|| {
+            parent.dirs().iter().find_map(|d| std::fs::read_to_string(d.join(&sandbox).join("web-0/memory.max")).ok())
+        })
+        .unwrap();
+    assert_eq!(limit.trim(), (96u64 << 20).to_string(), "the running container's limit changed");
+    let manifest: serde_json::Value = serde_json::from_str(&s.ok(&["cat-manifest", &sandbox])).unwrap();
+    let app = manifest["apps"].as_array().unwrap().iter().find(|a| a["name"] == "web-0").unwrap().clone();
+    assert_eq!(app["resources"]["memory_bytes"], 96u64 << 20, "and its manifest");
 
     let exec = ExecSyncRequest {
         container_id: web_id.clone(),
@@ -290,7 +309,17 @@ fn bad_requests_get_the_right_codes_and_leave_nothing() {
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("privileged"), "{}", e.message());
 
-    let sandbox = run_sandbox(&mut c, sandbox_config(&s, "strict"));
+    // On the host's network: one test of this file at a time is on skiff's
+    // default network, whose addresses each store leases on its own.
+    let mut strict = sandbox_config(&s, "strict");
+    strict.linux = Some(LinuxPodSandboxConfig {
+        security_context: Some(LinuxSandboxSecurityContext {
+            namespace_options: Some(NamespaceOption { network: NamespaceMode::Node as i32, ..Default::default() }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let sandbox = run_sandbox(&mut c, strict);
     let mut with_device = container_config("dev", &image, "true");
     with_device.devices =
         vec![Device { container_path: "/dev/x".into(), host_path: "/dev/null".into(), permissions: "rw".into() }];

@@ -5,7 +5,6 @@
 //! directory or temp file.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 
 use skiff_tests::{stderr, Skiff};
 
@@ -64,44 +63,6 @@ fn setup(s: &Skiff, cmd: Cmd) -> Vec<String> {
     }
 }
 
-/// Everything of `s`'s store and of its pods that should be gone.
-fn leftovers(s: &Skiff, uuids: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    let store = s.dir.to_str().unwrap();
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    out.extend(info.lines().filter(|l| l.contains(store)).map(|l| format!("mount {l}")));
-    for root in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten().map(|e| e.path()) {
-        for base in [root.join("skiff"), root.clone()] {
-            out.extend(
-                uuids.iter().filter(|u| base.join(u).exists()).map(|u| format!("cgroup {}", base.join(u).display())),
-            );
-        }
-    }
-    let nat = std::process::Command::new("iptables").args(["-t", "nat", "-S"]).output().unwrap();
-    let nat = String::from_utf8_lossy(&nat.stdout).into_owned();
-    out.extend(nat.lines().filter(|l| uuids.iter().any(|u| l.contains(u.as_str()))).map(|l| format!("iptables {l}")));
-    let mut stack = vec![s.dir.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let (p, name) = (e.path(), e.file_name().to_string_lossy().into_owned());
-            let under = |part: &str| p.starts_with(s.dir.join(part));
-            if name.starts_with(".tmp-") || (under("tmp") && p != s.dir.join("tmp")) {
-                out.push(format!("temp file {}", p.display()));
-            }
-            if p.parent().and_then(Path::parent) == Some(&s.dir.join("pods")) {
-                out.push(format!("pod directory {}", p.display()));
-            }
-            if p.parent() == Some(&s.dir.join("net/ipam/default")) && name.starts_with("10.") {
-                out.push(format!("lease {}", p.display()));
-            }
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(p);
-            }
-        }
-    }
-    out
-}
-
 /// Runs one row: the outcome, or what went wrong.
 fn row(point: &str, cmd: Cmd, action: &str) -> Result<String, String> {
     let s = Skiff::new();
@@ -146,7 +107,7 @@ fn row(point: &str, cmd: Cmd, action: &str) -> Result<String, String> {
             return Err(format!("{gc:?}: {}", stderr(&g)));
         }
     }
-    let left = leftovers(&s, &uuids);
+    let left = s.leftovers(&uuids);
     if !left.is_empty() {
         return Err(format!("left after gc: {left:?}"));
     }

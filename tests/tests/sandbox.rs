@@ -264,3 +264,51 @@ fn added_apps_get_host_paths_and_pod_volumes() {
     assert_eq!(out.status.code(), Some(0));
     s.ok(&["gc", "--grace-period", "0"]);
 }
+
+#[test]
+fn app_update_changes_a_running_apps_limits_and_a_created_ones_manifest() {
+    let s = Skiff::new();
+    let mut child = s.spawn(&["run", "--sandbox", "--name", "up", "--net", "none"]);
+    s.ok(&["status", "--wait-ready=10s", "up"]);
+    let uuid = s.status_json("up")["uuid"].as_str().unwrap().to_string();
+    s.ok(&["app", "add", "up", &s.image, "--app-name", "svc", "--memory", "64M", "--exec", "/bin/sleep", "--", "60"]);
+    s.ok(&["app", "add", "up", &s.image, "--app-name", "later", "--exec", "/bin/true"]);
+    s.ok(&["app", "start", "up", "--app", "svc"]);
+    s.wait_for("svc to run", || s.ok(&["app", "list", "--format", "json", "up"]).contains("running"));
+    s.ok(&["app", "update", "up", "--app", "svc", "--memory", "96M", "--pids-limit", "50", "--oom-score-adj", "300"]);
+    let cg = |file: &str, v2: &str| {
+        let v1 = format!("/sys/fs/cgroup/memory/skiff/{uuid}/svc/{file}");
+        std::fs::read_to_string(&v1)
+            .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/skiff/{uuid}/svc/{v2}")))
+    };
+    assert_eq!(cg("memory.limit_in_bytes", "memory.max").unwrap().trim(), (96u64 << 20).to_string());
+    let pids = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/skiff/{uuid}/svc/pids.max"))
+        .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/skiff/{uuid}/svc/pids.max")))
+        .unwrap();
+    assert_eq!(pids.trim(), "50");
+    let procs = cg("cgroup.procs", "cgroup.procs").unwrap();
+    let pid = procs.lines().next().expect("svc's process").trim().to_string();
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "300");
+    // One not started yet: only its manifest, which it starts with.
+    s.ok(&["app", "update", "up", "--app", "later", "--cpu", "250m"]);
+    let m: serde_json::Value = serde_json::from_str(&s.ok(&["cat-manifest", "up"])).unwrap();
+    let app = |n: &str| m["apps"].as_array().unwrap().iter().find(|a| a["name"] == n).unwrap().clone();
+    assert_eq!(
+        (app("svc")["resources"]["memory_bytes"].as_u64(), app("svc")["oom_score_adj"].as_i64()),
+        (Some(96 << 20), Some(300))
+    );
+    assert_eq!(app("later")["resources"]["cpu_millis"], 250);
+    for (args, want) in [
+        (vec!["--app", "nope", "--memory", "1G"], "has no app \"nope\""),
+        (vec!["--app", "svc", "--memory-reservation", "1G"], "--memory-reservation 1G is above --memory 96M"),
+        (vec!["--app", "svc", "--cpu-shares", "1"], "--cpu-shares"),
+    ] {
+        let mut full = vec!["app", "update", "up"];
+        full.extend(args);
+        let o = s.output(&full);
+        assert_eq!(o.status.code(), Some(125));
+        assert!(stderr(&o).contains(want), "{want}: {}", stderr(&o));
+    }
+    s.ok(&["stop", "up"]);
+    child.wait().unwrap();
+}

@@ -70,6 +70,8 @@ fn seccomp_and_no_new_privs_can_be_changed() {
     let s = Skiff::new();
     assert_eq!(status(&s, &["--no-new-privileges=false"], &[])["NoNewPrivs"], "0");
     assert_eq!(status(&s, &[], &["--insecure-options=seccomp"])["Seccomp"], "0");
+    assert_eq!(status(&s, &["--seccomp", "unconfined"], &[])["Seccomp"], "0", "one app without a filter");
+    assert_eq!(status(&s, &[], &[])["Seccomp"], "2", "the others keep theirs");
     let out = s.ok(&[
         "run",
         &s.image,

@@ -14,6 +14,7 @@ use skiff_pods::logfile::LogDriver;
 use skiff_pods::manifest::{MountSource, NewVolume, MANIFEST_FILE};
 use skiff_pods::{Pod, PodManifest, PodState};
 
+use super::app_options::LimitOptions;
 use super::Ctx;
 use crate::image::fetch::{fetch, FetchOptions, PullPolicy};
 use crate::image::lock::StoreLock;
@@ -40,6 +41,20 @@ pub enum AppCommand {
     Rm(StartArgs),
     /// List a pod's apps: state, exit code, restarts.
     List(ListArgs),
+    /// Change the limits of an app of a running sandbox: its cgroup at
+    /// once if it runs, and its manifest (what it starts with).
+    Update(UpdateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// Name, UUID or unique UUID prefix of a running sandbox.
+    pod: String,
+    /// The app's name.
+    #[arg(long, value_name = "NAME")]
+    app: String,
+    #[command(flatten)]
+    limits: LimitOptions,
 }
 
 #[derive(Args, Debug)]
@@ -91,6 +106,7 @@ pub fn run(ctx: &Ctx, cmd: AppCommand) -> Result<i32> {
         AppCommand::Stop(a) => stop(ctx, a),
         AppCommand::Rm(a) => remove(ctx, a),
         AppCommand::List(a) => list(ctx, a),
+        AppCommand::Update(a) => update(ctx, a),
     }
 }
 
@@ -248,6 +264,45 @@ fn remove(ctx: &Ctx, a: StartArgs) -> Result<i32> {
         .with_context(|| format!("cannot write the manifest of pod {}", pod.uuid()))?;
     let dir = pod.path().join("apps").join(&a.app);
     std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    Ok(0)
+}
+
+fn update(ctx: &Ctx, a: UpdateArgs) -> Result<i32> {
+    let (pod, _) = sandbox(ctx, &a.pod)?;
+    let (given, oom_score_adj) = a.limits.resolve()?;
+    let _lock = lock_apps(&pod)?;
+    let mut manifest = pod.read_manifest()?;
+    known(&pod, &manifest, &a.app)?;
+    let cgroup = manifest.cgroup().for_app(true, &a.app);
+    let uuid = manifest.uuid.clone();
+    let app = manifest
+        .apps
+        .iter_mut()
+        .find(|x| x.name == a.app)
+        .with_context(|| format!("pod {uuid} has no app {:?}", a.app))?;
+    let r = &mut app.resources;
+    let merge = |old: &mut Option<u64>, new: Option<u64>| *old = new.or(*old);
+    merge(&mut r.memory_bytes, given.memory_bytes);
+    merge(&mut r.memory_reservation_bytes, given.memory_reservation_bytes);
+    merge(&mut r.cpu_millis, given.cpu_millis);
+    merge(&mut r.cpu_shares, given.cpu_shares);
+    merge(&mut r.pids, given.pids);
+    super::app_options::check_reservation(r)?;
+    app.oom_score_adj = oom_score_adj.or(app.oom_score_adj);
+    // A running app's cgroup and processes change now; one not started
+    // yet gets the manifest's limits when it starts.
+    let started = pod.path().join("apps").join(&a.app).join(app_api::STARTED_FILE).exists();
+    if started && skiff_pods::app_status::read_exit(&pod.path(), &a.app).is_none() {
+        cgroup.apply(&given).with_context(|| format!("app {}: cannot change its limits", a.app))?;
+        if let Some(adj) = oom_score_adj {
+            for pid in cgroup.procs() {
+                // A process may have ended since the list was read.
+                let _ = std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string());
+            }
+        }
+    }
+    skiff_pods::atomic::write_atomic(&pod.path(), MANIFEST_FILE, &manifest.to_json())
+        .with_context(|| format!("cannot write the manifest of pod {}", pod.uuid()))?;
     Ok(0)
 }
 

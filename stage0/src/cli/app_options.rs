@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::spec::{AppSpec, PodSpec};
 use anyhow::{bail, Context, Result};
-use clap::{CommandFactory, Parser};
+use clap::{Args, CommandFactory, Parser};
 use skiff_pods::cgroup::{size_text, Resources};
 
 use crate::pod::prepare::{self, AppOverrides};
@@ -51,27 +51,8 @@ pub(super) struct AppOptions {
     /// mode=OCTAL, comma-separated.
     #[arg(long, value_name = "SOURCE:TARGET[:OPTIONS]")]
     volume: Vec<String>,
-    /// Memory limit of the pod's cgroup, e.g. 256M or 1G; going over it gets
-    /// the app OOM-killed (exit 137).
-    #[arg(long, value_name = "SIZE")]
-    memory: Option<String>,
-    /// Memory the app keeps when the host runs short (a soft limit, at most
-    /// --memory), e.g. 128M: memory.soft_limit_in_bytes on cgroup v1,
-    /// memory.low on v2.
-    #[arg(long, value_name = "SIZE")]
-    memory_reservation: Option<String>,
-    /// CPU quota in CPUs, e.g. 500m or 1.5.
-    #[arg(long, value_name = "CPUS")]
-    cpu: Option<String>,
-    /// Relative CPU weight (cgroup v1 cpu.shares scale, 2..262144).
-    #[arg(long, value_name = "N")]
-    cpu_shares: Option<String>,
-    /// Most processes and threads the pod may have.
-    #[arg(long, value_name = "N")]
-    pids_limit: Option<String>,
-    /// The app's oom_score_adj (-1000..1000; lowering it needs CAP_SYS_RESOURCE).
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    oom_score_adj: Option<String>,
+    #[command(flatten)]
+    limits: LimitOptions,
     /// Write the app's log to FILE (absolute; its directory must exist;
     /// rotated to FILE.1, …) instead of the pod directory, in the same
     /// CRI format (what a kubelet reads). Needs the log driver file.
@@ -84,8 +65,9 @@ pub(super) struct AppOptions {
     #[arg(long, value_name = "CAPS")]
     caps_remove: Option<String>,
     /// Replace the default seccomp profile: mode=remove (deny the listed
-    /// syscalls) or mode=retain (allow only them), errno=NAME (default EPERM).
-    #[arg(long, value_name = "mode=remove|retain[,errno=NAME],SYSCALL,...")]
+    /// syscalls) or mode=retain (allow only them), errno=NAME (default
+    /// EPERM); or `unconfined`: no filter for this app.
+    #[arg(long, value_name = "mode=remove|retain[,errno=NAME],SYSCALL,...|unconfined")]
     seccomp: Option<String>,
     /// Set no_new_privs, so setuid binaries and file capabilities grant
     /// nothing (default true).
@@ -202,12 +184,14 @@ impl AppOptions {
             group: a.group.clone(),
             set_env_file: a.env_files.clone(),
             volume: a.volumes.clone(),
-            memory: a.memory.clone(),
-            memory_reservation: a.memory_reservation.clone(),
-            cpu: a.cpu.clone(),
-            cpu_shares: a.cpu_shares.map(|v| v.to_string()),
-            pids_limit: a.pids_limit.map(|v| v.to_string()),
-            oom_score_adj: a.oom_score_adj.map(|v| v.to_string()),
+            limits: LimitOptions {
+                memory: a.memory.clone(),
+                memory_reservation: a.memory_reservation.clone(),
+                cpu: a.cpu.clone(),
+                cpu_shares: a.cpu_shares.map(|v| v.to_string()),
+                pids_limit: a.pids_limit.map(|v| v.to_string()),
+                oom_score_adj: a.oom_score_adj.map(|v| v.to_string()),
+            },
             log_path: None,
             caps_retain: a.caps_retain.as_ref().map(|c| c.join(",")),
             caps_remove: a.caps_remove.as_ref().map(|c| c.join(",")),
@@ -237,27 +221,7 @@ pub(super) fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppO
     };
     let mounts =
         o.volume.iter().map(|v| volume::parse(v)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
-    let num = |v: &Option<String>, what: &str, lo: i64, hi: i64| -> Result<Option<i64>> {
-        v.as_deref().map(|s| resources::parse_in_range(s, what, lo, hi)).transpose().map_err(anyhow::Error::msg)
-    };
-    let limits = Resources {
-        memory_bytes: o.memory.as_deref().map(resources::parse_memory).transpose().map_err(anyhow::Error::msg)?,
-        memory_reservation_bytes: o
-            .memory_reservation
-            .as_deref()
-            .map(resources::parse_memory)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("--memory-reservation: {e}"))?,
-        cpu_millis: o.cpu.as_deref().map(resources::parse_cpu).transpose().map_err(anyhow::Error::msg)?,
-        cpu_shares: num(&o.cpu_shares, "--cpu-shares", 2, 262_144)?.map(|v| v.unsigned_abs()),
-        pids: num(&o.pids_limit, "--pids-limit", 1, 4_194_304)?.map(|v| v.unsigned_abs()),
-    };
-    if let (Some(r), Some(m)) = (limits.memory_reservation_bytes, limits.memory_bytes) {
-        if r > m {
-            bail!("--memory-reservation {} is above --memory {}", size_text(r), size_text(m));
-        }
-    }
-    let oom_score_adj = num(&o.oom_score_adj, "--oom-score-adj", -1000, 1000)?.and_then(|v| i32::try_from(v).ok());
+    let (limits, oom_score_adj) = o.limits.resolve()?;
     if let Some(p) = &o.log_path {
         check_log_path(p)?;
     }
@@ -274,7 +238,7 @@ pub(super) fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppO
             Some(security::resolve_caps(retain.as_deref(), remove.as_deref()).map_err(anyhow::Error::msg)?)
         }
     };
-    let seccomp = o.seccomp.as_deref().map(security::parse_seccomp).transpose().map_err(anyhow::Error::msg)?;
+    let seccomp = o.seccomp.as_deref().map(security::parse_seccomp_choice).transpose().map_err(anyhow::Error::msg)?;
     Ok(AppOverrides {
         exec: o.exec,
         args,
@@ -295,6 +259,73 @@ pub(super) fn overrides(o: AppOptions, args: Option<Vec<String>>) -> Result<AppO
         init: o.init,
         groups_add: o.group_add,
     })
+}
+
+/// An app's limits, as `run`, `app add` and `app update` take them.
+#[derive(Args, Debug, Clone, Default)]
+pub(super) struct LimitOptions {
+    /// Memory limit of the pod's cgroup, e.g. 256M or 1G; going over it gets
+    /// the app OOM-killed (exit 137).
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
+    /// Memory the app keeps when the host runs short (a soft limit, at most
+    /// --memory), e.g. 128M: memory.soft_limit_in_bytes on cgroup v1,
+    /// memory.low on v2.
+    #[arg(long, value_name = "SIZE")]
+    memory_reservation: Option<String>,
+    /// CPU quota in CPUs, e.g. 500m or 1.5.
+    #[arg(long, value_name = "CPUS")]
+    cpu: Option<String>,
+    /// Relative CPU weight (cgroup v1 cpu.shares scale, 2..262144).
+    #[arg(long, value_name = "N")]
+    cpu_shares: Option<String>,
+    /// Most processes and threads the pod may have.
+    #[arg(long, value_name = "N")]
+    pids_limit: Option<String>,
+    /// The app's oom_score_adj (-1000..1000; lowering it needs CAP_SYS_RESOURCE).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    oom_score_adj: Option<String>,
+}
+
+impl LimitOptions {
+    /// The limits given (None where not given), checked, and the
+    /// oom_score_adj.
+    pub(super) fn resolve(&self) -> Result<(Resources, Option<i32>)> {
+        let num = |v: &Option<String>, what: &str, lo: i64, hi: i64| -> Result<Option<i64>> {
+            v.as_deref().map(|s| resources::parse_in_range(s, what, lo, hi)).transpose().map_err(anyhow::Error::msg)
+        };
+        let limits = Resources {
+            memory_bytes: self
+                .memory
+                .as_deref()
+                .map(resources::parse_memory)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+            memory_reservation_bytes: self
+                .memory_reservation
+                .as_deref()
+                .map(resources::parse_memory)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--memory-reservation: {e}"))?,
+            cpu_millis: self.cpu.as_deref().map(resources::parse_cpu).transpose().map_err(anyhow::Error::msg)?,
+            cpu_shares: num(&self.cpu_shares, "--cpu-shares", 2, 262_144)?.map(|v| v.unsigned_abs()),
+            pids: num(&self.pids_limit, "--pids-limit", 1, 4_194_304)?.map(|v| v.unsigned_abs()),
+        };
+        check_reservation(&limits)?;
+        let oom_score_adj =
+            num(&self.oom_score_adj, "--oom-score-adj", -1000, 1000)?.and_then(|v| i32::try_from(v).ok());
+        Ok((limits, oom_score_adj))
+    }
+}
+
+/// A memory reservation is at most the memory limit.
+pub(super) fn check_reservation(limits: &Resources) -> Result<()> {
+    if let (Some(r), Some(m)) = (limits.memory_reservation_bytes, limits.memory_bytes) {
+        if r > m {
+            bail!("--memory-reservation {} is above --memory {}", size_text(r), size_text(m));
+        }
+    }
+    Ok(())
 }
 
 /// `--log-path`: an absolute path of a file whose directory exists.

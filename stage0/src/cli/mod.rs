@@ -233,6 +233,11 @@ pub fn main() -> i32 {
     };
     match result {
         Ok(code) => code,
+        // A full disk is most often the store's: say which directory that is.
+        Err(e) if format!("{e:#}").contains("(os error 28)") => {
+            eprintln!("skiff: {e:#} (store {})", ctx.store.root().display());
+            EXIT_SKIFF_ERROR
+        }
         Err(e) => {
             eprintln!("skiff: {e:#}");
             EXIT_SKIFF_ERROR

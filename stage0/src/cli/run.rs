@@ -23,7 +23,7 @@ use crate::pod::network::{self, NetRequest};
 use crate::pod::plan::{self, AppPlan, PodPlan, Stores, UserNsPlan};
 use crate::pod::prepare::{self, AppOverrides};
 use crate::pod::resources;
-use crate::pod::security::Insecure;
+use crate::pod::security::{Insecure, SeccompChoice};
 use crate::pod::userns::{self, PrivateUsers};
 use crate::spec::PodSpec;
 use skiff_pods::abi::feature;
@@ -460,7 +460,7 @@ fn check_features(flavor: &Flavor, wide: &PodWide, apps: &[(String, AppOverrides
                 "--memory/--memory-reservation/--cpu/--cpu-shares/--pids-limit",
             ),
             (o.caps.is_some(), feature::CAPABILITIES, "--caps-retain/--caps-remove"),
-            (o.seccomp.is_some(), feature::SECCOMP, "--seccomp"),
+            (matches!(o.seccomp, Some(SeccompChoice::Profile(_))), feature::SECCOMP, "--seccomp"),
             (o.no_new_privileges == Some(true), feature::NO_NEW_PRIVILEGES, "--no-new-privileges"),
             (o.readonly_rootfs, feature::READONLY_ROOTFS, "--readonly-rootfs"),
             (!o.mounts.is_empty(), feature::VOLUMES, "--volume"),

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use skiff_pods::abi::{feature, Description};
 use skiff_pods::cgroup::Resources;
-use skiff_pods::manifest::{ImageRef, Isolation, Mount, MountSource, Net, Network, PortMapping, Rootfs, Seccomp};
+use skiff_pods::manifest::{ImageRef, Isolation, Mount, MountSource, Net, Network, PortMapping, Rootfs};
 use skiff_pods::{App, Pod, PodManifest, StateDir, Store};
 
 use crate::image::digest::Digest;
 use crate::image::record::ImageRecord;
 use crate::image::ImageStore;
-use crate::pod::security::{self, Insecure};
+use crate::pod::security::{self, Insecure, SeccompChoice};
 
 /// Used when neither the image nor the user sets `PATH` (Docker's value).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -42,7 +42,7 @@ pub struct AppOverrides {
     /// given (resolved against the default set).
     pub caps: Option<Vec<String>>,
     /// `--seccomp`, when given.
-    pub seccomp: Option<Seccomp>,
+    pub seccomp: Option<security::SeccompChoice>,
     /// `--no-new-privileges`, when given.
     pub no_new_privileges: Option<bool>,
     pub readonly_rootfs: bool,
@@ -226,8 +226,9 @@ fn isolation(o: &AppOverrides, insecure: Insecure, flavor: &Description) -> Resu
         None => None,
     };
     let seccomp = match (&o.seccomp, insecure.seccomp) {
+        (Some(SeccompChoice::Unconfined), _) => None,
         (Some(_), true) => bail!("--seccomp and --insecure-options=seccomp contradict each other"),
-        (Some(s), false) => Some(s.clone()),
+        (Some(SeccompChoice::Profile(s)), false) => Some(s.clone()),
         (None, true) => None,
         (None, false) if flavor.supports(feature::SECCOMP) => {
             // Without a capability list the app keeps every capability.

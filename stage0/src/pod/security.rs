@@ -140,6 +140,23 @@ pub fn default_seccomp(caps: &[String]) -> Seccomp {
 }
 
 /// Parses `mode=remove|retain[,errno=NAME],SYSCALL,…`.
+/// What `--seccomp` asks for: a profile of the user's, or none at all.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SeccompChoice {
+    Profile(Seccomp),
+    /// `--seccomp unconfined`: no filter for this app (Kubernetes'
+    /// `Unconfined`).
+    Unconfined,
+}
+
+/// `--seccomp unconfined` or a profile ([`parse_seccomp`]).
+pub fn parse_seccomp_choice(spec: &str) -> Result<SeccompChoice, String> {
+    match spec.trim() {
+        "unconfined" => Ok(SeccompChoice::Unconfined),
+        profile => parse_seccomp(profile).map(SeccompChoice::Profile),
+    }
+}
+
 pub fn parse_seccomp(spec: &str) -> Result<Seccomp, String> {
     let mut mode = None;
     let mut errno = 1;
