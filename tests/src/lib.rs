@@ -19,3 +19,29 @@ pub use skiff::Skiff;
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A free TCP port on the host (bound on every address, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0").expect("a free port").local_addr().expect("its address").port()
+}
+
+/// The body of `GET /` from `addr` (`IP:PORT`), once the server answers;
+/// each try gives up after a few seconds (a SYN nothing answers would
+/// otherwise wait for minutes).
+pub fn http_get(s: &Skiff, addr: &str) -> String {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let mut body = String::new();
+    s.wait_for(&format!("an answer from {addr}"), || {
+        let Ok(sock) = addr.parse::<std::net::SocketAddr>() else { return false };
+        let Ok(mut c) = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2)) else { return false };
+        let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut resp = String::new();
+        if c.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() || c.read_to_string(&mut resp).is_err() {
+            return false;
+        }
+        body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        !body.is_empty()
+    });
+    body
+}

@@ -2,12 +2,12 @@
 //! generated from the CRI proto, as a kubelet drives it.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use k8s_cri::v1::*;
 use skiff_tests::cri::{CgroupParent, Cri};
 use skiff_tests::registry::Registry;
 use skiff_tests::skiff::Skiff;
+use skiff_tests::{free_port, http_get};
 use tonic::Code;
 
 fn sandbox_config(s: &Skiff, name: &str) -> PodSandboxConfig {
@@ -88,27 +88,6 @@ fn remove_sandbox(c: &mut Cri, id: &str) {
     c.rt.block_on(c.runtime.stop_pod_sandbox(stop)).expect("StopPodSandbox");
     let rm = RemovePodSandboxRequest { pod_sandbox_id: id.into() };
     c.rt.block_on(c.runtime.remove_pod_sandbox(rm)).expect("RemovePodSandbox");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port()
-}
-
-fn http_get(s: &Skiff, addr: &str) -> String {
-    use std::io::{Read, Write};
-    let mut body = String::new();
-    s.wait_for(&format!("an answer from {addr}"), || {
-        let Ok(sock) = addr.parse::<std::net::SocketAddr>() else { return false };
-        let Ok(mut c) = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2)) else { return false };
-        let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
-        let mut resp = String::new();
-        if c.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() || c.read_to_string(&mut resp).is_err() {
-            return false;
-        }
-        body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-        !body.is_empty()
-    });
-    body
 }
 
 #[test]

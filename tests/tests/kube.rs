@@ -4,11 +4,7 @@
 use std::io::{Read, Write};
 use std::process::Stdio;
 
-use skiff_tests::{stderr, Skiff};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use skiff_tests::{free_port, stderr, Skiff};
 
 fn write(s: &Skiff, name: &str, yaml: &str) -> String {
     let p = s.tmp().join(name);

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use skiff_tests::{stderr, Skiff};
+use skiff_tests::{free_port, http_get, stderr, Skiff};
 
 /// iptables rules CNI added for pod `uuid`.
 fn rules_of(uuid: &str) -> usize {
@@ -313,28 +313,6 @@ fn dns_options_win_over_the_networks() {
         .collect();
     let out = s.ok(&["run", &s.image, "--exec", "/bin/sh", "--", "-c", "grep ^nameserver /etc/resolv.conf || true"]);
     assert_eq!(out.lines().map(str::to_string).collect::<Vec<_>>(), host);
-}
-
-/// A free TCP port on the host (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The body of `GET /` from `addr`, once the server answers.
-fn http_get(s: &Skiff, addr: &str) -> String {
-    use std::io::{Read, Write};
-    let mut body = String::new();
-    s.wait_for(&format!("an answer from {addr}"), || {
-        let Ok(mut c) = std::net::TcpStream::connect(addr) else { return false };
-        let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-        let mut resp = String::new();
-        if c.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() || c.read_to_string(&mut resp).is_err() {
-            return false;
-        }
-        body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-        !body.is_empty()
-    });
-    body
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use skiff_tests::skiff::bin_dir;
-use skiff_tests::Skiff;
+use skiff_tests::{free_port, Skiff};
 
 /// Kills (by PID) and reaps a helper the test started, however the test ends.
 struct Helper(Child);
@@ -15,10 +15,6 @@ impl Drop for Helper {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// One connection through `systemd-socket-activate --accept` to a pod of
