@@ -144,7 +144,13 @@ pub(super) fn wait_for_file(ctx: &Ctx, uuid: &str, name: &str, deadline: Option<
 /// re-checked every 100 ms until someone runs it.
 pub(super) fn wait_exited(ctx: &Ctx, uuid: &str, deadline: Option<Instant>) -> Result<bool> {
     loop {
-        let pod = Pod::find(&ctx.store, uuid)?;
+        let pod = match Pod::find(&ctx.store, uuid) {
+            Ok(p) => p,
+            // Removed meanwhile (a concurrent `rm` or gc): only a pod that
+            // is over can be.
+            Err(skiff_pods::PodError::NotFound(_)) => return Ok(true),
+            Err(e) => return Err(e.into()),
+        };
         let state = pod.state();
         if state.has_exited() || matches!(state, PodState::Garbage | PodState::Deleting | PodState::AbortedPrepare) {
             return Ok(true);
@@ -163,7 +169,12 @@ pub(super) fn wait_exited(ctx: &Ctx, uuid: &str, deadline: Option<Instant>) -> R
                 None => rx.recv().ok(),
             };
             match got {
-                Some(r) => r?,
+                Some(Ok(())) => {}
+                // Its directory removed under the wait: it is over.
+                Some(Err(_)) if matches!(Pod::find(&ctx.store, uuid), Err(skiff_pods::PodError::NotFound(_))) => {
+                    return Ok(true)
+                }
+                Some(Err(e)) => return Err(e.into()),
                 None => return Ok(false),
             }
         } else {

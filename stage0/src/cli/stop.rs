@@ -45,14 +45,21 @@ fn stop_one(ctx: &Ctx, id: &str, force: bool, timeout: Option<Duration>) -> Resu
     if let Ready::Never = wait_for_file(ctx, &uuid, PID_FILE, Some(deadline))? {
         return Ok(uuid); // it ended before it started
     }
+    // A stop that fails because the pod ended (and was removed) meanwhile
+    // has nothing left to do.
+    let ended = || wait_exited(ctx, &uuid, Some(Instant::now())).unwrap_or(false);
     if !force {
         // The flavor asks every app to stop (SIGTERM).
-        stop(&[])?;
+        if let Err(e) = stop(&[]) {
+            return if ended() { Ok(uuid) } else { Err(e) };
+        }
         if wait_exited(ctx, &uuid, Some(deadline))? {
             return Ok(uuid);
         }
     }
-    stop(&["--force"])?;
+    if let Err(e) = stop(&["--force"]) {
+        return if ended() { Ok(uuid) } else { Err(e) };
+    }
     if !wait_exited(ctx, &uuid, Some(Instant::now() + Duration::from_secs(10)))? {
         bail!("pod {uuid} did not exit after stop --force");
     }
