@@ -10,7 +10,7 @@ secs=${1:-60}
 shift || true
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(unpack_layer image_reference pod_manifest pod_spec oci_layout registry_challenge network_config log_records kube_yaml signature_policy signature_inputs)
+[ ${#targets[@]} -gt 0 ] || targets=(unpack_layer image_reference pod_manifest pod_spec oci_layout registry_challenge network_config log_records kube_yaml signature_policy signature_inputs cri_requests)
 cd fuzz
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"

@@ -17,6 +17,15 @@ fn refuse(msg: impl Into<String>) -> CriError {
     CriError::InvalidArgument(msg.into())
 }
 
+/// `args`, unless one holds a NUL byte (valid in a protobuf string, but no
+/// command line can carry it).
+fn without_nul(args: Vec<String>) -> Result<Vec<String>> {
+    match args.iter().find(|a| a.contains('\0')) {
+        Some(a) => Err(refuse(format!("a string holds a NUL byte: {a:?}"))),
+        None => Ok(args),
+    }
+}
+
 /// `skiff run --sandbox` options for `c` (the UUID goes to `uuid_file`).
 pub fn sandbox_args(c: &PodSandboxConfig, handler: &str, uuid_file: &Path) -> Result<Vec<String>> {
     let meta = c.metadata.as_ref().ok_or_else(|| refuse("config.metadata: missing"))?;
@@ -96,7 +105,7 @@ pub fn sandbox_args(c: &PodSandboxConfig, handler: &str, uuid_file: &Path) -> Re
     };
     let json = serde_json::to_string(&record).map_err(|e| CriError::internal("cannot encode metadata", e))?;
     a.extend(["--annotation".into(), format!("{SANDBOX_KEY}={json}")]);
-    Ok(a)
+    without_nul(a)
 }
 
 /// The app's name in the sandbox: the container's name and attempt, so a
@@ -174,7 +183,7 @@ pub fn container_args(sandbox: &str, c: &ContainerConfig, app: &str, log_path: O
         }
         None => {}
     }
-    Ok(a)
+    without_nul(a)
 }
 
 /// `linux.resources` as skiff's limits.
@@ -182,7 +191,11 @@ pub fn resources(r: &LinuxContainerResources) -> Result<Vec<String>> {
     let mut a = Vec::new();
     if r.cpu_quota > 0 {
         let period = if r.cpu_period > 0 { r.cpu_period } else { 100_000 };
-        let millis = ((r.cpu_quota * 1000 + period - 1) / period).max(1);
+        // In i128: a quota near i64::MAX overflows i64 (fuzzing found it).
+        let millis = ((i128::from(r.cpu_quota) * 1000 + i128::from(period) - 1) / i128::from(period)).max(1);
+        if millis > 1_000_000_000 {
+            return Err(refuse(format!("linux.resources.cpu_quota {}: more than a million CPUs", r.cpu_quota)));
+        }
         a.extend(["--cpu".into(), format!("{millis}m")]);
     }
     if r.cpu_shares > 0 {
@@ -198,6 +211,9 @@ pub fn resources(r: &LinuxContainerResources) -> Result<Vec<String>> {
             "linux.resources.memory_swap_limit_in_bytes: swap limits other than none are not supported",
         ));
     }
+    if !(-1000..=1000).contains(&r.oom_score_adj) {
+        return Err(refuse(format!("linux.resources.oom_score_adj {}: not in -1000..1000", r.oom_score_adj)));
+    }
     if r.oom_score_adj != 0 {
         a.extend(["--oom-score-adj".into(), r.oom_score_adj.to_string()]);
     }
@@ -210,7 +226,7 @@ pub fn resources(r: &LinuxContainerResources) -> Result<Vec<String>> {
     if !r.unified.is_empty() {
         return Err(refuse("linux.resources.unified: raw cgroup v2 settings are not supported"));
     }
-    Ok(a)
+    without_nul(a)
 }
 
 fn security(sc: &LinuxContainerSecurityContext) -> Result<Vec<String>> {
@@ -464,10 +480,13 @@ mod tests {
             (ContainerConfig { devices: vec![Device::default()], ..container() }, "devices"),
             (ContainerConfig { tty: true, ..container() }, "Attach"),
             (ContainerConfig { image: None, ..container() }, "image"),
+            (ContainerConfig { working_dir: "/a\0b".into(), ..container() }, "NUL"),
             (sc(|s| s.privileged = true), "privileged"),
             (sc(|s| s.seccomp = Some(SecurityProfile { profile_type: 2, ..Default::default() })), "seccomp"),
             (sc(|s| s.capabilities.as_mut().unwrap().add_capabilities = vec!["ALL".into()]), "ALL"),
             (res(|r| r.cpuset_cpus = "0-1".into()), "cpuset"),
+            (res(|r| r.cpu_quota = i64::MAX), "more than a million CPUs"),
+            (res(|r| r.oom_score_adj = 1001), "oom_score_adj"),
             (res(|r| r.memory_swap_limit_in_bytes = 1 << 40), "swap"),
             (
                 ContainerConfig {
