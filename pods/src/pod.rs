@@ -336,6 +336,11 @@ fn open_dir(path: &std::path::Path) -> io::Result<File> {
 /// The name prefix of a pod directory being made ([`Pod::create`]).
 const UNBORN: &str = ".new-";
 
+/// How old an unborn pod's directory must be before [`sweep_unborn`]
+/// takes it: its creator locks it right after `mkdir`, and one found
+/// unlocked in between must not be taken from under it.
+const UNBORN_MIN_AGE: Duration = Duration::from_secs(10);
+
 /// Removes the directories of pods whose creator died before naming them
 /// (none is listed); how many. A creator still alive holds the lock.
 pub fn sweep_unborn(store: &Store) -> usize {
@@ -343,8 +348,15 @@ pub fn sweep_unborn(store: &Store) -> usize {
     let mut n = 0;
     for e in rd.flatten() {
         let unborn = e.file_name().to_str().is_some_and(|f| f.strip_prefix(UNBORN).is_some_and(uuid::is_valid));
+        let old = || {
+            let made = e.metadata().and_then(|m| m.modified()).ok();
+            made.and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= UNBORN_MIN_AGE)
+        };
+        if !unborn || !old() {
+            continue;
+        }
         let Ok(dir) = File::open(e.path()) else { continue };
-        if unborn && dir.try_lock().is_ok() && std::fs::remove_dir_all(e.path()).is_ok() {
+        if dir.try_lock().is_ok() && std::fs::remove_dir_all(e.path()).is_ok() {
             n += 1;
         }
     }
@@ -393,6 +405,11 @@ mod tests {
         }
         let holder = File::open(&held).unwrap();
         holder.lock().unwrap();
+        assert_eq!(sweep_unborn(&s), 0, "a fresh one may be getting its lock");
+        let past = std::time::SystemTime::now() - UNBORN_MIN_AGE - Duration::from_secs(1);
+        for d in [&dead, &held, &stranger] {
+            File::open(d).unwrap().set_modified(past).unwrap();
+        }
         assert_eq!(sweep_unborn(&s), 1);
         assert!(!dead.exists() && held.exists() && stranger.exists());
         assert!(live.path().exists(), "a named embryo is gc's, not the sweep's");
