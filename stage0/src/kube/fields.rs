@@ -174,7 +174,10 @@ fn walk(v: &Value, generic: &str, shown: &str, f: &mut dyn FnMut(&str, &str, &Va
         Value::Object(map) => {
             for (k, child) in map {
                 let g = if generic.is_empty() { k.clone() } else { format!("{generic}.{k}") };
-                let s = if shown.is_empty() { k.clone() } else { format!("{shown}.{k}") };
+                // An empty key (`! : x` in YAML) is named, not left blank
+                // (fuzzing found a field named by an empty path).
+                let name = if k.is_empty() { "\"\"" } else { k.as_str() };
+                let s = if shown.is_empty() { name.to_string() } else { format!("{shown}.{name}") };
                 if let Walk::Descend = f(&g, &s, child) {
                     walk(child, &g, &s, f);
                 }
@@ -195,6 +198,12 @@ mod tests {
 
     fn pod(yaml: &str) -> KubePod {
         super::super::documents::read(yaml, "t").unwrap().0
+    }
+
+    #[test]
+    fn an_empty_key_is_named_not_blank() {
+        let p = pod("kind: Pod\nspec:\n  containers: [{name: a, image: i}]\n! : x\n");
+        assert_eq!(unhonoured(&p), ["\"\""]);
     }
 
     #[test]
