@@ -127,20 +127,20 @@ fn live_pods_get_disjoint_ranges_from_one_image_and_gc_frees_them() {
             &["run", "--name", name, "--private-users", "--net", "none", &s.image, "--exec", "/bin/sleep", "--", "60"],
         ))
     };
-    let (mut a, mut b) = (run("a"), run("b"));
+    let (mut a, mut b) = (run("pa"), run("pb"));
     // (Its init joins the user namespace once it has built the pod's root.)
-    for pod in ["a", "b"] {
+    for pod in ["pa", "pb"] {
         s.ok(&["status", "--wait-ready=20s", pod]);
     }
-    let (ma, mb) = (uid_map_of_init(&s, "a"), uid_map_of_init(&s, "b"));
+    let (ma, mb) = (uid_map_of_init(&s, "pa"), uid_map_of_init(&s, "pb"));
     assert_ne!(ma, mb);
     let mut bases: Vec<u64> = [&ma, &mb].iter().map(|m| m.split(' ').nth(1).unwrap().parse().unwrap()).collect();
     bases.sort();
     assert_eq!(bases, [u64::from(POOL_BASE), u64::from(POOL_BASE) + 65536], "{ma} / {mb}");
     // enter joins the pod's user namespace, as its root.
-    let o = s.ok(&["enter", "a", "--", "/bin/sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    let o = s.ok(&["enter", "pa", "--", "/bin/sh", "-c", "id -u; cat /proc/self/uid_map"]);
     assert_eq!(o.split_whitespace().collect::<Vec<_>>().join(" "), format!("0 {ma}"));
-    s.ok(&["stop", "a", "b"]);
+    s.ok(&["stop", "pa", "pb"]);
     a.wait().unwrap();
     b.wait().unwrap();
     assert_eq!(userns_slots(&s), ["0", "1"], "exited pods keep their ranges (their files are the range's)");
