@@ -74,6 +74,14 @@ impl From<CriError> for Status {
 
 pub type Result<T, E = CriError> = std::result::Result<T, E>;
 
+/// What a CRI call returns.
+pub type Reply<T> = std::result::Result<tonic::Response<T>, Status>;
+
+/// A call's result as its gRPC reply.
+pub fn reply<T>(r: Result<T>) -> Reply<T> {
+    r.map(tonic::Response::new).map_err(Status::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,9 +7,9 @@ use std::path::Path;
 use k8s_cri::v1::image_service_server::ImageService;
 use k8s_cri::v1::*;
 use serde::Deserialize;
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
-use crate::error::{CriError, Result};
+use crate::error::{reply, CriError, Reply, Result};
 use crate::pods::now_nanos;
 use crate::skiff::Skiff;
 
@@ -27,12 +27,6 @@ struct ImageJson {
     manifest_digest: Option<String>,
     #[serde(default)]
     config: Option<serde_json::Value>,
-}
-
-type Reply<T> = std::result::Result<Response<T>, Status>;
-
-fn reply<T>(r: Result<T>) -> Reply<T> {
-    r.map(Response::new).map_err(Status::from)
 }
 
 fn spec_image(s: Option<ImageSpec>) -> Result<String> {

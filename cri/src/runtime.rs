@@ -12,7 +12,7 @@ use k8s_cri::v1::*;
 use tonic::{Request, Response, Status};
 
 use crate::convert;
-use crate::error::{CriError, Result};
+use crate::error::{reply, CriError, Reply, Result};
 use crate::pods::{nanos, now_nanos, selected, AppJson, PodJson};
 use crate::records::{new_id, ContainerRecord, Records};
 use crate::skiff::Skiff;
@@ -26,12 +26,6 @@ pub struct Runtime {
 
 /// How long a sandbox may take to become ready.
 const READY_TIMEOUT: &str = "60s";
-
-type Reply<T> = std::result::Result<Response<T>, Status>;
-
-fn reply<T>(r: Result<T>) -> Reply<T> {
-    r.map(Response::new).map_err(Status::from)
-}
 
 fn unimplemented<T>(what: &str) -> Reply<T> {
     Err(CriError::Unimplemented(format!("{what} is not implemented by skiff yet")).into())
