@@ -7,6 +7,7 @@
 
 pub mod convert;
 pub mod error;
+pub mod heal;
 pub mod images;
 pub mod pods;
 pub mod records;

@@ -27,6 +27,11 @@ pub struct Runtime {
 /// How long a sandbox may take to become ready.
 const READY_TIMEOUT: &str = "60s";
 
+/// A failpoint (docs/reliability.md) as a call's error.
+fn failpoint(name: &str) -> Result<()> {
+    skiff_rt::failpoint!("{name}").map_err(|e| CriError::internal("failpoint", e))
+}
+
 fn unimplemented<T>(what: &str) -> Reply<T> {
     Err(CriError::Unimplemented(format!("{what} is not implemented by skiff yet")).into())
 }
@@ -53,7 +58,7 @@ impl Runtime {
         }
     }
 
-    async fn apps(&self, sandbox: &str) -> Result<Vec<AppJson>> {
+    pub(crate) async fn apps(&self, sandbox: &str) -> Result<Vec<AppJson>> {
         self.skiff.json(&["app", "list", "--format", "json", sandbox]).await
     }
 
@@ -92,7 +97,8 @@ impl Runtime {
         let ready = tokio::select! {
             _ = child.wait() => Err(CriError::from_skiff(&std::fs::read_to_string(&log).unwrap_or_default())),
             r = self.skiff.run(&wait) => r.map(|_| ()),
-        };
+        }
+        .and_then(|()| failpoint("cri.sandbox.ready"));
         let uuid = std::fs::read_to_string(&uuid_file).ok().map(|u| u.trim().to_string());
         let _ = std::fs::remove_file(&uuid_file);
         if let Err(e) = ready {
@@ -129,6 +135,7 @@ impl Runtime {
             self.skiff.run(&["stop", pod.uuid.as_str()]).await?;
         }
         self.skiff.run(&["rm", pod.uuid.as_str()]).await?;
+        failpoint("cri.sandbox.remove")?;
         for r in self.records.all().into_iter().filter(|r| r.sandbox_id == pod.uuid) {
             self.records.remove(&r.id)?;
         }
@@ -212,7 +219,11 @@ impl Runtime {
         };
         // The record first: an app never comes without one.
         self.records.save(&record)?;
-        if let Err(e) = self.skiff.run(&args).await {
+        let added = match failpoint("cri.container.record") {
+            Ok(()) => self.skiff.run(&args).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = added {
             self.records.remove(&record.id)?;
             return Err(e);
         }
@@ -244,6 +255,7 @@ impl Runtime {
                 self.skiff.run(&["app", "rm", r.sandbox_id.as_str(), "--app", r.app.as_str()]).await?;
             }
         }
+        failpoint("cri.container.remove")?;
         self.records.remove(&r.id)
     }
 

@@ -8,7 +8,7 @@ use k8s_cri::v1::image_service_server::ImageServiceServer;
 use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
 use skiff_rt::exit_code::SKIFF_ERROR;
 
-use crate::{images, records, runtime, skiff};
+use crate::{heal, images, records, runtime, skiff};
 
 #[derive(Parser, Debug)]
 #[command(name = "skiff cri", version, about = "Serve the Kubernetes CRI (runtime.v1) for skiff's store")]
@@ -53,6 +53,7 @@ fn serve(args: Args) -> Result<(), String> {
     let dir = std::path::absolute(&args.dir).map_err(|e| format!("--dir {}: {e}", args.dir.display()))?;
     let skiff = skiff::Skiff { bin, dir, globals: args.globals };
     let records = records::Records::open(&skiff.cri_dir()).map_err(|e| e.to_string())?;
+    let _lock = heal::ServerLock::take(&skiff.cri_dir())?;
     let runtime = runtime::Runtime { skiff: skiff.clone(), records, stage1: args.stage1 };
     let images = images::Images { skiff };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -60,6 +61,9 @@ fn serve(args: Args) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async move {
+        for what in runtime.heal().await.map_err(|e| format!("cannot heal the store: {e}"))? {
+            eprintln!("skiff cri: removed what a killed server left: {what}");
+        }
         let listener = bind(&path)?;
         let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
         let served = tonic::transport::Server::builder()

@@ -95,12 +95,14 @@ impl Pod {
     }
 
     /// Finds a pod by name (`--name`), full UUID or unique prefix, in any
-    /// state. A name wins over a UUID prefix that happens to spell it.
+    /// state. A name wins over a UUID prefix that happens to spell it, even
+    /// when its pod is gone: `rm a` after pod `a` was removed must not
+    /// remove whichever pod's UUID starts with `a`.
     pub fn find(store: &Store, id: &str) -> Result<Pod> {
-        if let Some(pod) = crate::names::lookup(store, id).and_then(|u| Self::find_uuid(store, &u).ok()) {
-            return Ok(pod);
+        match crate::names::lookup(store, id) {
+            Some(uuid) => Self::find_full(store, &uuid).map_err(|_| PodError::NotFound(id.into())),
+            None => Self::find_uuid(store, id),
         }
-        Self::find_uuid(store, id)
     }
 
     fn find_uuid(store: &Store, id: &str) -> Result<Pod> {
@@ -455,6 +457,19 @@ mod tests {
         });
         p.try_lock().unwrap();
         t.join().unwrap();
+    }
+
+    #[test]
+    fn a_name_whose_pod_is_gone_does_not_fall_back_to_a_uuid_prefix() {
+        let (_d, s) = store();
+        let other = Pod::create(&s).unwrap();
+        let prefix = &other.uuid()[..1];
+        let names = crate::names::table(&s);
+        let _lock = names.lock().unwrap();
+        names.link(prefix, &uuid::new_v4().unwrap()).unwrap();
+        assert!(matches!(Pod::find(&s, prefix), Err(PodError::NotFound(_))));
+        names.link(prefix, other.uuid()).unwrap();
+        assert_eq!(Pod::find(&s, prefix).unwrap().uuid(), other.uuid());
     }
 
     #[test]

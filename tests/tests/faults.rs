@@ -142,3 +142,124 @@ fn every_failpoint_ends_done_or_cleanly_undone() {
     println!("{}", table.join("\n"));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The app API's failpoints (`skiff app`, a sandbox's flavor), each with
+/// the command that passes it.
+const APP_MATRIX: [(&str, &str); 3] = [("app.add", "app add"), ("app.start", "app start"), ("app.remove", "app rm")];
+
+/// Where an added app's cgroups are, in every hierarchy that has them.
+fn app_cgroups(uuid: &str, app: &str) -> Vec<String> {
+    let roots = std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten().map(|e| e.path().join("skiff").join(uuid));
+    roots.map(|r| r.join(app)).filter(|d| d.exists()).map(|d| d.display().to_string()).collect()
+}
+
+/// One row of the app API's matrix: a sandbox, an app added (and for
+/// `app rm` run and ended), the command killed or failed at `point`.
+fn app_row(point: &str, action: &str) -> Result<String, String> {
+    let s = Skiff::new();
+    // Once: the flavor passes app.start, so the sandbox's run carries it,
+    // and its next start must work.
+    let spec = format!("{point}={action}*1");
+    let mut run = s.cmd(&["run", "--sandbox", "--name", "sb", "--net", "none"]);
+    if point == "app.start" {
+        run.env("SKIFF_FAILPOINTS", &spec);
+    }
+    let mut sandbox = s.spawn_cmd(run);
+    s.wait_running(1);
+    let uuid = s.only_pod();
+    let add = ["app", "add", "sb", &s.image, "--app-name", "job", "--exec", "/bin/true"];
+    let start = ["app", "start", "sb", "--app", "job"];
+    let ended = |s: &Skiff| s.ok(&["app", "list", "sb", "--format", "json"]).contains("\"exit_code\": 0");
+    let args: &[&str] = match point {
+        "app.add" => &add,
+        "app.start" => {
+            s.ok(&add);
+            &start
+        }
+        _ => {
+            s.ok(&add);
+            s.ok(&start);
+            s.wait_for("the app's end", || ended(&s));
+            &["app", "rm", "sb", "--app", "job"]
+        }
+    };
+    let mut cmd = s.cmd(args);
+    if point != "app.start" {
+        cmd.env("SKIFF_FAILPOINTS", &spec);
+    }
+    let o = cmd.output().unwrap();
+    let result = app_outcome(&s, point, action, &o, &uuid);
+    // Stopped by its own pod's stop or end.
+    let _ = s.output(&["stop", "sb"]);
+    sandbox.wait().unwrap();
+    result
+}
+
+/// The rest of [`app_row`], once its command ran (`o`).
+fn app_outcome(s: &Skiff, point: &str, action: &str, o: &std::process::Output, uuid: &str) -> Result<String, String> {
+    let add = ["app", "add", "sb", &s.image, "--app-name", "job", "--exec", "/bin/true"];
+    let start = ["app", "start", "sb", "--app", "job"];
+    let ended = |s: &Skiff| s.ok(&["app", "list", "sb", "--format", "json"]).contains("\"exit_code\": 0");
+    let last = stderr(o).trim().lines().last().unwrap_or_default().trim_start_matches("skiff: ").to_string();
+    let outcome = match (action, point, o.status.signal(), o.status.code()) {
+        ("kill", "app.start", _, Some(125)) => format!("the supervisor killed; app start 125: {last}"),
+        ("kill", _, Some(9), _) => "killed".to_string(),
+        ("eio", _, _, Some(125)) if last.contains("(os error 5)") => format!("125: {last}"),
+        _ => return Err(format!("not reached: {:?}, stderr {}", o.status, stderr(o))),
+    };
+    if point == "app.start" && action == "kill" {
+        // The pod ended with its supervisor: gc takes it all.
+        s.wait_for("the pod's end", || s.list_json()[0]["state"] != "running");
+    } else {
+        // The sandbox goes on, and the app's next step works.
+        let cgroups = app_cgroups(uuid, "job");
+        match point {
+            "app.add" => {
+                if !s.ok(&["app", "list", "sb"]).contains("job") {
+                    s.ok(&add);
+                }
+                s.ok(&start);
+                s.wait_for("the app's end", || ended(s));
+            }
+            "app.start" if !cgroups.is_empty() => return Err(format!("a failed start left {cgroups:?}")),
+            "app.start" => {
+                s.ok(&start);
+                s.wait_for("the app's end", || ended(s));
+            }
+            _ => {
+                s.ok(&["app", "rm", "sb", "--app", "job"]);
+                if s.ok(&["app", "list", "sb"]).contains("job") {
+                    return Err("app rm did not remove the app".into());
+                }
+            }
+        }
+        s.ok(&["stop", "sb"]);
+    }
+    s.ok(&["gc", "--grace-period", "0"]);
+    let left = s.leftovers(&[uuid.to_string()]);
+    if !left.is_empty() {
+        return Err(format!("left after gc: {left:?}"));
+    }
+    Ok(outcome)
+}
+
+#[test]
+fn every_app_api_failpoint_ends_done_or_cleanly_undone() {
+    let mut table = vec!["| failpoint | command | SIGKILL | EIO |".to_string(), "|---|---|---|---|".to_string()];
+    let mut failures = Vec::new();
+    for (point, name) in APP_MATRIX {
+        let mut cells = Vec::new();
+        for action in ["kill", "eio"] {
+            match app_row(point, action) {
+                Ok(outcome) => cells.push(outcome.replace('|', "/")),
+                Err(e) => {
+                    cells.push("FAILED".into());
+                    failures.push(format!("{point}={action}: {e}"));
+                }
+            }
+        }
+        table.push(format!("| `{point}` | {name} | {} | {} |", cells[0], cells[1]));
+    }
+    println!("{}", table.join("\n"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -12,7 +13,7 @@ use skiff_pods::abi::feature;
 use skiff_pods::app_api::{self, Reply, Request, APPS_LOCK, CONTROL_SOCKET};
 use skiff_pods::logfile::LogDriver;
 use skiff_pods::manifest::{MountSource, NewVolume, MANIFEST_FILE};
-use skiff_pods::{Pod, PodManifest, PodState};
+use skiff_pods::{App, Pod, PodManifest, PodState};
 
 use super::app_options::LimitOptions;
 use super::Ctx;
@@ -160,7 +161,13 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<i32> {
     let mut app = prepare::resolve_app(&fetched.record, &fetched.name, &overrides, &cx)?;
     // A volume new to the pod takes the image's owner and mode at its
     // target, as a pod's own apps' volumes do.
-    let new = |n: &str| !pod.path().join("volumes").join(n).exists();
+    // (An empty one no app mounts was left by an add that was killed.)
+    let used =
+        |n: &str| manifest.apps.iter().flat_map(|a| &a.mounts).any(|m| m.source == MountSource::Volume(n.into()));
+    let new = |n: &str| {
+        let dir = pod.path().join("volumes").join(n);
+        std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none() && !used(n))
+    };
     let mut fresh: Vec<_> = app.mounts.iter().map(|m| matches!(&m.source, MountSource::Volume(n) if new(n))).collect();
     crate::pod::volume::assign_new_volumes(std::slice::from_mut(&mut app)).map_err(anyhow::Error::msg)?;
     // (A volume the pod has already keeps its owner and mode unless this
@@ -185,22 +192,40 @@ fn add(ctx: &Ctx, a: AddArgs) -> Result<i32> {
     if manifest.apps.iter().any(|x| x.name == app.name) {
         bail!("pod {} has an app {} already: name this one with --app-name", pod.uuid(), app.name);
     }
-    for m in &app.mounts {
-        if let MountSource::Volume(n) = &m.source {
-            let v = pod.path().join("volumes").join(n);
-            std::fs::create_dir_all(&v).with_context(|| format!("cannot create {}", v.display()))?;
-        }
-    }
-    let dir = pod.path().join("apps").join(&app.name);
-    for sub in ["upper", "work"] {
-        std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     let name = app.name.clone();
-    manifest.apps.push(app);
-    skiff_pods::atomic::write_atomic(&pod.path(), MANIFEST_FILE, &manifest.to_json())
-        .with_context(|| format!("cannot write the manifest of pod {}", pod.uuid()))?;
+    let mut made = Vec::new();
+    let recorded = make_app_dirs(&pod, &app, &mut made).and_then(|()| {
+        manifest.apps.push(app);
+        skiff_rt::failpoint!("app.add").with_context(|| format!("cannot add app {name}"))?;
+        skiff_pods::atomic::write_atomic(&pod.path(), MANIFEST_FILE, &manifest.to_json())
+            .with_context(|| format!("cannot write the manifest of pod {}", pod.uuid()))
+    });
+    if let Err(e) = recorded {
+        // An app the manifest does not have leaves nothing behind.
+        for dir in made.iter().rev() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        return Err(e);
+    }
     println!("{name}");
     Ok(0)
+}
+
+/// The app's directory and its new volumes' directories, each one made
+/// here pushed to `made`.
+fn make_app_dirs(pod: &Pod, app: &App, made: &mut Vec<PathBuf>) -> Result<()> {
+    let volumes = app.mounts.iter().filter_map(|m| match &m.source {
+        MountSource::Volume(n) => Some(pod.path().join("volumes").join(n)),
+        _ => None,
+    });
+    let dir = pod.path().join("apps").join(&app.name);
+    for d in volumes.chain([dir.join("upper"), dir.join("work")]) {
+        if !d.exists() {
+            std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+            made.push(if d.starts_with(&dir) { dir.clone() } else { d });
+        }
+    }
+    Ok(())
 }
 
 /// Sends `req` to the sandbox's flavor; its reply, an error if it is one.
@@ -212,6 +237,9 @@ fn ask(pod: &Pod, req: &Request) -> Result<Reply> {
     (&conn).write_all(app_api::to_line(req).as_bytes())?;
     let mut line = String::new();
     BufReader::new(&conn).read_line(&mut line).context("no answer from the sandbox's flavor")?;
+    if line.is_empty() {
+        bail!("the sandbox's flavor ended without an answer (skiff status {} tells how the pod ended)", pod.uuid());
+    }
     let reply: Reply =
         app_api::from_line(&line).map_err(|e| anyhow::anyhow!("the sandbox's flavor answered {line:?}: {e}"))?;
     match reply.error {
@@ -231,7 +259,7 @@ fn known(pod: &Pod, manifest: &PodManifest, app: &str) -> Result<()> {
 fn start(ctx: &Ctx, a: StartArgs) -> Result<i32> {
     let (pod, manifest) = sandbox(ctx, &a.pod)?;
     known(&pod, &manifest, &a.app)?;
-    ask(&pod, &Request::Start { app: a.app })?;
+    ask(&pod, &Request::Start { app: a.app.clone() }).with_context(|| format!("cannot start app {}", a.app))?;
     Ok(0)
 }
 
@@ -259,6 +287,9 @@ fn remove(ctx: &Ctx, a: StartArgs) -> Result<i32> {
     let mut manifest = pod.read_manifest()?;
     known(&pod, &manifest, &a.app)?;
     ask(&pod, &Request::Remove { app: a.app.clone() })?;
+    // Killed or failed here, the app is detached but still listed: the
+    // next `app rm` finds nothing to detach and finishes.
+    skiff_rt::failpoint!("app.remove").with_context(|| format!("cannot remove app {}", a.app))?;
     manifest.apps.retain(|x| x.name != a.app);
     skiff_pods::atomic::write_atomic(&pod.path(), MANIFEST_FILE, &manifest.to_json())
         .with_context(|| format!("cannot write the manifest of pod {}", pod.uuid()))?;

@@ -120,6 +120,16 @@ pub fn detached(app: &App, pod_dir: &Path) -> Result<std::os::fd::OwnedFd> {
     fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty()).with_context(what)
 }
 
+/// Lets the app directory `app_dir` be mounted again as a [`detached`]
+/// root once its last mount is gone. A volatile overlay marks its work
+/// directory (`work/incompat/volatile`) and the kernel refuses a second
+/// mount over it, since a crash may have lost writes that were never
+/// synced. This host did not crash since, so the mark may go
+/// (Documentation/filesystems/overlayfs.rst, "Volatile mount").
+pub fn reuse_work(app_dir: &Path) {
+    let _ = std::fs::remove_dir_all(app_dir.join("work").join("work").join("incompat"));
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum OptionsError {
     NoLayers,

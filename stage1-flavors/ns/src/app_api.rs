@@ -121,8 +121,22 @@ impl AppApi {
         }
         let root = skiff_stage1::overlay::detached(app, &self.pod_dir)?;
         let cgroup = self.cgroup.for_app(true, name);
-        cgroup.create().map_err(Error::other)?;
+        let started =
+            cgroup.create().map_err(Error::other).and_then(|()| self.start_in(app, &manifest, &root, &cgroup));
+        if started.is_err() {
+            // A start that fails leaves nothing: the next one starts afresh.
+            drop(root);
+            let _ = cgroup.remove();
+            skiff_stage1::overlay::reuse_work(&self.pod_dir.join("apps").join(name));
+        }
+        started
+    }
+
+    /// The rest of [`Self::start`], once the app's cgroup exists.
+    fn start_in(&mut self, app: &App, manifest: &PodManifest, root: &OwnedFd, cgroup: &PodCgroup) -> Result<Pid> {
+        let name = app.name.as_str();
         cgroup.apply(&app.resources).map_err(Error::other)?;
+        skiff_rt::failpoint!("app.start").context("failpoint")?;
         let join = cgroup.open_join().map_err(Error::other)?;
         let output = match &mut self.capture {
             Some(c) => Some(c.add_app(app, &self.pod_dir, &manifest.log)?),
@@ -150,8 +164,8 @@ impl AppApi {
         match forked {
             Ok(ForkResult::Child) => {
                 drop(report_r);
-                let child = Child { app, manifest: &manifest, net: &self.net, pod_dir: &self.pod_dir };
-                match child.become_app(&root, &join, &namespaces, output.as_ref()) {
+                let child = Child { app, manifest, net: &self.net, pod_dir: &self.pod_dir };
+                match child.become_app(root, &join, &namespaces, output.as_ref()) {
                     Ok(prepared) => prepared.exec(Some(&report_w)),
                     Err(e) => {
                         let _ = nix::unistd::write(&report_w, e.to_string().as_bytes());
@@ -167,7 +181,6 @@ impl AppApi {
                 let _ = File::from(report_r).read_to_end(&mut failure);
                 if !failure.is_empty() {
                     let _ = waitpid(child, None);
-                    let _ = cgroup.remove();
                     return Err(Error::refused(if failure == b"x" {
                         format!("app {name} could not be executed (its log says why)")
                     } else {
