@@ -130,16 +130,23 @@ impl Runtime {
     }
 
     async fn remove_sandbox(&self, id: &str) -> Result<()> {
-        let Some(pod) = self.sandbox_if_any(id).await? else { return Ok(()) };
-        if pod.running() {
-            self.skiff.run(&["stop", pod.uuid.as_str()]).await?;
-        }
-        self.skiff.run(&["rm", pod.uuid.as_str()]).await?;
-        failpoint("cri.sandbox.remove")?;
-        for r in self.records.all().into_iter().filter(|r| r.sandbox_id == pod.uuid) {
+        let uuid = match self.sandbox_if_any(id).await? {
+            Some(pod) => {
+                if pod.running() {
+                    self.skiff.run(&["stop", pod.uuid.as_str()]).await?;
+                }
+                self.skiff.run(&["rm", pod.uuid.as_str()]).await?;
+                failpoint("cri.sandbox.remove")?;
+                pod.uuid
+            }
+            // Gone: what a removal that failed after its `rm` left goes now.
+            None if skiff_pods::uuid::is_valid(id) => id.to_string(),
+            None => return Ok(()),
+        };
+        for r in self.records.all().into_iter().filter(|r| r.sandbox_id == uuid) {
             self.records.remove(&r.id)?;
         }
-        let _ = std::fs::remove_file(self.skiff.cri_dir().join("runs").join(format!("{}.log", pod.uuid)));
+        let _ = std::fs::remove_file(self.skiff.cri_dir().join("runs").join(format!("{uuid}.log")));
         Ok(())
     }
 

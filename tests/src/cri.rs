@@ -23,8 +23,13 @@ pub struct Cri {
 impl Cri {
     /// Starts `skiff cri` on a socket in the test's directory and connects.
     pub fn start(s: &Skiff) -> Cri {
+        Self::start_failing(s, "")
+    }
+
+    /// [`Cri::start`] with `SKIFF_FAILPOINTS=failpoints` (docs/reliability.md).
+    pub fn start_failing(s: &Skiff, failpoints: &str) -> Cri {
         let socket = s.tmp().join("cri.sock");
-        let server = Self::spawn(s, &socket);
+        let server = Self::spawn(s, &socket, failpoints);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
         let channel = connect(&rt, &socket);
         Cri {
@@ -36,8 +41,10 @@ impl Cri {
         }
     }
 
-    fn spawn(s: &Skiff, socket: &std::path::Path) -> Child {
-        let child = s.spawn(&["cri", "--listen", &format!("unix://{}", socket.display())]);
+    fn spawn(s: &Skiff, socket: &std::path::Path, failpoints: &str) -> Child {
+        let mut cmd = s.cmd(&["cri", "--listen", &format!("unix://{}", socket.display())]);
+        cmd.env("SKIFF_FAILPOINTS", failpoints);
+        let child = s.spawn_cmd(cmd);
         let start = Instant::now();
         while std::os::unix::net::UnixStream::connect(socket).is_err() {
             assert!(start.elapsed() < Duration::from_secs(20), "skiff cri did not listen on {}", socket.display());
@@ -46,12 +53,13 @@ impl Cri {
         child
     }
 
-    /// Kills the server with SIGKILL and starts a new one on the same
-    /// socket (what a crash and a restart by systemd do).
+    /// Kills the server with SIGKILL (if it did not die already) and starts
+    /// a new one on the same socket, without failpoints (what a crash and
+    /// a restart by systemd do).
     pub fn restart_after_kill(&mut self, s: &Skiff) {
-        self.server.kill().expect("kill skiff cri");
+        let _ = self.server.kill();
         self.server.wait().expect("reap skiff cri");
-        self.server = Self::spawn(s, &self.socket);
+        self.server = Self::spawn(s, &self.socket, "");
         let channel = connect(&self.rt, &self.socket);
         self.runtime = RuntimeServiceClient::new(channel.clone());
         self.images = ImageServiceClient::new(channel);

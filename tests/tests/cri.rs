@@ -2,12 +2,13 @@
 //! generated from the CRI proto, as a kubelet drives it.
 
 use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
 
 use k8s_cri::v1::*;
 use skiff_tests::cri::{CgroupParent, Cri};
 use skiff_tests::registry::Registry;
 use skiff_tests::skiff::Skiff;
-use skiff_tests::{free_port, http_get};
+use skiff_tests::{free_port, http_get, stderr};
 use tonic::Code;
 
 fn sandbox_config(s: &Skiff, name: &str) -> PodSandboxConfig {
@@ -242,6 +243,11 @@ fn pods_outlive_a_killed_server_and_a_new_one_finds_them() {
 
     c.restart_after_kill(&s);
     assert_eq!(s.status_json(&sandbox)["state"], "running", "the pod did not notice");
+    // One server serves a store: a second one would heal the first's work.
+    let other = format!("unix://{}", s.tmp().join("other.sock").display());
+    let second = s.output(&["cri", "--listen", &other]);
+    assert_eq!(second.status.code(), Some(125));
+    assert!(stderr(&second).contains("another skiff cri serves this store"), "{}", stderr(&second));
     let listed = containers(&mut c, None);
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].id.as_str(), listed[0].state), (id.as_str(), ContainerState::ContainerRunning as i32));
@@ -402,4 +408,136 @@ fn images_are_pulled_with_credentials_listed_and_removed() {
     assert!(st.image.is_none());
     c.rt.block_on(c.images.remove_image(RemoveImageRequest { image: Some(spec) }))
         .expect("removing a removed image is done");
+}
+
+/// A sandbox on the host's network: these tests are not about networks, and
+/// two test stores on skiff's default network could lease one address.
+fn host_sandbox_config(s: &Skiff, name: &str) -> PodSandboxConfig {
+    let mut config = sandbox_config(s, name);
+    config.linux = Some(LinuxPodSandboxConfig {
+        security_context: Some(LinuxSandboxSecurityContext {
+            namespace_options: Some(NamespaceOption { network: NamespaceMode::Node as i32, ..Default::default() }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    config
+}
+
+/// One row of the server's crash matrix: the calls up to the one that
+/// passes `point`, that call killed (then a new server) or failed there,
+/// and what the server must list and do next.
+fn cri_row(point: &str, action: &str) -> Result<String, String> {
+    let s = Skiff::new();
+    let image = s.ok(&["fetch", "--quiet", &s.image]).trim().to_string();
+    // Once: a server that failed a call serves the next one as it is.
+    let mut c = Cri::start_failing(&s, &format!("{point}={action}*1"));
+    let job = || container_config("job", &image, "exit 0");
+    let (mut sandbox, mut id) = (None, None);
+    if point != "cri.sandbox.ready" {
+        sandbox = Some(run_sandbox(&mut c, host_sandbox_config(&s, "f")));
+    }
+    if point == "cri.container.remove" || point == "cri.sandbox.remove" {
+        id = Some(create(&mut c, sandbox.as_deref().unwrap_or_default(), job()));
+    }
+    let sb = sandbox.clone().unwrap_or_default();
+    let call: Result<(), tonic::Status> = c.rt.block_on(async {
+        let rt = &mut c.runtime;
+        match point {
+            "cri.sandbox.ready" => {
+                let req = RunPodSandboxRequest { config: Some(host_sandbox_config(&s, "f")), ..Default::default() };
+                rt.run_pod_sandbox(req).await.map(|_| ())
+            }
+            "cri.container.record" => {
+                let req = CreateContainerRequest { pod_sandbox_id: sb, config: Some(job()), sandbox_config: None };
+                rt.create_container(req).await.map(|_| ())
+            }
+            "cri.container.remove" => {
+                rt.remove_container(RemoveContainerRequest { container_id: id.clone().unwrap() }).await.map(|_| ())
+            }
+            _ => rt.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: sb }).await.map(|_| ()),
+        }
+    });
+    let outcome = match (action, call) {
+        ("kill", Err(e)) if c.server.wait().is_ok_and(|st| st.signal() == Some(9)) => {
+            format!("killed ({:?})", e.code())
+        }
+        ("eio", Err(e)) if e.code() == Code::Internal && e.message().contains("(os error 5)") => {
+            format!("INTERNAL: {}", e.message())
+        }
+        (_, r) => return Err(format!("not reached: {r:?}")),
+    };
+    if action == "kill" {
+        c.restart_after_kill(&s);
+    }
+    // What the server lists is whole: no container without its app.
+    let listed = containers(&mut c, None);
+    if let Some(x) = listed.iter().find(|x| x.state == ContainerState::ContainerUnknown as i32) {
+        return Err(format!("a container without its app is listed: {x:?}"));
+    }
+    let uuids: Vec<String> =
+        s.list_json().as_array().into_iter().flatten().filter_map(|p| p["uuid"].as_str().map(String::from)).collect();
+    // The call, again, works.
+    match point {
+        "cri.sandbox.ready" => sandbox = Some(run_sandbox(&mut c, host_sandbox_config(&s, "f"))),
+        "cri.container.record" if sandboxes(&mut c).is_empty() => return Err("the sandbox is gone".into()),
+        "cri.container.record" => {
+            let again = create(&mut c, &sb_of(&sandbox), job());
+            start(&mut c, &again);
+            wait_state(&s, &mut c, &again, ContainerState::ContainerExited);
+        }
+        "cri.container.remove" => {
+            let req = RemoveContainerRequest { container_id: id.clone().unwrap() };
+            c.rt.block_on(c.runtime.remove_container(req)).map_err(|e| format!("RemoveContainer again: {e}"))?;
+        }
+        _ => remove_sandbox(&mut c, &sb_of(&sandbox)),
+    }
+    for x in sandboxes(&mut c) {
+        remove_sandbox(&mut c, &x.id);
+    }
+    let cri = s.dir.join("cri");
+    let files: Vec<_> = ["containers", "runs"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(cri.join(d)).into_iter().flatten().flatten())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    if !containers(&mut c, None).is_empty() || !files.is_empty() {
+        return Err(format!("left after every sandbox was removed: {files:?}"));
+    }
+    s.ok(&["gc", "--grace-period", "0"]);
+    let left = s.leftovers(&uuids);
+    if !left.is_empty() {
+        return Err(format!("left after gc: {left:?}"));
+    }
+    Ok(outcome)
+}
+
+fn sb_of(sandbox: &Option<String>) -> String {
+    sandbox.clone().unwrap_or_default()
+}
+
+#[test]
+fn a_server_killed_or_failing_at_any_step_leaves_what_the_next_one_heals() {
+    let mut table = vec!["| failpoint | call | SIGKILL | EIO |".to_string(), "|---|---|---|---|".to_string()];
+    let mut failures = Vec::new();
+    for (point, call) in [
+        ("cri.sandbox.ready", "RunPodSandbox"),
+        ("cri.container.record", "CreateContainer"),
+        ("cri.container.remove", "RemoveContainer"),
+        ("cri.sandbox.remove", "RemovePodSandbox"),
+    ] {
+        let mut cells = Vec::new();
+        for action in ["kill", "eio"] {
+            match cri_row(point, action) {
+                Ok(outcome) => cells.push(outcome.replace('|', "/")),
+                Err(e) => {
+                    cells.push("FAILED".into());
+                    failures.push(format!("{point}={action}: {e}"));
+                }
+            }
+        }
+        table.push(format!("| `{point}` | {call} | {} | {} |", cells[0], cells[1]));
+    }
+    println!("{}", table.join("\n"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
