@@ -479,7 +479,12 @@ fn cri_row(point: &str, action: &str) -> Result<String, String> {
         s.list_json().as_array().into_iter().flatten().filter_map(|p| p["uuid"].as_str().map(String::from)).collect();
     // The call, again, works.
     match point {
-        "cri.sandbox.ready" => sandbox = Some(run_sandbox(&mut c, host_sandbox_config(&s, "f"))),
+        "cri.sandbox.ready" => {
+            let new = run_sandbox(&mut c, host_sandbox_config(&s, "f"));
+            if !sandboxes(&mut c).iter().any(|x| x.id == new && x.state == PodSandboxState::SandboxReady as i32) {
+                return Err(format!("the new sandbox {new} is not listed ready"));
+            }
+        }
         "cri.container.record" if sandboxes(&mut c).is_empty() => return Err("the sandbox is gone".into()),
         "cri.container.record" => {
             let again = create(&mut c, &sb_of(&sandbox), job());
