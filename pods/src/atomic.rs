@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs::{Mode, OFlags};
@@ -14,8 +14,13 @@ fn tmp_name(name: &str) -> String {
     format!(".tmp-{name}-{}", std::process::id())
 }
 
-/// Writes `data` to `dir/name` atomically.
+/// Writes `data` to `dir/name` atomically; on a full disk, with the
+/// store's reserve ([`crate::reserve`]).
 pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
+    crate::reserve::retry_if_full(dir, || write_once(dir, name, data))
+}
+
+fn write_once(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
     let tmp = dir.join(tmp_name(name));
     let written = File::create(&tmp).and_then(|mut f| {
         f.write_all(data)?;
@@ -36,11 +41,23 @@ pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
 /// runtime state of a live pod (pid, start time, exit codes), which sits on
 /// the pod's start and exit paths and describes processes that a machine
 /// crash ends anyway. Resolves nothing through paths: used by stages that
-/// only hold a directory fd.
+/// only hold a directory fd. On a full disk, with the store's reserve.
 pub fn replace_at<Fd: AsFd>(dir: Fd, name: &str, data: &[u8]) -> io::Result<()> {
+    let fd = dir.as_fd();
+    match replace_once(fd, name, data) {
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()) => {
+            // Rare: only now is the directory's path looked up.
+            let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
+            crate::reserve::retry_if_full(&path, || replace_once(fd, name, data))
+        }
+        other => other,
+    }
+}
+
+fn replace_once(dir: BorrowedFd, name: &str, data: &[u8]) -> io::Result<()> {
     let tmp = tmp_name(name);
     let fd: OwnedFd = rustix::fs::openat(
-        &dir,
+        dir,
         tmp.as_str(),
         OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::from_raw_mode(0o644),
@@ -49,10 +66,10 @@ pub fn replace_at<Fd: AsFd>(dir: Fd, name: &str, data: &[u8]) -> io::Result<()> 
     let written = f.write_all(data).and_then(|()| {
         drop(f);
         skiff_rt::failpoint!("atomic.{name}")?;
-        Ok(rustix::fs::renameat(&dir, tmp.as_str(), &dir, name)?)
+        Ok(rustix::fs::renameat(dir, tmp.as_str(), dir, name)?)
     });
     if written.is_err() {
-        let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), rustix::fs::AtFlags::empty());
+        let _ = rustix::fs::unlinkat(dir, tmp.as_str(), rustix::fs::AtFlags::empty());
     }
     written
 }

@@ -86,6 +86,8 @@ impl Store {
         for d in extra {
             create_dir_all(d)?;
         }
+        // A store made on a full disk has none until gc finds room.
+        let _ = crate::reserve::ensure(&self.root);
         // Only its existence matters, and only after everything above.
         std::fs::File::create(marker).map(drop)
     }

@@ -19,6 +19,7 @@ pub mod name_claims;
 pub mod names;
 pub mod netstate;
 pub mod pod;
+pub mod reserve;
 pub mod small_file;
 pub mod state;
 #[cfg(any(test, feature = "test-util"))]

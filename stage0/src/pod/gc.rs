@@ -75,6 +75,9 @@ pub fn gc(store: &Store, opts: &GcOptions) -> GcReport {
         }
     }
     skiff_pods::cgroup::remove_empty_parents();
+    // What a full disk took is made again once there is room; until then
+    // there is none to take.
+    let _ = skiff_pods::reserve::ensure(store.root());
     report
 }
 
