@@ -2,6 +2,8 @@
 //! UUID is), `--uuid-file-save` and `--uuid-file`, `run --rm`, `status
 //! --wait-ready`, and a batch of pods started from a shell script.
 
+use std::os::unix::process::ExitStatusExt;
+
 use skiff_tests::{stderr, Skiff};
 
 #[test]
@@ -43,6 +45,21 @@ fn of_two_pods_asking_for_one_name_at_once_exactly_one_gets_it() {
         sorted.sort();
         assert_eq!(sorted, [Some(0), Some(125)], "round {round}: {codes:?}");
     }
+}
+
+#[test]
+fn a_name_whose_claimant_was_killed_is_free_without_gc() {
+    let s = Skiff::new();
+    let args = ["run", "--name", "job", "--net", "none", &s.image, "--exec", "/bin/true"];
+    // Killed after its claim, at the manifest's write: it reads as an
+    // aborted prepare, which holds no name.
+    let o = s.cmd(&args).env("SKIFF_FAILPOINTS", "atomic.manifest.json=kill").output().unwrap();
+    assert_eq!(o.status.signal(), Some(9));
+    let dead = s.only_pod();
+    assert_eq!(s.list_json()[0]["state"], "aborted-prepare");
+    s.ok(&args);
+    let st = s.status_json("job");
+    assert!(st["uuid"] != dead.as_str() && st["state"] == "exited", "{st}");
 }
 
 #[test]
