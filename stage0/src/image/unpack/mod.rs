@@ -160,11 +160,19 @@ impl Extractor {
             let v = v.map_err(|e| bad(format!("bad {what}: {e}")))?;
             u32::try_from(v).map_err(|_| bad(format!("{what} {v} is out of range")))
         };
+        // 4294967295 is chown's "leave it as it is", not an owner: taken as
+        // one, the file would keep the unpacker's (root).
+        let id = |v: io::Result<u64>, what: &str| -> Result<u32> {
+            num(v, what).and_then(|n| match n {
+                u32::MAX => Err(bad(format!("{what} {n} is not an owner"))),
+                n => Ok(n),
+            })
+        };
         let mtime = h.mtime().map_err(|e| bad(format!("bad mtime: {e}")))?;
         Ok(Meta {
             mode: num(h.mode().map(u64::from), "mode")? & 0o7777,
-            uid: num(h.uid(), "uid")?,
-            gid: num(h.gid(), "gid")?,
+            uid: id(h.uid(), "uid")?,
+            gid: id(h.gid(), "gid")?,
             mtime: i64::try_from(mtime).unwrap_or(i64::MAX),
         })
     }

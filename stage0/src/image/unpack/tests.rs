@@ -204,6 +204,16 @@ fn whiteouts_become_overlay_whiteouts() {
 }
 
 #[test]
+fn the_owner_that_means_unchanged_is_refused() {
+    // Found by the unpack_layer fuzz target (a seed of scripts/fuzz-seeds.py).
+    let f = fixture();
+    // (rawtar gives the gid the uid's value.)
+    let err = f.unpack(&[E { uid: u32::MAX.into(), ..file("f", b"x") }]).unwrap_err();
+    assert!(err.to_string().contains("uid 4294967295 is not an owner"), "{err}");
+    f.assert_outside_untouched();
+}
+
+#[test]
 fn hostile_whiteouts_and_sparse_files_are_refused() {
     let f = fixture();
     assert!(f.unpack(&[file(".wh..", b"")]).is_err());
