@@ -107,6 +107,17 @@ fn apps_are_added_to_a_running_sandbox_and_started() {
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
     }
     assert_eq!(s.status_json("sb")["state"], "running", "an app's exit does not end the sandbox");
+    // An app that cannot be executed: each start says so (and leaves its root
+    // neither attached in the pod nor unmountable), and it can be removed.
+    s.ok(&["app", "add", "sb", &s.image, "--app-name", "bad", "--exec", "/no/such/file"]);
+    let init_mounts = || std::fs::read_to_string(format!("/proc/{}/mountinfo", s.status_json("sb")["pid"])).unwrap();
+    for _ in 0..2 {
+        let o = s.output(&["app", "start", "sb", "--app", "bad"]);
+        assert_eq!(o.status.code(), Some(125));
+        assert!(stderr(&o).contains("app bad could not be executed"), "{}", stderr(&o));
+        assert!(!init_mounts().contains("/apps/bad "), "its root stays attached: {}", init_mounts());
+    }
+    s.ok(&["app", "rm", "sb", "--app", "bad"]);
     // A second app, entered while it runs.
     s.ok(&["app", "add", "sb", &s.image, "--app-name", "sleeper", "--exec", "/bin/sleep", "--", "60"]);
     s.ok(&["app", "start", "sb", "--app", "sleeper"]);

@@ -181,6 +181,8 @@ impl AppApi {
                 let _ = File::from(report_r).read_to_end(&mut failure);
                 if !failure.is_empty() {
                     let _ = waitpid(child, None);
+                    // It may have attached its root before it failed.
+                    let _ = self.detach_root(name);
                     return Err(Error::refused(if failure == b"x" {
                         format!("app {name} could not be executed (its log says why)")
                     } else {
@@ -237,12 +239,19 @@ impl AppApi {
         self.arm();
     }
 
-    /// Detaches the app's root from the pod's mount namespace (a child
-    /// there does it) and removes its cgroup.
+    /// Detaches the app's root from the pod's mount namespace and removes
+    /// its cgroup.
     fn remove(&mut self, name: &str) -> Result<()> {
         if self.running.iter().any(|r| r.name == name) {
             return Err(Error::refused(format!("app {name} is running: stop it first")));
         }
+        self.detach_root(name)?;
+        self.cgroup.for_app(true, name).remove().with_context(|| format!("cannot remove the cgroup of app {name}"))
+    }
+
+    /// Detaches the app's root from the pod's mount namespace (a child
+    /// there does it); done if it is not attached.
+    fn detach_root(&self, name: &str) -> Result<()> {
         let mnt = File::open(format!("/proc/{}/ns/mnt", self.init)).context("cannot open the pod's mount namespace")?;
         let target = Path::new("/").join(skiff_stage2::app_root::APPS_DIR).join(name);
         // SAFETY: the supervisor is single-threaded, so the child may run
@@ -263,14 +272,12 @@ impl AppApi {
                 };
                 std::process::exit(if detach().is_ok() { 0 } else { SKIFF_ERROR })
             }
-            Ok(ForkResult::Parent { child }) => {
-                if !matches!(waitpid(child, None), Ok(WaitStatus::Exited(_, 0))) {
-                    return Err(Error::refused(format!("cannot detach the root of app {name} from the pod")));
-                }
-            }
-            Err(e) => return Err(e).context("fork"),
+            Ok(ForkResult::Parent { child }) => match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, 0)) => Ok(()),
+                _ => Err(Error::refused(format!("cannot detach the root of app {name} from the pod"))),
+            },
+            Err(e) => Err(e).context("fork"),
         }
-        self.cgroup.for_app(true, name).remove().with_context(|| format!("cannot remove the cgroup of app {name}"))
     }
 }
 
