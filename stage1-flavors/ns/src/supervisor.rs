@@ -129,6 +129,11 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
 /// detaches its network, and marks the pod released if both went (what
 /// cannot be removed now is removed by gc).
 fn release(mut cgroups: Cgroups, network: Option<PodNetwork>, lock: &OwnedFd) {
+    if let Err(e) = skiff_rt::failpoint!("ns.release") {
+        // As if it could release nothing: gc's flavor gc does it all.
+        eprintln!("skiff: stage1 ns: cannot release the pod: failpoint: {e}");
+        return;
+    }
     let mut released = cgroups.remove();
     if let Some(n) = network {
         if let Err(e) = n.detach() {
