@@ -45,3 +45,27 @@ pub fn http_get(s: &Skiff, addr: &str) -> String {
     });
     body
 }
+
+/// Runs a crash matrix (docs/reliability.md): each row's failpoint killed,
+/// then failed with EIO, by `run(point, action)` (its outcome, or what went
+/// wrong). Prints the table and fails naming every row that went wrong.
+/// `rows`: failpoint and what passes it (the table's second column, `what`).
+pub fn crash_matrix(what: &str, rows: &[(&str, &str)], run: impl Fn(&str, &str) -> Result<String, String>) {
+    let mut table = vec![format!("| failpoint | {what} | SIGKILL | EIO |"), "|---|---|---|---|".to_string()];
+    let mut failures = Vec::new();
+    for (point, label) in rows {
+        let cells: Vec<String> = ["kill", "eio"]
+            .iter()
+            .map(|action| match run(point, action) {
+                Ok(outcome) => outcome.replace('|', "/"),
+                Err(e) => {
+                    failures.push(format!("{point}={action}: {e}"));
+                    "FAILED".into()
+                }
+            })
+            .collect();
+        table.push(format!("| `{point}` | {label} | {} | {} |", cells[0], cells[1]));
+    }
+    println!("{}", table.join("\n"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

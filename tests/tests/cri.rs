@@ -8,7 +8,7 @@ use k8s_cri::v1::*;
 use skiff_tests::cri::{CgroupParent, Cri};
 use skiff_tests::registry::Registry;
 use skiff_tests::skiff::Skiff;
-use skiff_tests::{free_port, http_get, stderr};
+use skiff_tests::{crash_matrix, free_port, http_get, stderr};
 use tonic::Code;
 
 fn sandbox_config(s: &Skiff, name: &str) -> PodSandboxConfig {
@@ -523,26 +523,11 @@ fn sb_of(sandbox: &Option<String>) -> String {
 
 #[test]
 fn a_server_killed_or_failing_at_any_step_leaves_what_the_next_one_heals() {
-    let mut table = vec!["| failpoint | call | SIGKILL | EIO |".to_string(), "|---|---|---|---|".to_string()];
-    let mut failures = Vec::new();
-    for (point, call) in [
+    let rows = [
         ("cri.sandbox.ready", "RunPodSandbox"),
         ("cri.container.record", "CreateContainer"),
         ("cri.container.remove", "RemoveContainer"),
         ("cri.sandbox.remove", "RemovePodSandbox"),
-    ] {
-        let mut cells = Vec::new();
-        for action in ["kill", "eio"] {
-            match cri_row(point, action) {
-                Ok(outcome) => cells.push(outcome.replace('|', "/")),
-                Err(e) => {
-                    cells.push("FAILED".into());
-                    failures.push(format!("{point}={action}: {e}"));
-                }
-            }
-        }
-        table.push(format!("| `{point}` | {call} | {} | {} |", cells[0], cells[1]));
-    }
-    println!("{}", table.join("\n"));
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    ];
+    crash_matrix("call", &rows, cri_row);
 }

@@ -6,7 +6,7 @@
 
 use std::os::unix::process::ExitStatusExt;
 
-use skiff_tests::{stderr, Skiff};
+use skiff_tests::{crash_matrix, stderr, Skiff};
 
 /// How a row's command is set up and run.
 #[derive(Clone, Copy)]
@@ -120,31 +120,19 @@ fn row(point: &str, cmd: Cmd, action: &str) -> Result<String, String> {
 
 #[test]
 fn every_failpoint_ends_done_or_cleanly_undone() {
-    let mut table = vec!["| failpoint | command | SIGKILL | EIO |".to_string(), "|---|---|---|---|".to_string()];
-    let mut failures = Vec::new();
-    for (point, cmd) in MATRIX {
-        let mut cells = Vec::new();
-        for action in ["kill", "eio"] {
-            match row(point, cmd, action) {
-                Ok(outcome) => cells.push(outcome),
-                Err(e) => {
-                    cells.push("FAILED".into());
-                    failures.push(format!("{point}={action}: {e}"));
-                }
-            }
-        }
-        let name = match cmd {
-            Cmd::RunNet => "run (default network)",
-            Cmd::Run => "run --net none",
-            Cmd::Prepare => "prepare --net none",
-            Cmd::Fetch => "fetch",
-            Cmd::Gc => "gc --grace-period 0",
-            Cmd::ImageGc => "image gc",
-        };
-        table.push(format!("| `{point}` | {name} | {} | {} |", cells[0], cells[1].replace('|', "/")));
-    }
-    println!("{}", table.join("\n"));
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let name = |cmd| match cmd {
+        Cmd::RunNet => "run (default network)",
+        Cmd::Run => "run --net none",
+        Cmd::Prepare => "prepare --net none",
+        Cmd::Fetch => "fetch",
+        Cmd::Gc => "gc --grace-period 0",
+        Cmd::ImageGc => "image gc",
+    };
+    let rows: Vec<(&str, &str)> = MATRIX.iter().map(|(point, cmd)| (*point, name(*cmd))).collect();
+    crash_matrix("command", &rows, |point, action| {
+        let cmd = MATRIX.iter().find(|(p, _)| *p == point).map(|(_, c)| *c).expect("a row of the matrix");
+        row(point, cmd, action)
+    });
 }
 
 /// The app API's failpoints (`skiff app`, a sandbox's flavor), each with
@@ -249,21 +237,5 @@ fn app_outcome(s: &Skiff, point: &str, action: &str, o: &std::process::Output, u
 
 #[test]
 fn every_app_api_failpoint_ends_done_or_cleanly_undone() {
-    let mut table = vec!["| failpoint | command | SIGKILL | EIO |".to_string(), "|---|---|---|---|".to_string()];
-    let mut failures = Vec::new();
-    for (point, name) in APP_MATRIX {
-        let mut cells = Vec::new();
-        for action in ["kill", "eio"] {
-            match app_row(point, action) {
-                Ok(outcome) => cells.push(outcome.replace('|', "/")),
-                Err(e) => {
-                    cells.push("FAILED".into());
-                    failures.push(format!("{point}={action}: {e}"));
-                }
-            }
-        }
-        table.push(format!("| `{point}` | {name} | {} | {} |", cells[0], cells[1]));
-    }
-    println!("{}", table.join("\n"));
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    crash_matrix("command", &APP_MATRIX, app_row);
 }
