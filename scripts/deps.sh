@@ -4,7 +4,7 @@
 #   scripts/deps.sh            # run + test dependencies
 #   scripts/deps.sh bench      # plus the peer runtimes bench/start.sh compares with
 set -euo pipefail
-pkgs=(busybox-static skopeo docker-registry apache2-utils umoci buildah jq util-linux systemd-container containernetworking-plugins iptables systemd gcc libc6-dev musl-tools gnupg protobuf-compiler)
+pkgs=(busybox-static skopeo docker-registry apache2-utils umoci buildah jq util-linux systemd-container containernetworking-plugins iptables systemd gcc g++ libc6-dev musl-tools gnupg protobuf-compiler)
 [ "${1:-}" = bench ] && pkgs+=(hyperfine crun runc bubblewrap util-linux jq time openssl podman catatonit bc linux-perf)
 missing=()
 for p in "${pkgs[@]}"; do
