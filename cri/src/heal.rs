@@ -40,20 +40,10 @@ impl Runtime {
         let sandboxes: BTreeSet<&str> =
             pods.iter().filter(|p| p.sandbox().is_some()).map(|p| p.uuid.as_str()).collect();
         let mut healed = Vec::new();
-        for r in self.records.all() {
-            let app = match sandboxes.contains(r.sandbox_id.as_str()) {
-                true => match self.apps(&r.sandbox_id).await {
-                    Ok(apps) => apps.into_iter().find(|a| a.name == r.app).map(|_| ()),
-                    // Removed since it was listed.
-                    Err(CriError::NotFound(_)) => None,
-                    Err(e) => return Err(e),
-                },
-                false => None,
-            };
-            if app.is_none() {
-                self.records.remove(&r.id)?;
-                healed.push(format!("container {} (no app {} in pod {})", r.id, r.app, r.sandbox_id));
-            }
+        // (A record of a pod that is gone has no app either.)
+        for (r, _) in self.containers(None).await?.into_iter().filter(|(_, app)| app.is_none()) {
+            self.records.remove(&r.id)?;
+            healed.push(format!("container {} (no app {} in pod {})", r.id, r.app, r.sandbox_id));
         }
         let runs = self.skiff.cri_dir().join("runs");
         for entry in std::fs::read_dir(&runs).into_iter().flatten().flatten() {

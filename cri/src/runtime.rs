@@ -58,7 +58,7 @@ impl Runtime {
         }
     }
 
-    pub(crate) async fn apps(&self, sandbox: &str) -> Result<Vec<AppJson>> {
+    async fn apps(&self, sandbox: &str) -> Result<Vec<AppJson>> {
         self.skiff.json(&["app", "list", "--format", "json", sandbox]).await
     }
 
@@ -268,7 +268,7 @@ impl Runtime {
 
     /// Every container with its app, None for those whose app is not
     /// there (yet, or any more); `only` limits it to one sandbox.
-    async fn containers(&self, only: Option<&str>) -> Result<Vec<(ContainerRecord, Option<AppJson>)>> {
+    pub(crate) async fn containers(&self, only: Option<&str>) -> Result<Vec<(ContainerRecord, Option<AppJson>)>> {
         let mut apps: BTreeMap<String, Vec<AppJson>> = BTreeMap::new();
         let mut out = Vec::new();
         for r in self.records.all() {

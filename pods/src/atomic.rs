@@ -17,7 +17,7 @@ fn tmp_name(name: &str) -> String {
 /// Writes `data` to `dir/name` atomically; on a full disk, with the
 /// store's reserve ([`crate::reserve`]).
 pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
-    crate::reserve::retry_if_full(dir, || write_once(dir, name, data))
+    crate::reserve::retry_if_full(|| dir, || write_once(dir, name, data))
 }
 
 fn write_once(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
@@ -44,14 +44,9 @@ fn write_once(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
 /// only hold a directory fd. On a full disk, with the store's reserve.
 pub fn replace_at<Fd: AsFd>(dir: Fd, name: &str, data: &[u8]) -> io::Result<()> {
     let fd = dir.as_fd();
-    match replace_once(fd, name, data) {
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()) => {
-            // Rare: only now is the directory's path looked up.
-            let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
-            crate::reserve::retry_if_full(&path, || replace_once(fd, name, data))
-        }
-        other => other,
-    }
+    // The directory's path is looked up only on a full disk.
+    let path = || std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
+    crate::reserve::retry_if_full(path, || replace_once(fd, name, data))
 }
 
 fn replace_once(dir: BorrowedFd, name: &str, data: &[u8]) -> io::Result<()> {

@@ -42,10 +42,16 @@ pub fn release_for(dir: &Path) -> bool {
 }
 
 /// Runs `write` once more after releasing the reserve of the store that
-/// `dir` is in, if it failed for want of room and there was a reserve.
-pub fn retry_if_full(dir: &Path, mut write: impl FnMut() -> io::Result<()>) -> io::Result<()> {
+/// `dir()` is in, if it failed for want of room and there was a reserve
+/// (`dir` is only asked then).
+pub fn retry_if_full<D: AsRef<Path>>(
+    dir: impl FnOnce() -> D,
+    mut write: impl FnMut() -> io::Result<()>,
+) -> io::Result<()> {
     match write() {
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()) && release_for(dir) => write(),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()) && release_for(dir().as_ref()) => {
+            write()
+        }
         other => other,
     }
 }
@@ -65,30 +71,39 @@ mod tests {
         std::fs::create_dir_all(&deep).unwrap();
         let full = || Err(io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error()));
         let mut tries = 0;
-        let r = retry_if_full(&deep, || {
-            tries += 1;
-            if tries == 1 {
-                full()
-            } else {
-                Ok(())
-            }
-        });
+        let r = retry_if_full(
+            || &deep,
+            || {
+                tries += 1;
+                if tries == 1 {
+                    full()
+                } else {
+                    Ok(())
+                }
+            },
+        );
         assert!(r.is_ok() && tries == 2 && !reserve.exists());
         // No reserve left: the second full write fails at once.
         let mut tries = 0;
-        assert!(retry_if_full(&deep, || {
-            tries += 1;
-            full()
-        })
+        assert!(retry_if_full(
+            || &deep,
+            || {
+                tries += 1;
+                full()
+            }
+        )
         .is_err());
         assert_eq!(tries, 1);
         // Other errors are not retried, and a directory outside a store has none.
         ensure(d.path()).unwrap();
         let mut tries = 0;
-        let _ = retry_if_full(&deep, || {
-            tries += 1;
-            Err(io::Error::from_raw_os_error(rustix::io::Errno::IO.raw_os_error()))
-        });
+        let _ = retry_if_full(
+            || &deep,
+            || {
+                tries += 1;
+                Err(io::Error::from_raw_os_error(rustix::io::Errno::IO.raw_os_error()))
+            },
+        );
         assert_eq!(tries, 1);
         assert!(!release_for(Path::new("/nonexistent/dir")) && reserve.exists());
         let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().flatten().map(|e| e.file_name()).collect();
