@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where the start of a fly pod goes, phase by phase: the median time from
+# Where the start of a pod goes (ns with --net none, and fly), phase by phase: the median time from
 # bash's fork to skiff's exec, to the flavor's exec, to its fork of the app,
 # to the app's exec and exit, and to the flavor's exit; beside the same for
 # fly-model (bench/fly-model.c) and the `unshare --mount chroot` floor. The
@@ -35,6 +35,9 @@ record() {
 export -f record
 export work RUNS
 unshare -m --propagation private bash -c "
+if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
+record skiff-ns '$skiff run --net none $id --exec /bin/true'
+record unshare-chroot 'unshare --fork --pid --mount --uts --ipc --net chroot $root /bin/true'
 record skiff-fly '$skiff run --stage1 fly $id --exec /bin/true'
 record fly-model '$work/fly-model $work/model $root'
 record unshare-m-chroot 'unshare --mount chroot $root /bin/true'"

@@ -414,12 +414,16 @@ impl PodManifest {
         std::time::Duration::from_millis(self.stop_timeout_ms)
     }
 
-    /// What the pod's network looks like to people: `host`, `none`, or the
-    /// names of its CNI networks joined by commas.
-    /// Whether the pod's cgroup holds a leaf per app (and the init's own):
-    /// a pod of several apps, or a sandbox, which may get apps added.
-    pub fn cgroup_leaves(&self) -> bool {
+    /// A pod of several apps, or a sandbox, which may get apps added: each
+    /// app has a cgroup leaf of its own (beside the init's), and the ns
+    /// flavor's init a root of its own holding the apps'.
+    pub fn may_hold_several_apps(&self) -> bool {
         self.apps.len() > 1 || self.sandbox
+    }
+
+    /// Whether the pod's cgroup holds a leaf per app (and the init's own).
+    pub fn cgroup_leaves(&self) -> bool {
+        self.may_hold_several_apps()
     }
 
     /// The pod's cgroup (under its `cgroup_parent`, else `/skiff`).
@@ -427,6 +431,8 @@ impl PodManifest {
         crate::cgroup::PodCgroup::for_pod_in(self.cgroup_parent.as_deref(), &self.uuid)
     }
 
+    /// What the pod's network looks like to people: `host`, `none`, or the
+    /// names of its CNI networks joined by commas.
     pub fn net_label(&self) -> String {
         net_label(self.net, self.networks.iter().map(|n| n.name.as_str()))
     }

@@ -5,7 +5,6 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, SigSet, Signal};
@@ -17,6 +16,7 @@ use skiff_pods::netstate::NetState;
 use skiff_pods::{App, PodManifest};
 
 use crate::app::{ExecWatch, Prepared};
+use crate::app_root::InitRoot;
 use crate::handover::Handover;
 use crate::report::{Report, Reporter};
 use crate::seccomp::Compiled;
@@ -40,9 +40,9 @@ pub fn supervised_signals() -> SigSet {
 }
 
 /// Runs the pod's init duties and returns the exit code the init should
-/// exit with. Runs in the pod's root, which holds each app's root at
-/// `/apps/<name>` (see [`crate::app_root`]); expects [`supervised_signals`]
-/// to be blocked.
+/// exit with. Runs in `root`: the pod's root, which holds each app's root
+/// at `/apps/<name>`, or the only app's (see [`crate::app_root`]); expects
+/// [`supervised_signals`] to be blocked.
 ///
 /// `app_cgroups`: the cgroups of the apps that get one of their own (a pod
 /// of several apps), which each app joins before it execs; the others stay
@@ -92,6 +92,7 @@ pub fn run(
     net: &NetState,
     handover: &Handover,
     app_cgroups: &[(String, Join)],
+    root: InitRoot,
 ) -> i32 {
     // The init's root holds every app's root: apps (even root in the pod,
     // without CAP_SYS_PTRACE) must not reach it through /proc/1/root.
@@ -106,9 +107,15 @@ pub fn run(
         Ok(f) => f,
         Err(msg) => return fail(&mut reporter, &msg.to_string()),
     };
+    // In the app's own root, it is prepared once, for every start of the app.
+    if root == InitRoot::App {
+        if let Err(msg) = manifest.apps.iter().try_for_each(|app| crate::app_root::prepare(manifest, net, app)) {
+            return fail(&mut reporter, &msg.to_string());
+        }
+    }
     // Held until the init exits (see terminal::Master::send).
     let mut _terminal_hold = None;
-    let pod = PodContext { manifest, net, handover, app_cgroups };
+    let pod = PodContext { manifest, net, handover, app_cgroups, root };
     // Init apps first, one after another, each to its end.
     let apps = manifest.apps.iter().zip(filters).enumerate().map(|(i, (a, f))| (i, a, f));
     let (inits, others): (Vec<_>, Vec<_>) = apps.partition(|(_, a, _)| a.init);
@@ -167,6 +174,7 @@ struct PodContext<'a> {
     /// first, log pipes to each).
     handover: &'a Handover,
     app_cgroups: &'a [(String, Join)],
+    root: InitRoot,
 }
 
 /// Forks one app (`first`: the pod's first): the child joins its cgroup,
@@ -184,7 +192,7 @@ fn start(
     reporter: &mut Reporter,
 ) -> Result<(Pid, Option<OwnedFd>)> {
     let cgroup = pod.app_cgroups.iter().find(|(n, _)| *n == app.name).map(|(_, j)| j);
-    let terminal = console.map(|c| Master::open(app, c.size).map(|m| (m, c.socket))).transpose()?;
+    let terminal = console.map(|c| Master::open(app, c.size, pod.root).map(|m| (m, c.socket))).transpose()?;
     let (go_r, go_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let watch = ExecWatch::new()?;
     // SAFETY: the init is single-threaded, so the child may do anything.
@@ -195,7 +203,7 @@ fn start(
             let joined = cgroup
                 .map_or(Ok(()), |c| c.enter_v1().with_context(|| format!("cannot put app {} in its cgroup", app.name)));
             let msg = match joined
-                .and_then(|()| become_app(pod.manifest, pod.net, app, filter, terminal.as_ref().map(|(m, _)| m), go_r))
+                .and_then(|()| become_app(pod, app, filter, terminal.as_ref().map(|(m, _)| m), go_r))
                 .and_then(|mut p| pod.handover.apply(&mut p, &app.name, first).map(|()| p))
             {
                 Ok(prepared) => prepared.exec(Some(&failed)),
@@ -227,19 +235,15 @@ fn start(
 
 /// In the forked child: everything up to the `execve`.
 fn become_app(
-    manifest: &PodManifest,
-    net: &NetState,
+    pod: &PodContext,
     app: &App,
     filter: Option<Compiled>,
     terminal: Option<&Master>,
     go: OwnedFd,
 ) -> Result<Prepared> {
-    crate::app_root::enter(app)?;
-    crate::etc::populate(Path::new("/"), manifest, net)?;
-    std::fs::create_dir_all(&app.working_dir)
-        .with_context(|| format!("app {}: cannot create working directory {}", app.name, app.working_dir))?;
-    if app.isolation.readonly_rootfs {
-        crate::app_root::make_readonly()?;
+    if pod.root == InitRoot::Pod {
+        crate::app_root::enter(app)?;
+        crate::app_root::prepare(pod.manifest, pod.net, app)?;
     }
     if let Some(t) = terminal {
         t.attach_slave()?;

@@ -8,7 +8,7 @@
 use std::io::IoSlice;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rustix::fs::{Mode, OFlags};
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage};
@@ -16,7 +16,7 @@ use rustix::pty::OpenptFlags;
 use rustix::termios::Winsize;
 use skiff_pods::App;
 
-use crate::app_root::APPS_DIR;
+use crate::app_root::InitRoot;
 use skiff_rt::error::{Context, Error, Result};
 
 /// What the flavor gives the init when the pod has a terminal.
@@ -39,9 +39,9 @@ pub struct Master {
 }
 
 impl Master {
-    /// Runs in the init, whose root holds the app's root at `/apps/<name>`.
-    pub fn open(app: &App, size: Option<Winsize>) -> Result<Master> {
-        let ptmx = Path::new("/").join(APPS_DIR).join(&app.name).join("dev/pts/ptmx");
+    /// Runs in the init, whose root is `root`.
+    pub fn open(app: &App, size: Option<Winsize>, root: InitRoot) -> Result<Master> {
+        let ptmx = root.of_app(app).join("dev/pts/ptmx");
         let err = |what: &str, e: rustix::io::Errno| format!("app {}: cannot {what} a terminal: {e}", app.name);
         let fd = rustix::fs::open(&ptmx, OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| err("allocate", e))?;

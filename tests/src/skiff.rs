@@ -148,16 +148,23 @@ impl Skiff {
         serde_json::from_str(&self.ok(&["list", "--format", "json"])).expect("list json")
     }
 
-    /// The root of app `app` of a running pod, seen through its init (whose
-    /// own root holds each app's at `/apps/<name>`), once the init has
-    /// pivoted into the pod's root (before that `/proc/<init>/root` is the
-    /// host's root: writing there would write on the host).
+    /// The root of app `app` of a running pod, seen through its init, once
+    /// the init has pivoted into the pod's root (before that
+    /// `/proc/<init>/root` is the host's root: writing there would write on
+    /// the host). The ns flavor's init runs in the app's root in a pod of
+    /// one app that takes no more; otherwise its own root holds each app's
+    /// at `/apps/<name>`.
     pub fn app_root(&self, uuid: &str, app: &str) -> Option<PathBuf> {
         use std::os::unix::fs::MetadataExt;
         let pid = self.status_json(uuid)["pid"].as_i64()?;
         let root = PathBuf::from(format!("/proc/{pid}/root"));
         let (pod, host) = (std::fs::metadata(&root).ok()?, std::fs::metadata("/").ok()?);
-        ((pod.dev(), pod.ino()) != (host.dev(), host.ino())).then(|| root.join("apps").join(app))
+        if (pod.dev(), pod.ino()) == (host.dev(), host.ino()) {
+            return None;
+        }
+        let m: serde_json::Value = serde_json::from_str(&self.ok(&["cat-manifest", uuid])).ok()?;
+        let one_app = m["apps"].as_array().is_some_and(|a| a.len() == 1) && m["sandbox"] != true;
+        Some(if one_app { root } else { root.join("apps").join(app) })
     }
 
     /// Waits until `path` (absolute, inside the app) exists in the root of

@@ -147,9 +147,20 @@ fn image_with(s: &Skiff, name: &str, entries: &[skiff_tests::rawtar::Entry<'_>])
     format!("oci:{}:latest", p.display())
 }
 
+/// An image whose /etc/hosts is a symlink (to hosts.real, beside it).
+fn linked_hosts_image(s: &Skiff) -> String {
+    use skiff_tests::rawtar::{dir, file, link};
+    let hosts = [
+        dir("etc"),
+        file("etc/hosts.real", b"10.9.8.7 from-the-image\n"),
+        link("etc/hosts", tar::EntryType::Symlink, "hosts.real"),
+    ];
+    image_with(s, "linked", &hosts)
+}
+
 #[test]
 fn fly_gives_the_pod_its_etc_files_and_keeps_the_images_layers_as_they_are() {
-    use skiff_tests::rawtar::{dir, file, link};
+    use skiff_tests::rawtar::{dir, file};
     let s = Skiff::new();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
     let script = "cat /etc/hostname /etc/hosts /etc/resolv.conf; readlink /etc/mtab; stat -c '%a %u %g' /etc";
@@ -181,19 +192,53 @@ fn fly_gives_the_pod_its_etc_files_and_keeps_the_images_layers_as_they_are() {
         )
     );
     // A symlinked /etc/hosts resolves in the app's root, not the host's.
-    let linked = image_with(
-        &s,
-        "linked",
-        &[
-            dir("etc"),
-            file("etc/hosts.real", b"10.9.8.7 from-the-image\n"),
-            link("etc/hosts", tar::EntryType::Symlink, "hosts.real"),
-        ],
-    );
+    let linked = linked_hosts_image(&s);
     let out = run(&linked);
     assert!(out.contains("\n10.9.8.7 from-the-image\n192.0.2.9\tdb\nnameserver 192.0.2.53\n"), "{out}");
     // The files went into the apps' upper layers.
     let layers = s.dir.join("layers");
     let written = std::process::Command::new("find").arg(&layers).args(["-path", "*/etc/hostname"]).output().unwrap();
     assert!(written.stdout.is_empty(), "{}", String::from_utf8_lossy(&written.stdout));
+}
+
+#[test]
+fn ns_serves_the_etc_files_from_a_layer_of_its_own_and_writes_none_at_start() {
+    use skiff_tests::rawtar::{dir, file};
+    let s = Skiff::new();
+    let script = "cat /etc/hostname /etc/hosts /etc/resolv.conf; readlink /etc/mtab; stat -c '%a %u %g' /etc";
+    let uuid_file = s.tmp().join("uuid");
+    let run = |image: &str, script: &str| {
+        let args = ["run", "--net", "none", "--hostname", "web", "--hosts-entry", "192.0.2.9=db", "--dns"];
+        let file = uuid_file.to_str().unwrap();
+        let rest = ["192.0.2.53", "--uuid-file-save", file, image, "--exec", "/bin/sh", "--", "-c", script];
+        s.ok(&[&args[..], &rest[..]].concat())
+    };
+    let upper_of_last_pod = || {
+        let uuid = std::fs::read_to_string(&uuid_file).unwrap().trim().to_string();
+        let app = s.status_json(&uuid)["apps"][0]["name"].as_str().unwrap().to_string();
+        s.dir.join("pods/run").join(&uuid).join("apps").join(app).join("upper")
+    };
+    // The merged /etc keeps the image's owner and mode, and the start wrote
+    // nothing into the pod's upper directory.
+    let mode = skiff_tests::rawtar::Entry { mode: 0o750, ..dir("etc") };
+    let plain = image_with(&s, "plain", &[mode, file("etc/passwd", b"root:x:0:0::/:/bin/sh\n")]);
+    assert_eq!(
+        run(&plain, script),
+        "web\n127.0.0.1\tlocalhost web\n::1\tlocalhost ip6-localhost ip6-loopback web\n192.0.2.9\tdb\n\
+         nameserver 192.0.2.53\n/proc/self/mounts\n750 0 0\n"
+    );
+    let upper = upper_of_last_pod();
+    assert_eq!(std::fs::read_dir(&upper).unwrap().count(), 0, "{} is empty", upper.display());
+    // What the app changes is its own, as before.
+    assert_eq!(run(&plain, "echo 10.1.1.1 more >> /etc/hosts; tail -1 /etc/hosts"), "10.1.1.1 more\n");
+    assert!(upper_of_last_pod().join("etc/hosts").is_file(), "copied up");
+    // An image's own hosts file gets skiff's lines after its own.
+    let own = image_with(&s, "own", &[dir("etc"), file("etc/hosts", b"10.9.8.7 from-the-image\n")]);
+    let out = run(&own, "cat /etc/hosts");
+    assert_eq!(out, "10.9.8.7 from-the-image\n192.0.2.9\tdb\n");
+    // A symlinked /etc/hosts resolves in the app's root, not the host's
+    // (written from inside the mounted root).
+    let linked = linked_hosts_image(&s);
+    let out = run(&linked, script);
+    assert!(out.contains("\n10.9.8.7 from-the-image\n192.0.2.9\tdb\nnameserver 192.0.2.53\n"), "{out}");
 }

@@ -13,6 +13,7 @@ use skiff_pods::manifest::Net;
 use skiff_pods::PodManifest;
 use skiff_rt::error::{Context, Error, Result};
 use skiff_stage2::app::Prepared;
+use skiff_stage2::app_root::InitRoot;
 
 fn open_ns(pid: Pid, ns: &str) -> Result<OwnedFd> {
     std::fs::File::open(format!("/proc/{pid}/ns/{ns}"))
@@ -83,11 +84,14 @@ pub fn enter(manifest: &PodManifest, init: Pid, app: &str, argv: &[String], cgro
             nix::sched::setns(fd, *flag).context("cannot join the pod's namespace")?;
         }
     }
-    // Joining the init's mount namespace lands in the pod's root; the app's
-    // own view is a private copy rooted at its root, as the app got it.
-    skiff_stage2::app_root::enter(app)?;
-    if app.isolation.readonly_rootfs {
-        skiff_stage2::app_root::make_readonly()?;
+    // Joining the init's mount namespace lands in its root: the app's own
+    // (made read-only already when it asks for it), or the pod's, where the
+    // app's view is a private copy rooted at its root, as the app got it.
+    if InitRoot::of(manifest) == InitRoot::Pod {
+        skiff_stage2::app_root::enter(app)?;
+        if app.isolation.readonly_rootfs {
+            skiff_stage2::app_root::make_readonly()?;
+        }
     }
     let mut spec = app.clone();
     spec.exec = argv.to_vec();

@@ -27,6 +27,8 @@ const VOLATILE: &str = ",volatile";
 pub struct Overlay {
     app: String,
     layers_dir: PathBuf,
+    /// The image's layers, relative to `layers_dir`, topmost first.
+    lowers: Vec<String>,
     /// `apps/<name>` of the pod directory (its `upper` and `work`).
     app_dir: PathBuf,
     data: String,
@@ -45,12 +47,22 @@ impl Overlay {
                 pod_dir.display()
             ),
         })?;
-        Ok(Overlay { app: app.name.clone(), layers_dir: app.rootfs.layers_dir.clone(), app_dir, data })
+        let lowers = app.rootfs.layers.iter().rev().cloned().collect();
+        Ok(Overlay { app: app.name.clone(), layers_dir: app.rootfs.layers_dir.clone(), lowers, app_dir, data })
     }
 
-    /// Mounts the app's root on `target`; changes the working directory.
-    pub fn mount(&self, target: &Path) -> Result<()> {
-        self.mount_via(target, &self.layers_dir)
+    /// The app's layer trees as skiff_stage2::etc::layer reads them: its
+    /// upper directory, then the image's layers, topmost first.
+    pub fn layer_dirs(&self) -> Vec<(PathBuf, bool)> {
+        let lowers = self.lowers.iter().map(|l| (self.layers_dir.join(l), false));
+        std::iter::once((self.app_dir.join("upper"), true)).chain(lowers).collect()
+    }
+
+    /// Mounts the app's root on `target`, with `top` (an absolute path) as
+    /// the topmost lower layer if given and it fits the options; changes the
+    /// working directory. Whether `top` is in it.
+    pub fn mount(&self, target: &Path, top: Option<&Path>) -> Result<bool> {
+        self.mount_via(target, &self.layers_dir, top)
     }
 
     /// [`Overlay::mount`] for a pod of its own user namespace `userns`
@@ -59,38 +71,51 @@ impl Overlay {
     /// (the overlay keeps its own references to its layers), and the upper
     /// directory given to the pod's root, so what the pod writes has the
     /// range's ids. Needs the host's root.
-    pub fn mount_idmapped(&self, target: &Path, scratch: &Path, userns: PodUserns) -> Result<()> {
+    pub fn mount_idmapped(&self, target: &Path, scratch: &Path, userns: PodUserns, top: Option<&Path>) -> Result<bool> {
         let upper = self.app_dir.join("upper");
         std::os::unix::fs::chown(&upper, Some(userns.ids.host_uid(0)), Some(userns.ids.host_gid(0)))
             .with_context(|| format!("cannot give {} to the pod's root", upper.display()))?;
         let layers = scratch.join(&self.app);
         std::fs::create_dir_all(&layers).with_context(|| format!("cannot create {}", layers.display()))?;
         crate::userns::idmapped_bind(&self.layers_dir, &layers, userns.fd)?;
-        let mounted = self.mount_via(target, &layers);
+        let mounted = self.mount_via(target, &layers, top);
         nix::mount::umount2(&layers, nix::mount::MntFlags::MNT_DETACH)
             .context("cannot detach the idmapped layer store")?;
         mounted
     }
 
-    fn mount_via(&self, target: &Path, layers_dir: &Path) -> Result<()> {
+    fn mount_via(&self, target: &Path, layers_dir: &Path, top: Option<&Path>) -> Result<bool> {
         std::env::set_current_dir(layers_dir)
             .with_context(|| format!("cannot enter the layer store {}", layers_dir.display()))?;
+        let with_top = top.and_then(|t| with_top_layer(&self.data, t));
+        let data = with_top.as_deref().unwrap_or(&self.data);
         let overlay = |data: &str| mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data));
-        overlay(&self.data)
+        overlay(data)
             .or_else(|e| match e {
                 // A kernel before 5.10 does not know the option; the error
                 // is its first one if the retry fails as well.
-                nix::errno::Errno::EINVAL => overlay(self.without_volatile()).map_err(|_| e),
+                nix::errno::Errno::EINVAL => overlay(without_volatile(data)).map_err(|_| e),
                 e => Err(e),
             })
             .with_context(|| {
                 format!("cannot mount the root filesystem of app {} (overlay on {})", self.app, target.display())
-            })
+            })?;
+        Ok(with_top.is_some())
     }
+}
 
-    fn without_volatile(&self) -> &str {
-        self.data.strip_suffix(VOLATILE).unwrap_or(&self.data)
-    }
+fn without_volatile(data: &str) -> &str {
+    data.strip_suffix(VOLATILE).unwrap_or(data)
+}
+
+/// `data` (see [`options`]) with `top` as its topmost lower layer; None if
+/// the path cannot be one (a `:` or `,` in it) or the options would no
+/// longer fit in a page.
+fn with_top_layer(data: &str, top: &Path) -> Option<String> {
+    let top = top.to_str().filter(|t| t.starts_with('/') && !t.contains([':', ',']))?;
+    let rest = data.strip_prefix("lowerdir=")?;
+    let data = format!("lowerdir={top}:{rest}");
+    (data.len() <= MOUNT_DATA_MAX).then_some(data)
 }
 
 /// An app's root as a detached overlay mount (the new mount API), made
@@ -188,12 +213,25 @@ mod tests {
     }
 
     #[test]
+    fn a_top_layer_goes_first_only_when_it_fits() {
+        let data = options(&layers(&["sha256/base"]), Path::new("/p/apps/a")).unwrap();
+        assert_eq!(
+            with_top_layer(&data, Path::new("/p/stage1/.etc/a")).unwrap(),
+            "lowerdir=/p/stage1/.etc/a:sha256/base,upperdir=/p/apps/a/upper,workdir=/p/apps/a/work,volatile"
+        );
+        assert_eq!(with_top_layer(&data, Path::new("/p:x/.etc/a")), None, "a ':' would split the list");
+        assert_eq!(with_top_layer(&data, Path::new("/p,x/.etc/a")), None, "a ',' would split the options");
+        assert_eq!(with_top_layer(&data, Path::new("relative")), None);
+        let long = format!("/{}", "d".repeat(MOUNT_DATA_MAX));
+        assert_eq!(with_top_layer(&data, Path::new(&long)), None, "past a page");
+    }
+
+    #[test]
     fn options_put_the_top_layer_first_and_are_volatile() {
         let data = options(&layers(&["sha256/base", "sha256/top"]), Path::new("/p/apps/a")).unwrap();
         assert_eq!(data, "lowerdir=sha256/top:sha256/base,upperdir=/p/apps/a/upper,workdir=/p/apps/a/work,volatile");
-        let o = Overlay { app: "a".into(), layers_dir: "/l".into(), app_dir: "/p/apps/a".into(), data };
         assert_eq!(
-            o.without_volatile(),
+            without_volatile(&data),
             "lowerdir=sha256/top:sha256/base,upperdir=/p/apps/a/upper,workdir=/p/apps/a/work"
         );
     }

@@ -103,7 +103,7 @@ fn build_root(overlay: &Overlay, root: &Path, pod_dir: &Path, app: &App) -> Resu
     nix::sched::unshare(CloneFlags::CLONE_NEWNS).context("cannot create a mount namespace")?;
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
         .context("cannot make / a slave mount")?;
-    overlay.mount(root)?;
+    overlay.mount(root, None)?;
     for d in ["dev", "proc", "sys"] {
         let target = mountpoint(root, d)?;
         mount(

@@ -312,10 +312,7 @@ impl Child<'_> {
         let rootfs = attach_root(app, root, self.manifest.masked_paths)?;
         skiff_stage1::volumes::attach_all(&rootfs, volumes)?;
         skiff_stage2::app_root::enter(app)?;
-        skiff_stage2::etc::populate(Path::new("/"), self.manifest, self.net)?;
-        if app.isolation.readonly_rootfs {
-            skiff_stage2::app_root::make_readonly()?;
-        }
+        skiff_stage2::app_root::prepare(self.manifest, self.net, app)?;
         // Not the sandbox's caller's stdin: nothing, as for a CRI container.
         let null = File::open("/dev/null").context("cannot open /dev/null")?;
         rustix::stdio::dup2_stdin(&null).context("cannot give the app its stdin")?;

@@ -3,7 +3,9 @@
 //! vanish with the pod: nothing is left in the host's mount table, even
 //! when the pod is killed with SIGKILL.
 
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
@@ -11,12 +13,14 @@ use nix::sched::CloneFlags;
 use skiff_pods::layout::STAGE1_DIR;
 use skiff_pods::manifest::Net;
 use skiff_pods::manifest::UserNamespace;
+use skiff_pods::netstate::NetState;
 use skiff_pods::PodManifest;
 use skiff_rt::error::{Context, Result};
 use skiff_stage1::apifs;
 use skiff_stage1::overlay::Overlay;
 use skiff_stage1::userns::PodUserns;
-use skiff_stage2::app_root::APPS_DIR;
+use skiff_stage2::app_root::{InitRoot, APPS_DIR};
+use skiff_stage2::etc;
 
 /// One app's root filesystem, computed before `fork`.
 struct AppPlan {
@@ -37,6 +41,8 @@ pub struct Plan {
     user_namespace: Option<UserNamespace>,
     /// A sandbox: its root stays writable, for the apps added later.
     sandbox: bool,
+    /// Where the init pivots to: the pod's root, or its only app's.
+    pub init_root: InitRoot,
 }
 
 impl Plan {
@@ -70,6 +76,7 @@ impl Plan {
             apps,
             user_namespace: manifest.user_namespace,
             sandbox: manifest.sandbox,
+            init_root: InitRoot::of(manifest),
         })
     }
 }
@@ -78,14 +85,22 @@ impl Plan {
 /// small read-only tmpfs holding each app's complete root filesystem (overlay,
 /// /proc, /dev, /sys, volumes) at `/apps/<name>`; hostname; pivot_root into
 /// the pod's root. Each app then pivots into its own root (stage2), so no app
-/// sees another's files. Returns a one-line error.
+/// sees another's files; the init of a pod of one app pivots into that
+/// app's root instead ([`InitRoot::App`]). Returns a one-line error.
 /// `netns`: the pod's network namespace to join, made by the flavor.
 /// `userns`: the pod's user namespace, made by the flavor. The mounts are
 /// made as the host's root, with the image's layers seen through the user
 /// namespace (idmapped); then the init joins it as its root and takes a
 /// copy of the mount namespace owned by it (with every mount locked in
 /// place), and new UTS and IPC namespaces.
-pub fn enter(plan: &Plan, hostname: &str, netns: Option<OwnedFd>, userns: Option<OwnedFd>) -> Result<()> {
+/// `manifest` and `net` give each app's /etc files (see [`etc_layer`]).
+pub fn enter(
+    plan: &Plan,
+    manifest: &PodManifest,
+    net: &NetState,
+    netns: Option<OwnedFd>,
+    userns: Option<OwnedFd>,
+) -> Result<()> {
     let own = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     let mut flags = CloneFlags::CLONE_NEWNS;
     if userns.is_none() {
@@ -110,13 +125,13 @@ pub fn enter(plan: &Plan, hostname: &str, netns: Option<OwnedFd>, userns: Option
     let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     let owner =
         plan.user_namespace.map_or(String::new(), |ns| format!(",uid={},gid={}", ns.host_uid(0), ns.host_gid(0)));
-    mount(Some("tmpfs"), root, Some("tmpfs"), tmpfs_flags, Some(format!("mode=0700,size=64k{owner}").as_str()))
+    mount(Some("tmpfs"), root, Some("tmpfs"), tmpfs_flags, Some(format!("mode=0700,size=1m{owner}").as_str()))
         .context("cannot mount the pod's root")?;
     let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     for app in &plan.apps {
         let app_root = root.join(APPS_DIR).join(&app.name);
         std::fs::create_dir_all(&app_root).with_context(|| format!("cannot create {}", app_root.display()))?;
-        mount_app(plan, app, &app_root, userns.as_ref())?;
+        mount_app(plan, app, &app_root, userns.as_ref(), (manifest, net))?;
     }
     // (Only the init sees it: each app pivots into its own root.)
     if !plan.sandbox {
@@ -131,8 +146,13 @@ pub fn enter(plan: &Plan, hostname: &str, netns: Option<OwnedFd>, userns: Option
         skiff_stage1::userns::join(fd)?;
         nix::sched::unshare(CloneFlags::CLONE_NEWNS | own).context("cannot create namespaces")?;
     }
+    let hostname = &manifest.hostname;
     nix::unistd::sethostname(hostname).with_context(|| format!("cannot set hostname {hostname:?}"))?;
-    skiff_stage2::app_root::pivot_into(Path::new(name)).context("cannot enter the pod's root")?;
+    let new_root = match (plan.init_root, plan.apps.first()) {
+        (InitRoot::App, Some(app)) => Path::new(name).join(APPS_DIR).join(&app.name),
+        _ => PathBuf::from(name),
+    };
+    skiff_stage2::app_root::pivot_into(&new_root).context("cannot enter the pod's root")?;
     nix::sys::stat::umask(old_umask);
     // A session of its own: the caller's terminal signals reach the pod
     // only through the supervisor, which forwards them once.
@@ -140,12 +160,62 @@ pub fn enter(plan: &Plan, hostname: &str, netns: Option<OwnedFd>, userns: Option
     Ok(())
 }
 
-fn mount_app(plan: &Plan, app: &AppPlan, rootfs: &Path, userns: Option<&OwnedFd>) -> Result<()> {
+fn mount_app(
+    plan: &Plan,
+    app: &AppPlan,
+    rootfs: &Path,
+    userns: Option<&OwnedFd>,
+    pod: (&PodManifest, &NetState),
+) -> Result<()> {
     let pod_userns = plan.user_namespace.as_ref().zip(userns).map(|(ids, fd)| PodUserns { ids, fd: fd.as_fd() });
+    let etc = etc_layer(plan, app, pod)?;
     match pod_userns {
-        None => app.overlay.mount(rootfs)?,
-        Some(u) => app.overlay.mount_idmapped(rootfs, &plan.pod_root.join(".layers"), u)?,
-    }
+        None => app.overlay.mount(rootfs, etc.as_deref())?,
+        Some(u) => app.overlay.mount_idmapped(rootfs, &plan.pod_root.join(".layers"), u, etc.as_deref())?,
+    };
     apifs::mount(rootfs, plan.masked_paths, plan.user_namespace.as_ref())?;
     skiff_stage1::volumes::mount_all(rootfs, &plan.pod_dir, &app.mounts, pod_userns)
+}
+
+/// The app's /etc files (stage2's [`etc::layer`]) as a layer of their own
+/// on the pod's root, `.etc/<app>`, to be the overlay's topmost lower
+/// layer: read-only and in memory, so the pod's start writes none of them
+/// into its upper directory (copied up only if the app changes them).
+/// Owned as stage2 would have written them, by the pod's root, with the
+/// attributes of the image's /etc, which the merged /etc takes from it.
+/// None when only the mounted root can tell: stage2 writes them there.
+fn etc_layer(plan: &Plan, app: &AppPlan, (manifest, net): (&PodManifest, &NetState)) -> Result<Option<PathBuf>> {
+    let dirs = app.overlay.layer_dirs();
+    let layers: Vec<_> = dirs.iter().map(|(path, host_ids)| etc::LayerDir { path, host_ids: *host_ids }).collect();
+    let Some((attrs, files)) = etc::layer(manifest, net, &layers) else { return Ok(None) };
+    let ns = plan.user_namespace.as_ref();
+    let host = |id: u32, map: fn(&UserNamespace, u32) -> u32| ns.map_or(id, |ns| map(ns, id));
+    let (root_uid, root_gid) = (host(0, UserNamespace::host_uid), host(0, UserNamespace::host_gid));
+    let (uid, gid) = match attrs.host_ids {
+        true => (attrs.uid, attrs.gid),
+        false => (host(attrs.uid, UserNamespace::host_uid), host(attrs.gid, UserNamespace::host_gid)),
+    };
+    let top = plan.pod_root.join(".etc").join(&app.name);
+    let etc = top.join("etc");
+    let made = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&etc)?;
+        std::os::unix::fs::lchown(&etc, Some(uid), Some(gid))?;
+        std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(attrs.mode))?;
+        for (name, entry) in files {
+            let path = etc.join(name);
+            match entry {
+                etc::Entry::File(text) => std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .open(&path)?
+                    .write_all(text.as_bytes())?,
+                etc::Entry::Link(target) => std::os::unix::fs::symlink(target, &path)?,
+            }
+            std::os::unix::fs::lchown(&path, Some(root_uid), Some(root_gid))?;
+        }
+        Ok(())
+    };
+    made().with_context(|| format!("cannot write the /etc files of app {} in {}", app.name, etc.display()))?;
+    Ok(Some(top))
 }

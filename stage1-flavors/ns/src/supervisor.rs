@@ -338,7 +338,7 @@ fn pod_init(setup: InitSetup, report_w: OwnedFd) -> i32 {
     }
     let InitSetup { plan, manifest, net, handover, cgroup: _, app_cgroups, console, userns } = setup;
     let joins_userns = userns.is_some();
-    if let Err(msg) = rootfs::enter(plan, &manifest.hostname, net.netns, userns) {
+    if let Err(msg) = rootfs::enter(plan, manifest, &net.state, net.netns, userns) {
         let _ = reporter.send(&Report::Error(msg.to_string()));
         return SKIFF_ERROR;
     }
@@ -347,7 +347,7 @@ fn pod_init(setup: InitSetup, report_w: OwnedFd) -> i32 {
     if joins_userns && !dies_with_supervisor(&reporter) {
         return SKIFF_ERROR;
     }
-    skiff_stage2::init::run(manifest, reporter, console, &net.state, handover, app_cgroups)
+    skiff_stage2::init::run(manifest, reporter, console, &net.state, handover, app_cgroups, plan.init_root)
 }
 
 /// Arms SIGKILL for when the supervisor dies; false if it could not, or

@@ -11,7 +11,7 @@ use nix::sys::signal::Signal;
 use skiff_pods::PodManifest;
 use skiff_rt::error::{Context, Result};
 use skiff_rt::exit_code::SKIFF_ERROR;
-use skiff_stage2::app_root::APPS_DIR;
+use skiff_stage2::app_root::{InitRoot, APPS_DIR};
 use skiff_stage2::report::{Report, Reporter};
 
 pub const ENTRYPOINT: &str = "container-init";
@@ -50,7 +50,7 @@ pub fn main() -> i32 {
         Ok(manifest) => {
             let net = skiff_pods::netstate::NetState::read(Path::new(POD_DIR));
             let handover = skiff_stage2::handover::Handover::default();
-            skiff_stage2::init::run(&manifest, reporter, None, &net, &handover, &[])
+            skiff_stage2::init::run(&manifest, reporter, None, &net, &handover, &[], InitRoot::Pod)
         }
         Err(msg) => {
             let _ = reporter.send(&Report::Error(msg.to_string()));

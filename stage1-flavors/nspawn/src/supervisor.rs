@@ -239,9 +239,9 @@ fn build_root(
         mkdir(&app_root)?;
         let pod_userns = m.user_namespace.as_ref().zip(userns).map(|(ids, fd)| PodUserns { ids, fd: fd.as_fd() });
         match pod_userns {
-            None => overlay.mount(&app_root)?,
-            Some(u) => overlay.mount_idmapped(&app_root, &root.join(".layers"), u)?,
-        }
+            None => overlay.mount(&app_root, None)?,
+            Some(u) => overlay.mount_idmapped(&app_root, &root.join(".layers"), u, None)?,
+        };
         skiff_stage1::volumes::mount_all(&app_root, pod_dir, &app.mounts, pod_userns)?;
     }
     Ok(())
