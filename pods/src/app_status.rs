@@ -58,14 +58,18 @@ pub fn write_restart_at<Fd: AsFd>(pod_dir: Fd, app: &str, count: u32) -> io::Res
 }
 
 /// How many times the app was restarted (0 when never).
-pub fn read_restarts(pod_path: &Path, app: &str) -> u32 {
-    crate::small_file::read_trimmed(&pod_path.join(app_dir(app)).join(RESTARTS_FILE))
+/// How many times app `app`'s restart policy started it again, read in
+/// the pod directory `pod_dir` (open: no walk of the store's path for each
+/// file).
+pub fn read_restarts<Fd: AsFd>(pod_dir: Fd, app: &str) -> u32 {
+    crate::small_file::read_trimmed_at(pod_dir, &Path::new(&app_dir(app)).join(RESTARTS_FILE))
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
 }
 
-pub fn read_exit(pod_path: &Path, app: &str) -> Option<AppExit> {
-    let data = crate::small_file::read(&pod_path.join(app_dir(app)).join(EXIT_FILE)).ok()?;
+/// App `app`'s exit, once recorded, read in the pod directory `pod_dir`.
+pub fn read_exit<Fd: AsFd>(pod_dir: Fd, app: &str) -> Option<AppExit> {
+    let data = crate::small_file::read_at(pod_dir, &Path::new(&app_dir(app)).join(EXIT_FILE)).ok()?;
     serde_json::from_slice(&data).ok()
 }
 
@@ -80,7 +84,7 @@ mod tests {
         let e = AppExit { exit_code: 3, signal: None, started_at: None, exited_at: "t".into() };
         let f = std::fs::File::open(d.path()).unwrap();
         write_exit_at(&f, "web", &e).unwrap();
-        assert_eq!(read_exit(d.path(), "web"), Some(e));
-        assert_eq!(read_exit(d.path(), "other"), None);
+        assert_eq!(read_exit(&f, "web"), Some(e));
+        assert_eq!(read_exit(&f, "other"), None);
     }
 }

@@ -68,10 +68,16 @@ impl NetState {
     /// What the pod directory `dir` holds; empty when it holds nothing
     /// readable (host or none network, or before the flavor attached it).
     pub fn read(dir: &Path) -> NetState {
-        crate::small_file::read(&dir.join(NET_RESULT_FILE))
-            .ok()
-            .and_then(|d| serde_json::from_slice(&d).ok())
-            .unwrap_or_default()
+        Self::from_file(rustix::fs::CWD, &dir.join(NET_RESULT_FILE))
+    }
+
+    /// [`NetState::read`] of the open pod directory `dir`.
+    pub fn read_at<Fd: std::os::fd::AsFd>(dir: Fd) -> NetState {
+        Self::from_file(dir, NET_RESULT_FILE.as_ref())
+    }
+
+    fn from_file<Fd: std::os::fd::AsFd>(at: Fd, path: &Path) -> NetState {
+        crate::small_file::read_at(at, path).ok().and_then(|d| serde_json::from_slice(&d).ok()).unwrap_or_default()
     }
 
     pub fn to_json(&self) -> Vec<u8> {

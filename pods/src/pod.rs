@@ -266,21 +266,21 @@ impl Pod {
     }
 
     fn read_manifest_file(&self) -> Result<Vec<u8>> {
-        small_file::read(&self.path().join(MANIFEST_FILE)).map_err(|e| self.io("cannot read the pod manifest", e))
+        small_file::read_at(&self.dir, MANIFEST_FILE.as_ref()).map_err(|e| self.io("cannot read the pod manifest", e))
     }
 
     /// The host PID of the pod's init, once stage1 has started it.
     pub fn pid(&self) -> Option<i32> {
-        small_file::read_trimmed(&self.path().join(PID_FILE))?.parse().ok()
+        small_file::read_trimmed_at(&self.dir, PID_FILE.as_ref())?.parse().ok()
     }
 
     pub fn started_at(&self) -> Option<String> {
-        small_file::read_trimmed(&self.path().join(STARTED_FILE))
+        small_file::read_trimmed_at(&self.dir, STARTED_FILE.as_ref())
     }
 
     /// The networks the flavor recorded as attached.
     pub fn net_state(&self) -> crate::netstate::NetState {
-        crate::netstate::NetState::read(&self.path())
+        crate::netstate::NetState::read_at(&self.dir)
     }
 
     /// When the pod directory last changed state (the ctime of the

@@ -5,13 +5,21 @@
 //! reads three thousand of them.
 
 use std::io;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use rustix::fs::{Mode, OFlags};
 
 /// The whole file.
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
-    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    read_at(rustix::fs::CWD, path)
+}
+
+/// The whole file at `path` relative to directory `dir`: a pod's files
+/// through its open directory, without walking the store's path to each
+/// (a tenth of `skiff list`'s time with a thousand pods).
+pub fn read_at<Fd: AsFd>(dir: Fd, path: &Path) -> io::Result<Vec<u8>> {
+    let fd = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     let mut out = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -34,7 +42,12 @@ pub fn read(path: &Path) -> io::Result<Vec<u8>> {
 /// The whole file as text, trimmed; None if it cannot be read or is not
 /// UTF-8.
 pub fn read_trimmed(path: &Path) -> Option<String> {
-    let data = read(path).ok()?;
+    read_trimmed_at(rustix::fs::CWD, path)
+}
+
+/// [`read_trimmed`] of `path` relative to directory `dir`.
+pub fn read_trimmed_at<Fd: AsFd>(dir: Fd, path: &Path) -> Option<String> {
+    let data = read_at(dir, path).ok()?;
     Some(String::from_utf8(data).ok()?.trim().to_string())
 }
 
@@ -52,5 +65,8 @@ mod tests {
         assert_eq!(read_trimmed(&d.path().join("pid")).as_deref(), Some("42"));
         assert_eq!(read(&d.path().join("missing")).unwrap_err().kind(), io::ErrorKind::NotFound);
         assert_eq!(read_trimmed(&d.path().join("missing")), None);
+        let dir = std::fs::File::open(d.path()).unwrap();
+        assert_eq!(read_trimmed_at(&dir, Path::new("pid")).as_deref(), Some("42"));
+        assert_eq!(read_at(&dir, Path::new("big")).unwrap(), big);
     }
 }

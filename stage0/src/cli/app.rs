@@ -272,7 +272,7 @@ fn stop(ctx: &Ctx, a: StopArgs) -> Result<i32> {
     // Its exit is recorded once SIGTERM, or SIGKILL after the timeout,
     // ended it.
     let deadline = std::time::Instant::now() + timeout + Duration::from_secs(5);
-    while skiff_pods::app_status::read_exit(&pod.path(), &a.app).is_none() {
+    while skiff_pods::app_status::read_exit(&pod, &a.app).is_none() {
         if std::time::Instant::now() > deadline {
             bail!("app {} did not end within {} after SIGKILL", a.app, humantime::format_duration(timeout));
         }
@@ -323,7 +323,7 @@ fn update(ctx: &Ctx, a: UpdateArgs) -> Result<i32> {
     // A running app's cgroup and processes change now; one not started
     // yet gets the manifest's limits when it starts.
     let started = pod.path().join("apps").join(&a.app).join(app_api::STARTED_FILE).exists();
-    if started && skiff_pods::app_status::read_exit(&pod.path(), &a.app).is_none() {
+    if started && skiff_pods::app_status::read_exit(&pod, &a.app).is_none() {
         cgroup.apply(&given).with_context(|| format!("app {}: cannot change its limits", a.app))?;
         if let Some(adj) = oom_score_adj {
             for pid in cgroup.procs() {

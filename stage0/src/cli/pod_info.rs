@@ -78,14 +78,13 @@ impl PodInfo {
     fn read(pod: &Pod, exits: bool) -> PodInfo {
         let state = pod.state();
         let manifest = pod.read_manifest_summary().ok();
-        let path = pod.path();
         let apps = manifest
             .as_ref()
             .map(|m| {
                 m.apps
                     .iter()
                     .map(|a| {
-                        let exit = if exits { app_status::read_exit(&path, &a.name) } else { None };
+                        let exit = if exits { app_status::read_exit(pod, &a.name) } else { None };
                         AppInfo {
                             name: a.name.clone(),
                             image_name: a.image.name.clone(),
@@ -93,7 +92,7 @@ impl PodInfo {
                             exit_code: exit.as_ref().map(|e| e.exit_code),
                             signal: exit.as_ref().and_then(|e| e.signal),
                             exited_at: exit.map(|e| e.exited_at),
-                            restarts: if exits { app_status::read_restarts(&path, &a.name) } else { 0 },
+                            restarts: if exits { app_status::read_restarts(pod, &a.name) } else { 0 },
                         }
                     })
                     .collect()

@@ -116,7 +116,7 @@ impl AppApi {
         if self.running.iter().any(|r| r.name == name) {
             return Err(Error::refused(format!("app {name} is running")));
         }
-        if app_status::read_exit(&self.pod_dir, name).is_some() {
+        if app_status::read_exit(&self.lock, name).is_some() {
             return Err(Error::refused(format!("app {name} has run already: remove it and add it again")));
         }
         let root = skiff_stage1::overlay::detached(app, &self.pod_dir)?;
@@ -206,7 +206,7 @@ impl AppApi {
 impl AppApi {
     fn stop(&mut self, name: &str, timeout: Duration) -> Result<()> {
         let Some(r) = self.running.iter_mut().find(|r| r.name == name) else {
-            if app_status::read_exit(&self.pod_dir, name).is_some() {
+            if app_status::read_exit(&self.lock, name).is_some() {
                 return Ok(()); // stopped already
             }
             return Err(Error::refused(format!("app {name} is not running")));
