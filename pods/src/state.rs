@@ -39,7 +39,9 @@ impl StateDir {
     /// process holds its exclusive lock.
     pub fn state(self, locked: bool) -> PodState {
         match (self, locked) {
-            (StateDir::Embryo, _) => PodState::Embryo,
+            (StateDir::Embryo, true) => PodState::Embryo,
+            // Its creator died before it could be prepared.
+            (StateDir::Embryo, false) => PodState::AbortedPrepare,
             (StateDir::Prepare, true) => PodState::Preparing,
             (StateDir::Prepare, false) => PodState::AbortedPrepare,
             (StateDir::Prepared, true) => PodState::Preparing,
@@ -106,6 +108,8 @@ mod tests {
         assert_eq!(StateDir::Run.state(true), PodState::Running);
         assert_eq!(StateDir::Run.state(false), PodState::Exited);
         assert_eq!(StateDir::Prepare.state(false), PodState::AbortedPrepare);
+        assert_eq!(StateDir::Embryo.state(true), PodState::Embryo);
+        assert_eq!(StateDir::Embryo.state(false), PodState::AbortedPrepare, "its creator died");
         assert!(PodState::ExitedGarbage.has_exited());
         assert!(!PodState::Running.has_exited());
     }

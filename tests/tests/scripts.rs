@@ -63,6 +63,20 @@ fn a_name_whose_claimant_was_killed_is_free_without_gc() {
 }
 
 #[test]
+fn an_embryo_whose_creator_was_killed_reads_as_an_aborted_prepare_and_rm_takes_it() {
+    let s = Skiff::new();
+    let args = ["run", "--net", "none", &s.image, "--exec", "/bin/true"];
+    // Killed right after its pod directory was made (pods/embryo/UUID).
+    let o = s.cmd(&args).env("SKIFF_FAILPOINTS", "pod.create=kill").output().unwrap();
+    assert_eq!(o.status.signal(), Some(9));
+    let dead = s.only_pod();
+    assert!(s.dir.join("pods/embryo").join(&dead).is_dir());
+    assert_eq!(s.list_json()[0]["state"], "aborted-prepare");
+    assert_eq!(s.ok(&["rm", &dead]).trim(), dead, "no need to wait for gc");
+    assert_eq!(s.list_json(), serde_json::json!([]));
+}
+
+#[test]
 fn uuid_files_name_pods_for_scripts() {
     let s = Skiff::new();
     let file = s.tmp().join("pod.uuid");

@@ -40,11 +40,9 @@ pub fn gc(store: &Store, opts: &GcOptions) -> GcReport {
     for mut pod in Pod::all(store) {
         let to = match pod.state() {
             PodState::Exited => StateDir::ExitedGarbage,
+            // (An embryo whose creator died is one too.)
             PodState::AbortedPrepare => StateDir::Garbage,
             PodState::Prepared if older_than(created_at(&pod), opts.expire_prepared) => StateDir::Garbage,
-            // Its creator holds its lock until it moves on: one gc can
-            // lock has a creator that died.
-            PodState::Embryo => StateDir::Garbage,
             _ => continue,
         };
         // Someone else may have taken it meanwhile: skip it this time.
