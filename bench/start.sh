@@ -10,7 +10,8 @@
 #   skiff run --stage1 nspawn --net none IMG --exec /bin/true (nspawn --private-network)
 # (fly is compared with `unshare --mount chroot`, its floor: a private mount
 # namespace and a chroot, nothing else; and with fly-model, the same files
-# and mounts as fly makes, in bare syscalls: bench/fly-model.c)
+# and mounts as fly makes, in bare syscalls: bench/fly-model.c; ns-model is
+# the same for the ns flavor: bench/ns-model.c)
 # against crun, runc, bwrap and a bare unshare+chroot floor running /bin/true
 # in the same busybox root, all in ONE hyperfine run. Prints each median and
 # skiff's ratio to each peer. Run as root:  bench/start.sh   (RUNS=50 WARMUP=5
@@ -42,6 +43,8 @@ if [ "${BENCH_AGED:-0}" = 1 ]; then
   bench_age
 fi
 cleanup() {
+  # ns-model's parent cgroups (its pods' own are gone with each run).
+  rmdir /sys/fs/cgroup/*/skiff-model 2>/dev/null || true
   runc --root "$work/runc" delete -f bench-runc >/dev/null 2>&1 || true
   crun --root "$work/crun" delete -f bench-crun >/dev/null 2>&1 || true
   bench_work_cleanup
@@ -58,11 +61,13 @@ $skiff --config "$work/config.toml" run --net none --private-users "$id" --exec 
 diff_id=$(jq -r '.layers[0].diff_id' "$work/store/images/${id#sha256:}.json")
 root="$work/store/layers/sha256/${diff_id#sha256:}"
 
-# fly's own syscalls without skiff's code (bench/fly-model.c).
-# (Copied, like skiff's binaries: see bench_work.)
-gcc -O2 -static -o "$work/fly-model.linked" bench/fly-model.c
-cp "$work/fly-model.linked" "$work/fly-model"
-mkdir -p "$work/model/pods/prepare" "$work/model/pods/run"
+# fly's and ns's own syscalls without skiff's code (bench/fly-model.c,
+# bench/ns-model.c). (Copied, like skiff's binaries: see bench_work.)
+for m in fly-model ns-model; do
+  gcc -O2 -static -o "$work/$m.linked" "bench/$m.c"
+  cp "$work/$m.linked" "$work/$m"
+done
+mkdir -p "$work/model/pods/prepare" "$work/model/pods/run" "$work/nsmodel/pods/prepare" "$work/nsmodel/pods/run"
 
 # nspawn writes into its root (mount points): give it a copy, never a layer.
 cp -a "$root" "$work/nspawn-root"
@@ -90,6 +95,7 @@ hyperfine -N --style basic --warmup $WARMUP --runs $per_round --export-json $wor
   -n bwrap "bwrap --unshare-pid --unshare-ipc --unshare-uts --unshare-net --bind $root / --proc /proc --dev /dev /bin/true" \
   -n systemd-nspawn "systemd-nspawn -q --register=no --keep-unit --console=pipe --private-network -D $work/nspawn-root /bin/true" \
   -n unshare-chroot "unshare --fork --pid --mount --uts --ipc --net chroot $root /bin/true" \
+  -n ns-model "$work/ns-model $work/nsmodel $root" \
   -n fly-model "$work/fly-model $work/model $root" \
   -n unshare-m-chroot "unshare --mount chroot $root /bin/true" >&2
 done
