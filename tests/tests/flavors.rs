@@ -147,6 +147,13 @@ fn image_with(s: &Skiff, name: &str, entries: &[skiff_tests::rawtar::Entry<'_>])
     format!("oci:{}:latest", p.display())
 }
 
+/// The upper directory of the (exited) pod whose UUID `uuid_file` holds.
+fn upper_of_last_pod(s: &Skiff, uuid_file: &std::path::Path) -> std::path::PathBuf {
+    let uuid = std::fs::read_to_string(uuid_file).unwrap().trim().to_string();
+    let app = s.status_json(&uuid)["apps"][0]["name"].as_str().unwrap().to_string();
+    s.dir.join("pods/run").join(&uuid).join("apps").join(app).join("upper")
+}
+
 /// An image whose /etc/hosts is a symlink (to hosts.real, beside it).
 fn linked_hosts_image(s: &Skiff) -> String {
     use skiff_tests::rawtar::{dir, file, link};
@@ -164,22 +171,11 @@ fn fly_gives_the_pod_its_etc_files_and_keeps_the_images_layers_as_they_are() {
     let s = Skiff::new();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
     let script = "cat /etc/hostname /etc/hosts /etc/resolv.conf; readlink /etc/mtab; stat -c '%a %u %g' /etc";
+    let uuid_file = s.tmp().join("uuid");
+    let saved = uuid_file.to_str().unwrap();
     let run = |image: &str| {
-        s.ok(&[
-            "run",
-            "--stage1",
-            "fly",
-            "--hosts-entry",
-            "192.0.2.9=db",
-            "--dns",
-            "192.0.2.53",
-            image,
-            "--exec",
-            "/bin/sh",
-            "--",
-            "-c",
-            script,
-        ])
+        let args = ["run", "--stage1", "fly", "--uuid-file-save", saved, "--hosts-entry", "192.0.2.9=db", "--dns"];
+        s.ok(&[&args[..], &["192.0.2.53", image, "--exec", "/bin/sh", "--", "-c", script]].concat())
     };
     // The merged /etc keeps the image's owner and mode.
     let mode = skiff_tests::rawtar::Entry { mode: 0o750, ..dir("etc") };
@@ -191,11 +187,16 @@ fn fly_gives_the_pod_its_etc_files_and_keeps_the_images_layers_as_they_are() {
              nameserver 192.0.2.53\n/proc/self/mounts\n750 0 0\n"
         )
     );
-    // A symlinked /etc/hosts resolves in the app's root, not the host's.
+    // Served from a layer of the flavor's own: nothing written at start.
+    let upper = upper_of_last_pod(&s, &uuid_file);
+    assert_eq!(std::fs::read_dir(&upper).unwrap().count(), 0, "{} is empty", upper.display());
+    // A symlinked /etc/hosts resolves in the app's root, not the host's
+    // (written from inside the mounted root, into the upper directory).
     let linked = linked_hosts_image(&s);
     let out = run(&linked);
     assert!(out.contains("\n10.9.8.7 from-the-image\n192.0.2.9\tdb\nnameserver 192.0.2.53\n"), "{out}");
-    // The files went into the apps' upper layers.
+    assert!(upper_of_last_pod(&s, &uuid_file).join("etc/hosts").is_file());
+    // None went into the image's layers.
     let layers = s.dir.join("layers");
     let written = std::process::Command::new("find").arg(&layers).args(["-path", "*/etc/hostname"]).output().unwrap();
     assert!(written.stdout.is_empty(), "{}", String::from_utf8_lossy(&written.stdout));
@@ -213,11 +214,7 @@ fn ns_serves_the_etc_files_from_a_layer_of_its_own_and_writes_none_at_start() {
         let rest = ["192.0.2.53", "--uuid-file-save", file, image, "--exec", "/bin/sh", "--", "-c", script];
         s.ok(&[&args[..], &rest[..]].concat())
     };
-    let upper_of_last_pod = || {
-        let uuid = std::fs::read_to_string(&uuid_file).unwrap().trim().to_string();
-        let app = s.status_json(&uuid)["apps"][0]["name"].as_str().unwrap().to_string();
-        s.dir.join("pods/run").join(&uuid).join("apps").join(app).join("upper")
-    };
+    let upper_of_last_pod = || upper_of_last_pod(&s, &uuid_file);
     // The merged /etc keeps the image's owner and mode, and the start wrote
     // nothing into the pod's upper directory.
     let mode = skiff_tests::rawtar::Entry { mode: 0o750, ..dir("etc") };

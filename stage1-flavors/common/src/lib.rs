@@ -8,6 +8,7 @@ pub mod dev;
 pub mod enter;
 pub mod entry;
 pub mod escalation;
+pub mod etc_layer;
 pub mod fds;
 pub mod logs;
 pub mod network;

@@ -17,6 +17,7 @@ use skiff_rt::exit_code::SKIFF_ERROR;
 use skiff_stage1::entry::RunPod;
 use skiff_stage1::entry::Stdio;
 use skiff_stage1::escalation::Escalation;
+use skiff_stage1::etc_layer::EtcLayer;
 use skiff_stage1::logs::Capture;
 use skiff_stage1::notify::Readiness;
 use skiff_stage1::overlay::{mountpoint, Overlay};
@@ -46,7 +47,7 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
     let root = pod.dir.join(rootfs(app));
     let mask = skiff_stage2::init::supervised_signals();
     mask.thread_block().context("cannot block signals")?;
-    build_root(&overlay, &root, &pod.dir, app)?;
+    build_root(&overlay, &root, m, &pod.dir, app)?;
     let (mut capture, outputs) = match Capture::new(m, &pod.dir)?.filter(|_| stdio == Stdio::Inherit) {
         Some((c, o)) => (Some(c), o),
         None => (None, Vec::new()),
@@ -98,12 +99,25 @@ pub fn run(pod: RunPod, stdio: Stdio, debug: bool) -> Result<i32> {
 }
 
 /// The app's root in a mount namespace of this process's own: the overlay,
-/// the host's /dev, /proc and /sys (recursively), the volumes.
-fn build_root(overlay: &Overlay, root: &Path, pod_dir: &Path, app: &App) -> Result<()> {
+/// the host's /dev, /proc and /sys (recursively), the volumes. The pod's
+/// /etc files are a layer of the overlay (skiff_stage1::etc_layer) on a
+/// tmpfs mounted where the overlay then goes, which hides it.
+fn build_root(overlay: &Overlay, root: &Path, m: &PodManifest, pod_dir: &Path, app: &App) -> Result<()> {
     nix::sched::unshare(CloneFlags::CLONE_NEWNS).context("cannot create a mount namespace")?;
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
         .context("cannot make / a slave mount")?;
-    overlay.mount(root, None)?;
+    let etc = match EtcLayer::plan(overlay, m, &Default::default()) {
+        Some(layer) => {
+            let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+            mount(Some("tmpfs"), root, Some("tmpfs"), flags, Some("mode=0700,size=1m"))
+                .context("cannot mount a tmpfs for the pod's /etc files")?;
+            let top = root.join(".etc");
+            layer.write(&top, None)?;
+            Some(top)
+        }
+        None => None,
+    };
+    overlay.mount(root, etc.as_deref())?;
     for d in ["dev", "proc", "sys"] {
         let target = mountpoint(root, d)?;
         mount(
@@ -124,11 +138,6 @@ fn become_app(m: &PodManifest, app: &App, root: &Path) -> Result<Prepared> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl")?;
     nix::unistd::chroot(root).with_context(|| format!("chroot {}", root.display()))?;
     std::env::set_current_dir("/").context("chdir /")?;
-    skiff_stage2::etc::populate(Path::new("/"), m, &Default::default())?;
-    std::fs::create_dir_all(&app.working_dir)
-        .with_context(|| format!("app {}: cannot create working directory {}", app.name, app.working_dir))?;
-    if app.isolation.readonly_rootfs {
-        skiff_stage2::app_root::make_readonly()?;
-    }
+    skiff_stage2::app_root::prepare(m, &Default::default(), app)?;
     Prepared::new(app, None)
 }

@@ -3,9 +3,7 @@
 //! vanish with the pod: nothing is left in the host's mount table, even
 //! when the pod is killed with SIGKILL.
 
-use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
@@ -17,10 +15,10 @@ use skiff_pods::netstate::NetState;
 use skiff_pods::PodManifest;
 use skiff_rt::error::{Context, Result};
 use skiff_stage1::apifs;
+use skiff_stage1::etc_layer::EtcLayer;
 use skiff_stage1::overlay::Overlay;
 use skiff_stage1::userns::PodUserns;
 use skiff_stage2::app_root::{InitRoot, APPS_DIR};
-use skiff_stage2::etc;
 
 /// One app's root filesystem, computed before `fork`.
 struct AppPlan {
@@ -177,45 +175,11 @@ fn mount_app(
     skiff_stage1::volumes::mount_all(rootfs, &plan.pod_dir, &app.mounts, pod_userns)
 }
 
-/// The app's /etc files (stage2's [`etc::layer`]) as a layer of their own
-/// on the pod's root, `.etc/<app>`, to be the overlay's topmost lower
-/// layer: read-only and in memory, so the pod's start writes none of them
-/// into its upper directory (copied up only if the app changes them).
-/// Owned as stage2 would have written them, by the pod's root, with the
-/// attributes of the image's /etc, which the merged /etc takes from it.
-/// None when only the mounted root can tell: stage2 writes them there.
+/// The app's /etc files as a layer on the pod's root, `.etc/<app>`
+/// (skiff_stage1::etc_layer); None when only the mounted root can tell.
 fn etc_layer(plan: &Plan, app: &AppPlan, (manifest, net): (&PodManifest, &NetState)) -> Result<Option<PathBuf>> {
-    let dirs = app.overlay.layer_dirs();
-    let layers: Vec<_> = dirs.iter().map(|(path, host_ids)| etc::LayerDir { path, host_ids: *host_ids }).collect();
-    let Some((attrs, files)) = etc::layer(manifest, net, &layers) else { return Ok(None) };
-    let ns = plan.user_namespace.as_ref();
-    let host = |id: u32, map: fn(&UserNamespace, u32) -> u32| ns.map_or(id, |ns| map(ns, id));
-    let (root_uid, root_gid) = (host(0, UserNamespace::host_uid), host(0, UserNamespace::host_gid));
-    let (uid, gid) = match attrs.host_ids {
-        true => (attrs.uid, attrs.gid),
-        false => (host(attrs.uid, UserNamespace::host_uid), host(attrs.gid, UserNamespace::host_gid)),
-    };
+    let Some(layer) = EtcLayer::plan(&app.overlay, manifest, net) else { return Ok(None) };
     let top = plan.pod_root.join(".etc").join(&app.name);
-    let etc = top.join("etc");
-    let made = || -> std::io::Result<()> {
-        std::fs::create_dir_all(&etc)?;
-        std::os::unix::fs::lchown(&etc, Some(uid), Some(gid))?;
-        std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(attrs.mode))?;
-        for (name, entry) in files {
-            let path = etc.join(name);
-            match entry {
-                etc::Entry::File(text) => std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o644)
-                    .open(&path)?
-                    .write_all(text.as_bytes())?,
-                etc::Entry::Link(target) => std::os::unix::fs::symlink(target, &path)?,
-            }
-            std::os::unix::fs::lchown(&path, Some(root_uid), Some(root_gid))?;
-        }
-        Ok(())
-    };
-    made().with_context(|| format!("cannot write the /etc files of app {} in {}", app.name, etc.display()))?;
+    layer.write(&top, plan.user_namespace.as_ref()).with_context(|| format!("app {}", app.name))?;
     Ok(Some(top))
 }
