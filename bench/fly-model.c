@@ -1,7 +1,8 @@
 /* What `skiff run --stage1 fly IMG --exec /bin/true` does, as bare syscalls:
  * bench/start.sh times it beside skiff to show how much of fly's start is the
- * design's own work (pod directory, manifest, overlay, mount namespace, state
- * files: the same files and mounts as skiff) and how much is skiff's code.
+ * design's own work (pod directory, manifest, overlay with its /etc layer on
+ * a tmpfs, mount namespace, state files: the same files and mounts as skiff)
+ * and how much is skiff's code.
  * It is a model, not a runtime: no checks, no locks beyond the pod's, no
  * error handling worth the name.
  *
@@ -58,9 +59,23 @@ static int flavor(const char *lower) {
   char cwd[512], data[2048], root[600], target[700];
   if (!getcwd(cwd, sizeof cwd)) return 125;
   if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL)) return 125;
-  snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s/apps/app/upper,workdir=%s/apps/app/work,volatile", lower,
-           cwd, cwd);
   snprintf(root, sizeof root, "%s/apps/app/rootfs", cwd);
+  /* The /etc files: a layer on a tmpfs where the overlay then goes. */
+  mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=1m");
+  snprintf(target, sizeof target, "%s/.etc", root);
+  mkdir(target, 0755);
+  snprintf(target, sizeof target, "%s/.etc/etc", root);
+  mkdir(target, 0755);
+  const char *files[] = {"hostname", "hosts", "resolv.conf"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(target, sizeof target, "%s/.etc/etc/%s", root, files[i]);
+    int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0 && write(fd, "x\n", 2) == 2) close(fd);
+  }
+  snprintf(target, sizeof target, "%s/.etc/etc/mtab", root);
+  symlink("/proc/self/mounts", target);
+  snprintf(data, sizeof data, "lowerdir=%s/.etc:%s,upperdir=%s/apps/app/upper,workdir=%s/apps/app/work,volatile",
+           root, lower, cwd, cwd);
   if (mount("overlay", root, "overlay", 0, data)) return 125;
   const char *api[] = {"dev", "proc", "sys"};
   for (int i = 0; i < 3; i++) {
@@ -73,13 +88,6 @@ static int flavor(const char *lower) {
   pid_t child = fork();
   if (child == 0) {
     if (chroot(root) || chdir("/")) _exit(125);
-    mkdir("/etc", 0755);
-    const char *files[] = {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"};
-    for (int i = 0; i < 3; i++) {
-      int fd = open(files[i], O_WRONLY | O_CREAT | O_EXCL, 0644);
-      if (fd >= 0 && write(fd, "x\n", 2) == 2) close(fd);
-    }
-    symlink("/proc/self/mounts", "/etc/mtab");
     execl("/bin/true", "true", (char *)NULL);
     _exit(127);
   }
