@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use skiff_pods::netstate::NetState;
 use skiff_pods::PodManifest;
-use skiff_rt::error::{Context, Result};
+use skiff_rt::error::{Context, Error, Result};
 
 /// The files [`populate`] manages, under `/etc`.
 const NAMES: [&str; 4] = ["hostname", "hosts", "resolv.conf", "mtab"];
@@ -26,7 +26,8 @@ const MTAB_TARGET: &str = "/proc/self/mounts";
 
 fn write(path: &Path, data: &str) -> std::io::Result<()> {
     // What is there already is kept: a restarted app, or a flavor's layer.
-    if std::fs::symlink_metadata(path).is_ok_and(|md| md.is_file())
+    // (Read only when the size matches: an image's file may be huge.)
+    if std::fs::symlink_metadata(path).is_ok_and(|md| md.is_file() && md.len() == data.len() as u64)
         && std::fs::read(path).is_ok_and(|old| old == data.as_bytes())
     {
         return Ok(());
@@ -96,7 +97,7 @@ fn wanted(m: &PodManifest, net: &NetState, found: Found) -> Result<Vec<(&'static
         }
         Some(_) if extra.is_empty() => {}
         Some(path) => {
-            let mut text = std::fs::read_to_string(path).context("cannot read /etc/hosts")?;
+            let mut text = read_hosts(&path)?;
             if !text.ends_with(&extra) {
                 if !text.is_empty() && !text.ends_with('\n') {
                     text.push('\n');
@@ -115,6 +116,21 @@ fn wanted(m: &PodManifest, net: &NetState, found: Found) -> Result<Vec<(&'static
         out.push(("mtab", Entry::Link(MTAB_TARGET)));
     }
     Ok(out)
+}
+
+/// The largest image /etc/hosts skiff adds its lines to: the file is read
+/// whole into the init's memory, and an image is not trusted.
+const HOSTS_MAX: u64 = 1 << 20;
+
+fn read_hosts(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    let f = std::fs::File::open(path).context("cannot read /etc/hosts")?;
+    f.take(HOSTS_MAX + 1).read_to_string(&mut text).context("cannot read /etc/hosts")?;
+    if text.len() as u64 > HOSTS_MAX {
+        return Err(Error::refused(format!("the image's /etc/hosts is larger than {HOSTS_MAX} bytes")));
+    }
+    Ok(text)
 }
 
 /// `net`: the pod's CNI networks, if it has any.
@@ -380,6 +396,24 @@ mod tests {
         whiteout(&trees[0].join("etc"));
         let (_, files) = layer_of(&m, &NetState::default(), &trees).unwrap();
         assert_eq!(names(&files), ["hostname", "hosts", "mtab"]);
+    }
+
+    #[test]
+    fn a_huge_image_hosts_file_is_refused_not_read_whole() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        let hosts = std::fs::File::create(d.path().join("etc/hosts")).unwrap();
+        hosts.set_len(64 << 30).unwrap(); // sparse: 64 GiB of nothing
+        let mut m = skiff_pods::test_util::test_manifest();
+        m.hosts_entries = vec![("192.0.2.9".into(), "db".into())];
+        let err = populate(d.path(), &m, &NetState::default()).unwrap_err().to_string();
+        assert!(err.contains("/etc/hosts is larger than"), "{err}");
+        // Without lines to add it is left alone, as is a huge hostname
+        // replaced without being read.
+        m.hosts_entries.clear();
+        std::fs::File::create(d.path().join("etc/hostname")).unwrap().set_len(64 << 30).unwrap();
+        populate(d.path(), &m, &NetState::default()).unwrap();
+        assert_eq!(std::fs::read_to_string(d.path().join("etc/hostname")).unwrap(), format!("{}\n", m.hostname));
     }
 
     #[test]
