@@ -27,9 +27,10 @@ pub enum InitRoot {
     /// A root of the init's own, holding each app's at `/apps/<name>`:
     /// each app process enters its root ([`enter`]).
     Pod,
-    /// The pod's only app's root: its processes are in it already. A
-    /// second mount namespace, pivot and detach of the old root cost a pod
-    /// start about a third of a millisecond (bench/phases.sh).
+    /// The pod's only app's root: its processes are in it already (a
+    /// second mount namespace, pivot and detach of the old root were about
+    /// 0.2 ms of the app's own start, bench/phases.sh, and a mount
+    /// namespace more per pod).
     App,
 }
 
