@@ -23,37 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static void put(const char *name, const char *data) {
-  char tmp[256];
-  snprintf(tmp, sizeof tmp, "%s.tmp", name);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 || write(fd, data, strlen(data)) < 0) exit(125);
-  close(fd);
-  rename(tmp, name);
-}
+#define MODEL_MANIFEST_SIZE 1500
+#include "model.h"
 
-static int stage0(const char *store, const char *lower, const char *self) {
-  char pod[512], path[640], run[512];
-  snprintf(pod, sizeof pod, "%s/pods/prepare/%d-%ld", store, getpid(), (long)time(NULL));
-  if (mkdir(pod, 0755)) return 125;
-  int lock = open(pod, O_RDONLY | O_DIRECTORY);
-  flock(lock, LOCK_EX);
-  const char *dirs[] = {"apps", "apps/app", "apps/app/upper", "apps/app/work", "apps/app/rootfs"};
-  for (unsigned i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-    snprintf(path, sizeof path, "%s/%s", pod, dirs[i]);
-    mkdir(path, 0755);
-  }
-  if (chdir(pod)) return 125;
-  char manifest[1500];
-  memset(manifest, ' ', sizeof manifest - 1);
-  manifest[sizeof manifest - 1] = 0;
-  put("manifest.json", manifest);
-  snprintf(run, sizeof run, "%s/pods/run/%s", store, strrchr(pod, '/') + 1);
-  rename(pod, run);
-  if (chdir(run)) return 125;
-  execl(self, "flavor", lower, (char *)NULL);
-  return 127;
-}
+
 
 static int flavor(const char *lower) {
   char cwd[512], data[2048], root[600], target[700];
@@ -64,16 +37,7 @@ static int flavor(const char *lower) {
   mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=1m");
   snprintf(target, sizeof target, "%s/.etc", root);
   mkdir(target, 0755);
-  snprintf(target, sizeof target, "%s/.etc/etc", root);
-  mkdir(target, 0755);
-  const char *files[] = {"hostname", "hosts", "resolv.conf"};
-  for (int i = 0; i < 3; i++) {
-    snprintf(target, sizeof target, "%s/.etc/etc/%s", root, files[i]);
-    int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd >= 0 && write(fd, "x\n", 2) == 2) close(fd);
-  }
-  snprintf(target, sizeof target, "%s/.etc/etc/mtab", root);
-  symlink("/proc/self/mounts", target);
+  etc_layer(target);
   snprintf(data, sizeof data, "lowerdir=%s/.etc:%s,upperdir=%s/apps/app/upper,workdir=%s/apps/app/work,volatile",
            root, lower, cwd, cwd);
   if (mount("overlay", root, "overlay", 0, data)) return 125;
@@ -99,13 +63,4 @@ static int flavor(const char *lower) {
   put("apps/app/exit.json", "{}\n");
   close(log);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-int main(int argc, char **argv) {
-  if (strcmp(argv[0], "flavor") == 0 && argc == 2) return flavor(argv[1]);
-  if (argc != 3) {
-    fprintf(stderr, "usage: fly-model STORE LOWER\n");
-    return 125;
-  }
-  return stage0(argv[1], argv[2], "/proc/self/exe");
 }

@@ -38,14 +38,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static void put(const char *name, const char *data) {
-  char tmp[256];
-  snprintf(tmp, sizeof tmp, "%s.tmp", name);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 || write(fd, data, strlen(data)) < 0) exit(125);
-  close(fd);
-  rename(tmp, name);
-}
+#define MODEL_MANIFEST_SIZE 3200
+#include "model.h"
+
 
 static void write_file(const char *path, const char *data) {
   int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -56,28 +51,6 @@ static void write_file(const char *path, const char *data) {
   }
 }
 
-static int stage0(const char *store, const char *lower, const char *self) {
-  char pod[512], path[640], run[512];
-  snprintf(pod, sizeof pod, "%s/pods/prepare/%d-%ld", store, getpid(), (long)time(NULL));
-  if (mkdir(pod, 0755)) return 125;
-  int lock = open(pod, O_RDONLY | O_DIRECTORY);
-  flock(lock, LOCK_EX);
-  const char *dirs[] = {"apps", "apps/app", "apps/app/upper", "apps/app/work", "apps/app/rootfs"};
-  for (unsigned i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-    snprintf(path, sizeof path, "%s/%s", pod, dirs[i]);
-    mkdir(path, 0755);
-  }
-  if (chdir(pod)) return 125;
-  char manifest[3200];
-  memset(manifest, ' ', sizeof manifest - 1);
-  manifest[sizeof manifest - 1] = 0;
-  put("manifest.json", manifest);
-  snprintf(run, sizeof run, "%s/pods/run/%s", store, strrchr(pod, '/') + 1);
-  rename(pod, run);
-  if (chdir(run)) return 125;
-  execl(self, "flavor", lower, (char *)NULL);
-  return 127;
-}
 
 /* The pod's cgroup in every hierarchy but cpuset (v1) and in v2, as skiff's. */
 #define MAX_H 16
@@ -217,7 +190,7 @@ static int init(const char *cwd, const char *lower, int report, int out, int err
   char pod_root[600];
   snprintf(pod_root, sizeof pod_root, "%s/stage1", cwd);
   mount("tmpfs", pod_root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=1m");
-  const char *dirs[] = {"apps", "apps/app", ".etc", ".etc/app", ".etc/app/etc"};
+  const char *dirs[] = {"apps", "apps/app", ".etc", ".etc/app"};
   for (unsigned i = 0; i < sizeof dirs / sizeof *dirs; i++) {
     snprintf(p, sizeof p, "%s/%s", pod_root, dirs[i]);
     mkdir(p, 0755);
@@ -231,14 +204,8 @@ static int init(const char *cwd, const char *lower, int report, int out, int err
     snprintf(p, sizeof p, "%s/%s", lower, names[i]);
     lstat(p, &st);
   }
-  const char *files[] = {"hostname", "hosts", "resolv.conf"};
-  for (unsigned i = 0; i < 3; i++) {
-    snprintf(p, sizeof p, "%s/.etc/app/etc/%s", pod_root, files[i]);
-    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd >= 0 && write(fd, "x\n", 2) == 2) close(fd);
-  }
-  snprintf(p, sizeof p, "%s/.etc/app/etc/mtab", pod_root);
-  symlink("/proc/self/mounts", p);
+  snprintf(p, sizeof p, "%s/.etc/app", pod_root);
+  etc_layer(p);
   snprintf(root, sizeof root, "%s/apps/app", pod_root);
   snprintf(data, sizeof data, "lowerdir=%s/.etc/app:%s,upperdir=%s/apps/app/upper,workdir=%s/apps/app/work,volatile",
            pod_root, lower, cwd, cwd);
@@ -250,9 +217,9 @@ static int init(const char *cwd, const char *lower, int report, int out, int err
   setsid();
   /* What stage2 checks of the /etc files, in place already. */
   char buf[256];
+  const char *checked[] = {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"};
   for (unsigned i = 0; i < 3; i++) {
-    snprintf(p, sizeof p, "/etc/%s", files[i]);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    int fd = open(checked[i], O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
       if (read(fd, buf, sizeof buf) < 0) {
       }
@@ -328,13 +295,4 @@ static int flavor(const char *lower) {
   cgroups_remove();
   close(log);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-int main(int argc, char **argv) {
-  if (strcmp(argv[0], "flavor") == 0 && argc == 2) return flavor(argv[1]);
-  if (argc != 3) {
-    fprintf(stderr, "usage: ns-model STORE LOWER\n");
-    return 125;
-  }
-  return stage0(argv[1], argv[2], "/proc/self/exe");
 }
